@@ -1,0 +1,3 @@
+from apex.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Agents: the supervisor workflow and its triage, data, data_helper, optimization, actions and reporting agents."""

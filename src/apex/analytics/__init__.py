@@ -1,0 +1,1 @@
+"""Usage ledger: schema, importers, price catalog, queries, demo workload; DuckDB embedded, ClickHouse scaled."""

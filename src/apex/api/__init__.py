@@ -1,0 +1,1 @@
+"""HTTP and WebSocket API (FastAPI): routers, /ws, SSE, auth dependencies, error mapping."""

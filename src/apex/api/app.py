@@ -1,0 +1,77 @@
+"""The composition root: builds every service from Settings and wires the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from apex import __version__
+from apex.api.errors import install_error_handlers
+from apex.api.health import ReadinessCheck
+from apex.api.health import router as health_router
+from apex.api.middleware import RequestContextMiddleware
+from apex.config import Settings, load_settings
+from apex.config.logging import configure_logging, get_logger
+from apex.store.database import Database
+from apex.web import STATIC_DIR
+
+log = get_logger("apex.app")
+
+
+def _redis_check(url: str) -> ReadinessCheck:
+    async def check() -> None:
+        client = aioredis.from_url(url)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    return check
+
+
+def _clickhouse_check(url: str) -> ReadinessCheck:
+    async def check() -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            response = await client.get(url.rstrip("/") + "/ping")
+            response.raise_for_status()
+
+    return check
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(level=settings.log_level, json=settings.json_logs)
+        db = Database(settings.resolved_database_url)
+        await db.upgrade()
+        checks: dict[str, ReadinessCheck] = {"database": db.ping}
+        if settings.redis_url:
+            checks["redis"] = _redis_check(settings.redis_url)
+        if settings.clickhouse_url:
+            checks["clickhouse"] = _clickhouse_check(settings.clickhouse_url)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.readiness_checks = checks
+        log.info("apex_started", env=settings.env.value, database=db.dialect,
+                 redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
+        try:
+            yield
+        finally:
+            await db.dispose()
+            log.info("apex_stopped")
+
+    app = FastAPI(title="Apex", version=__version__, lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
+    return app

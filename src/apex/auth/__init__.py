@@ -1,0 +1,1 @@
+"""Authentication: passwords, JWT access tokens, refresh families, revocation, OIDC, WebSocket tickets, rate limits."""

@@ -1,0 +1,87 @@
+"""The `apex` command: serve, db upgrade, and the commands later layers add."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from apex.config import InsecureConfiguration, Settings, describe_validation_error, load_settings
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        print(f"apex: invalid configuration: {describe_validation_error(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except InsecureConfiguration as exc:
+        print(f"apex: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    for flag, variable in (("host", "APEX_HOST"), ("port", "APEX_PORT"), ("data_dir", "APEX_DATA_DIR")):
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[variable] = str(value)
+    settings = _settings_or_exit()
+    uvicorn.run(
+        "apex.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=args.reload,
+        log_level=settings.log_level.lower(),
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=None,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from apex.store.database import Database
+
+    settings = _settings_or_exit()
+
+    async def upgrade() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.dispose()
+
+    asyncio.run(upgrade())
+    print(f"apex: database at head ({settings.resolved_database_url.split('://')[0]})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="apex", description="Apex AI-spend optimization co-pilot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API and web UI")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
+    upgrade.set_defaults(handler=_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))

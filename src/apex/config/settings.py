@@ -1,0 +1,208 @@
+"""The one Settings object: read once at start-up from `APEX_*` variables and `.env`, then passed down.
+
+Nothing else in Apex reads the environment, so a test builds a `Settings(...)` and gets exactly
+the process it describes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "APEX_"
+JWT_SECRET_FILE = "jwt_secret"
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LlmProvider(StrEnum):
+    BUILTIN = "builtin"
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+class InsecureConfiguration(RuntimeError):
+    """Raised when production would start on a default that is only safe on a laptop."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    data_dir: Path = Path(".apex")
+    public_url: str | None = Field(
+        default=None, description="Base URL users reach the server at (OIDC redirects)."
+    )
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in the data dir."
+    )
+    redis_url: str | None = None
+    clickhouse_url: str | None = None
+
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "apex"
+    jwt_audience: str = "apex"
+    access_token_ttl_s: Annotated[int, Field(ge=60, le=86_400)] = 900
+    refresh_token_ttl_s: Annotated[int, Field(ge=3_600, le=90 * 86_400)] = 14 * 86_400
+    ws_ticket_ttl_s: Annotated[int, Field(ge=30, le=3_600)] = 60
+
+    oidc_google_client_id: str | None = None
+    oidc_google_client_secret: SecretStr | None = None
+    oidc_issuer: str | None = Field(default=None, description="Any OIDC issuer (discovery URL base).")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_name: str = "oidc"
+
+    rate_limit_login_per_minute: Annotated[int, Field(ge=1)] = 10
+    rate_limit_register_per_minute: Annotated[int, Field(ge=1)] = 5
+    rate_limit_refresh_per_minute: Annotated[int, Field(ge=1)] = 30
+
+    llm_provider: LlmProvider = LlmProvider.BUILTIN
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+    max_runs_per_user: Annotated[int, Field(ge=1, le=100)] = 3
+    max_runs_global: Annotated[int, Field(ge=1, le=10_000)] = 64
+    run_timeout_s: Annotated[float, Field(gt=0, le=3_600)] = 120.0
+    tool_timeout_s: Annotated[float, Field(gt=0, le=3_600)] = 30.0
+
+    ws_max_frame_bytes: Annotated[int, Field(ge=1_024, le=16 * 1_048_576)] = 65_536
+    ws_heartbeat_s: Annotated[float, Field(gt=0, le=3_600)] = 25.0
+    ws_send_queue_size: Annotated[int, Field(ge=8, le=100_000)] = 1_024
+    event_replay_max: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
+    event_replay_ttl_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
+
+    upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool | None = Field(default=None, description="Default: JSON in production only.")
+
+    @field_validator("database_url", "redis_url", "clickhouse_url", "public_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_clickhouse(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "clickhouse://")):
+            raise ValueError("must be an http://, https:// or clickhouse:// URL")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'apex.db').resolve()}"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.duckdb"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def json_logs(self) -> bool:
+        return self.env is Environment.PRODUCTION if self.log_json is None else self.log_json
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is Environment.DEVELOPMENT
+
+    def prepare(self) -> "Settings":
+        """Create the data dir, settle the JWT secret, and refuse insecure production defaults.
+
+        Development keeps a generated secret in the data dir so tokens survive a restart;
+        production must be told its secret, because a generated one would differ per process.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.jwt_algorithm != "HS256":
+            for name, path in (
+                ("APEX_JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
+                ("APEX_JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file),
+            ):
+                if path is None or not Path(path).is_file():
+                    raise InsecureConfiguration(
+                        f"{name} must name a readable key file when APEX_JWT_ALGORITHM="
+                        f"{self.jwt_algorithm}"
+                    )
+            return self
+        if self.jwt_secret is not None:
+            if (
+                self.env is Environment.PRODUCTION
+                and len(self.jwt_secret.get_secret_value()) < MIN_JWT_SECRET_LENGTH
+            ):
+                raise InsecureConfiguration(
+                    f"APEX_JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters in "
+                    "production"
+                )
+            return self
+        if self.env is Environment.PRODUCTION:
+            raise InsecureConfiguration(
+                "APEX_JWT_SECRET must be set in production (at least "
+                f"{MIN_JWT_SECRET_LENGTH} random characters, e.g. `openssl rand -hex 32`)"
+            )
+        secret_file = self.data_dir / JWT_SECRET_FILE
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(32))
+            secret_file.chmod(0o600)
+        self.jwt_secret = SecretStr(secret_file.read_text().strip())
+        return self
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the variable and what it accepts, for a human at a terminal."""
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    accepted = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    return f"{ENV_PREFIX}{field.upper()}: {accepted} (got {got!r})"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; callers turn InsecureConfiguration/ValidationError into exits."""
+    return Settings(**overrides).prepare()  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Run execution: UserExecutionContext, RunState and its state machine, RunManager, ToolDispatcher, event emission."""

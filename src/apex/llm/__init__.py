@@ -1,0 +1,1 @@
+"""Language models: one protocol; the built-in deterministic engine; OpenAI-compatible and Anthropic adapters."""

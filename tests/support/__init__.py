@@ -1,0 +1,1 @@
+"""Test support: real services started and stopped by the suite itself."""
