@@ -97,3 +97,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.fspath)).parts
         for category in _CATEGORY_BY_DIR.intersection(parts):
             item.add_marker(getattr(pytest.mark, category))
+
+
+async def make_user(app: FastAPI, email: str | None = None) -> tuple[str, dict[str, str]]:
+    """A real account in the app's database and a real access token for it."""
+    from apex.store.repositories.users import UserRepository
+
+    user = await UserRepository(app.state.db).create(
+        email=email or f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None
+    )
+    token = app.state.access_tokens.issue(user.id).token
+    return user.id, {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,13 @@
+"""Who is calling: the verified identity every protected route and connection is scoped by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    token_id: str
+    expires_at: datetime

@@ -1,0 +1,34 @@
+"""Accounts. Emails are stored normalized, so lookups are exact."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from apex.errors import Conflict
+from apex.store.database import Database
+from apex.store.models import User
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, *, email: str, password_hash: str | None, name: str | None) -> User:
+        async with self.db.session() as session:
+            user = User(email=email, password_hash=password_hash, name=name)
+            session.add(user)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise Conflict("An account with this email already exists.",
+                               code="email_taken") from None
+            return user
+
+    async def get(self, user_id: str) -> User | None:
+        async with self.db.session() as session:
+            return await session.get(User, user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        async with self.db.session() as session:
+            return await session.scalar(select(User).where(User.email == email))
