@@ -15,6 +15,7 @@ from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
 from apex.api.middleware import RequestContextMiddleware
+from apex.auth.service import AuthService
 from apex.auth.tokens import AccessTokenService
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.readiness_checks = checks
         app.state.access_tokens = AccessTokenService(settings)
+        app.state.auth = AuthService(app.state.access_tokens)
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:

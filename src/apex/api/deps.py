@@ -21,7 +21,7 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Sign in first: send `Authorization: Bearer <access token>`.",
                            code="missing_token")
-    return request.app.state.access_tokens.verify(credentials.credentials)
+    return await request.app.state.auth.authenticate(credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
