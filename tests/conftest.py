@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from apex.api.app import create_app
 from apex.config import Settings
 from apex.store.database import Database
+from tests.support.llm_stubs import AnthropicStub, LlmStub, OpenAIStub
 from tests.support.services import PostgresServer, RedisServer
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -108,3 +109,25 @@ async def make_user(app: FastAPI, email: str | None = None) -> tuple[str, dict[s
     )
     token = app.state.access_tokens.issue(user.id).token
     return user.id, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def llm_stub_servers() -> Iterator[dict[str, LlmStub]]:
+    """Local OpenAI and Anthropic API stubs, started once; each test gets them reset."""
+    servers: dict[str, LlmStub] = {"openai": OpenAIStub().start(),
+                                   "anthropic": AnthropicStub().start()}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def openai_stub(llm_stub_servers: dict[str, LlmStub]) -> LlmStub:
+    llm_stub_servers["openai"].reset()
+    return llm_stub_servers["openai"]
+
+
+@pytest.fixture
+def anthropic_stub(llm_stub_servers: dict[str, LlmStub]) -> LlmStub:
+    llm_stub_servers["anthropic"].reset()
+    return llm_stub_servers["anthropic"]

@@ -19,6 +19,7 @@ from apex.auth.service import AuthService
 from apex.auth.tokens import AccessTokenService
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
+from apex.llm.factory import build_language_model
 from apex.store.database import Database
 from apex.web import STATIC_DIR
 
@@ -63,11 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness_checks = checks
         app.state.access_tokens = AccessTokenService(settings)
         app.state.auth = AuthService(app.state.access_tokens)
+        app.state.language_model = build_language_model(settings)
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:
             yield
         finally:
+            await app.state.language_model.aclose()
             await db.dispose()
             log.info("apex_stopped")
 

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    llm_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    llm_circuit_failure_threshold: Annotated[int, Field(ge=1, le=1_000)] = 5
+    llm_circuit_reset_s: Annotated[float, Field(gt=0, le=3_600)] = 30.0
 
     max_runs_per_user: Annotated[int, Field(ge=1, le=100)] = 3
     max_runs_global: Annotated[int, Field(ge=1, le=10_000)] = 64

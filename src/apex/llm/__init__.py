@@ -1,1 +1,42 @@
-"""Language models: one protocol; the built-in deterministic engine; OpenAI-compatible and Anthropic adapters."""
+"""Language models: one protocol; the built-in deterministic engine; OpenAI-compatible and Anthropic adapters.
+
+The public surface is re-exported here; `apex.llm.factory.build_language_model` builds the
+configured model from Settings.
+"""
+
+from apex.llm.base import (
+    ChatMessage,
+    ChatResponse,
+    ChatSettings,
+    FallbackNotice,
+    LanguageModel,
+    ProseDelta,
+    ProseEnd,
+    ProseEvent,
+    ProseRestart,
+)
+from apex.llm.builtin import BuiltinModel
+from apex.llm.classification import (
+    ClassificationFlag,
+    ReductionTarget,
+    RequestCategory,
+    RequestClassification,
+    RequestedPeriod,
+    RequestEntities,
+    SpendBudget,
+)
+from apex.llm.errors import LanguageModelError, LlmFailureReason
+from apex.llm.fallback import FallbackModel
+from apex.llm.metered import LlmCallRecord, LlmUsageRecorder, MeteredModel
+from apex.llm.prompts import classification_messages, prose_messages
+from apex.llm.prose import ProseBrief, ProseKind
+from apex.llm.usage import LlmUsage
+
+__all__ = [
+    "BuiltinModel", "ChatMessage", "ChatResponse", "ChatSettings", "ClassificationFlag",
+    "FallbackModel", "FallbackNotice", "LanguageModel", "LanguageModelError", "LlmCallRecord",
+    "LlmFailureReason", "LlmUsage", "LlmUsageRecorder", "MeteredModel", "ProseBrief",
+    "ProseDelta", "ProseEnd", "ProseEvent", "ProseKind", "ProseRestart", "ReductionTarget",
+    "RequestCategory", "RequestClassification", "RequestEntities", "RequestedPeriod",
+    "SpendBudget", "classification_messages", "prose_messages",
+]
