@@ -10,7 +10,7 @@ The SDK's own retries are off: `ProviderGuard` owns timeouts, retries and the br
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anthropic
@@ -20,10 +20,10 @@ from apex.llm.base import ChatMessage, ChatSettings, ProseDelta
 from apex.llm.errors import LanguageModelError
 from apex.llm.provider import (
     NO_API_KEY,
+    Pieces,
     ProviderModel,
     ProviderReply,
     StreamedUsage,
-    StreamPiece,
     output_schema,
     sdk_error,
 )
@@ -95,7 +95,7 @@ class AnthropicModel(ProviderModel):
         return ProviderReply(text=text, usage=_usage(message.usage))
 
     async def _open_stream(self, messages: Sequence[ChatMessage],
-                           settings: ChatSettings) -> AsyncIterator[StreamPiece]:
+                           settings: ChatSettings) -> Pieces:
         request = self._request(messages, settings)
         started: Any = None
         output_tokens: int | None = None

@@ -6,7 +6,7 @@ the same protocol, so callers never know which one they hold, and wrappers stack
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar, overload, runtime_checkable
 
@@ -141,6 +141,6 @@ class LanguageModel(Protocol):
 
     def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None
-    ) -> AsyncIterator[ProseEvent]: ...
+    ) -> AsyncGenerator[ProseEvent, None]: ...
 
     async def aclose(self) -> None: ...

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from apex.llm.base import ChatMessage, ChatResponse, ChatSettings, ProseDelta, ProseEnd, ProseEvent
@@ -84,7 +84,7 @@ class BuiltinModel:
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None
-    ) -> AsyncIterator[ProseEvent]:
+    ) -> AsyncGenerator[ProseEvent, None]:
         started = time.perf_counter()
         text = self.write(messages)
         for piece in _CHUNK.findall(text):

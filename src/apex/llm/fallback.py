@@ -7,7 +7,7 @@ When the primary cannot answer, the fallback answers and the response carries a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -72,7 +72,7 @@ class FallbackModel:
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None
-    ) -> AsyncIterator[ProseEvent]:
+    ) -> AsyncGenerator[ProseEvent, None]:
         streamed = False
         notice: FallbackNotice | None = None
         primary = self.primary.stream(messages, settings=settings)
@@ -83,7 +83,7 @@ class FallbackModel:
         except Exception as error:
             notice = self._notice(error)
         finally:
-            await primary.aclose()  # type: ignore[attr-defined]
+            await primary.aclose()
         if notice is None:
             return
         if streamed:
@@ -95,7 +95,7 @@ class FallbackModel:
                     event = ProseEnd(replace(event.response, fallback=notice))
                 yield event
         finally:
-            await secondary.aclose()  # type: ignore[attr-defined]
+            await secondary.aclose()
 
     async def aclose(self) -> None:
         await self.primary.aclose()

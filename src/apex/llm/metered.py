@@ -11,7 +11,7 @@ reason (its tokens may still be billed). A failing recorder is logged and never 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -86,7 +86,7 @@ class MeteredModel:
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None
-    ) -> AsyncIterator[ProseEvent]:
+    ) -> AsyncGenerator[ProseEvent, None]:
         timestamp, started = datetime.now(UTC), time.perf_counter()
         events = self.model.stream(messages, settings=settings)
         try:
@@ -98,7 +98,7 @@ class MeteredModel:
             await self._record_failure(timestamp, started, error)
             raise
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     async def aclose(self) -> None:
         await self.model.aclose()

@@ -8,7 +8,7 @@ The SDK's own retries are off: `ProviderGuard` owns timeouts, retries and the br
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import openai
@@ -18,10 +18,10 @@ from apex.llm.base import ChatMessage, ChatSettings, ProseDelta
 from apex.llm.errors import LanguageModelError
 from apex.llm.provider import (
     NO_API_KEY,
+    Pieces,
     ProviderModel,
     ProviderReply,
     StreamedUsage,
-    StreamPiece,
     output_schema,
     schema_name,
     sdk_error,
@@ -92,7 +92,7 @@ class OpenAIModel(ProviderModel):
         return ProviderReply(text=text, usage=_usage(completion.usage))
 
     async def _open_stream(self, messages: Sequence[ChatMessage],
-                           settings: ChatSettings) -> AsyncIterator[StreamPiece]:
+                           settings: ChatSettings) -> Pieces:
         request = self._request(messages, settings)
         usage: LlmUsage | None = None
         try:

@@ -13,7 +13,7 @@ import abc
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -47,6 +47,7 @@ class StreamedUsage:
 
 
 StreamPiece = ProseDelta | StreamedUsage
+Pieces = AsyncGenerator[StreamPiece, None]
 
 
 def output_schema(output_type: type[BaseModel]) -> dict[str, Any]:
@@ -163,7 +164,7 @@ class ProviderModel(abc.ABC):
 
     @abc.abstractmethod
     def _open_stream(self, messages: Sequence[ChatMessage],
-                     settings: ChatSettings) -> AsyncIterator[StreamPiece]:
+                     settings: ChatSettings) -> Pieces:
         """One streamed request; raise `LanguageModelError` for every provider failure."""
 
     async def aclose(self) -> None:
@@ -208,7 +209,7 @@ class ProviderModel(abc.ABC):
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None
-    ) -> AsyncIterator[ProseEvent]:
+    ) -> AsyncGenerator[ProseEvent, None]:
         """Retries apply until the first piece arrives; after that a failure ends the stream."""
         settings = settings or ChatSettings()
         started = time.perf_counter()
@@ -231,19 +232,19 @@ class ProviderModel(abc.ABC):
             error.usage = error.usage + LlmUsage(requests=1)
             raise
         finally:
-            await pieces.aclose()  # type: ignore[attr-defined]
+            await pieces.aclose()
         yield ProseEnd(self._response("".join(chunks), None, usage, started, ttft_ms))
 
     async def _first_piece(self, messages: Sequence[ChatMessage], settings: ChatSettings
-                           ) -> tuple[AsyncIterator[StreamPiece], StreamPiece | None]:
+                           ) -> tuple[Pieces, StreamPiece | None]:
         pieces = self._open_stream(messages, settings)
         try:
             return pieces, await self._read(pieces)
         except BaseException:
-            await pieces.aclose()  # type: ignore[attr-defined]
+            await pieces.aclose()
             raise
 
-    async def _next_piece(self, pieces: AsyncIterator[StreamPiece]) -> StreamPiece | None:
+    async def _next_piece(self, pieces: Pieces) -> StreamPiece | None:
         try:
             async with asyncio.timeout(self.guard.timeout_s):
                 return await self._read(pieces)
@@ -252,7 +253,7 @@ class ProviderModel(abc.ABC):
                 f"the stream stalled for {self.guard.timeout_s:g} s",
                 reason=LlmFailureReason.TIMEOUT) from exc
 
-    async def _read(self, pieces: AsyncIterator[StreamPiece]) -> StreamPiece | None:
+    async def _read(self, pieces: Pieces) -> StreamPiece | None:
         """The next piece; a transport error the SDK lets through while streaming (a dropped
         connection, a malformed event) becomes a retryable connection error."""
         try:
