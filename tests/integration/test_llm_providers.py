@@ -294,6 +294,17 @@ async def test_an_empty_prose_answer_is_invalid(provider: Provider) -> None:
     assert caught.value.reason is LlmFailureReason.INVALID_OUTPUT
 
 
+async def test_an_empty_stream_is_invalid_and_falls_back(provider: Provider) -> None:
+    provider.stub.script(Text("", Usage(30, 0)))
+    model = FallbackModel(provider.model(), BuiltinModel())
+    events = await collect(model.stream([ChatMessage.user("Why is p95 slow?")]))
+    await model.aclose()
+    end = events[-1]
+    assert isinstance(end, ProseEnd) and end.response.fallback is not None
+    assert end.response.fallback.reason is LlmFailureReason.INVALID_OUTPUT
+    assert end.response.fallback.usage == LlmUsage(input_tokens=30, requests=1)
+
+
 async def test_stream_retries_before_the_first_piece(provider: Provider) -> None:
     provider.stub.script(Failure(503), Text("streamed after a retry"))
     model = provider.model()

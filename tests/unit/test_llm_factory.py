@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from apex.config import Settings
-from apex.llm import BuiltinModel, FallbackModel
+from apex.llm import BuiltinModel, FallbackModel, LanguageModel, LlmCallRecord, MeteredModel
 from apex.llm.factory import LlmConfigurationError, build_language_model
 
 MakeSettings = Callable[..., Settings]
@@ -39,6 +39,18 @@ def test_misconfiguration_names_the_variable(make_settings: MakeSettings,
                                              overrides: dict[str, str], variable: str) -> None:
     with pytest.raises(LlmConfigurationError, match=variable):
         build_language_model(make_settings(**overrides))
+
+
+def test_every_model_and_wrapper_satisfies_the_protocol(make_settings: MakeSettings) -> None:
+    built = build_language_model(make_settings(llm_provider="openai", llm_model="m",
+                                               llm_api_key="k"))
+    assert isinstance(built, FallbackModel)
+
+    async def recorder(record: LlmCallRecord) -> None:
+        return None
+
+    for model in (built, built.primary, built.fallback, MeteredModel(built, recorder)):
+        assert isinstance(model, LanguageModel)
 
 
 def test_a_local_server_needs_no_key(make_settings: MakeSettings) -> None:

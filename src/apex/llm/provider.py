@@ -233,6 +233,9 @@ class ProviderModel(abc.ABC):
             raise
         finally:
             await pieces.aclose()
+        if not "".join(chunks).strip():
+            raise LanguageModelError("the model streamed no text",
+                                     reason=LlmFailureReason.INVALID_OUTPUT, usage=usage)
         yield ProseEnd(self._response("".join(chunks), None, usage, started, ttft_ms))
 
     async def _first_piece(self, messages: Sequence[ChatMessage], settings: ChatSettings
