@@ -67,6 +67,14 @@ def make_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
             "data_dir": tmp_path / "data",
             "jwt_secret": TEST_JWT_SECRET,
             "log_level": "WARNING",
+            # Tests register many accounts from one address: only rate-limit tests set real limits.
+            "rate_limit_login_per_minute": 100_000,
+            "rate_limit_register_per_minute": 100_000,
+            "rate_limit_refresh_per_minute": 100_000,
+            # Real argon2id at a cost a test suite can afford; benchmarks report the default cost.
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8_192,
+            "argon2_parallelism": 1,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values).prepare()  # type: ignore[arg-type]
