@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from apex.api.app import create_app
 from apex.config import Settings
 from apex.store.database import Database
+from tests.support.oidc_provider import OidcTestProvider
 from tests.support.services import PostgresServer, RedisServer
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -116,3 +117,40 @@ async def make_user(app: FastAPI, email: str | None = None) -> tuple[str, dict[s
     )
     token = app.state.access_tokens.issue(user.id).token
     return user.id, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def oidc_server() -> Iterator[OidcTestProvider]:
+    """One real OIDC provider on loopback for the whole session; `oidc_provider` resets it."""
+    provider = OidcTestProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_provider(oidc_server: OidcTestProvider) -> OidcTestProvider:
+    oidc_server.reset()
+    return oidc_server
+
+
+@pytest.fixture(params=["embedded", "scaled"])
+async def deployment(request: pytest.FixtureRequest, make_settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings for both deployment shapes: SQLite + in-process backends, PostgreSQL + Redis.
+
+    Returns a builder taking further overrides. Each scaled deployment gets its own Redis key
+    prefix, so counters and denylists never leak between tests.
+    """
+    if request.param == "embedded":
+        base: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"}
+    else:
+        base = {
+            "database_url": await create_pg_database(request.getfixturevalue("postgres_server")),
+            "redis_url": request.getfixturevalue("redis_server").url,
+            "redis_key_prefix": f"t{uuid.uuid4().hex[:16]}",
+        }
+
+    def build(**overrides: object) -> Settings:
+        return make_settings(**{**base, **overrides})  # type: ignore[no-any-return]
+
+    build.shape = request.param  # type: ignore[attr-defined]
+    return build

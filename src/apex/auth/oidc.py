@@ -179,7 +179,7 @@ class OidcLogin:
     async def _get_json(self, client: AsyncOAuth2Client, provider: OidcProvider,
                         url: str) -> dict[str, Any]:
         try:
-            response = await client.get(url, withhold_token=True)
+            response = await client.request("GET", url, withhold_token=True)
             response.raise_for_status()
             document = response.json()
         except (httpx2.HTTPError, ValueError, OSError) as exc:
