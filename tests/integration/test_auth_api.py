@@ -19,25 +19,10 @@ from apex.store.models import RefreshFamily, RefreshToken, User
 from apex.store.types import utcnow
 from tests.conftest import TEST_JWT_SECRET, make_user
 from tests.support.asgi import client_for, running_app
+from tests.support.deployed import app, app_overrides, client, served  # noqa: F401 (fixtures)
 
 PASSWORD = "correct horse battery"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture
-async def served(deployment) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:  # type: ignore[no-untyped-def]
-    async with running_app(deployment()) as pair:
-        yield pair
-
-
-@pytest.fixture
-def client(served: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
-    return served[1]
-
-
-@pytest.fixture
-def app(served: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
-    return served[0]
 
 
 def new_email() -> str:
@@ -221,6 +206,27 @@ async def test_unknown_email_and_wrong_password_get_the_same_answer(
         answers.append(response.json())
     assert all(answer == answers[0] for answer in answers)
     assert answers[0]["error"]["code"] == "invalid_credentials"
+
+
+async def test_every_refused_login_pays_for_one_argon2_verification(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Equal work is what makes the answer times alike (the benchmark prints both medians)."""
+    await register(client, "known@example.com")
+    passwords = app.state.accounts.passwords
+    verified: list[str | None] = []
+    real_verify = passwords.verify
+
+    async def counting_verify(password_hash: str | None, password: str) -> bool:
+        verified.append(password_hash)
+        return await real_verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify", counting_verify)
+    for email in ("known@example.com", "unknown@example.com", "not an email"):
+        response = await client.post("/api/auth/login", json={"email": email, "password": "x" * 12})
+        assert response.status_code == 401
+    assert len(verified) == 3
+    assert verified[0] is not None and verified[1] is None and verified[2] is None
 
 
 async def test_a_password_less_account_cannot_log_in_with_a_password(

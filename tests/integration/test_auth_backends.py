@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -28,6 +29,17 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
 @pytest.fixture
 def prefix() -> str:
     return f"t{uuid.uuid4().hex[:16]}"
+
+
+def two_instances(request: pytest.FixtureRequest, prefix: str, local: Callable[[], Any],
+                  remote: Callable[[aioredis.Redis, str], Any]) -> tuple[Any, Any]:
+    """Two handles on shared state, standing for two processes: the same object in process,
+    two instances on one Redis."""
+    if request.param == "local":
+        shared = local()
+        return shared, shared
+    client = request.getfixturevalue("redis_client")
+    return remote(client, prefix), remote(client, prefix)
 
 
 async def eventually(check: Callable[[], bool], timeout_s: float = 2.0) -> bool:
@@ -121,12 +133,7 @@ async def test_without_redis_start_does_not_hang_and_revoke_says_503() -> None:
 
 @pytest.fixture(params=["local", "redis"])
 def ticket_stores(request: pytest.FixtureRequest, prefix: str) -> tuple[TicketStore, TicketStore]:
-    """Two stores sharing state: the same object in process, two clients on one Redis."""
-    if request.param == "local":
-        store = LocalTicketStore()
-        return store, store
-    client = request.getfixturevalue("redis_client")
-    return RedisTicketStore(client, prefix), RedisTicketStore(client, prefix)
+    return two_instances(request, prefix, LocalTicketStore, RedisTicketStore)
 
 
 async def test_a_ticket_redeems_once_anywhere(ticket_stores: tuple[TicketStore, TicketStore]) -> None:
@@ -183,11 +190,7 @@ async def test_redis_stores_only_the_ticket_hash(redis_client: aioredis.Redis, p
 
 @pytest.fixture(params=["local", "redis"])
 def limiters(request: pytest.FixtureRequest, prefix: str) -> tuple[RateLimiter, RateLimiter]:
-    if request.param == "local":
-        limiter = LocalRateLimiter()
-        return limiter, limiter
-    client = request.getfixturevalue("redis_client")
-    return RedisRateLimiter(client, prefix), RedisRateLimiter(client, prefix)
+    return two_instances(request, prefix, LocalRateLimiter, RedisRateLimiter)
 
 
 async def test_the_limit_holds_across_instances(limiters: tuple[RateLimiter, RateLimiter]) -> None:

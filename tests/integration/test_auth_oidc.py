@@ -4,7 +4,6 @@ all over real HTTP, on both deployment shapes (pending sign-ins in process or in
 import base64
 import hashlib
 import time
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -13,36 +12,23 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from apex.auth.oidc import GOOGLE_ISSUER, configured_providers
-from apex.config import Settings
 from apex.store.models import OidcIdentity, User
 from tests.support.asgi import BASE_URL, client_for, running_app
+from tests.support.deployed import app, client, served  # noqa: F401 (fixtures)
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider, SigningKey
 from tests.support.services import free_port
 
 CALLBACK = "/api/auth/oidc/test/callback"
 
 
-def oidc_settings(deployment, issuer: str, **extra: object) -> Settings:  # type: ignore[no-untyped-def]
-    return deployment(oidc_issuer=issuer, oidc_client_id=CLIENT_ID,  # type: ignore[no-any-return]
-                      oidc_client_secret=CLIENT_SECRET, oidc_name="test", public_url=BASE_URL,
-                      **extra)
+def oidc_overrides(issuer: str) -> dict[str, object]:
+    return {"oidc_issuer": issuer, "oidc_client_id": CLIENT_ID, "oidc_client_secret": CLIENT_SECRET,
+            "oidc_name": "test", "public_url": BASE_URL}
 
 
 @pytest.fixture
-async def served(deployment, oidc_provider: OidcTestProvider) -> AsyncIterator[  # type: ignore[no-untyped-def]
-        tuple[FastAPI, httpx.AsyncClient]]:
-    async with running_app(oidc_settings(deployment, oidc_provider.issuer)) as pair:
-        yield pair
-
-
-@pytest.fixture
-def client(served: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
-    return served[1]
-
-
-@pytest.fixture
-def app(served: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
-    return served[0]
+def app_overrides(oidc_provider: OidcTestProvider) -> dict[str, object]:
+    return oidc_overrides(oidc_provider.issuer)
 
 
 async def begin(client: httpx.AsyncClient) -> str:
@@ -282,7 +268,7 @@ async def test_an_unknown_provider_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_an_unreachable_provider_is_503(deployment) -> None:  # type: ignore[no-untyped-def]
-    settings = oidc_settings(deployment, f"http://127.0.0.1:{free_port()}")
+    settings = deployment(**oidc_overrides(f"http://127.0.0.1:{free_port()}"))
     async with running_app(settings) as (_, client):
         response = await client.get("/api/auth/oidc/test/login")
     assert response.status_code == 503

@@ -99,7 +99,8 @@ class AccountService:
         await self.rate_limits.check(self.login_rule, account=normalized or email.strip().lower())
         user = await self.users.get_by_email(normalized) if normalized else None
         password_hash = user.password_hash if user else None
-        if user is None or not await self.passwords.verify(password_hash, password):
+        matched = await self.passwords.verify(password_hash, password)
+        if user is None or not matched:
             log.info("login_failed", known_account=user is not None)
             raise _invalid_credentials()
         assert password_hash is not None, "verify() is False without a stored hash"
