@@ -193,3 +193,19 @@ def test_oidc_sign_in_through_a_real_server(oidc_provider: OidcTestProvider,
     finally:
         server.stop()
     assert "Traceback" not in server.log_path.read_text()
+
+
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    server = start(tmp_path, "proxied", {"APEX_RATE_LIMIT_LOGIN_PER_MINUTE": "2",
+                                         "APEX_FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    try:
+        def login(forwarded_for: str) -> int:
+            return httpx.post(f"{server.base_url}/api/auth/login",
+                              headers={"X-Forwarded-For": forwarded_for},
+                              json={"email": f"{uuid.uuid4().hex[:8]}@example.com",
+                                    "password": PASSWORD}).status_code
+
+        assert [login(f"198.51.100.{i}") for i in range(4)] == [401] * 4
+        assert [login("198.51.100.77") for _ in range(3)] == [401, 401, 429]
+    finally:
+        server.stop()

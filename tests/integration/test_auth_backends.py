@@ -101,6 +101,23 @@ async def test_a_process_starting_later_loads_live_revocations_only(
         await late.close()
 
 
+async def test_lost_messages_and_dropped_connections_are_recovered(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    follower = RedisRevocationList(redis_client, prefix, resync_every_s=0.2)
+    await follower.start()
+    try:
+        # a revocation whose message this process never saw: only in the sorted set
+        await redis_client.zadd(f"{prefix}:auth:revoked", {"never-published": time.time() + 60})
+        assert await eventually(lambda: follower.is_revoked("never-published"))
+        killed = await redis_client.client_kill_filter(_type="pubsub")
+        assert killed >= 1
+        await RedisRevocationList(redis_client, prefix).revoke(["after-drop"], time.time() + 60)
+        assert await eventually(lambda: follower.is_revoked("after-drop"), timeout_s=5.0)
+    finally:
+        await follower.close()
+
+
 async def test_junk_on_the_channel_is_ignored(redis_client: aioredis.Redis, prefix: str) -> None:
     follower = RedisRevocationList(redis_client, prefix)
     await follower.start()

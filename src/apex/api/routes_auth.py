@@ -192,7 +192,7 @@ async def oidc_login(provider: str, request: Request) -> RedirectResponse:
     response = RedirectResponse(redirect.url, status_code=302, headers=NO_STORE)
     response.set_cookie(
         OIDC_STATE_COOKIE, redirect.state, max_age=PENDING_LOGIN_TTL_S,
-        path=f"/api/auth/oidc/{oidc.provider(provider).name}/", httponly=True, samesite="lax",
+        path=f"/api/auth/oidc/{provider}/", httponly=True, samesite="lax",
         secure=oidc.public_url.startswith("https://"),
     )
     return response

@@ -76,8 +76,10 @@ class LocalRevocationList:
 class RedisRevocationList:
     """The in-process denylist, kept in step with every other process through Redis."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str,
+                 resync_every_s: float = RESYNC_EVERY_S) -> None:
         self._redis = client
+        self._resync_every_s = resync_every_s
         self._key = f"{prefix}:auth:revoked"
         self._channel = f"{prefix}:auth:revocations"
         self._memory = LocalRevocationList()
@@ -135,16 +137,16 @@ class RedisRevocationList:
                     await self._load()
                     self.synced.set()
                     self._first_attempt.set()
-                    next_resync = time.monotonic() + RESYNC_EVERY_S
+                    next_resync = time.monotonic() + self._resync_every_s
                     while True:
                         message = await pubsub.get_message(
-                            ignore_subscribe_messages=True, timeout=RESYNC_EVERY_S
+                            ignore_subscribe_messages=True, timeout=self._resync_every_s
                         )
                         if message is not None and message["type"] == "message":
                             self._apply(message["data"])
                         if time.monotonic() >= next_resync:
                             await self._load()
-                            next_resync = time.monotonic() + RESYNC_EVERY_S
+                            next_resync = time.monotonic() + self._resync_every_s
             except (RedisError, OSError) as exc:
                 self.synced.clear()
                 self._first_attempt.set()

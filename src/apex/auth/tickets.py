@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from apex.auth.redis_errors import redis_required
 
 MAX_TICKET_CHARS = 128
+PRUNE_EVERY_S = 60.0
 Payload = dict[str, str]
 
 
@@ -41,10 +42,13 @@ class TicketStore(Protocol):
 class LocalTicketStore:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Payload]] = {}
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
 
     async def issue(self, kind: str, payload: Payload, ttl_s: int) -> str:
         now = time.monotonic()
-        self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+        if now >= self._next_prune:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            self._next_prune = now + PRUNE_EVERY_S
         ticket = new_ticket()
         self._entries[ticket_key(kind, ticket)] = (now + ttl_s, dict(payload))
         return ticket

@@ -26,7 +26,6 @@ class IssuedAccessToken:
     token: str
     token_id: str
     expires_in: int
-    expires_at: float
 
 
 def _invalid() -> Unauthorized:
@@ -75,8 +74,7 @@ class AccessTokenService:
         if session_id is not None:
             claims["sid"] = session_id
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)  # type: ignore[arg-type]
-        return IssuedAccessToken(token=token, token_id=token_id, expires_in=self.ttl_s,
-                                 expires_at=float(claims["exp"]))
+        return IssuedAccessToken(token=token, token_id=token_id, expires_in=self.ttl_s)
 
     def verify(self, token: str) -> Principal:
         """Signature, algorithm, expiry, issuer, audience and type; any failure is 401."""
