@@ -122,11 +122,13 @@ async def test_junk_on_the_channel_is_ignored(redis_client: aioredis.Redis, pref
     follower = RedisRevocationList(redis_client, prefix)
     await follower.start()
     try:
-        for junk in (b"not json", b"[]", b'{"ids": 5}', b'{"ids": ["x"]}', b"\xff\xfe"):
+        for junk in (b"not json", b"[]", b"5", b'{"ids": 5}', b'{"ids": ["x"]}', b"\xff\xfe",
+                     b'{"ids": "xyz", "until": 9e99}', b'{"ids": [1, 2], "until": 9e99}',
+                     b'{"ids": ["x"], "until": "soon"}'):
             await redis_client.publish(f"{prefix}:auth:revocations", junk)
         await RedisRevocationList(redis_client, prefix).revoke(["after-junk"], time.time() + 60)
         assert await eventually(lambda: follower.is_revoked("after-junk"))
-        assert not follower.is_revoked("x")
+        assert not any(follower.is_revoked(i) for i in ("x", "y", "z", "1"))
     finally:
         await follower.close()
 

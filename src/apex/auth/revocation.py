@@ -122,9 +122,10 @@ class RedisRevocationList:
     def _apply(self, data: bytes | str) -> None:
         try:
             message = json.loads(data)
-            ids = [str(i) for i in message["ids"]]
-            until = float(message["until"])
+            ids, until = message["ids"], float(message["until"])
         except (ValueError, TypeError, KeyError):
+            ids, until = None, 0.0
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             log.warning("revocation_message_ignored", size=len(data))
             return
         self._memory.add(ids, until)
