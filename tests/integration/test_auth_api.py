@@ -2,12 +2,14 @@
 SQLite with in-process backends, and PostgreSQL with Redis."""
 
 import asyncio
+import hashlib
 import re
 import time
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import jwt
@@ -20,6 +22,7 @@ from apex.store.types import utcnow
 from tests.conftest import TEST_JWT_SECRET, make_user
 from tests.support.asgi import client_for, running_app
 from tests.support.deployed import app, app_overrides, client, served  # noqa: F401 (fixtures)
+from tests.support.keys import write_key_files
 
 PASSWORD = "correct horse battery"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -323,6 +326,24 @@ async def test_make_user_helper_still_works(client: httpx.AsyncClient, app: Fast
     assert me.status_code == 200 and me.json()["id"] == user_id
 
 
+@pytest.mark.parametrize("algorithm", ["RS256", "EdDSA"])
+async def test_asymmetric_signing_end_to_end(deployment, tmp_path: Path, algorithm: str) -> None:  # type: ignore[no-untyped-def]
+    files = write_key_files(tmp_path, algorithm)
+    async with running_app(deployment(jwt_algorithm=algorithm, **files)) as (_, client):
+        pair = await register(client)
+        assert jwt.get_unverified_header(pair["access_token"])["alg"] == algorithm
+        assert (await client.get("/api/auth/me", headers=bearer(pair))).status_code == 200
+        refreshed = await client.post("/api/auth/refresh",
+                                      json={"refresh_token": pair["refresh_token"]})
+        assert refreshed.status_code == 200
+        hmac_forgery = jwt.encode(
+            jwt.decode(pair["access_token"], options={"verify_signature": False}),
+            TEST_JWT_SECRET, algorithm="HS256")
+        refused = await client.get("/api/auth/me",
+                                   headers={"Authorization": f"Bearer {hmac_forgery}"})
+        assert refused.status_code == 401 and error_code(refused) == "invalid_token"
+
+
 # -- refresh -------------------------------------------------------------------------------
 
 async def test_refresh_rotates_and_the_old_token_is_dead(client: httpx.AsyncClient) -> None:
@@ -359,6 +380,17 @@ async def test_reusing_a_refresh_token_ends_the_whole_sign_in(client: httpx.Asyn
     alive = await client.post("/api/auth/refresh",
                               json={"refresh_token": other_session["refresh_token"]})
     assert alive.status_code == 200
+
+
+async def test_refresh_tokens_are_stored_hashed_for_fourteen_days(client: httpx.AsyncClient,
+                                                                  app: FastAPI) -> None:
+    pair = await register(client)
+    async with app.state.db.session() as session:
+        stored = (await session.execute(select(RefreshToken))).scalars().one()
+    assert stored.token_hash == hashlib.sha256(pair["refresh_token"].encode()).hexdigest()
+    assert pair["refresh_token"] not in stored.token_hash
+    lifetime = stored.expires_at - stored.issued_at
+    assert abs(lifetime - timedelta(days=14)) < timedelta(seconds=5)
 
 
 async def test_racing_refreshes_have_exactly_one_winner(client: httpx.AsyncClient,

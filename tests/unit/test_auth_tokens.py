@@ -9,12 +9,11 @@ from pathlib import Path
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from apex.auth.tokens import VERIFIED_CACHE_SIZE, AccessTokenService
 from apex.config import Settings
 from apex.errors import Unauthorized
+from tests.support.keys import write_key_files
 
 SECRET = "unit-secret-" + "k" * 40
 
@@ -136,22 +135,9 @@ def test_the_verified_token_memory_is_bounded(tokens: AccessTokenService) -> Non
     assert len(tokens._verified) == VERIFIED_CACHE_SIZE
 
 
-def write_keys(tmp_path: Path, private_key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> dict[str, Path]:
-    private = tmp_path / "private.pem"
-    public = tmp_path / "public.pem"
-    private.write_bytes(private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    public.write_bytes(private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return {"jwt_private_key_file": private, "jwt_public_key_file": public}
-
-
 @pytest.mark.parametrize("algorithm", ["RS256", "EdDSA"])
 def test_asymmetric_algorithms_from_key_files(tmp_path: Path, algorithm: str) -> None:
-    key = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
-           if algorithm == "RS256" else ed25519.Ed25519PrivateKey.generate())
-    files = write_keys(tmp_path, key)
+    files = write_key_files(tmp_path, algorithm)
     tokens = AccessTokenService(settings(tmp_path, jwt_algorithm=algorithm, **files))
     issued = tokens.issue("user-1", session_id="s")
     assert jwt.get_unverified_header(issued.token)["alg"] == algorithm
