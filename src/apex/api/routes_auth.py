@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Message
 
 from apex.api.deps import CurrentPrincipal
-from apex.auth.accounts import AccountService, SignedIn
+from apex.auth.accounts import MAX_NAME_CHARS, AccountService, SignedIn
 from apex.auth.emails import MAX_EMAIL_CHARS
 from apex.auth.oidc import PENDING_LOGIN_TTL_S, OidcLogin
 from apex.auth.passwords import MAX_PASSWORD_CHARS
@@ -64,7 +64,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=BoundedBodyRou
 class RegisterBody(BaseModel):
     email: str = Field(max_length=MAX_EMAIL_CHARS)
     password: str = Field(max_length=MAX_PASSWORD_CHARS)
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
 
 
 class LoginBody(BaseModel):
