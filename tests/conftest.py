@@ -15,6 +15,7 @@ from apex.api.app import create_app
 from apex.config import Settings
 from apex.store.database import Database
 from tests.support.llm_stubs import AnthropicStub, LlmStub, OpenAIStub
+from tests.support.oidc_provider import OidcTestProvider
 from tests.support.services import PostgresServer, RedisServer
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -68,6 +69,14 @@ def make_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
             "data_dir": tmp_path / "data",
             "jwt_secret": TEST_JWT_SECRET,
             "log_level": "WARNING",
+            # Tests register many accounts from one address: only rate-limit tests set real limits.
+            "rate_limit_login_per_minute": 100_000,
+            "rate_limit_register_per_minute": 100_000,
+            "rate_limit_refresh_per_minute": 100_000,
+            # Real argon2id at a cost a test suite can afford; benchmarks report the default cost.
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8_192,
+            "argon2_parallelism": 1,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values).prepare()  # type: ignore[arg-type]
@@ -131,3 +140,40 @@ def openai_stub(llm_stub_servers: dict[str, LlmStub]) -> LlmStub:
 def anthropic_stub(llm_stub_servers: dict[str, LlmStub]) -> LlmStub:
     llm_stub_servers["anthropic"].reset()
     return llm_stub_servers["anthropic"]
+
+
+@pytest.fixture(scope="session")
+def oidc_server() -> Iterator[OidcTestProvider]:
+    """One real OIDC provider on loopback for the whole session; `oidc_provider` resets it."""
+    provider = OidcTestProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_provider(oidc_server: OidcTestProvider) -> OidcTestProvider:
+    oidc_server.reset()
+    return oidc_server
+
+
+@pytest.fixture(params=["embedded", "scaled"])
+async def deployment(request: pytest.FixtureRequest, make_settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings for both deployment shapes: SQLite + in-process backends, PostgreSQL + Redis.
+
+    Returns a builder taking further overrides. Each scaled deployment gets its own Redis key
+    prefix, so counters and denylists never leak between tests.
+    """
+    if request.param == "embedded":
+        base: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"}
+    else:
+        base = {
+            "database_url": await create_pg_database(request.getfixturevalue("postgres_server")),
+            "redis_url": request.getfixturevalue("redis_server").url,
+            "redis_key_prefix": f"t{uuid.uuid4().hex[:16]}",
+        }
+
+    def build(**overrides: object) -> Settings:
+        return make_settings(**{**base, **overrides})  # type: ignore[no-any-return]
+
+    build.shape = request.param  # type: ignore[attr-defined]
+    return build

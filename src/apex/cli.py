@@ -42,7 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=None,
-        proxy_headers=True,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 

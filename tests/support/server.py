@@ -13,6 +13,13 @@ import httpx
 
 from tests.support.services import free_port
 
+# End-to-end tests sign up many accounts from one address; only rate-limit tests lower these.
+RELAXED_RATE_LIMITS = {
+    "APEX_RATE_LIMIT_LOGIN_PER_MINUTE": "100000",
+    "APEX_RATE_LIMIT_REGISTER_PER_MINUTE": "100000",
+    "APEX_RATE_LIMIT_REFRESH_PER_MINUTE": "100000",
+}
+
 
 @dataclass
 class ServerProcess:
@@ -31,7 +38,8 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 30.0) -> "ServerProcess":
         env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
-        env.update({"APEX_ENV": "test", "APEX_LOG_LEVEL": "WARNING", **self.env})
+        env.update({"APEX_ENV": "test", "APEX_LOG_LEVEL": "WARNING", **RELAXED_RATE_LIMITS,
+                    **self.env})
         self.log_path = self.data_dir / "server.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")

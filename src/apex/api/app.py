@@ -15,8 +15,8 @@ from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
 from apex.api.middleware import RequestContextMiddleware
-from apex.auth.service import AuthService
-from apex.auth.tokens import AccessTokenService
+from apex.api.routes_auth import router as auth_router
+from apex.auth.stack import open_auth_stack
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
 from apex.llm.factory import build_language_model
@@ -62,15 +62,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = db
         app.state.readiness_checks = checks
-        app.state.access_tokens = AccessTokenService(settings)
-        app.state.auth = AuthService(app.state.access_tokens)
         app.state.language_model = build_language_model(settings)
+        auth = await open_auth_stack(settings, db)
+        app.state.access_tokens = auth.access_tokens
+        app.state.auth = auth.auth
+        app.state.accounts = auth.accounts
+        app.state.oidc = auth.oidc
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:
             yield
         finally:
             await app.state.language_model.aclose()
+            await auth.close()
             await db.dispose()
             log.info("apex_stopped")
 
@@ -80,5 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(auth_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app

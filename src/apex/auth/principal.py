@@ -8,6 +8,9 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """`session_id` names the sign-in (refresh family) the token belongs to, when it has one."""
+
     user_id: str
     token_id: str
     expires_at: datetime
+    session_id: str | None = None

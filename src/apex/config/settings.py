@@ -56,7 +56,14 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default SQLite in the data dir."
     )
     redis_url: str | None = None
+    redis_key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = Field(
+        default="apex", description="Prefix of every Redis key and channel this deployment uses."
+    )
     clickhouse_url: str | None = None
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxy addresses whose X-Forwarded-For is trusted; unset trusts none.",
+    )
 
     jwt_secret: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
@@ -78,6 +85,10 @@ class Settings(BaseSettings):
     rate_limit_login_per_minute: Annotated[int, Field(ge=1)] = 10
     rate_limit_register_per_minute: Annotated[int, Field(ge=1)] = 5
     rate_limit_refresh_per_minute: Annotated[int, Field(ge=1)] = 30
+
+    argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
+    argon2_memory_kib: Annotated[int, Field(ge=1_024, le=4 * 1_048_576)] = 65_536
+    argon2_parallelism: Annotated[int, Field(ge=1, le=16)] = 4
 
     llm_provider: LlmProvider = LlmProvider.BUILTIN
     llm_base_url: str | None = None
@@ -104,7 +115,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = Field(default=None, description="Default: JSON in production only.")
 
-    @field_validator("database_url", "redis_url", "clickhouse_url", "public_url", mode="before")
+    @field_validator(
+        "database_url", "redis_url", "clickhouse_url", "public_url", "forwarded_allow_ips",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

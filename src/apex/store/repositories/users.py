@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from apex.errors import Conflict
@@ -32,3 +32,10 @@ class UserRepository:
     async def get_by_email(self, email: str) -> User | None:
         async with self.db.session() as session:
             return await session.scalar(select(User).where(User.email == email))
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(User).where(User.id == user_id).values(password_hash=password_hash)
+            )
+            await session.commit()
