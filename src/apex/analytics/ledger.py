@@ -50,6 +50,7 @@ from apex.analytics.results import (
     RetryGroup,
     SharedPrefixes,
     TagUsage,
+    TimeSpan,
     TokenOutlierGroup,
     UsagePeriod,
     UsageSummary,
@@ -237,10 +238,9 @@ class SqlLedger:
     def _summary(self, tenant_id: str, period: UsagePeriod | None) -> UsageSummary:
         totals = self._totals(tenant_id, period)
         if period is None:
-            shown = UsagePeriod(start=totals.first_timestamp or ALL_TIME.start,
-                                end=totals.last_timestamp or ALL_TIME.start)
+            shown = TimeSpan(start=totals.first_timestamp, end=totals.last_timestamp)
         else:
-            shown = period
+            shown = TimeSpan(start=period.start, end=period.end)
         return UsageSummary(period=shown, totals=totals,
                             by_model=self._by_model(tenant_id, period),
                             by_feature=self._by_feature(tenant_id, period),
@@ -440,8 +440,8 @@ class SqlLedger:
         return inserted, staged - inserted
 
     def discard_upload(self, tenant_id: str, upload_id: str) -> None:
-        self._command(f"DELETE FROM {self._table('usage_staging')} WHERE tenant_id = "
-                      f"{self._literal(tenant_id)} AND upload_id = {self._literal(upload_id)}")
+        self._delete("usage_staging", f"tenant_id = {self._literal(tenant_id)} AND upload_id = "
+                                      f"{self._literal(upload_id)}")
 
     def _count(self, table: str, tenant_id: str, upload_id: str) -> int:
         rows = self._rows(f"SELECT count(*) FROM {self._table(table)} WHERE tenant_id = "
@@ -454,9 +454,19 @@ class SqlLedger:
             count = _int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
                                     f"tenant_id = {self._literal(tenant_id)}")[0][0])
             for table in ("usage", "usage_staging", "uploads"):
-                self._command(f"DELETE FROM {self._table(table)} WHERE tenant_id = "
-                              f"{self._literal(tenant_id)}")
+                self._delete(table, f"tenant_id = {self._literal(tenant_id)}")
         return count
+
+    def delete_uploads_like(self, tenant_id: str, prefix: str) -> None:
+        """Erase the rows and records of the tenant's uploads whose id starts with `prefix`."""
+        pattern = self._literal(prefix + "%")
+        with self._commit_lock:
+            for table in ("usage", "uploads"):
+                self._delete(table, f"tenant_id = {self._literal(tenant_id)} AND upload_id "
+                                    f"LIKE {pattern}")
+
+    def _delete(self, table: str, where: str) -> None:
+        self._command(f"DELETE FROM {self._table(table)} WHERE {where}")
 
     def save_upload(self, status: UploadStatus) -> None:
         for statement in self._upsert_upload_sql(status):
@@ -501,7 +511,7 @@ class SqlLedger:
         found = _int(self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} "
                                 f"WHERE {where}")[0][0])
         if found:
-            self._command(f"DELETE FROM {self._table('price_overrides')} WHERE {where}")
+            self._delete("price_overrides", where)
         return bool(found)
 
     def reprice(self, tenant_id: str, catalog: PriceCatalog) -> int:
@@ -706,32 +716,10 @@ class ClickHouseLedger(SqlLedger):
             f"{tenant})"
         ]
 
-    def _command_sync(self, sql: str) -> None:
-        self._command(sql + " SETTINGS mutations_sync = 2")
-
-    def discard_upload(self, tenant_id: str, upload_id: str) -> None:
-        self._command_sync(
-            f"ALTER TABLE {self._table('usage_staging')} DELETE WHERE tenant_id = "
-            f"{self._literal(tenant_id)} AND upload_id = {self._literal(upload_id)}")
-
-    def delete_usage(self, tenant_id: str) -> int:
-        with self._commit_lock:
-            count = _int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
-                                    f"tenant_id = {self._literal(tenant_id)}")[0][0])
-            for table in ("usage", "usage_staging", "uploads"):
-                self._command_sync(f"ALTER TABLE {self._table(table)} DELETE WHERE tenant_id = "
-                                   f"{self._literal(tenant_id)}")
-        return count
-
-    def delete_price_override(self, tenant_id: str, provider: str, model: str) -> bool:
-        where = (f"tenant_id = {self._literal(tenant_id)} AND provider = "
-                 f"{self._literal(provider)} AND model = {self._literal(model)}")
-        found = _int(self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} "
-                                f"WHERE {where}")[0][0])
-        if found:
-            self._command_sync(f"ALTER TABLE {self._table('price_overrides')} DELETE WHERE "
-                               f"{where}")
-        return bool(found)
+    def _delete(self, table: str, where: str) -> None:
+        """A mutation that has finished on every replica before it returns."""
+        self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
+                      "SETTINGS mutations_sync = 2")
 
     def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
         def stamp(value: datetime) -> str:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 MICRO = Decimal("0.000001")
 
@@ -35,6 +35,13 @@ class UsagePeriod(_Result):
 
     start: UtcTime
     end: UtcTime
+
+
+class TimeSpan(_Result):
+    """First and last moment of some rows (`from`/`to` in JSON); empty when there are none."""
+
+    start: UtcTime | None = Field(default=None, serialization_alias="from")
+    end: UtcTime | None = Field(default=None, serialization_alias="to")
 
 
 class LedgerBounds(_Result):
@@ -290,7 +297,7 @@ class BatchableShare(_Result):
 
 
 class UsageSummary(_Result):
-    period: UsagePeriod
+    period: TimeSpan
     totals: UsageTotals
     by_model: list[ModelUsage]
     by_feature: list[FeatureUsage]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from apex.analytics.results import UtcTime
+from apex.analytics.results import TimeSpan, UtcTime
 
 UploadState = Literal["processing", "completed", "failed"]
 
@@ -23,11 +23,6 @@ class UnpricedModel(BaseModel):
     provider: str
     model: str
     rows: int
-
-
-class UploadPeriod(BaseModel):
-    start: UtcTime | None = Field(default=None, serialization_alias="from")
-    end: UtcTime | None = Field(default=None, serialization_alias="to")
 
 
 class UploadStatus(BaseModel):
@@ -48,7 +43,7 @@ class UploadStatus(BaseModel):
     rows_skipped: int = 0
     errors: list[RowProblem] = Field(default_factory=list)
     unpriced: list[UnpricedModel] = Field(default_factory=list)
-    period: UploadPeriod = Field(default_factory=UploadPeriod)
+    period: TimeSpan = Field(default_factory=TimeSpan)
     message: str | None = None
     created_at: UtcTime
     updated_at: UtcTime

@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from apex import __version__
+from apex.analytics.factory import build_importer, open_ledger
 from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
 from apex.api.middleware import RequestContextMiddleware
+from apex.api.routes_usage import router as usage_router
 from apex.auth.service import AuthService
 from apex.auth.tokens import AccessTokenService
 from apex.config import Settings, load_settings
@@ -63,11 +65,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness_checks = checks
         app.state.access_tokens = AccessTokenService(settings)
         app.state.auth = AuthService(app.state.access_tokens)
+        app.state.ledger = open_ledger(settings)
+        app.state.usage_importer = build_importer(settings, app.state.ledger)
+        app.state.usage_tasks = set()
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:
             yield
         finally:
+            for task in list(app.state.usage_tasks):
+                task.cancel()
+            app.state.ledger.close()
             await db.dispose()
             log.info("apex_stopped")
 
@@ -77,5 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(usage_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app
