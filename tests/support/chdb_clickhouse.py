@@ -1,7 +1,8 @@
 """Embedded ClickHouse (chDB) behind the ClickHouse ledger's connection protocol.
 
 The ClickHouse ledger's own statements (DDL, inserts, mutations, every transpiled query) run
-here unchanged, so the suite proves the ClickHouse form of the ledger without a server.
+here unchanged, so the suite proves the ClickHouse form of the ledger without a server. chDB
+allows one data path per process, so the suite starts one and gives each test its own database.
 """
 
 from __future__ import annotations
@@ -38,4 +39,7 @@ class ChdbClickHouse:
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(incoming)")
 
     def close(self) -> None:
+        """Ledgers share the one embedded server of the test session: closing one is a no-op."""
+
+    def shutdown(self) -> None:
         self._session.close()

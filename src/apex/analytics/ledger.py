@@ -702,6 +702,10 @@ class ClickHouseLedger(SqlLedger):
     def close(self) -> None:
         self._connection.close()
 
+    def drop(self) -> None:
+        """Remove the ledger's whole database (a decommissioned deployment, a test)."""
+        self._command(f"DROP DATABASE IF EXISTS {self.database}")
+
     def _uploads_select(self, tenant_id: str) -> str:
         return (f"SELECT document FROM {self._table('uploads')} FINAL WHERE tenant_id = "
                 f"{self._literal(tenant_id)}")

@@ -31,11 +31,11 @@ CREATE MACRO apex_text(v) AS nullif(trim(CAST(v AS VARCHAR)), '');
 CREATE MACRO apex_quote(v) AS chr(39) || left(CAST(v AS VARCHAR), 60) || chr(39);
 CREATE MACRO apex_int(v) AS CASE WHEN regexp_full_match(v, '\+?[0-9]{1,15}(\.0*)?')
     THEN TRY_CAST(v AS BIGINT) END;
-CREATE MACRO apex_epoch_micros(n) AS CAST(CASE
+CREATE MACRO apex_epoch_micros(n) AS CAST(floor(CASE
     WHEN abs(n) < 1e11 THEN n * 1000000
     WHEN abs(n) < 1e14 THEN n * 1000
     WHEN abs(n) < 1e17 THEN n
-    ELSE n / 1000 END AS BIGINT);
+    ELSE n / 1000 END) AS BIGINT);
 CREATE MACRO apex_ts(v) AS CASE
     WHEN v IS NULL THEN NULL
     WHEN regexp_full_match(v, '-?[0-9]{1,20}(\.[0-9]{1,9})?')

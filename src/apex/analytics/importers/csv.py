@@ -94,16 +94,16 @@ class CsvReader:
             if not self._eof and len(buffer) < CHUNK_BYTES:
                 buffer += self._read(CHUNK_BYTES)
             errors: list[RowError] = []
-            if self._eof and buffer and not buffer.endswith(b"\n"):
-                ends = _record_ends(np.frombuffer(buffer, dtype=np.uint8))
-                tail_start = int(ends[-1]) + 1 if ends.size else 0
+            ends = _record_ends(np.frombuffer(buffer, dtype=np.uint8))
+            tail_start = int(ends[-1]) + 1 if ends.size else 0
+            if self._eof and tail_start < len(buffer):
                 if buffer.count(b'"', tail_start) % 2:
                     tail_line = line + buffer.count(b"\n", 0, tail_start)
                     errors.append(RowError(tail_line, "unterminated quoted field"))
                     buffer = buffer[:tail_start]
                 else:
                     buffer += b"\n"
-            ends = _record_ends(np.frombuffer(buffer, dtype=np.uint8))
+                    ends = _record_ends(np.frombuffer(buffer, dtype=np.uint8))
             if ends.size == 0:
                 if self._eof:
                     if errors:

@@ -19,17 +19,13 @@ _LITELLM_CSV = frozenset(normalize_name(key) for key in LITELLM_KEYS)
 
 
 def _text_head(head: bytes) -> str:
-    """The head as text; raises for binary content (NUL bytes or invalid UTF-8)."""
-    if b"\x00" in head:
+    """The head as text. Binary content (NUL bytes, or mostly invalid UTF-8) is refused; a few
+    bad bytes are left for the readers to report on their lines."""
+    text = head.decode("utf-8", errors="replace")
+    if b"\x00" in head or text.count("\ufffd") > max(8, len(text) // 20):
         raise UnreadableFile("This is a binary file, not a usage export (CSV, JSON Lines, "
                              "OTLP JSON or LiteLLM spend logs).", code="unsupported_format")
-    try:
-        return head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(head) - 3:
-            return head[:exc.start].decode("utf-8")
-        raise UnreadableFile("The file is not UTF-8 text: not a usage export.",
-                             code="unsupported_format") from None
+    return text
 
 
 def detect_format(head: bytes) -> str:
