@@ -28,7 +28,7 @@ class Route:
     provider: str
     model: str
     share: float
-    error_rate: float = 0.03
+    error_rate: float = 0.04
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ FEATURES: tuple[Feature, ...] = (
             input_median=2_000, output_median=90, prefix="extract-invoice-v1",
             prefix_tokens=700, input_outlier_share=0.03,
             input_outlier_range=(20_000, 60_000)),
-    Feature("embeddings", 0.12, (Route("openai", "text-embedding-3-small", 1.0, 0.01),),
+    Feature("embeddings", 0.12, (Route("openai", "text-embedding-3-small", 1.0, 0.02),),
             operation="embeddings", input_median=350, output_median=0),
     Feature("agent_tool_calls", 0.08, (Route("gcp.gemini", "gemini-2.5-pro", 1.0),),
             input_median=4_000, output_median=350, prefix="agent-tools-v7",
@@ -87,6 +87,7 @@ FEATURES: tuple[Feature, ...] = (
 class PlantedOpportunity:
     """One saving the demo data holds on purpose, and the signal that reveals it."""
 
+    id: str
     kind: str
     title: str
     provider: str
@@ -97,36 +98,37 @@ class PlantedOpportunity:
 
 PLANTED: tuple[PlantedOpportunity, ...] = (
     PlantedOpportunity(
-        "model_routing", "Classification runs on gpt-4o with 4-token answers",
+        "routing-classification", "model_routing", "Classification runs on gpt-4o with 4-token answers",
         "openai", "gpt-4o", "classification",
         {"traffic_share": 0.15, "output_tokens_median": 4, "output_tokens_p95_at_most": 16}),
     PlantedOpportunity(
-        "prompt_caching", "30% of classification prompts are exact repeats",
+        "duplicate-classification-prompts", "prompt_caching", "30% of classification prompts are exact repeats",
         "openai", "gpt-4o", "classification",
         {"duplicate_share_of_feature": 0.30, "duplicate_share_of_model_at_least": 0.12}),
     PlantedOpportunity(
-        "prompt_caching", "Long shared system prompts are never cached",
-        "gcp.gemini", "gemini-2.5-pro", "agent_tool_calls",
-        {"prefix_tokens": 3_000, "shared_prefix_share_at_least": 0.5,
-         "cached_input_tokens": 0}),
+        "uncached-shared-prefixes", "prompt_caching",
+        "Chat and summaries resend 800-1,500-token system prompts, never cached",
+        "anthropic", "claude-sonnet-4", "chat",
+        {"prefix_tokens": 1_500, "smallest_prefix_tokens": 800,
+         "shared_prefix_share_at_least": 0.5, "cached_input_tokens": 0}),
     PlantedOpportunity(
-        "batch_api", "A nightly enrichment job runs at interactive prices",
+        "nightly-batch-job", "batch_api", "A nightly enrichment job runs at interactive prices",
         "openai", "gpt-4.1", "nightly-enrichment",
         {"traffic_share": 0.10, "hours_utc": [1, 2, 3], "tags": ["batch", "nightly"]}),
     PlantedOpportunity(
-        "output_token_caps", "3% of summaries run to 3,000-8,000 output tokens",
+        "summary-output-outliers", "output_token_caps", "3% of summaries run to 3,000-8,000 output tokens",
         "anthropic", "claude-sonnet-4", "summarization",
         {"outlier_share": 0.03, "outlier_tokens_at_least": 3_000, "output_tokens_median": 300}),
     PlantedOpportunity(
-        "prompt_trimming", "3% of extraction prompts are 20k-60k tokens",
+        "extraction-input-outliers", "prompt_trimming", "3% of extraction prompts are 20k-60k tokens",
         "openai", "gpt-4o", "extraction",
         {"outlier_share": 0.03, "outlier_tokens_at_least": 20_000, "input_tokens_median": 2_000}),
     PlantedOpportunity(
-        "error_retry_waste", "mistral-large fails 15% of chat calls, most are retried",
+        "mistral-errors-and-retries", "error_retry_waste", "mistral-large fails 15% of chat calls, most are retried",
         "mistral_ai", "mistral-large", "chat",
         {"error_rate": 0.15, "other_error_rate_at_most": 0.05, "retry_share_of_errors": 0.7}),
     PlantedOpportunity(
-        "latency", "7% of agent tool calls on gemini-2.5-pro take 20-45 s",
+        "slow-agent-calls", "latency", "7% of agent tool calls on gemini-2.5-pro take 20-45 s",
         "gcp.gemini", "gemini-2.5-pro", "agent_tool_calls",
         {"p99_latency_ms_at_least": 20_000, "slow_share": 0.07}),
 )
