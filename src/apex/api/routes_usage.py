@@ -63,7 +63,7 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, receive)
 
 
-async def _read_upload(request: Request) -> tuple[UploadFile, str | None]:
+async def _read_upload(request: Request) -> tuple[UploadFile, str | None, bool | None]:
     settings = request.app.state.settings
     limit = settings.upload_max_bytes + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length")
@@ -84,7 +84,10 @@ async def _read_upload(request: Request) -> tuple[UploadFile, str | None]:
         await upload.close()
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}.", code="invalid_format",
                          details={"format": fmt, "accepted": list(FORMATS)})
-    return upload, fmt
+    wait = form.get("wait")
+    if isinstance(wait, str) and wait.strip():
+        return upload, fmt, wait.strip().lower() not in ("false", "0", "no")
+    return upload, fmt, None
 
 
 async def _run_upload(importer: UsageImporter, tenant_id: str, upload: UploadFile,
@@ -99,8 +102,10 @@ async def _run_upload(importer: UsageImporter, tenant_id: str, upload: UploadFil
 @router.post("/uploads")
 async def upload_usage(request: Request, principal: CurrentPrincipal,
                        wait: bool = True) -> JSONResponse:
-    """Import a usage file; `wait=false` answers 202 at once and the import goes on."""
-    upload, fmt = await _read_upload(request)
+    """Import a usage file; `wait=false` (query or form field) answers 202 at once and the
+    import goes on; `GET /api/usage/uploads/{id}` follows it."""
+    upload, fmt, form_wait = await _read_upload(request)
+    wait = wait if form_wait is None else form_wait
     importer = _importer(request)
     if wait:
         status = await _run_upload(importer, principal.user_id, upload, fmt)
