@@ -147,3 +147,17 @@ def test_row_key_depends_on_content_not_on_tenant_or_upload(normalizer: Normaliz
     assert first.column("row_key") == second.column("row_key")
     assert first.column("row_key") != changed.column("row_key")
     assert second.column("tenant_id").to_pylist() == ["b"]
+
+
+def test_the_row_key_function_is_pinned(normalizer: Normalizer) -> None:
+    """Dedup compares keys across uploads made months apart: if an engine upgrade changes the
+    key of this row, existing ledgers need their keys recomputed before the upgrade ships."""
+    result = run(normalizer, [{
+        "timestamp": "2024-05-01T10:00:00.250Z", "model": "gpt-4o", "provider": "openai",
+        "input_tokens": "1200", "output_tokens": "80", "cached_input_tokens": "200",
+        "latency_ms": "812.5", "status": "ok", "feature": "chat", "tags": "a,b",
+        "end_user": "u1", "prompt_hash": "p", "prefix_hash": "x", "request_id": "r1"}])
+    assert result.rows.column("row_key").to_pylist() == [PINNED_ROW_KEY]
+
+
+PINNED_ROW_KEY = 13013402658972726082

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from apex.analytics.ingest import UsageImporter
-from apex.analytics.ledger import ClickHouseLedger, DuckDBLedger, HttpClickHouse, SqlLedger
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.ledger_clickhouse import ClickHouseLedger, HttpClickHouse
+from apex.analytics.ledger_duckdb import DuckDBLedger
 from apex.analytics.pricing import PriceCatalog
 from apex.config import Settings
 

@@ -84,7 +84,6 @@ class _Tally:
         self.unpriced: dict[tuple[str, str], int] = {}
         self.first: datetime | None = None
         self.last: datetime | None = None
-        self.staged = 0
 
     def add_errors(self, errors: list[RowError]) -> None:
         if errors:
@@ -92,7 +91,6 @@ class _Tally:
 
     def add_rows(self, batch: NormalizedBatch) -> None:
         rows = batch.rows
-        self.staged += rows.num_rows
         if rows.num_rows:
             bounds = pc.min_max(rows.column("timestamp")).as_py()
             low = bounds["min"].replace(tzinfo=UTC)
@@ -190,6 +188,7 @@ class UsageImporter:
         tally = _Tally(status)
         given = structural = invalid = skipped = 0
         last_saved = time.monotonic()
+        writer = self.ledger.open_upload(status.tenant_id, status.upload_id)
         try:
             for item in batches:
                 table = getattr(item, "table", item)
@@ -202,7 +201,7 @@ class UsageImporter:
                     invalid += batch.rejected
                     given += table.num_rows
                     tally.add_rows(batch)
-                    self.ledger.stage(batch.rows)
+                    writer.stage(batch.rows)
                 save = time.monotonic() - last_saved >= PROGRESS_EVERY_S
                 self._publish(tally.snapshot(
                     rows_processed=given + structural + skipped,
@@ -210,9 +209,9 @@ class UsageImporter:
                     bytes_read=getattr(item, "bytes_read", tally.status.bytes_read)), save=save)
                 if save:
                     last_saved = time.monotonic()
-            inserted, duplicates = self.ledger.commit_upload(status.tenant_id, status.upload_id)
+            inserted, duplicates = writer.commit()
         except BaseException:
-            self.ledger.discard_upload(status.tenant_id, status.upload_id)
+            writer.discard()
             raise
         final = tally.snapshot(state="completed", rows_accepted=inserted,
                                rows_duplicate=duplicates, rows_rejected=structural + invalid,

@@ -1,8 +1,8 @@
 """The usage ledger: one typed, tenant-scoped surface over DuckDB (embedded) or ClickHouse.
 
 `Ledger` is the protocol the API and the agents call; `SqlLedger` implements it once over the
-statements of `queries.py`, and `DuckDBLedger` / `ClickHouseLedger` only say how a statement is
-run and how rows get in. Every read takes the caller's tenant id and filters by it: there is no
+statements of `queries.py`, and `DuckDBLedger` (ledger_duckdb.py) / `ClickHouseLedger`
+(ledger_clickhouse.py) only say how a statement is run and how rows get in. Every read takes the caller's tenant id and filters by it: there is no
 unscoped read of usage rows. Engine work runs in a worker thread (`asyncio.to_thread`) with its
 own cursor, so a slow query never blocks the event loop.
 
@@ -20,10 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -56,7 +54,6 @@ from apex.analytics.results import (
     UsageSummary,
     UsageTotals,
 )
-from apex.analytics.schema import COLUMN_NAMES, COLUMNS
 from apex.analytics.uploads import UploadStatus
 
 ALL_TIME = UsagePeriod(start=datetime(2000, 1, 1, tzinfo=UTC),
@@ -99,6 +96,14 @@ class Ledger(Protocol):
     async def default_period(self, tenant_id: str) -> UsagePeriod | None: ...
 
 
+class UploadWriter(Protocol):
+    """An upload in progress: staged rows are invisible until `commit`."""
+
+    def stage(self, rows: pa.Table) -> None: ...
+    def commit(self) -> tuple[int, int]: ...
+    def discard(self) -> None: ...
+
+
 def _utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -107,7 +112,8 @@ def _utc(value: Any) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _naive(value: datetime) -> datetime:
+def naive_utc(value: datetime) -> datetime:
+    """UTC wall-clock time without tzinfo, as both engines store it."""
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -115,7 +121,7 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(value)
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
     return 0 if value is None else int(value)
 
 
@@ -147,9 +153,6 @@ class SqlLedger:
     def _insert(self, table: str, data: pa.Table) -> None:
         raise NotImplementedError
 
-    def _commit_sql(self, tenant_id: str, upload_id: str) -> list[str]:
-        raise NotImplementedError
-
     def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
         raise NotImplementedError
 
@@ -176,8 +179,8 @@ class SqlLedger:
     def _query(self, query: q.Query, tenant_id: str, period: UsagePeriod | None,
                **values: object) -> list[Row]:
         scope = period or ALL_TIME
-        sql = q.render(query, self.engine, tenant_id=tenant_id, start=_naive(scope.start),
-                       end=_naive(scope.end), database=self.database, **values)
+        sql = q.render(query, self.engine, tenant_id=tenant_id, start=naive_utc(scope.start),
+                       end=naive_utc(scope.end), database=self.database, **values)
         return self._rows(sql)
 
     async def _run(self, function: Callable[..., ModelT], *args: Any) -> ModelT:
@@ -191,46 +194,46 @@ class SqlLedger:
     # -- reads ------------------------------------------------------------------------------
     def _totals(self, tenant_id: str, period: UsagePeriod | None) -> UsageTotals:
         row = self._query(q.SUMMARY, tenant_id, period)[0]
-        requests = _int(row[0])
+        requests = as_int(row[0])
         return UsageTotals(
-            requests=requests, cost_usd=_decimal(row[1]), input_tokens=_int(row[2]),
-            output_tokens=_int(row[3]), cached_input_tokens=_int(row[4]),
-            reasoning_tokens=_int(row[5]), errors=_int(row[6]), unpriced_requests=_int(row[7]),
+            requests=requests, cost_usd=_decimal(row[1]), input_tokens=as_int(row[2]),
+            output_tokens=as_int(row[3]), cached_input_tokens=as_int(row[4]),
+            reasoning_tokens=as_int(row[5]), errors=as_int(row[6]), unpriced_requests=as_int(row[7]),
             first_timestamp=_utc(row[8]) if requests else None,
             last_timestamp=_utc(row[9]) if requests else None,
         )
 
     def _by_model(self, tenant_id: str, period: UsagePeriod | None) -> list[ModelUsage]:
         return [ModelUsage(
-            provider=r[0], model=r[1], requests=_int(r[2]), cost_usd=_decimal(r[3]),
-            input_tokens=_int(r[4]), output_tokens=_int(r[5]), cached_input_tokens=_int(r[6]),
-            reasoning_tokens=_int(r[7]), errors=_int(r[8]), unpriced_requests=_int(r[9]),
+            provider=r[0], model=r[1], requests=as_int(r[2]), cost_usd=_decimal(r[3]),
+            input_tokens=as_int(r[4]), output_tokens=as_int(r[5]), cached_input_tokens=as_int(r[6]),
+            reasoning_tokens=as_int(r[7]), errors=as_int(r[8]), unpriced_requests=as_int(r[9]),
             p50_latency_ms=_float(r[10]), p95_latency_ms=_float(r[11]),
         ) for r in self._query(q.BY_MODEL, tenant_id, period)]
 
     def _by_feature(self, tenant_id: str, period: UsagePeriod | None) -> list[FeatureUsage]:
         return [FeatureUsage(
-            feature=r[0], requests=_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=_int(r[3]),
-            output_tokens=_int(r[4]), errors=_int(r[5]), p50_latency_ms=_float(r[6]),
+            feature=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
+            output_tokens=as_int(r[4]), errors=as_int(r[5]), p50_latency_ms=_float(r[6]),
             p95_latency_ms=_float(r[7]),
         ) for r in self._query(q.BY_FEATURE, tenant_id, period)]
 
     def _by_tag(self, tenant_id: str, period: UsagePeriod | None) -> list[TagUsage]:
-        return [TagUsage(tag=r[0], requests=_int(r[1]), cost_usd=_decimal(r[2]))
+        return [TagUsage(tag=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]))
                 for r in self._query(q.BY_TAG, tenant_id, period)]
 
     def _by_day(self, tenant_id: str, period: UsagePeriod | None) -> list[DayUsage]:
         return [DayUsage(
-            day=_day(r[0]), requests=_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=_int(r[3]),
-            output_tokens=_int(r[4]), errors=_int(r[5]),
+            day=_day(r[0]), requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
+            output_tokens=as_int(r[4]), errors=as_int(r[5]),
         ) for r in self._query(q.BY_DAY, tenant_id, period)]
 
     def _by_model_feature(self, tenant_id: str,
                           period: UsagePeriod | None) -> list[ModelFeatureUsage]:
         return [ModelFeatureUsage(
-            provider=r[0], model=r[1], feature=r[2], operation=r[3], requests=_int(r[4]),
-            cost_usd=_decimal(r[5]), input_tokens=_int(r[6]), output_tokens=_int(r[7]),
-            cached_input_tokens=_int(r[8]), reasoning_tokens=_int(r[9]), errors=_int(r[10]),
+            provider=r[0], model=r[1], feature=r[2], operation=r[3], requests=as_int(r[4]),
+            cost_usd=_decimal(r[5]), input_tokens=as_int(r[6]), output_tokens=as_int(r[7]),
+            cached_input_tokens=as_int(r[8]), reasoning_tokens=as_int(r[9]), errors=as_int(r[10]),
             p50_input_tokens=_float(r[11]), p50_output_tokens=_float(r[12]),
             p95_output_tokens=_float(r[13]),
         ) for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period)]
@@ -249,17 +252,17 @@ class SqlLedger:
     @staticmethod
     def _latency(provider: str, model: str, feature: str, r: Sequence[Any]) -> LatencyStats:
         return LatencyStats(
-            provider=provider, model=model, feature=feature, requests=_int(r[0]),
+            provider=provider, model=model, feature=feature, requests=as_int(r[0]),
             p50_latency_ms=_float(r[1]), p95_latency_ms=_float(r[2]), p99_latency_ms=_float(r[3]),
-            max_latency_ms=_float(r[4]), ttft_requests=_int(r[5]),
-            p50_ttft_ms=_float(r[6]) if _int(r[5]) else None,
-            p95_ttft_ms=_float(r[7]) if _int(r[5]) else None,
+            max_latency_ms=_float(r[4]), ttft_requests=as_int(r[5]),
+            p50_ttft_ms=_float(r[6]) if as_int(r[5]) else None,
+            p95_ttft_ms=_float(r[7]) if as_int(r[5]) else None,
         )
 
     def _latency_percentiles(self, tenant_id: str, period: UsagePeriod | None) -> LatencyReport:
         overall_rows = self._query(q.LATENCY_OVERALL, tenant_id, period)
         overall = None
-        if overall_rows and _int(overall_rows[0][0]):
+        if overall_rows and as_int(overall_rows[0][0]):
             overall = self._latency("", "", "", overall_rows[0])
         groups = [self._latency(r[0], r[1], r[2], r[3:])
                   for r in self._query(q.LATENCY, tenant_id, period)]
@@ -267,11 +270,11 @@ class SqlLedger:
 
     def _error_retry_waste(self, tenant_id: str, period: UsagePeriod | None) -> ErrorRetryWaste:
         errors = [ErrorGroup(
-            provider=r[0], model=r[1], error_type=r[2], requests=_int(r[3]),
-            cost_usd=_decimal(r[4]), input_tokens=_int(r[5]), output_tokens=_int(r[6]),
+            provider=r[0], model=r[1], error_type=r[2], requests=as_int(r[3]),
+            cost_usd=_decimal(r[4]), input_tokens=as_int(r[5]), output_tokens=as_int(r[6]),
         ) for r in self._query(q.ERRORS, tenant_id, period)]
-        retries = [RetryGroup(provider=r[0], model=r[1], retries=_int(r[2]),
-                              recovered=_int(r[3]), cost_usd=_decimal(r[4]))
+        retries = [RetryGroup(provider=r[0], model=r[1], retries=as_int(r[2]),
+                              recovered=as_int(r[3]), cost_usd=_decimal(r[4]))
                    for r in self._query(q.RETRIES, tenant_id, period)]
         return ErrorRetryWaste(
             error_requests=sum(e.requests for e in errors),
@@ -284,12 +287,12 @@ class SqlLedger:
     def _duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None,
                            top: int) -> DuplicatePrompts:
         groups = [DuplicateGroup(
-            provider=r[0], model=r[1], hashed_requests=_int(r[2]), distinct_prompts=_int(r[3]),
-            repeated_prompts=_int(r[4]), duplicate_requests=_int(r[5]),
+            provider=r[0], model=r[1], hashed_requests=as_int(r[2]), distinct_prompts=as_int(r[3]),
+            repeated_prompts=as_int(r[4]), duplicate_requests=as_int(r[5]),
             duplicate_cost_usd=_decimal(r[6]),
         ) for r in self._query(q.DUPLICATES, tenant_id, period)]
         top_prompts = [RepeatedPrompt(prompt_hash=r[0], provider=r[1], model=r[2],
-                                      calls=_int(r[3]), cost_usd=_decimal(r[4]))
+                                      calls=as_int(r[3]), cost_usd=_decimal(r[4]))
                        for r in self._query(q.TOP_DUPLICATES, tenant_id, period, limit=top)]
         return DuplicatePrompts(
             requests=self._totals(tenant_id, period).requests,
@@ -302,9 +305,9 @@ class SqlLedger:
     def _shared_prefixes(self, tenant_id: str, period: UsagePeriod | None) -> SharedPrefixes:
         totals = self._totals(tenant_id, period)
         groups = [PrefixGroup(
-            provider=r[0], model=r[1], prefixes=_int(r[2]), requests=_int(r[3]),
-            input_tokens=_int(r[4]), cached_input_tokens=_int(r[5]),
-            repeated_prefix_tokens=_int(r[6]),
+            provider=r[0], model=r[1], prefixes=as_int(r[2]), requests=as_int(r[3]),
+            input_tokens=as_int(r[4]), cached_input_tokens=as_int(r[5]),
+            repeated_prefix_tokens=as_int(r[6]),
         ) for r in self._query(q.PREFIXES, tenant_id, period)]
         return SharedPrefixes(
             requests=totals.requests, shared_requests=sum(g.requests for g in groups),
@@ -317,16 +320,16 @@ class SqlLedger:
         if kind not in q.TOKEN_OUTLIERS:
             raise ValueError("kind must be 'input' or 'output'")
         return [TokenOutlierGroup(
-            provider=r[0], model=r[1], feature=r[2], requests=_int(r[3]),
+            provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]),
             p50_tokens=_float(r[4]), p95_tokens=_float(r[5]), p99_tokens=_float(r[6]),
-            max_tokens=_int(r[7]), threshold=_int(r[8]), outlier_requests=_int(r[9]),
-            outlier_tokens=_int(r[10]), outlier_cost_usd=_decimal(r[11]),
+            max_tokens=as_int(r[7]), threshold=as_int(r[8]), outlier_requests=as_int(r[9]),
+            outlier_tokens=as_int(r[10]), outlier_cost_usd=_decimal(r[11]),
         ) for r in self._query(q.TOKEN_OUTLIERS[kind], tenant_id, period,
                                min_requests=max(1, min_requests))]
 
     def _hour_of_day(self, tenant_id: str, period: UsagePeriod | None) -> HourOfDay:
-        cells = [HourProfile(weekday=_int(r[0]), hour=_int(r[1]), requests=_int(r[2]),
-                             cost_usd=_decimal(r[3]), tokens=_int(r[4]))
+        cells = [HourProfile(weekday=as_int(r[0]), hour=as_int(r[1]), requests=as_int(r[2]),
+                             cost_usd=_decimal(r[3]), tokens=as_int(r[4]))
                  for r in self._query(q.HOURLY, tenant_id, period)]
         hours = []
         for hour in range(24):
@@ -340,9 +343,9 @@ class SqlLedger:
     def _batchable_share(self, tenant_id: str, period: UsagePeriod | None) -> BatchableShare:
         totals = self._totals(tenant_id, period)
         groups = [BatchableGroup(
-            provider=r[0], model=r[1], feature=r[2], requests=_int(r[3]),
-            cost_usd=_decimal(r[4]), input_tokens=_int(r[5]), output_tokens=_int(r[6]),
-            tagged_requests=_int(r[7]), off_hours_requests=_int(r[8]),
+            provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]),
+            cost_usd=_decimal(r[4]), input_tokens=as_int(r[5]), output_tokens=as_int(r[6]),
+            tagged_requests=as_int(r[7]), off_hours_requests=as_int(r[8]),
         ) for r in self._query(q.BATCHABLE, tenant_id, period)]
         return BatchableShare(
             requests=totals.requests, cost_usd=totals.cost_usd,
@@ -353,7 +356,7 @@ class SqlLedger:
 
     def _period_bounds(self, tenant_id: str) -> LedgerBounds:
         row = self._query(q.BOUNDS, tenant_id, None)[0]
-        requests = _int(row[0])
+        requests = as_int(row[0])
         return LedgerBounds(requests=requests,
                             first_timestamp=_utc(row[1]) if requests else None,
                             last_timestamp=_utc(row[2]) if requests else None)
@@ -424,36 +427,18 @@ class SqlLedger:
         return UsagePeriod(start=end - DEFAULT_WINDOW, end=end)
 
     # -- writes -----------------------------------------------------------------------------
-    def stage(self, rows: pa.Table) -> None:
-        """Add normalized rows of an upload that is still running (not visible to queries)."""
-        if rows.num_rows:
-            self._insert("usage_staging", rows.select(list(COLUMN_NAMES)))
+    def open_upload(self, tenant_id: str, upload_id: str) -> "UploadWriter":
+        """Somewhere to put an upload's rows until `commit` makes them visible at once."""
+        raise NotImplementedError
 
-    def commit_upload(self, tenant_id: str, upload_id: str) -> tuple[int, int]:
-        """Move the staged rows in, minus those the tenant has already: (inserted, duplicates)."""
-        with self._commit_lock:
-            staged = self._count("usage_staging", tenant_id, upload_id)
-            for statement in self._commit_sql(tenant_id, upload_id):
-                self._command(statement)
-            inserted = self._count("usage", tenant_id, upload_id)
-            self.discard_upload(tenant_id, upload_id)
-        return inserted, staged - inserted
-
-    def discard_upload(self, tenant_id: str, upload_id: str) -> None:
-        self._delete("usage_staging", f"tenant_id = {self._literal(tenant_id)} AND upload_id = "
-                                      f"{self._literal(upload_id)}")
-
-    def _count(self, table: str, tenant_id: str, upload_id: str) -> int:
-        rows = self._rows(f"SELECT count(*) FROM {self._table(table)} WHERE tenant_id = "
-                          f"{self._literal(tenant_id)} AND upload_id = {self._literal(upload_id)}")
-        return _int(rows[0][0])
+    _TENANT_TABLES: tuple[str, ...] = ("usage", "uploads")
 
     def delete_usage(self, tenant_id: str) -> int:
         """Erase the tenant's rows and upload records; returns how many rows there were."""
         with self._commit_lock:
-            count = _int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
+            count = as_int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
                                     f"tenant_id = {self._literal(tenant_id)}")[0][0])
-            for table in ("usage", "usage_staging", "uploads"):
+            for table in self._TENANT_TABLES:
                 self._delete(table, f"tenant_id = {self._literal(tenant_id)}")
         return count
 
@@ -508,7 +493,7 @@ class SqlLedger:
     def delete_price_override(self, tenant_id: str, provider: str, model: str) -> bool:
         where = (f"tenant_id = {self._literal(tenant_id)} AND provider = "
                  f"{self._literal(provider)} AND model = {self._literal(model)}")
-        found = _int(self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} "
+        found = as_int(self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} "
                                 f"WHERE {where}")[0][0])
         if found:
             self._delete("price_overrides", where)
@@ -525,7 +510,7 @@ class SqlLedger:
             for provider, model, count in pairs:
                 self._command(self._reprice_sql(tenant_id, provider, model,
                                                 catalog.resolve(model, provider)))
-                changed += _int(count)
+                changed += as_int(count)
         return changed
 
     @staticmethod
@@ -541,206 +526,3 @@ class SqlLedger:
             f"CAST({tokens} AS DECIMAL(18, 0)) * CAST('{per_million / million:f}' AS "
             f"DECIMAL(38, 18))" for tokens, per_million in parts)
         return f"CAST({terms} AS DECIMAL(18, 12))"
-
-
-_DUCKDB_TABLES = """
-CREATE TABLE IF NOT EXISTS usage ({columns});
-CREATE TABLE IF NOT EXISTS usage_staging ({columns});
-CREATE TABLE IF NOT EXISTS uploads (upload_id VARCHAR PRIMARY KEY, tenant_id VARCHAR NOT NULL,
-    state VARCHAR NOT NULL, document VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL);
-CREATE TABLE IF NOT EXISTS price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR NOT NULL,
-    model VARCHAR NOT NULL, document VARCHAR NOT NULL);
-"""
-
-
-class DuckDBLedger(SqlLedger):
-    """The embedded ledger: one DuckDB file in the data dir, a cursor per call."""
-
-    engine: q.Engine = "duckdb"
-
-    def __init__(self, path: Path | str, *, memory_limit_mb: int = 512,
-                 threads: int | None = None) -> None:
-        super().__init__()
-        config: dict[str, Any] = {"memory_limit": f"{memory_limit_mb}MB"}
-        if threads:
-            config["threads"] = threads
-        self._db = duckdb.connect(str(path), config=config)
-        self.initialize()
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        return self._db.cursor()
-
-    def _rows(self, sql: str) -> list[Row]:
-        cursor = self._cursor()
-        try:
-            return cursor.execute(sql).fetchall()
-        finally:
-            cursor.close()
-
-    def _command(self, sql: str) -> None:
-        cursor = self._cursor()
-        try:
-            cursor.execute(sql)
-        finally:
-            cursor.close()
-
-    def _insert(self, table: str, data: pa.Table) -> None:
-        cursor = self._cursor()
-        try:
-            cursor.register("incoming", data)
-            names = ", ".join(f'"{name}"' for name in data.column_names)
-            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming")
-            cursor.unregister("incoming")
-        finally:
-            cursor.close()
-
-    def initialize(self) -> None:
-        columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)
-        for statement in _DUCKDB_TABLES.format(columns=columns).split(";"):
-            if statement.strip():
-                self._command(statement)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def _commit_sql(self, tenant_id: str, upload_id: str) -> list[str]:
-        names = ", ".join(f'"{name}"' for name in COLUMN_NAMES)
-        tenant, upload = self._literal(tenant_id), self._literal(upload_id)
-        return [
-            f"INSERT INTO usage ({names}) SELECT {names} FROM usage_staging AS s "
-            f"WHERE s.tenant_id = {tenant} AND s.upload_id = {upload} AND s.row_key NOT IN "
-            f"(SELECT row_key FROM usage WHERE tenant_id = {tenant})"
-        ]
-
-    def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
-        return [
-            f"INSERT OR REPLACE INTO uploads VALUES ({self._literal(status.upload_id)}, "
-            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
-            f"{self._literal(self._upload_document(status))}, "
-            f"TIMESTAMP '{_naive(status.created_at).isoformat(' ')}', "
-            f"TIMESTAMP '{_naive(status.updated_at).isoformat(' ')}')"
-        ]
-
-    def _reprice_sql(self, tenant_id: str, provider: str, model: str,
-                     price: ModelPrice | None) -> str:
-        source = "'unpriced'" if price is None else "'catalog'"
-        return (f"UPDATE usage SET cost_usd = {self._cost_expression(price)}, cost_source = "
-                f"{source} WHERE tenant_id = {self._literal(tenant_id)} AND provider = "
-                f"{self._literal(provider)} AND model = {self._literal(model)} AND "
-                "cost_source <> 'file'")
-
-
-class ClickHouseConnection(Protocol):
-    """The three things the ClickHouse ledger needs from a client."""
-
-    def command(self, sql: str) -> None: ...
-    def rows(self, sql: str) -> list[Row]: ...
-    def insert_arrow(self, table: str, data: pa.Table) -> None: ...
-    def close(self) -> None: ...
-
-
-class HttpClickHouse:
-    """A ClickHouse server over HTTP (clickhouse-connect), for `APEX_CLICKHOUSE_URL`."""
-
-    def __init__(self, url: str) -> None:
-        import clickhouse_connect
-
-        self._client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
-
-    def command(self, sql: str) -> None:
-        self._client.command(sql)
-
-    def rows(self, sql: str) -> list[Row]:
-        return list(self._client.query(sql).result_rows)
-
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
-        database, _, name = table.rpartition(".")
-        self._client.insert_arrow(name, data, database=database or None)
-
-    def close(self) -> None:
-        self._client.close()
-
-
-class ClickHouseLedger(SqlLedger):
-    """The scaled ledger. MergeTree ordered by tenant and time; mutations run synchronously."""
-
-    engine: q.Engine = "clickhouse"
-
-    def __init__(self, connection: ClickHouseConnection, *, database: str = "apex") -> None:
-        super().__init__()
-        self._connection = connection
-        self.database = database
-        self.initialize()
-
-    def _rows(self, sql: str) -> list[Row]:
-        return self._connection.rows(sql)
-
-    def _command(self, sql: str) -> None:
-        self._connection.command(sql)
-
-    def _insert(self, table: str, data: pa.Table) -> None:
-        self._connection.insert_arrow(self._table(table), data)
-
-    def initialize(self) -> None:
-        columns = ", ".join(f"`{c.name}` {c.clickhouse}" for c in COLUMNS)
-        self._command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-        for table in ("usage", "usage_staging"):
-            self._command(
-                f"CREATE TABLE IF NOT EXISTS {self._table(table)} ({columns}) ENGINE = MergeTree "
-                "ORDER BY (tenant_id, timestamp, row_key)")
-        self._command(
-            f"CREATE TABLE IF NOT EXISTS {self._table('uploads')} (upload_id String, tenant_id "
-            "String, state String, document String, created_at DateTime64(6, 'UTC'), updated_at "
-            "DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree(updated_at) "
-            "ORDER BY (tenant_id, upload_id)")
-        self._command(
-            f"CREATE TABLE IF NOT EXISTS {self._table('price_overrides')} (tenant_id String, "
-            "provider String, model String, document String) ENGINE = MergeTree "
-            "ORDER BY (tenant_id, provider, model)")
-
-    def close(self) -> None:
-        self._connection.close()
-
-    def drop(self) -> None:
-        """Remove the ledger's whole database (a decommissioned deployment, a test)."""
-        self._command(f"DROP DATABASE IF EXISTS {self.database}")
-
-    def _uploads_select(self, tenant_id: str) -> str:
-        return (f"SELECT document FROM {self._table('uploads')} FINAL WHERE tenant_id = "
-                f"{self._literal(tenant_id)}")
-
-    def _commit_sql(self, tenant_id: str, upload_id: str) -> list[str]:
-        names = ", ".join(f"`{name}`" for name in COLUMN_NAMES)
-        tenant, upload = self._literal(tenant_id), self._literal(upload_id)
-        return [
-            f"INSERT INTO {self._table('usage')} ({names}) SELECT {names} FROM "
-            f"{self._table('usage_staging')} WHERE tenant_id = {tenant} AND upload_id = {upload} "
-            f"AND row_key NOT IN (SELECT row_key FROM {self._table('usage')} WHERE tenant_id = "
-            f"{tenant})"
-        ]
-
-    def _delete(self, table: str, where: str) -> None:
-        """A mutation that has finished on every replica before it returns."""
-        self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
-                      "SETTINGS mutations_sync = 2")
-
-    def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
-        def stamp(value: datetime) -> str:
-            return f"toDateTime64('{_naive(value).isoformat(' ')}', 6, 'UTC')"
-
-        return [
-            f"INSERT INTO {self._table('uploads')} VALUES ({self._literal(status.upload_id)}, "
-            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
-            f"{self._literal(self._upload_document(status))}, {stamp(status.created_at)}, "
-            f"{stamp(status.updated_at)})"
-        ]
-
-    def _reprice_sql(self, tenant_id: str, provider: str, model: str,
-                     price: ModelPrice | None) -> str:
-        source = "'unpriced'" if price is None else "'catalog'"
-        return (f"ALTER TABLE {self._table('usage')} UPDATE cost_usd = "
-                f"{self._cost_expression(price)}, cost_source = {source} WHERE tenant_id = "
-                f"{self._literal(tenant_id)} AND provider = {self._literal(provider)} AND "
-                f"model = {self._literal(model)} AND cost_source <> 'file' "
-                "SETTINGS mutations_sync = 2")

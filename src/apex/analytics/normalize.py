@@ -1,5 +1,10 @@
 """Text columns to ledger rows: parse, validate, price and key every row, in vectorized SQL.
 
+The row key is DuckDB's 64-bit `hash()` of the normalized values (not the tenant, not the
+upload, not a catalog price): the same call always gets the same key, whichever file or format
+it arrives in. The key function is pinned by a test, so an engine upgrade that changed it
+could not silently break re-upload dedup.
+
 Every importer hands over the same thing, a table of text columns named after the ledger fields
 plus the source line of each row, so the rules for timestamps, token counts, statuses and
 prices live here once. The work runs in a private in-memory DuckDB connection: it is fast
@@ -199,11 +204,10 @@ SELECT
   p.{ERROR},
   CAST($tenant_id AS VARCHAR) AS tenant_id,
   CAST($upload_id AS VARCHAR) AS upload_id,
-  CASE WHEN p.{ERROR} IS NULL THEN md5_number_lower(concat_ws('|', CAST(p.timestamp AS VARCHAR),
-      r.provider, p.model, p.operation, p.input_tokens, p.output_tokens, p.cached_input_tokens,
-      p.reasoning_tokens, p.file_cost, p.latency_ms, p.ttft_ms, p.status, p.error_type,
-      p.feature, array_to_string(p.tags, ','), p.end_user, p.prompt_hash, p.prefix_hash,
-      p.prefix_tokens, p.request_id)) END AS row_key,
+  hash(p.timestamp, r.provider, p.model, p.operation, p.input_tokens, p.output_tokens,
+       p.cached_input_tokens, p.reasoning_tokens, p.file_cost, p.latency_ms, p.ttft_ms,
+       p.status, p.error_type, p.feature, p.tags, p.end_user, p.prompt_hash, p.prefix_hash,
+       p.prefix_tokens, p.request_id) AS row_key,
   p.timestamp,
   coalesce(r.provider, '') AS provider,
   p.model,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,7 @@ from apex.analytics.importers.fields import match_fields
 from apex.analytics.normalize import LINE, RowError
 
 CHUNK_BYTES = 32 * 1_048_576
+ARROW_BLOCK_BYTES = 4 * 1_048_576
 MAX_RECORD_BYTES = 8 * 1_048_576
 MAX_BATCH_ERRORS = 50
 _QUOTE = ord('"')
@@ -51,24 +52,28 @@ class _Chunk:
     """Records of one chunk of bytes that starts at a record boundary."""
 
     def __init__(self, data: bytes, ends: np.ndarray, first_line: int, delimiter: int) -> None:
-        view = np.frombuffer(data, dtype=np.uint8)
+        self.view = np.frombuffer(data, dtype=np.uint8)
         self.data = data
+        self.delimiter = delimiter
         self.starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         self.ends = ends.astype(np.int64)
-        newlines = np.flatnonzero(view == _NEWLINE)
+        newlines = np.flatnonzero(self.view == _NEWLINE)
         self.lines = first_line + np.searchsorted(newlines, self.starts)
         self.next_line = first_line + newlines.size
-        separators = np.flatnonzero(view == delimiter)
-        quotes = np.flatnonzero(view == _QUOTE)
-        if quotes.size and separators.size:
-            separators = separators[np.searchsorted(quotes, separators) % 2 == 0]
-        self.fields = 1 + np.searchsorted(separators, self.ends) - np.searchsorted(
-            separators, self.starts)
         lengths = self.ends - self.starts
         carriage = np.zeros(lengths.size, dtype=bool)
         nonempty = lengths > 0
-        carriage[nonempty] = view[self.ends[nonempty] - 1] == ord("\r")
+        carriage[nonempty] = self.view[self.ends[nonempty] - 1] == ord("\r")
         self.blank = (lengths == 0) | ((lengths == 1) & carriage)
+
+    def fields(self) -> np.ndarray:
+        """Fields per record (unquoted delimiters + 1): computed only when a chunk has bad rows."""
+        separators = np.flatnonzero(self.view == self.delimiter)
+        quotes = np.flatnonzero(self.view == _QUOTE)
+        if quotes.size and separators.size:
+            separators = separators[np.searchsorted(quotes, separators) % 2 == 0]
+        return 1 + np.searchsorted(separators, self.ends) - np.searchsorted(
+            separators, self.starts)
 
 
 class CsvReader:
@@ -167,12 +172,21 @@ class CsvReader:
 
     def _parse_chunk(self, chunk: _Chunk, errors: list[RowError]) -> Iterator[RawBatch]:
         rejected = len(errors)
-        wrong = (chunk.fields != self._width) & ~chunk.blank
+        if not chunk.blank.any():
+            table = self._parse_clean(chunk)
+            if table is not None:
+                for offset in range(0, table.num_rows, self._batch_rows):
+                    yield RawBatch(table.slice(offset, self._batch_rows), self._position,
+                                   rejected, errors)
+                    rejected, errors = 0, []
+                return
+        fields = chunk.fields()
+        wrong = (fields != self._width) & ~chunk.blank
         good = ~wrong & ~chunk.blank
         for index in np.flatnonzero(wrong)[:MAX_BATCH_ERRORS]:
             errors.append(RowError(int(chunk.lines[index]),
                                    f"expected {self._width} fields as in the header, found "
-                                   f"{int(chunk.fields[index])}"))
+                                   f"{int(fields[index])}"))
         rejected += int(wrong.sum())
         good_index = np.flatnonzero(good)
         for offset in range(0, max(good_index.size, 1), self._batch_rows):
@@ -185,36 +199,44 @@ class CsvReader:
                            sorted(errors, key=lambda e: e.line))
             rejected, errors = 0, []
 
-    def _parse_records(self, chunk: _Chunk,
-                       index: np.ndarray) -> tuple[pa.Table, list[tuple[int, str]]]:
-        if index.size == 0:
-            return self._empty(), []
-        lines = chunk.lines[index]
-        contiguous = index.size == chunk.starts.size
-        if contiguous:
-            data = chunk.data
-        else:
-            data = b"".join(chunk.data[chunk.starts[i]:chunk.ends[i] + 1] for i in index)
+    def _parse_clean(self, chunk: _Chunk) -> pa.Table | None:
+        """The whole chunk in one Arrow parse, or None when any record is not well formed."""
+        invalid: list[int] = []
+        table = self._arrow(chunk.data, lambda row: invalid.append(1) or "skip")
+        if table is None or invalid or table.num_rows != chunk.starts.size:
+            return None
+        return table.append_column(LINE, pa.array(chunk.lines, pa.int64()))
+
+    def _arrow(self, data: bytes, on_invalid: Callable[[Any], str] | None = None
+               ) -> pa.Table | None:
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),
                 read_options=pacsv.ReadOptions(column_names=self._column_names,
-                                               block_size=CHUNK_BYTES + 1_048_576),
+                                               block_size=ARROW_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(delimiter=self._delimiter, quote_char='"',
                                                  double_quote=True, escape_char=False,
                                                  newlines_in_values=True,
-                                                 ignore_empty_lines=True),
+                                                 ignore_empty_lines=True,
+                                                 invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(
                     column_types={name: pa.string() for name in self._include},
                     include_columns=list(self._include), strings_can_be_null=False,
                     quoted_strings_can_be_null=False),
             )
         except pa.ArrowInvalid:
+            return None
+        return table.rename_columns([self._include[name] for name in table.column_names])
+
+    def _parse_records(self, chunk: _Chunk,
+                       index: np.ndarray) -> tuple[pa.Table, list[tuple[int, str]]]:
+        if index.size == 0:
+            return self._empty(), []
+        data = b"".join(chunk.data[chunk.starts[i]:chunk.ends[i] + 1] for i in index)
+        table = self._arrow(data)
+        if table is None or table.num_rows != index.size:
             return self._parse_slowly(chunk, index)
-        if table.num_rows != index.size:
-            return self._parse_slowly(chunk, index)
-        table = table.rename_columns([self._include[name] for name in table.column_names])
-        return table.append_column(LINE, pa.array(lines, pa.int64())), []
+        return table.append_column(LINE, pa.array(chunk.lines[index], pa.int64())), []
 
     def _parse_slowly(self, chunk: _Chunk,
                       index: np.ndarray) -> tuple[pa.Table, list[tuple[int, str]]]:
