@@ -51,3 +51,11 @@ def test_clickhouse_gets_exact_percentiles_and_utc_bounds() -> None:
     sql = q.render(q.BY_MODEL, "clickhouse", tenant_id="t", start=START, end=END)
     assert "quantileExactInclusive(0.95)(latency_ms)" in sql
     assert "toDateTime64('2024-01-01 00:00:00.000000', 6, 'UTC')" in sql
+
+
+def test_a_value_that_looks_like_another_placeholder_stays_itself() -> None:
+    tricky = "\x00start\x00"
+    sql = q.render(q.SUMMARY, "duckdb", tenant_id=tricky, start=START, end=END)
+    where = sqlglot.parse_one(sql, read="duckdb").args["where"]
+    literals = [lit.this for lit in where.find_all(sqlglot.exp.Literal) if lit.is_string]
+    assert tricky in literals

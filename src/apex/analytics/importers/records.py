@@ -24,6 +24,8 @@ _BOM = b"\xef\xbb\xbf"
 def flatten(record: dict[str, Any], prefix: str = "", depth: int = 0,
             into: dict[str, Any] | None = None) -> dict[str, Any]:
     """{"usage": {"prompt_tokens": 3}} -> {"usage.prompt_tokens": 3}; lists stay whole."""
+    if into is None and not any(type(value) is dict for value in record.values()):
+        return record
     flat: dict[str, Any] = {} if into is None else into
     for key, value in record.items():
         name = f"{prefix}{key}"
@@ -52,8 +54,8 @@ class RecordBatcher:
     def __init__(self, batch_rows: int) -> None:
         self._batch_rows = batch_rows
         self._lines: list[int] = []
-        self._columns: dict[str, list[str | None]] = {name: [] for name in RAW_FIELDS}
-        self._mappings: dict[tuple[str, ...], dict[str, str]] = {}
+        self._rows: list[dict[str, str | None]] = []
+        self._mappings: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
         self.rejected = 0
         self.skipped = 0
         self.errors: list[RowError] = []
@@ -66,8 +68,8 @@ class RecordBatcher:
     def add_fields(self, line: int, fields: dict[str, Any]) -> None:
         """A record whose keys are ledger field names already."""
         self._lines.append(line)
-        for name, column in self._columns.items():
-            column.append(as_text(fields.get(name)))
+        self._rows.append({name: as_text(value) for name, value in fields.items()
+                           if value is not None})
 
     def add_record(self, line: int, record: dict[str, Any]) -> None:
         """A record in the source's own key names: mapped through the field aliases."""
@@ -75,21 +77,29 @@ class RecordBatcher:
         keys = tuple(flat)
         mapping = self._mappings.get(keys)
         if mapping is None:
-            mapping = match_fields(keys)
+            mapping = tuple(match_fields(keys).items())
             self._mappings[keys] = mapping
-        self.add_fields(line, {field: flat[source] for field, source in mapping.items()})
+        self._lines.append(line)
+        row: dict[str, str | None] = {}
+        for field, source in mapping:
+            value = flat[source]
+            if type(value) is str:
+                row[field] = value
+            elif value is not None:
+                row[field] = as_text(value)
+        self._rows.append(row)
 
     @property
     def full(self) -> bool:
         return len(self._lines) >= self._batch_rows
 
     def take(self, bytes_read: int) -> RawBatch:
-        present = {name: values for name, values in self._columns.items()
-                   if any(value is not None for value in values)}
-        batch = RawBatch(text_table(self._lines, present), bytes_read, self.rejected,
+        present = {name for row in self._rows for name in row}
+        columns = {name: [row.get(name) for row in self._rows]
+                   for name in RAW_FIELDS if name in present}
+        batch = RawBatch(text_table(self._lines, columns), bytes_read, self.rejected,
                          self.errors, self.skipped)
-        self._lines = []
-        self._columns = {name: [] for name in RAW_FIELDS}
+        self._lines, self._rows = [], []
         self.rejected, self.skipped, self.errors = 0, 0, []
         return batch
 
