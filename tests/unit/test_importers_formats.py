@@ -38,7 +38,7 @@ def test_jsonl_maps_nested_keys_and_reports_bad_lines() -> None:
     assert chosen == "jsonl"
     assert rejected == 2
     assert errors[0][0] == 2 and errors[0][1].startswith("invalid JSON")
-    assert errors[1] == (3, "expected a JSON object, got list")
+    assert errors[1] == (3, "expected a JSON object, got array")
     first, second = rows
     assert first[LINE] == 1 and second[LINE] == 5
     assert (first["model"], first["input_tokens"], first["output_tokens"]) == ("gpt-4o", "12", "3")
