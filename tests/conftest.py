@@ -124,7 +124,8 @@ def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ChdbClick
     server.shutdown()
 
 
-def open_usage_ledger(engine: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def open_usage_ledger(engine: str, tmp_path: Path,
+                      request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """A fresh, empty usage ledger on `engine` (duckdb, or clickhouse through chDB)."""
     from apex.analytics.ledger_clickhouse import ClickHouseLedger
     from apex.analytics.ledger_duckdb import DuckDBLedger

@@ -44,7 +44,8 @@ def test_demo_data_command_then_a_real_server(tmp_path: Path) -> None:
     assert written.returncode == 0, written.stderr
     assert len((tmp_path / "demo.jsonl").read_text().splitlines()) == 1500
 
-    settings = Settings(_env_file=None, env="test", data_dir=data_dir).prepare()  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, env="test",  # type: ignore[call-arg]
+                        data_dir=data_dir).prepare()
     user_id = create_user(settings, "demo@example.com")
     missing = run_cli("demo-data", "--rows", "10", "--email", "nobody@example.com",
                       data_dir=data_dir)

@@ -88,7 +88,7 @@ async def test_the_analysis_finds_every_planted_opportunity(
     nightly = next(g for g in batchable.groups if g.feature == batch.feature)
     assert nightly.requests == sum(m.requests for m in mix if m.feature == batch.feature)
     assert nightly.tagged_requests == nightly.requests
-    assert batchable.share >= batch.signal["traffic_share"] * 0.8
+    assert batchable.batchable_share >= batch.signal["traffic_share"] * 0.8
     hours = await usage_ledger.hour_of_day(tenant)
     night = sum(h.requests for h in hours.hours if h.hour in batch.signal["hours_utc"])
     assert night >= nightly.requests

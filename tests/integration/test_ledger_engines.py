@@ -60,7 +60,8 @@ async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | No
 
 
 @pytest.mark.parametrize("period", [
-    None, UsagePeriod(start=datetime(2024, 3, 5, tzinfo=UTC), end=datetime(2024, 3, 19, tzinfo=UTC))])
+    None, UsagePeriod(start=datetime(2024, 3, 5, tzinfo=UTC),
+                      end=datetime(2024, 3, 19, tzinfo=UTC))])
 async def test_every_query_answers_identically_on_both_engines(
         usage_ledgers: list[SqlLedger], period: UsagePeriod | None) -> None:
     usage = make_usage_csv(4_000, seed=5)

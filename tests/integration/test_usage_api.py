@@ -183,7 +183,8 @@ def small_limit_settings(make_settings, database_url):  # type: ignore[no-untype
     return make_settings(database_url=database_url, upload_max_bytes=4_096)
 
 
-async def test_uploads_over_the_limit_get_413(small_limit_settings) -> None:  # type: ignore[no-untyped-def]
+async def test_uploads_over_the_limit_get_413(
+        small_limit_settings) -> None:  # type: ignore[no-untyped-def]
     from apex.api.app import create_app
 
     app = create_app(small_limit_settings)

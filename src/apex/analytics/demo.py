@@ -98,11 +98,13 @@ class PlantedOpportunity:
 
 PLANTED: tuple[PlantedOpportunity, ...] = (
     PlantedOpportunity(
-        "routing-classification", "model_routing", "Classification runs on gpt-4o with 4-token answers",
+        "routing-classification", "model_routing",
+        "Classification runs on gpt-4o with 4-token answers",
         "openai", "gpt-4o", "classification",
         {"traffic_share": 0.15, "output_tokens_median": 4, "output_tokens_p95_at_most": 16}),
     PlantedOpportunity(
-        "duplicate-classification-prompts", "prompt_caching", "30% of classification prompts are exact repeats",
+        "duplicate-classification-prompts", "prompt_caching",
+        "30% of classification prompts are exact repeats",
         "openai", "gpt-4o", "classification",
         {"duplicate_share_of_feature": 0.30, "duplicate_share_of_model_at_least": 0.12}),
     PlantedOpportunity(
@@ -112,23 +114,28 @@ PLANTED: tuple[PlantedOpportunity, ...] = (
         {"prefix_tokens": 1_500, "smallest_prefix_tokens": 800,
          "shared_prefix_share_at_least": 0.5, "cached_input_tokens": 0}),
     PlantedOpportunity(
-        "nightly-batch-job", "batch_api", "A nightly enrichment job runs at interactive prices",
+        "nightly-batch-job", "batch_api",
+        "A nightly enrichment job runs at interactive prices",
         "openai", "gpt-4.1", "nightly-enrichment",
         {"traffic_share": 0.10, "hours_utc": [1, 2, 3], "tags": ["batch", "nightly"]}),
     PlantedOpportunity(
-        "summary-output-outliers", "output_token_caps", "3% of summaries run to 3,000-8,000 output tokens",
+        "summary-output-outliers", "output_token_caps",
+        "3% of summaries run to 3,000-8,000 output tokens",
         "anthropic", "claude-sonnet-4", "summarization",
         {"outlier_share": 0.03, "outlier_tokens_at_least": 3_000, "output_tokens_median": 300}),
     PlantedOpportunity(
-        "extraction-input-outliers", "prompt_trimming", "3% of extraction prompts are 20k-60k tokens",
+        "extraction-input-outliers", "prompt_trimming",
+        "3% of extraction prompts are 20k-60k tokens",
         "openai", "gpt-4o", "extraction",
         {"outlier_share": 0.03, "outlier_tokens_at_least": 20_000, "input_tokens_median": 2_000}),
     PlantedOpportunity(
-        "mistral-errors-and-retries", "error_retry_waste", "mistral-large fails 15% of chat calls, most are retried",
+        "mistral-errors-and-retries", "error_retry_waste",
+        "mistral-large fails 15% of chat calls, most are retried",
         "mistral_ai", "mistral-large", "chat",
         {"error_rate": 0.15, "other_error_rate_at_most": 0.05, "retry_share_of_errors": 0.7}),
     PlantedOpportunity(
-        "slow-agent-calls", "latency", "7% of agent tool calls on gemini-2.5-pro take 20-45 s",
+        "slow-agent-calls", "latency",
+        "7% of agent tool calls on gemini-2.5-pro take 20-45 s",
         "gcp.gemini", "gemini-2.5-pro", "agent_tool_calls",
         {"p99_latency_ms_at_least": 20_000, "slow_share": 0.07}),
 )

@@ -2,9 +2,10 @@
 
 `Ledger` is the protocol the API and the agents call; `SqlLedger` implements it once over the
 statements of `queries.py`, and `DuckDBLedger` (ledger_duckdb.py) / `ClickHouseLedger`
-(ledger_clickhouse.py) only say how a statement is run and how rows get in. Every read takes the caller's tenant id and filters by it: there is no
-unscoped read of usage rows. Engine work runs in a worker thread (`asyncio.to_thread`) with its
-own cursor, so a slow query never blocks the event loop.
+(ledger_clickhouse.py) only say how a statement is run and how rows get in. Every read takes
+the caller's tenant id and filters by it: there is no unscoped read of usage rows. Engine work
+runs in a worker thread (`asyncio.to_thread`) with its own cursor, so a slow query never blocks
+the event loop.
 
 Re-uploads: each row carries `row_key`, a hash of its normalized content (and of the source's
 request id when it has one). An upload is staged, then moved into the ledger minus the rows
@@ -153,12 +154,14 @@ class SqlLedger:
     def _insert(self, table: str, data: pa.Table) -> None:
         raise NotImplementedError
 
-    def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
+    def _timestamp_sql(self, value: datetime) -> str:
+        """A UTC timestamp literal for this engine."""
         raise NotImplementedError
 
-    def _reprice_sql(self, tenant_id: str, provider: str, model: str,
-                     price: ModelPrice | None) -> str:
+    def _update(self, table: str, assignments: str, where: str) -> None:
         raise NotImplementedError
+
+    _UPSERT = "INSERT INTO"
 
     def initialize(self) -> None:
         raise NotImplementedError
@@ -198,7 +201,8 @@ class SqlLedger:
         return UsageTotals(
             requests=requests, cost_usd=_decimal(row[1]), input_tokens=as_int(row[2]),
             output_tokens=as_int(row[3]), cached_input_tokens=as_int(row[4]),
-            reasoning_tokens=as_int(row[5]), errors=as_int(row[6]), unpriced_requests=as_int(row[7]),
+            reasoning_tokens=as_int(row[5]), errors=as_int(row[6]),
+            unpriced_requests=as_int(row[7]),
             first_timestamp=_utc(row[8]) if requests else None,
             last_timestamp=_utc(row[9]) if requests else None,
         )
@@ -224,7 +228,8 @@ class SqlLedger:
 
     def _by_day(self, tenant_id: str, period: UsagePeriod | None) -> list[DayUsage]:
         return [DayUsage(
-            day=_day(r[0]), requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
+            day=_day(r[0]), requests=as_int(r[1]), cost_usd=_decimal(r[2]),
+            input_tokens=as_int(r[3]),
             output_tokens=as_int(r[4]), errors=as_int(r[5]),
         ) for r in self._query(q.BY_DAY, tenant_id, period)]
 
@@ -454,8 +459,13 @@ class SqlLedger:
         self._command(f"DELETE FROM {self._table(table)} WHERE {where}")
 
     def save_upload(self, status: UploadStatus) -> None:
-        for statement in self._upsert_upload_sql(status):
-            self._command(statement)
+        """Insert or replace the record of an upload (DuckDB replaces by key; ClickHouse keeps
+        the newest version of each key, read with FINAL)."""
+        self._command(
+            f"{self._UPSERT} {self._table('uploads')} VALUES ({self._literal(status.upload_id)}, "
+            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
+            f"{self._literal(self._upload_document(status))}, "
+            f"{self._timestamp_sql(status.created_at)}, {self._timestamp_sql(status.updated_at)})")
 
     def get_upload(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
         rows = self._rows(self._uploads_select(tenant_id) +
@@ -508,8 +518,13 @@ class SqlLedger:
         changed = 0
         with self._commit_lock:
             for provider, model, count in pairs:
-                self._command(self._reprice_sql(tenant_id, provider, model,
-                                                catalog.resolve(model, provider)))
+                price = catalog.resolve(model, provider)
+                source = "'unpriced'" if price is None else "'catalog'"
+                self._update(
+                    "usage", f"cost_usd = {self._cost_expression(price)}, cost_source = {source}",
+                    f"tenant_id = {self._literal(tenant_id)} AND provider = "
+                    f"{self._literal(provider)} AND model = {self._literal(model)} AND "
+                    "cost_source <> 'file'")
                 changed += as_int(count)
         return changed
 

@@ -14,9 +14,7 @@ import pyarrow as pa
 
 from apex.analytics import queries as q
 from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
-from apex.analytics.pricing import ModelPrice
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
-from apex.analytics.uploads import UploadStatus
 
 class ClickHouseConnection(Protocol):
     """The three things the ClickHouse ledger needs from a client."""
@@ -107,25 +105,12 @@ class ClickHouseLedger(SqlLedger):
         self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
                       "SETTINGS mutations_sync = 2")
 
-    def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
-        def stamp(value: datetime) -> str:
-            return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"
+    def _timestamp_sql(self, value: datetime) -> str:
+        return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"
 
-        return [
-            f"INSERT INTO {self._table('uploads')} VALUES ({self._literal(status.upload_id)}, "
-            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
-            f"{self._literal(self._upload_document(status))}, {stamp(status.created_at)}, "
-            f"{stamp(status.updated_at)})"
-        ]
-
-    def _reprice_sql(self, tenant_id: str, provider: str, model: str,
-                     price: ModelPrice | None) -> str:
-        source = "'unpriced'" if price is None else "'catalog'"
-        return (f"ALTER TABLE {self._table('usage')} UPDATE cost_usd = "
-                f"{self._cost_expression(price)}, cost_source = {source} WHERE tenant_id = "
-                f"{self._literal(tenant_id)} AND provider = {self._literal(provider)} AND "
-                f"model = {self._literal(model)} AND cost_source <> 'file' "
-                "SETTINGS mutations_sync = 2")
+    def _update(self, table: str, assignments: str, where: str) -> None:
+        self._command(f"ALTER TABLE {self._table(table)} UPDATE {assignments} WHERE {where} "
+                      "SETTINGS mutations_sync = 2")
 
 
 class ClickHouseUploadWriter:

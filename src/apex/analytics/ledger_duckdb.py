@@ -8,6 +8,7 @@ in one statement, minus the row keys the tenant already has.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,7 @@ import pyarrow as pa
 
 from apex.analytics import queries as q
 from apex.analytics.ledger import Row, SqlLedger, naive_utc
-from apex.analytics.pricing import ModelPrice
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
-from apex.analytics.uploads import UploadStatus
 
 _DUCKDB_TABLES = """
 CREATE TABLE IF NOT EXISTS usage ({columns});
@@ -73,22 +72,13 @@ class DuckDBLedger(SqlLedger):
     def open_upload(self, tenant_id: str, upload_id: str) -> "DuckDBUploadWriter":
         return DuckDBUploadWriter(self, tenant_id, upload_id)
 
-    def _upsert_upload_sql(self, status: UploadStatus) -> list[str]:
-        return [
-            f"INSERT OR REPLACE INTO uploads VALUES ({self._literal(status.upload_id)}, "
-            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
-            f"{self._literal(self._upload_document(status))}, "
-            f"TIMESTAMP '{naive_utc(status.created_at).isoformat(' ')}', "
-            f"TIMESTAMP '{naive_utc(status.updated_at).isoformat(' ')}')"
-        ]
+    _UPSERT = "INSERT OR REPLACE INTO"
 
-    def _reprice_sql(self, tenant_id: str, provider: str, model: str,
-                     price: ModelPrice | None) -> str:
-        source = "'unpriced'" if price is None else "'catalog'"
-        return (f"UPDATE usage SET cost_usd = {self._cost_expression(price)}, cost_source = "
-                f"{source} WHERE tenant_id = {self._literal(tenant_id)} AND provider = "
-                f"{self._literal(provider)} AND model = {self._literal(model)} AND "
-                "cost_source <> 'file'")
+    def _timestamp_sql(self, value: datetime) -> str:
+        return f"TIMESTAMP '{naive_utc(value).isoformat(' ')}'"
+
+    def _update(self, table: str, assignments: str, where: str) -> None:
+        self._command(f"UPDATE {table} SET {assignments} WHERE {where}")
 
 
 class DuckDBUploadWriter:

@@ -115,7 +115,8 @@ checked AS (
          ELSE coalesce(n_output_tokens, 0) END AS output_count,
     CASE
       WHEN timestamp IS NULL THEN 'timestamp: missing'
-      WHEN ts IS NULL THEN 'timestamp: not a date and time I can read, got ' || apex_quote(timestamp)
+      WHEN ts IS NULL
+          THEN 'timestamp: not a date and time I can read, got ' || apex_quote(timestamp)
           || ' (use ISO 8601, e.g. 2024-05-01T10:00:00Z, or epoch seconds/milliseconds)'
       WHEN ts < TIMESTAMP '2000-01-01' OR ts >= TIMESTAMP '2100-01-01'
           THEN 'timestamp: out of range (2000 to 2099), got ' || apex_quote(timestamp)
@@ -246,7 +247,8 @@ WITH parsed AS (
 )
 """
 
-_RAW_PAIRS = "SELECT DISTINCT coalesce(apex_text(provider), ''), coalesce(apex_text(model), '') FROM raw_batch"
+_RAW_PAIRS = ("SELECT DISTINCT coalesce(apex_text(provider), ''), "
+              "coalesce(apex_text(model), '') FROM raw_batch")
 _TYPED_PAIRS = "SELECT DISTINCT provider, model FROM typed_batch"
 
 

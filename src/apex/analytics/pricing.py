@@ -117,7 +117,8 @@ def _decimal(value: Any, what: str, *, optional: bool = False) -> Decimal | None
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise BadRequest(f"{what}: expected a number, got {value!r}", code="invalid_price") from None
+        raise BadRequest(f"{what}: expected a number, got {value!r}",
+                         code="invalid_price") from None
     if not number.is_finite() or number < 0:
         raise BadRequest(f"{what}: expected a number >= 0, got {value!r}", code="invalid_price")
     return number

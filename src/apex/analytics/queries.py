@@ -213,30 +213,24 @@ GROUP BY provider, model, feature, operation
 ORDER BY spend DESC, requests DESC, provider, model, feature, operation
 """)
 
-LATENCY = Query("latency", f"""
-SELECT provider, model, feature,
-       count(latency_ms) AS requests,
+_LATENCY_STATS = """count(latency_ms) AS requests,
        quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
        quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
        quantile_cont(latency_ms, 0.99) AS p99_latency_ms,
        max(latency_ms) AS max_latency_ms,
        count(ttft_ms) AS ttft_requests,
        quantile_cont(ttft_ms, 0.5) AS p50_ttft_ms,
-       quantile_cont(ttft_ms, 0.95) AS p95_ttft_ms
+       quantile_cont(ttft_ms, 0.95) AS p95_ttft_ms"""
+
+LATENCY = Query("latency", f"""
+SELECT provider, model, feature, {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
 GROUP BY provider, model, feature
 ORDER BY p95_latency_ms DESC, provider, model, feature
 """)
 
 LATENCY_OVERALL = Query("latency_overall", f"""
-SELECT count(latency_ms) AS requests,
-       quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
-       quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
-       quantile_cont(latency_ms, 0.99) AS p99_latency_ms,
-       max(latency_ms) AS max_latency_ms,
-       count(ttft_ms) AS ttft_requests,
-       quantile_cont(ttft_ms, 0.5) AS p50_ttft_ms,
-       quantile_cont(ttft_ms, 0.95) AS p95_ttft_ms
+SELECT {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
 """)
 

@@ -30,6 +30,11 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+def share(part: int, whole: int) -> float:
+    """part / whole, 0.0 for an empty whole."""
+    return part / whole if whole else 0.0
+
+
 class UsagePeriod(_Result):
     """Half-open [start, end) in UTC."""
 
@@ -202,7 +207,7 @@ class DuplicatePrompts(_Result):
 
     @property
     def duplicate_share(self) -> float:
-        return self.duplicate_requests / self.requests if self.requests else 0.0
+        return share(self.duplicate_requests, self.requests)
 
 
 class PrefixGroup(_Result):
@@ -231,7 +236,7 @@ class SharedPrefixes(_Result):
 
     @property
     def shared_share(self) -> float:
-        return self.shared_requests / self.requests if self.requests else 0.0
+        return share(self.shared_requests, self.requests)
 
 
 class TokenOutlierGroup(_Result):
@@ -292,8 +297,8 @@ class BatchableShare(_Result):
     groups: list[BatchableGroup]
 
     @property
-    def share(self) -> float:
-        return self.batchable_requests / self.requests if self.requests else 0.0
+    def batchable_share(self) -> float:
+        return share(self.batchable_requests, self.requests)
 
 
 class UsageSummary(_Result):

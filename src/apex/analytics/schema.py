@@ -86,7 +86,8 @@ ARROW_SCHEMA = pa.schema(
 RAW_FIELDS: tuple[str, ...] = (
     "timestamp", "end_time", "provider", "model", "operation", "input_tokens", "output_tokens",
     "total_tokens", "cached_input_tokens", "reasoning_tokens", "cost_usd", "latency_ms",
-    "latency_s", "ttft_ms", "first_token_time", "status", "error_type", "feature", "tags", "end_user",
+    "latency_s", "ttft_ms", "first_token_time", "status", "error_type", "feature", "tags",
+    "end_user",
     "prompt_hash", "prefix_hash", "prefix_tokens", "prompt", "request_id",
 )
 

@@ -9,7 +9,7 @@ back to parsing line by line in Python, so one bad line costs only that line.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
