@@ -230,3 +230,20 @@ async def test_progress_of_an_upload_that_runs_in_the_background(
     assert status["rows_accepted"] == usage.good_rows
     assert status["rows_processed"] == usage.good_rows
     assert seen == sorted(seen)
+
+
+async def test_an_unreachable_clickhouse_is_a_503_not_a_crash(  # type: ignore[no-untyped-def]
+        make_settings,
+        database_url: str) -> None:
+    from apex.api.app import create_app
+    from tests.support.services import free_port
+
+    app = create_app(make_settings(database_url=database_url,
+                                   clickhouse_url=f"http://127.0.0.1:{free_port()}"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
+            _, headers = await make_user(app)
+            response = await client.get("/api/usage/summary", headers=headers)
+            assert response.status_code == 503
+            assert error_of(response)["code"] == "ledger_unavailable"

@@ -7,14 +7,17 @@ mutations run with `mutations_sync = 2`, so they have finished when the call ret
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from apex.analytics import queries as q
 from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
+from apex.errors import ServiceUnavailable
 
 class ClickHouseConnection(Protocol):
     """The three things the ClickHouse ledger needs from a client."""
@@ -26,25 +29,44 @@ class ClickHouseConnection(Protocol):
 
 
 class HttpClickHouse:
-    """A ClickHouse server over HTTP (clickhouse-connect), for `APEX_CLICKHOUSE_URL`."""
+    """A ClickHouse server over HTTP (clickhouse-connect), for `APEX_CLICKHOUSE_URL`.
+
+    The client connects on first use, so the API starts (and /health/ready names ClickHouse)
+    while the server is down; a call that cannot reach it raises ServiceUnavailable.
+    """
 
     def __init__(self, url: str) -> None:
-        import clickhouse_connect
+        self._url = url
+        self._client: Any = None
+        self._lock = threading.Lock()
 
-        self._client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
+    def _call(self, action: Callable[[Any], Any]) -> Any:
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import OperationalError
+
+        try:
+            with self._lock:
+                if self._client is None:
+                    self._client = clickhouse_connect.get_client(
+                        dsn=self._url, autogenerate_session_id=False)
+            return action(self._client)
+        except OperationalError as exc:
+            raise ServiceUnavailable("The usage ledger (ClickHouse) cannot be reached.",
+                                     code="ledger_unavailable") from exc
 
     def command(self, sql: str) -> None:
-        self._client.command(sql)
+        self._call(lambda client: client.command(sql))
 
     def rows(self, sql: str) -> list[Row]:
-        return list(self._client.query(sql).result_rows)
+        return self._call(lambda client: list(client.query(sql).result_rows))
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         database, _, name = table.rpartition(".")
-        self._client.insert_arrow(name, data, database=database or None)
+        self._call(lambda client: client.insert_arrow(name, data, database=database or None))
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class ClickHouseLedger(SqlLedger):
@@ -56,30 +78,43 @@ class ClickHouseLedger(SqlLedger):
         super().__init__()
         self._connection = connection
         self.database = database
-        self.initialize()
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def _ensure_tables(self) -> None:
+        """Create the tables on first use (the server may come up after the API)."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if not self._ready:
+                self.initialize()
+                self._ready = True
 
     def _rows(self, sql: str) -> list[Row]:
+        self._ensure_tables()
         return self._connection.rows(sql)
 
     def _command(self, sql: str) -> None:
+        self._ensure_tables()
         self._connection.command(sql)
 
     def _insert(self, table: str, data: pa.Table) -> None:
+        self._ensure_tables()
         self._connection.insert_arrow(self._table(table), data)
 
     def initialize(self) -> None:
         columns = ", ".join(f"`{c.name}` {c.clickhouse}" for c in COLUMNS)
-        self._command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self._connection.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         for table in ("usage", "usage_staging"):
-            self._command(
+            self._connection.command(
                 f"CREATE TABLE IF NOT EXISTS {self._table(table)} ({columns}) ENGINE = MergeTree "
                 "ORDER BY (tenant_id, timestamp, row_key)")
-        self._command(
+        self._connection.command(
             f"CREATE TABLE IF NOT EXISTS {self._table('uploads')} (upload_id String, tenant_id "
             "String, state String, document String, created_at DateTime64(6, 'UTC'), updated_at "
             "DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree(updated_at) "
             "ORDER BY (tenant_id, upload_id)")
-        self._command(
+        self._connection.command(
             f"CREATE TABLE IF NOT EXISTS {self._table('price_overrides')} (tenant_id String, "
             "provider String, model String, document String) ENGINE = MergeTree "
             "ORDER BY (tenant_id, provider, model)")
@@ -89,7 +124,8 @@ class ClickHouseLedger(SqlLedger):
 
     def drop(self) -> None:
         """Remove the ledger's whole database (a decommissioned deployment, a test)."""
-        self._command(f"DROP DATABASE IF EXISTS {self.database}")
+        self._connection.command(f"DROP DATABASE IF EXISTS {self.database}")
+        self._ready = False
 
     def _uploads_select(self, tenant_id: str) -> str:
         return (f"SELECT document FROM {self._table('uploads')} FINAL WHERE tenant_id = "
