@@ -114,7 +114,11 @@ def main() -> int:
     parser.add_argument("--ten-million", action="store_true", help="use 10,000,000 rows")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-jsonl", action="store_true")
+    parser.add_argument("--memory-mb", type=int, default=512,
+                        help="DuckDB ledger memory limit (APEX_LEDGER_MEMORY_LIMIT_MB)")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: tmp)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep usage files already generated in --dir")
     args = parser.parse_args()
     rows = 10_000_000 if args.ten_million else args.rows
     work = args.dir or Path(tempfile.mkdtemp(prefix="apex-bench-"))
@@ -124,6 +128,8 @@ def main() -> int:
     formats = ["csv"] if args.skip_jsonl else ["csv", "jsonl"]
     for fmt in formats:
         path = work / f"usage.{fmt}"
+        if path.exists() and args.reuse:
+            continue
         started = time.perf_counter()
         write_demo_file(path, rows=rows, seed=1, fmt=fmt, end=END)
         print(f"  generated {path.name}: {path.stat().st_size / 1_048_576:,.0f} MB in "
@@ -131,7 +137,9 @@ def main() -> int:
 
     ledger = None
     for fmt in formats:
-        target = DuckDBLedger(work / f"ledger-{fmt}.duckdb", memory_limit_mb=512)
+        for stale in work.glob(f"ledger-{fmt}.duckdb*"):
+            stale.unlink()
+        target = DuckDBLedger(work / f"ledger-{fmt}.duckdb", memory_limit_mb=args.memory_mb)
         elapsed, accepted, peak = ingest(work / f"usage.{fmt}", target, fmt)
         print(f"ingest {fmt:5s}: {accepted:,} rows in {elapsed:.2f} s = "
               f"{accepted / elapsed:,.0f} rows/s, peak RSS {peak:,.0f} MB")

@@ -21,7 +21,7 @@ from apex.analytics.importers.base import RawBatch, UnreadableFile
 from apex.analytics.importers.fields import match_fields
 from apex.analytics.normalize import LINE, RowError
 
-CHUNK_BYTES = 32 * 1_048_576
+CHUNK_BYTES = 16 * 1_048_576
 ARROW_BLOCK_BYTES = 4 * 1_048_576
 MAX_RECORD_BYTES = 8 * 1_048_576
 MAX_BATCH_ERRORS = 50
