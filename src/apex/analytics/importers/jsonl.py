@@ -149,7 +149,9 @@ class JsonLinesReader:
     def _key_paths(self) -> list[tuple[str, ...]]:
         """Every key path in the chunk's objects, nested objects walked level by level.
 
-        Whether a key holds objects is learnt from the first chunk it appears in."""
+        A key is walked into only when it holds an object in every row of the first chunk it
+        appears in; otherwise its value is taken whole (and a stray object is reported by the
+        normalizer as a wrong type, never dropped)."""
         leaves: list[tuple[str, ...]] = []
         level: list[tuple[str, ...]] = [()]
         while level:
@@ -166,7 +168,7 @@ class JsonLinesReader:
             unknown = [path for path in keys if path not in self._is_object]
             if unknown:
                 paths = ", ".join(_literal(_json_path(path)) for path in unknown)
-                flags = ", ".join(f"bool_or(t[{i}] = 'OBJECT')"
+                flags = ", ".join(f"coalesce(bool_and(t[{i}] = 'OBJECT'), false)"
                                   for i in range(1, len(unknown) + 1))
                 objects = self._db.execute(
                     f"SELECT {flags} FROM (SELECT json_type(line, [{paths}]) AS t FROM lines "
