@@ -14,7 +14,7 @@ START, END = datetime(2024, 1, 1), datetime(2024, 2, 1)
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
 @pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
-def test_every_query_renders_with_the_tenant_bound(query: q.Query, engine: q.Engine) -> None:
+def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine: q.Engine) -> None:
     sql = q.render(query, engine, tenant_id="tenant-1", start=START, end=END, database="apex",
                    limit=5, min_requests=3)
     assert "'tenant-1'" in sql
@@ -24,7 +24,7 @@ def test_every_query_renders_with_the_tenant_bound(query: q.Query, engine: q.Eng
 
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
-def test_every_statement_on_usage_filters_by_tenant(query: q.Query) -> None:
+def test_every_statement_on_usage_filters_by_tenant(query: q.LedgerQuery) -> None:
     tree = query.tree
     for select in tree.find_all(sqlglot.exp.Select):
         source = select.args.get("from")

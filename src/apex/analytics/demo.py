@@ -24,7 +24,7 @@ DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class DemoRoute:
     provider: str
     model: str
     share: float
@@ -32,10 +32,10 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class Feature:
+class DemoFeature:
     name: str
     weight: float
-    routes: tuple[Route, ...]
+    routes: tuple[DemoRoute, ...]
     operation: str = "chat"
     input_median: float = 1_000
     output_median: float = 200
@@ -54,30 +54,30 @@ class Feature:
     reasoning_share: float = 0.0
 
 
-FEATURES: tuple[Feature, ...] = (
-    Feature("chat", 0.30, (Route("anthropic", "claude-sonnet-4", 0.45),
-                           Route("openai", "gpt-4o-mini", 0.25),
-                           Route("mistral_ai", "mistral-large", 0.20, error_rate=0.15),
-                           Route("gcp.gemini", "gemini-2.5-flash", 0.10)),
+FEATURES: tuple[DemoFeature, ...] = (
+    DemoFeature("chat", 0.30, (DemoRoute("anthropic", "claude-sonnet-4", 0.45),
+                           DemoRoute("openai", "gpt-4o-mini", 0.25),
+                           DemoRoute("mistral_ai", "mistral-large", 0.20, error_rate=0.15),
+                           DemoRoute("gcp.gemini", "gemini-2.5-flash", 0.10)),
             input_median=1_800, output_median=280, prefix="chat-system-v3",
             prefix_tokens=1_500, duplicate_share=0.04, duplicate_pool=400, tags=("interactive",)),
-    Feature("summarization", 0.15, (Route("anthropic", "claude-sonnet-4", 1.0),),
+    DemoFeature("summarization", 0.15, (DemoRoute("anthropic", "claude-sonnet-4", 1.0),),
             input_median=3_500, output_median=300, prefix="summarize-v2", prefix_tokens=800,
             output_outlier_share=0.03, output_outlier_range=(3_000, 8_000)),
-    Feature("classification", 0.15, (Route("openai", "gpt-4o", 1.0),),
+    DemoFeature("classification", 0.15, (DemoRoute("openai", "gpt-4o", 1.0),),
             input_median=600, output_median=4, prefix="classify-v5", prefix_tokens=450,
             duplicate_share=0.30, duplicate_pool=250),
-    Feature("extraction", 0.10, (Route("openai", "gpt-4o", 1.0),),
+    DemoFeature("extraction", 0.10, (DemoRoute("openai", "gpt-4o", 1.0),),
             input_median=2_000, output_median=90, prefix="extract-invoice-v1",
             prefix_tokens=700, input_outlier_share=0.03,
             input_outlier_range=(20_000, 60_000)),
-    Feature("embeddings", 0.12, (Route("openai", "text-embedding-3-small", 1.0, 0.02),),
+    DemoFeature("embeddings", 0.12, (DemoRoute("openai", "text-embedding-3-small", 1.0, 0.02),),
             operation="embeddings", input_median=350, output_median=0),
-    Feature("agent_tool_calls", 0.08, (Route("gcp.gemini", "gemini-2.5-pro", 1.0),),
+    DemoFeature("agent_tool_calls", 0.08, (DemoRoute("gcp.gemini", "gemini-2.5-pro", 1.0),),
             input_median=4_000, output_median=350, prefix="agent-tools-v7",
             prefix_tokens=3_000, slow_share=0.07, slow_range_ms=(20_000, 45_000),
             tags=("agent",), reasoning_share=0.4),
-    Feature("nightly-enrichment", 0.10, (Route("openai", "gpt-4.1", 1.0, 0.01),),
+    DemoFeature("nightly-enrichment", 0.10, (DemoRoute("openai", "gpt-4.1", 1.0, 0.01),),
             input_median=1_200, output_median=400, prefix="enrich-v2", prefix_tokens=600,
             nightly=True, tags=("batch", "nightly")),
 )

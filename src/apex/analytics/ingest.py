@@ -24,7 +24,7 @@ from apex.analytics.demo import DemoWorkload
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
 from apex.analytics.ledger import SqlLedger
-from apex.analytics.normalize import MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RowError
+from apex.analytics.normalize import MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RejectedRow
 from apex.analytics.pricing import PriceCatalog
 from apex.analytics.results import TimeSpan
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
@@ -80,12 +80,12 @@ class _Tally:
 
     def __init__(self, status: UploadStatus) -> None:
         self.status = status
-        self.errors: list[RowError] = []
+        self.errors: list[RejectedRow] = []
         self.unpriced: dict[tuple[str, str], int] = {}
         self.first: datetime | None = None
         self.last: datetime | None = None
 
-    def add_errors(self, errors: list[RowError]) -> None:
+    def add_errors(self, errors: list[RejectedRow]) -> None:
         if errors:
             self.errors = sorted(self.errors + errors, key=lambda e: e.line)[:MAX_REPORTED_ERRORS]
 

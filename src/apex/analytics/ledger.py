@@ -179,7 +179,7 @@ class SqlLedger:
             return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         return "'" + value.replace("'", "''") + "'"
 
-    def _query(self, query: q.Query, tenant_id: str, period: UsagePeriod | None,
+    def _query(self, query: q.LedgerQuery, tenant_id: str, period: UsagePeriod | None,
                **values: object) -> list[Row]:
         scope = period or ALL_TIME
         sql = q.render(query, self.engine, tenant_id=tenant_id, start=naive_utc(scope.start),
@@ -189,7 +189,7 @@ class SqlLedger:
     async def _run(self, function: Callable[..., ModelT], *args: Any) -> ModelT:
         return await asyncio.to_thread(function, *args)
 
-    def run_query(self, query: q.Query, tenant_id: str, period: UsagePeriod | None = None,
+    def run_query(self, query: q.LedgerQuery, tenant_id: str, period: UsagePeriod | None = None,
                   **values: object) -> list[Row]:
         """Raw rows of one statement (used by the cross-engine tests and the benchmark)."""
         return self._query(query, tenant_id, period, **values)

@@ -253,7 +253,7 @@ _TYPED_PAIRS = "SELECT DISTINCT provider, model FROM typed_batch"
 
 
 @dataclass(slots=True)
-class RowError:
+class RejectedRow:
     line: int
     message: str
 
@@ -264,7 +264,7 @@ class NormalizedBatch:
 
     rows: pa.Table
     rejected: int
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RejectedRow] = field(default_factory=list)
     unpriced: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
@@ -352,11 +352,11 @@ def _split(table: pa.Table) -> NormalizedBatch:
     """Good rows in ledger column order; the bad ones counted and the first few described."""
     bad_mask = pc.is_valid(table.column(ERROR))
     rejected = pc.sum(bad_mask).as_py() or 0
-    errors: list[RowError] = []
+    errors: list[RejectedRow] = []
     if rejected:
         bad = table.filter(bad_mask).select([LINE, ERROR]).sort_by(LINE)
         head = bad.slice(0, MAX_REPORTED_ERRORS).to_pylist()
-        errors = [RowError(int(row[LINE]), str(row[ERROR])) for row in head]
+        errors = [RejectedRow(int(row[LINE]), str(row[ERROR])) for row in head]
         table = table.filter(pc.invert(bad_mask))
     rows = table.select(list(COLUMN_NAMES))
     unpriced: dict[tuple[str, str], int] = {}

@@ -99,7 +99,7 @@ class ModelPrice:
 
 
 @dataclass(frozen=True, slots=True)
-class Alternative:
+class CheaperModel:
     """A cheaper model for a given token mix, with the cost of that mix on both."""
 
     model: ModelPrice
@@ -250,7 +250,7 @@ class PriceCatalog:
         self, model: str, provider: str | None = None, *, input_tokens: int,
         output_tokens: int, cached_input_tokens: int = 0, min_tier: Tier | None = None,
         same_provider: bool = False, limit: int = 5,
-    ) -> list[Alternative]:
+    ) -> list[CheaperModel]:
         """Models of the same kind that would have cost less for this token mix, cheapest first.
 
         `min_tier` keeps only models at least that capable (small < mid < frontier); the
@@ -261,7 +261,7 @@ class PriceCatalog:
                                     cached_input_tokens=cached_input_tokens)
         floor = TIER_RANK[min_tier] if min_tier else -1
         seen: set[tuple[str, str]] = set()
-        found: list[Alternative] = []
+        found: list[CheaperModel] = []
         for candidate in self.models:
             key = (candidate.provider, candidate.id.lower())
             if key in seen or candidate is current:
@@ -274,7 +274,7 @@ class PriceCatalog:
             cost = candidate.cost(input_tokens=input_tokens, output_tokens=output_tokens,
                                   cached_input_tokens=cached_input_tokens)
             if cost < current_cost:
-                found.append(Alternative(candidate, current_cost, cost))
+                found.append(CheaperModel(candidate, current_cost, cost))
         found.sort(key=lambda alternative: (alternative.alternative_cost, alternative.model.id))
         return found[:limit]
 

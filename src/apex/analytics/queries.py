@@ -45,7 +45,7 @@ class _ExactClickHouse(ClickHouse):
 
 
 @dataclass(frozen=True)
-class Query:
+class LedgerQuery:
     """One named statement in DuckDB SQL, with `:tenant_id`, `:start`, `:end` placeholders."""
 
     name: str
@@ -74,7 +74,7 @@ def _sentinel(name: str) -> str:
 
 
 @cache
-def _template(query: Query, engine: Engine, database: str | None) -> tuple[str, tuple[str, ...]]:
+def _template(query: LedgerQuery, engine: Engine, database: str | None) -> tuple[str, tuple[str, ...]]:
     """The statement with each `:name` as a sentinel literal, and the names it needs.
 
     Transpiling is the slow part (milliseconds), so it happens once per query and engine;
@@ -100,7 +100,7 @@ def _template(query: Query, engine: Engine, database: str | None) -> tuple[str, 
     return sql, tuple(dict.fromkeys(names))
 
 
-def render(query: Query, engine: Engine, *, tenant_id: str, start: datetime, end: datetime,
+def render(query: LedgerQuery, engine: Engine, *, tenant_id: str, start: datetime, end: datetime,
            database: str | None = None, **values: object) -> str:
     """The statement for `engine`, with the tenant and period bound as literals.
 
@@ -130,7 +130,7 @@ LEDGER_TABLES = frozenset({"usage"})
 # ClickHouse resolves a name to a SELECT alias before a column; SQL (and DuckDB) do the opposite.
 _CLICKHOUSE_SETTINGS = " SETTINGS prefer_column_name_to_alias = 1"
 
-SUMMARY = Query("summary", f"""
+SUMMARY = LedgerQuery("summary", f"""
 SELECT count(*) AS requests,
        sum(cost_usd) AS cost_usd,
        sum(input_tokens) AS input_tokens,
@@ -144,7 +144,7 @@ SELECT count(*) AS requests,
 FROM usage WHERE {_SCOPE}
 """)
 
-BY_MODEL = Query("by_model", f"""
+BY_MODEL = LedgerQuery("by_model", f"""
 SELECT provider, model,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -161,7 +161,7 @@ GROUP BY provider, model
 ORDER BY spend DESC, requests DESC, provider, model
 """)
 
-BY_FEATURE = Query("by_feature", f"""
+BY_FEATURE = LedgerQuery("by_feature", f"""
 SELECT feature,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -175,7 +175,7 @@ GROUP BY feature
 ORDER BY spend DESC, requests DESC, feature
 """)
 
-BY_TAG = Query("by_tag", f"""
+BY_TAG = LedgerQuery("by_tag", f"""
 SELECT tag,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend
@@ -184,7 +184,7 @@ GROUP BY tag
 ORDER BY spend DESC, requests DESC, tag
 """)
 
-BY_DAY = Query("by_day", f"""
+BY_DAY = LedgerQuery("by_day", f"""
 SELECT CAST(timestamp AS DATE) AS day,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -196,7 +196,7 @@ GROUP BY day
 ORDER BY day
 """)
 
-BY_MODEL_FEATURE = Query("by_model_feature", f"""
+BY_MODEL_FEATURE = LedgerQuery("by_model_feature", f"""
 SELECT provider, model, feature, operation,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -222,19 +222,19 @@ _LATENCY_STATS = """count(latency_ms) AS requests,
        quantile_cont(ttft_ms, 0.5) AS p50_ttft_ms,
        quantile_cont(ttft_ms, 0.95) AS p95_ttft_ms"""
 
-LATENCY = Query("latency", f"""
+LATENCY = LedgerQuery("latency", f"""
 SELECT provider, model, feature, {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
 GROUP BY provider, model, feature
 ORDER BY p95_latency_ms DESC, provider, model, feature
 """)
 
-LATENCY_OVERALL = Query("latency_overall", f"""
+LATENCY_OVERALL = LedgerQuery("latency_overall", f"""
 SELECT {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
 """)
 
-ERRORS = Query("errors", f"""
+ERRORS = LedgerQuery("errors", f"""
 SELECT provider, model, error_type,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -245,7 +245,7 @@ GROUP BY provider, model, error_type
 ORDER BY spend DESC, requests DESC, provider, model, error_type
 """)
 
-RETRIES = Query("retries", f"""
+RETRIES = LedgerQuery("retries", f"""
 WITH calls AS (
   SELECT provider, model, status, cost_usd, timestamp,
          lag(status, 1, '') OVER (PARTITION BY prompt_hash, provider, model
@@ -267,7 +267,7 @@ GROUP BY provider, model
 ORDER BY spend DESC, retries DESC, provider, model
 """)
 
-DUPLICATES = Query("duplicates", f"""
+DUPLICATES = LedgerQuery("duplicates", f"""
 WITH prompts AS (
   SELECT prompt_hash, provider, model,
          count(*) AS calls,
@@ -289,7 +289,7 @@ GROUP BY provider, model
 ORDER BY duplicate_cost_usd DESC, duplicate_requests DESC, provider, model
 """)
 
-TOP_DUPLICATES = Query("top_duplicates", f"""
+TOP_DUPLICATES = LedgerQuery("top_duplicates", f"""
 SELECT prompt_hash, provider, model,
        count(*) AS calls,
        coalesce(sum(cost_usd), 0) AS spend
@@ -300,7 +300,7 @@ ORDER BY calls DESC, spend DESC, prompt_hash, provider, model
 LIMIT :limit
 """)
 
-PREFIXES = Query("prefixes", f"""
+PREFIXES = LedgerQuery("prefixes", f"""
 WITH groups AS (
   SELECT prefix_hash, provider, model,
          count(*) AS calls,
@@ -325,7 +325,7 @@ ORDER BY repeated_prefix_tokens DESC, requests DESC, provider, model
 """)
 
 TOKEN_OUTLIERS = {
-    kind: Query(f"{kind}_token_outliers", f"""
+    kind: LedgerQuery(f"{kind}_token_outliers", f"""
 WITH stats AS (
   SELECT provider, model, feature,
          count(*) AS requests,
@@ -361,7 +361,7 @@ ORDER BY outlier_cost_usd DESC, outlier_requests DESC, s.provider, s.model, s.fe
     for kind in ("input", "output")
 }
 
-HOURLY = Query("hourly", f"""
+HOURLY = LedgerQuery("hourly", f"""
 SELECT isodow(timestamp) AS weekday,
        hour(timestamp) AS hour,
        count(*) AS requests,
@@ -372,7 +372,7 @@ GROUP BY weekday, hour
 ORDER BY weekday, hour
 """)
 
-BATCHABLE = Query("batchable", f"""
+BATCHABLE = LedgerQuery("batchable", f"""
 SELECT provider, model, feature,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -385,12 +385,12 @@ GROUP BY provider, model, feature
 ORDER BY spend DESC, requests DESC, provider, model, feature
 """)
 
-BOUNDS = Query("bounds", f"""
+BOUNDS = LedgerQuery("bounds", f"""
 SELECT count(*) AS requests, min(timestamp) AS first_timestamp, max(timestamp) AS last_timestamp
 FROM usage WHERE {_SCOPE}
 """)
 
-ALL_QUERIES: tuple[Query, ...] = (
+ALL_QUERIES: tuple[LedgerQuery, ...] = (
     SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_MODEL_FEATURE, LATENCY, LATENCY_OVERALL,
     ERRORS, RETRIES, DUPLICATES, TOP_DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
     BATCHABLE, BOUNDS,

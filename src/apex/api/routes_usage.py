@@ -146,17 +146,17 @@ async def get_upload(upload_id: str, request: Request,
     return _report(status)
 
 
-class DemoRequest(BaseModel):
+class DemoLoadRequest(BaseModel):
     rows: int | None = Field(default=None, ge=1)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
 
 
 @router.post("/demo")
 async def load_demo(request: Request, principal: CurrentPrincipal,
-                    body: DemoRequest | None = None) -> dict[str, Any]:
+                    body: DemoLoadRequest | None = None) -> dict[str, Any]:
     """Load the generated demo workload for the caller (replacing earlier demo rows)."""
     settings = request.app.state.settings
-    body = body or DemoRequest()
+    body = body or DemoLoadRequest()
     rows = body.rows or settings.demo_default_rows
     if rows > settings.demo_max_rows:
         raise BadRequest(f"rows: at most {settings.demo_max_rows}", code="too_many_rows",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from apex.analytics.normalize import LINE, RowError
+from apex.analytics.normalize import LINE, RejectedRow
 from apex.errors import BadRequest
 
 BATCH_ROWS = 100_000
@@ -26,12 +26,12 @@ class RawBatch:
     table: pa.Table
     bytes_read: int
     rejected: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RejectedRow] = field(default_factory=list)
     skipped: int = 0
 
 
 def text_table(lines: list[int], columns: dict[str, list[str | None]]) -> pa.Table:
-    """Column lists to the Arrow shape the normalizer reads."""
+    """LedgerColumn lists to the Arrow shape the normalizer reads."""
     arrays: dict[str, pa.Array] = {LINE: pa.array(lines, pa.int64())}
     for name, values in columns.items():
         arrays[name] = pa.array(values, pa.string())

@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 
 from apex.analytics.importers.base import RawBatch, UnreadableFile
 from apex.analytics.importers.fields import match_fields
-from apex.analytics.normalize import LINE, RowError
+from apex.analytics.normalize import LINE, RejectedRow
 
 CHUNK_BYTES = 16 * 1_048_576
 ARROW_BLOCK_BYTES = 4 * 1_048_576
@@ -98,13 +98,13 @@ class CsvReader:
         while True:
             if not self._eof and len(buffer) < CHUNK_BYTES:
                 buffer += self._read(CHUNK_BYTES)
-            errors: list[RowError] = []
+            errors: list[RejectedRow] = []
             ends = _record_ends(np.frombuffer(buffer, dtype=np.uint8))
             tail_start = int(ends[-1]) + 1 if ends.size else 0
             if self._eof and tail_start < len(buffer):
                 if buffer.count(b'"', tail_start) % 2:
                     tail_line = line + buffer.count(b"\n", 0, tail_start)
-                    errors.append(RowError(tail_line, "unterminated quoted field"))
+                    errors.append(RejectedRow(tail_line, "unterminated quoted field"))
                     buffer = buffer[:tail_start]
                 else:
                     buffer += b"\n"
@@ -117,7 +117,7 @@ class CsvReader:
                 if len(buffer) > MAX_RECORD_BYTES:
                     cut = buffer.find(b"\n")
                     cut = len(buffer) - 1 if cut < 0 else cut
-                    yield RawBatch(self._empty(), self._position, 1, [RowError(
+                    yield RawBatch(self._empty(), self._position, 1, [RejectedRow(
                         line, f"record longer than {MAX_RECORD_BYTES // 1_048_576} MiB or "
                         "unterminated quoted field; skipped to the next line")])
                     line += 1
@@ -170,7 +170,7 @@ class CsvReader:
     def _empty(self) -> pa.Table:
         return pa.table({LINE: pa.array([], pa.int64())})
 
-    def _parse_chunk(self, chunk: _Chunk, errors: list[RowError]) -> Iterator[RawBatch]:
+    def _parse_chunk(self, chunk: _Chunk, errors: list[RejectedRow]) -> Iterator[RawBatch]:
         rejected = len(errors)
         if not chunk.blank.any():
             table = self._parse_clean(chunk)
@@ -184,7 +184,7 @@ class CsvReader:
         wrong = (fields != self._width) & ~chunk.blank
         good = ~wrong & ~chunk.blank
         for index in np.flatnonzero(wrong)[:MAX_BATCH_ERRORS]:
-            errors.append(RowError(int(chunk.lines[index]),
+            errors.append(RejectedRow(int(chunk.lines[index]),
                                    f"expected {self._width} fields as in the header, found "
                                    f"{int(fields[index])}"))
         rejected += int(wrong.sum())
@@ -194,7 +194,7 @@ class CsvReader:
             table, bad = self._parse_records(chunk, part)
             for line_number, message in bad:
                 if len(errors) < MAX_BATCH_ERRORS:
-                    errors.append(RowError(line_number, message))
+                    errors.append(RejectedRow(line_number, message))
             yield RawBatch(table, self._position, rejected + len(bad),
                            sorted(errors, key=lambda e: e.line))
             rejected, errors = 0, []

@@ -18,7 +18,7 @@ import pyarrow as pa
 from apex.analytics.importers.base import RawBatch
 from apex.analytics.importers.fields import match_fields
 from apex.analytics.importers.records import MAX_LINE_BYTES, RecordBatcher, json_lines
-from apex.analytics.normalize import LINE, RowError
+from apex.analytics.normalize import LINE, RejectedRow
 
 CHUNK_BYTES = 16 * 1_048_576
 MAX_ERRORS = 50
@@ -94,7 +94,7 @@ class JsonLinesReader:
     def batches(self) -> Iterator[RawBatch]:
         try:
             for first_line, data in self._chunks:
-                errors = [RowError(line, f"line longer than {MAX_LINE_BYTES // 1_048_576} MiB")
+                errors = [RejectedRow(line, f"line longer than {MAX_LINE_BYTES // 1_048_576} MiB")
                           for line in self._chunks.oversized]
                 self._chunks.oversized = []
                 try:
@@ -118,7 +118,7 @@ class JsonLinesReader:
         numbers = pa.array(np.arange(first_line, first_line + starts.size), pa.int64())
         return pa.table({LINE: numbers, "line": text})
 
-    def _parse(self, first_line: int, data: bytes, errors: list[RowError]) -> Iterator[RawBatch]:
+    def _parse(self, first_line: int, data: bytes, errors: list[RejectedRow]) -> Iterator[RawBatch]:
         self._db.register("lines", self._lines(first_line, data))
         try:
             bad = self._db.execute(
@@ -139,7 +139,7 @@ class JsonLinesReader:
         finally:
             self._db.unregister("lines")
         rejected = len(errors) + len(bad)
-        errors = sorted([*errors, *(RowError(int(n), m) for n, m in bad[:MAX_ERRORS])],
+        errors = sorted([*errors, *(RejectedRow(int(n), m) for n, m in bad[:MAX_ERRORS])],
                         key=lambda error: error.line)
         for offset in range(0, max(table.num_rows, 1), self._batch_rows):
             yield RawBatch(table.slice(offset, self._batch_rows), self._chunks.position,
@@ -183,7 +183,7 @@ class JsonLinesReader:
         return leaves
 
     def _slowly(self, first_line: int, data: bytes,
-                errors: list[RowError]) -> Iterator[RawBatch]:
+                errors: list[RejectedRow]) -> Iterator[RawBatch]:
         batcher = RecordBatcher(self._batch_rows)
         for error in errors:
             batcher.reject(error.line, error.message)

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from apex.analytics.importers.base import RawBatch, text_table
 from apex.analytics.importers.fields import match_fields
-from apex.analytics.normalize import RowError
+from apex.analytics.normalize import RejectedRow
 from apex.analytics.schema import RAW_FIELDS
 
 MAX_LINE_BYTES = 8 * 1_048_576
@@ -58,12 +58,12 @@ class RecordBatcher:
         self._mappings: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
         self.rejected = 0
         self.skipped = 0
-        self.errors: list[RowError] = []
+        self.errors: list[RejectedRow] = []
 
     def reject(self, line: int, message: str) -> None:
         self.rejected += 1
         if len(self.errors) < MAX_BATCH_ERRORS:
-            self.errors.append(RowError(line, message))
+            self.errors.append(RejectedRow(line, message))
 
     def add_fields(self, line: int, fields: dict[str, Any]) -> None:
         """A record whose keys are ledger field names already."""
