@@ -74,7 +74,8 @@ def _sentinel(name: str) -> str:
 
 
 @cache
-def _template(query: LedgerQuery, engine: Engine, database: str | None) -> tuple[str, tuple[str, ...]]:
+def _template(query: LedgerQuery, engine: Engine,
+              database: str | None) -> tuple[str, tuple[str, ...]]:
     """The statement with each `:name` as a sentinel literal, and the names it needs.
 
     Transpiling is the slow part (milliseconds), so it happens once per query and engine;
