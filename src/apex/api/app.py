@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = AuthService(app.state.access_tokens)
         app.state.ledger = open_ledger(settings)
         app.state.usage_importer = build_importer(settings, app.state.ledger)
+        app.state.price_catalog = app.state.usage_importer.catalog
         app.state.usage_tasks = set()
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
