@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -128,7 +129,15 @@ def as_int(value: Any) -> int:
 
 def _float(value: Any) -> float | None:
     """Percentiles to 6 decimals: the engines may differ in the last bit of a double."""
-    return None if value is None else round(float(value), 6)
+    if value is None or math.isnan(float(value)):
+        return None
+    return round(float(value), 6)
+
+
+def _levels(value: Any, count: int) -> list[float | None]:
+    """A list of quantiles (None when the group had no values) as `count` floats or Nones."""
+    values = list(value) if value is not None else []
+    return [_float(values[i]) if i < len(values) else None for i in range(count)]
 
 
 def _day(value: Any) -> date:
@@ -212,14 +221,14 @@ class SqlLedger:
             provider=r[0], model=r[1], requests=as_int(r[2]), cost_usd=_decimal(r[3]),
             input_tokens=as_int(r[4]), output_tokens=as_int(r[5]), cached_input_tokens=as_int(r[6]),
             reasoning_tokens=as_int(r[7]), errors=as_int(r[8]), unpriced_requests=as_int(r[9]),
-            p50_latency_ms=_float(r[10]), p95_latency_ms=_float(r[11]),
+            p50_latency_ms=_levels(r[10], 2)[0], p95_latency_ms=_levels(r[10], 2)[1],
         ) for r in self._query(q.BY_MODEL, tenant_id, period)]
 
     def _by_feature(self, tenant_id: str, period: UsagePeriod | None) -> list[FeatureUsage]:
         return [FeatureUsage(
             feature=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
-            output_tokens=as_int(r[4]), errors=as_int(r[5]), p50_latency_ms=_float(r[6]),
-            p95_latency_ms=_float(r[7]),
+            output_tokens=as_int(r[4]), errors=as_int(r[5]),
+            p50_latency_ms=_levels(r[6], 2)[0], p95_latency_ms=_levels(r[6], 2)[1],
         ) for r in self._query(q.BY_FEATURE, tenant_id, period)]
 
     def _by_tag(self, tenant_id: str, period: UsagePeriod | None) -> list[TagUsage]:
@@ -239,8 +248,8 @@ class SqlLedger:
             provider=r[0], model=r[1], feature=r[2], operation=r[3], requests=as_int(r[4]),
             cost_usd=_decimal(r[5]), input_tokens=as_int(r[6]), output_tokens=as_int(r[7]),
             cached_input_tokens=as_int(r[8]), reasoning_tokens=as_int(r[9]), errors=as_int(r[10]),
-            p50_input_tokens=_float(r[11]), p50_output_tokens=_float(r[12]),
-            p95_output_tokens=_float(r[13]),
+            p50_input_tokens=_levels(r[11], 1)[0], p50_output_tokens=_levels(r[12], 2)[0],
+            p95_output_tokens=_levels(r[12], 2)[1],
         ) for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period)]
 
     def _summary(self, tenant_id: str, period: UsagePeriod | None) -> UsageSummary:
@@ -256,12 +265,13 @@ class SqlLedger:
 
     @staticmethod
     def _latency(provider: str, model: str, feature: str, r: Sequence[Any]) -> LatencyStats:
+        p50, p95, p99 = _levels(r[1], 3)
+        ttft = _levels(r[4], 2) if as_int(r[3]) else [None, None]
         return LatencyStats(
             provider=provider, model=model, feature=feature, requests=as_int(r[0]),
-            p50_latency_ms=_float(r[1]), p95_latency_ms=_float(r[2]), p99_latency_ms=_float(r[3]),
-            max_latency_ms=_float(r[4]), ttft_requests=as_int(r[5]),
-            p50_ttft_ms=_float(r[6]) if as_int(r[5]) else None,
-            p95_ttft_ms=_float(r[7]) if as_int(r[5]) else None,
+            p50_latency_ms=p50, p95_latency_ms=p95, p99_latency_ms=p99,
+            max_latency_ms=_float(r[2]), ttft_requests=as_int(r[3]),
+            p50_ttft_ms=ttft[0], p95_ttft_ms=ttft[1],
         )
 
     def _latency_percentiles(self, tenant_id: str, period: UsagePeriod | None) -> LatencyReport:
@@ -326,9 +336,10 @@ class SqlLedger:
             raise ValueError("kind must be 'input' or 'output'")
         return [TokenOutlierGroup(
             provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]),
-            p50_tokens=_float(r[4]), p95_tokens=_float(r[5]), p99_tokens=_float(r[6]),
-            max_tokens=as_int(r[7]), threshold=as_int(r[8]), outlier_requests=as_int(r[9]),
-            outlier_tokens=as_int(r[10]), outlier_cost_usd=_decimal(r[11]),
+            p50_tokens=_levels(r[4], 3)[0], p95_tokens=_levels(r[4], 3)[1],
+            p99_tokens=_levels(r[4], 3)[2], max_tokens=as_int(r[5]), threshold=as_int(r[6]),
+            outlier_requests=as_int(r[7]), outlier_tokens=as_int(r[8]),
+            outlier_cost_usd=_decimal(r[9]),
         ) for r in self._query(q.TOKEN_OUTLIERS[kind], tenant_id, period,
                                min_requests=max(1, min_requests))]
 

@@ -37,7 +37,8 @@ class DuckDBLedger(SqlLedger):
     def __init__(self, path: Path | str, *, memory_limit_mb: int = 512,
                  threads: int | None = None) -> None:
         super().__init__()
-        config: dict[str, Any] = {"memory_limit": f"{memory_limit_mb}MB"}
+        config: dict[str, Any] = {"memory_limit": f"{memory_limit_mb}MB",
+                                  "preserve_insertion_order": False}
         if threads:
             config["threads"] = threads
         self._db = duckdb.connect(str(path), config=config)

@@ -279,7 +279,8 @@ class Normalizer:
                  memory_limit_mb: int = 256) -> None:
         self._resolve_price = resolve_price
         self._db = duckdb.connect(config={"threads": threads,
-                                          "memory_limit": f"{memory_limit_mb}MB"})
+                                          "memory_limit": f"{memory_limit_mb}MB",
+                                          "preserve_insertion_order": False})
         self._db.execute("SET TimeZone = 'UTC'")
         for statement in _MACROS.strip().split(";\n"):
             if statement.strip():

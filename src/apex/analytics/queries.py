@@ -38,10 +38,20 @@ class _ExactClickHouse(ClickHouse):
     class Generator(ClickHouse.Generator):
         TRANSFORMS = {
             **ClickHouse.Generator.TRANSFORMS,
-            exp.PercentileCont: lambda self, e: (
-                f"quantileExactInclusive({self.sql(e, 'expression')})({self.sql(e, 'this')})"),
+            exp.PercentileCont: lambda self, e: _exact_quantiles(self, e),
             exp.ArrayOverlaps: lambda self, e: self.func("hasAny", e.this, e.expression),
         }
+
+
+def _exact_quantiles(generator: ClickHouse.Generator, node: exp.PercentileCont) -> str:
+    """quantile_cont(x, q) -> quantileExactInclusive(q)(x); a list of levels -> quantiles...
+    (one sorted buffer for all levels, as DuckDB does)."""
+    levels = node.expression
+    column = generator.sql(node, "this")
+    if isinstance(levels, exp.Array):
+        return (f"quantilesExactInclusive({', '.join(generator.sql(e) for e in levels.expressions)})"
+                f"({column})")
+    return f"quantileExactInclusive({generator.sql(levels)})({column})"
 
 
 @dataclass(frozen=True)
@@ -155,8 +165,7 @@ SELECT provider, model,
        sum(reasoning_tokens) AS reasoning_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
        sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests,
-       quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
-       quantile_cont(latency_ms, 0.95) AS p95_latency_ms
+       quantile_cont(latency_ms, [0.5, 0.95]) AS latency_quantiles
 FROM usage WHERE {_SCOPE}
 GROUP BY provider, model
 ORDER BY spend DESC, requests DESC, provider, model
@@ -169,8 +178,7 @@ SELECT feature,
        sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
-       quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
-       quantile_cont(latency_ms, 0.95) AS p95_latency_ms
+       quantile_cont(latency_ms, [0.5, 0.95]) AS latency_quantiles
 FROM usage WHERE {_SCOPE}
 GROUP BY feature
 ORDER BY spend DESC, requests DESC, feature
@@ -206,28 +214,24 @@ SELECT provider, model, feature, operation,
        sum(cached_input_tokens) AS cached_input_tokens,
        sum(reasoning_tokens) AS reasoning_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
-       quantile_cont(input_tokens, 0.5) AS p50_input_tokens,
-       quantile_cont(output_tokens, 0.5) AS p50_output_tokens,
-       quantile_cont(output_tokens, 0.95) AS p95_output_tokens
+       quantile_cont(input_tokens, [0.5]) AS input_quantiles,
+       quantile_cont(output_tokens, [0.5, 0.95]) AS output_quantiles
 FROM usage WHERE {_SCOPE}
 GROUP BY provider, model, feature, operation
 ORDER BY spend DESC, requests DESC, provider, model, feature, operation
 """)
 
 _LATENCY_STATS = """count(latency_ms) AS requests,
-       quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
-       quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
-       quantile_cont(latency_ms, 0.99) AS p99_latency_ms,
+       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles,
        max(latency_ms) AS max_latency_ms,
        count(ttft_ms) AS ttft_requests,
-       quantile_cont(ttft_ms, 0.5) AS p50_ttft_ms,
-       quantile_cont(ttft_ms, 0.95) AS p95_ttft_ms"""
+       quantile_cont(ttft_ms, [0.5, 0.95]) AS ttft_quantiles"""
 
 LATENCY = LedgerQuery("latency", f"""
 SELECT provider, model, feature, {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
 GROUP BY provider, model, feature
-ORDER BY p95_latency_ms DESC, provider, model, feature
+ORDER BY latency_quantiles[2] DESC, provider, model, feature
 """)
 
 LATENCY_OVERALL = LedgerQuery("latency_overall", f"""
@@ -327,17 +331,17 @@ ORDER BY repeated_prefix_tokens DESC, requests DESC, provider, model
 
 TOKEN_OUTLIERS = {
     kind: LedgerQuery(f"{kind}_token_outliers", f"""
-WITH stats AS (
+WITH quantiles AS (
   SELECT provider, model, feature,
          count(*) AS requests,
-         quantile_cont({kind}_tokens, 0.5) AS p50_tokens,
-         quantile_cont({kind}_tokens, 0.95) AS p95_tokens,
-         quantile_cont({kind}_tokens, 0.99) AS p99_tokens,
-         max({kind}_tokens) AS max_tokens,
-         CAST(ceil(round(quantile_cont({kind}_tokens, 0.95), 6)) AS BIGINT) AS threshold
+         quantile_cont({kind}_tokens, [0.5, 0.95, 0.99]) AS token_quantiles,
+         max({kind}_tokens) AS max_tokens
   FROM usage WHERE {_SCOPE}
   GROUP BY provider, model, feature
   HAVING count(*) >= :min_requests
+),
+stats AS (
+  SELECT *, CAST(ceil(round(token_quantiles[2], 6)) AS BIGINT) AS threshold FROM quantiles
 ),
 outliers AS (
   SELECT u.provider AS provider, u.model AS model, u.feature AS feature,
@@ -350,8 +354,8 @@ outliers AS (
     AND u.{kind}_tokens > s.threshold
   GROUP BY u.provider, u.model, u.feature
 )
-SELECT s.provider, s.model, s.feature, s.requests, s.p50_tokens, s.p95_tokens, s.p99_tokens,
-       s.max_tokens, s.threshold,
+SELECT s.provider, s.model, s.feature, s.requests, s.token_quantiles, s.max_tokens,
+       s.threshold,
        coalesce(o.outlier_requests, 0) AS outlier_requests,
        coalesce(o.outlier_tokens, 0) AS outlier_tokens,
        coalesce(o.outlier_cost_usd, 0) AS outlier_cost_usd
