@@ -301,14 +301,18 @@ class SqlLedger:
 
     def _duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None,
                            top: int) -> DuplicatePrompts:
-        groups = [DuplicateGroup(
-            provider=r[0], model=r[1], hashed_requests=as_int(r[2]), distinct_prompts=as_int(r[3]),
-            repeated_prompts=as_int(r[4]), duplicate_requests=as_int(r[5]),
-            duplicate_cost_usd=_decimal(r[6]),
-        ) for r in self._query(q.DUPLICATES, tenant_id, period)]
-        top_prompts = [RepeatedPrompt(prompt_hash=r[0], provider=r[1], model=r[2],
-                                      calls=as_int(r[3]), cost_usd=_decimal(r[4]))
-                       for r in self._query(q.TOP_DUPLICATES, tenant_id, period, limit=top)]
+        rows = self._query(q.DUPLICATES, tenant_id, period, limit=max(1, top))
+        groups = sorted((DuplicateGroup(
+            provider=r[1], model=r[2], hashed_requests=as_int(r[4]),
+            distinct_prompts=as_int(r[5]), repeated_prompts=as_int(r[6]),
+            duplicate_requests=as_int(r[7]), duplicate_cost_usd=_decimal(r[8]),
+        ) for r in rows if r[0] == "model"), key=lambda g: (
+            -g.duplicate_cost_usd, -g.duplicate_requests, g.provider, g.model))
+        top_prompts = sorted((RepeatedPrompt(
+            prompt_hash=r[3], provider=r[1], model=r[2], calls=as_int(r[4]),
+            cost_usd=_decimal(r[8]),
+        ) for r in rows if r[0] == "prompt"), key=lambda p: (
+            -p.calls, -p.cost_usd, p.prompt_hash, p.provider, p.model))
         return DuplicatePrompts(
             requests=self._totals(tenant_id, period).requests,
             hashed_requests=sum(g.hashed_requests for g in groups),

@@ -94,16 +94,20 @@ def _template(query: LedgerQuery, engine: Engine,
     names: list[str] = []
 
     def mark(node: exp.Expression) -> exp.Expression:
+        if engine == "clickhouse" and isinstance(node, exp.CTE):
+            node.set("materialized", None)
+        if (engine == "clickhouse" and isinstance(node, exp.Anonymous)
+                and node.name.lower() == "hash"):
+            return exp.Anonymous(this="cityHash64", expressions=node.expressions)
         if isinstance(node, exp.Placeholder) and node.name:
             names.append(node.name)
             return exp.Literal.string(_sentinel(node.name))
         if database and isinstance(node, exp.Table) and not node.args.get("db"):
             if node.name in LEDGER_TABLES:
-                node = node.copy()
                 node.set("db", exp.to_identifier(database))
         return node
 
-    tree = query.tree.copy().transform(mark)
+    tree = query.tree.copy().transform(mark, copy=False)
     if engine == "clickhouse":
         sql = tree.sql(dialect=_ExactClickHouse) + _CLICKHOUSE_SETTINGS
     else:
@@ -155,15 +159,18 @@ SELECT count(*) AS requests,
 FROM usage WHERE {_SCOPE}
 """)
 
-BY_MODEL = LedgerQuery("by_model", f"""
-SELECT provider, model,
-       count(*) AS requests,
+# requests, spend, the four token counts and errors: the shape of every breakdown by model
+_USAGE_SUMS = """count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
        sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens,
        sum(cached_input_tokens) AS cached_input_tokens,
        sum(reasoning_tokens) AS reasoning_tokens,
-       sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
+       sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,"""
+
+BY_MODEL = LedgerQuery("by_model", f"""
+SELECT provider, model,
+       {_USAGE_SUMS}
        sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests,
        quantile_cont(latency_ms, [0.5, 0.95]) AS latency_quantiles
 FROM usage WHERE {_SCOPE}
@@ -207,13 +214,7 @@ ORDER BY day
 
 BY_MODEL_FEATURE = LedgerQuery("by_model_feature", f"""
 SELECT provider, model, feature, operation,
-       count(*) AS requests,
-       coalesce(sum(cost_usd), 0) AS spend,
-       sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens,
-       sum(cached_input_tokens) AS cached_input_tokens,
-       sum(reasoning_tokens) AS reasoning_tokens,
-       sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
+       {_USAGE_SUMS}
        quantile_cont(input_tokens, [0.5]) AS input_quantiles,
        quantile_cont(output_tokens, [0.5, 0.95]) AS output_quantiles
 FROM usage WHERE {_SCOPE}
@@ -272,37 +273,35 @@ GROUP BY provider, model
 ORDER BY spend DESC, retries DESC, provider, model
 """)
 
+# One grouping of the prompts serves both answers: per model (kind 'model') and the most
+# repeated prompts (kind 'prompt'). Prompts are grouped by a 64-bit hash of prompt_hash, which
+# is far cheaper than grouping ten million strings.
 DUPLICATES = LedgerQuery("duplicates", f"""
-WITH prompts AS (
-  SELECT prompt_hash, provider, model,
+WITH prompts AS MATERIALIZED (
+  SELECT hash(prompt_hash) AS prompt_key, min(prompt_hash) AS prompt_hash, provider, model,
          count(*) AS calls,
          coalesce(sum(cost_usd), 0) AS spend,
-         coalesce(max(cost_usd), 0) AS kept_cost,
-         sum(input_tokens) AS input_tokens,
-         sum(output_tokens) AS output_tokens
+         coalesce(max(cost_usd), 0) AS kept_cost
   FROM usage WHERE {_SCOPE} AND prompt_hash <> '' AND status = 'ok'
-  GROUP BY prompt_hash, provider, model
+  GROUP BY prompt_key, provider, model
 )
-SELECT provider, model,
-       sum(calls) AS hashed_requests,
+SELECT 'model' AS kind, provider, model, '' AS prompt_hash,
+       sum(calls) AS calls,
        count(*) AS distinct_prompts,
        sum(CASE WHEN calls > 1 THEN 1 ELSE 0 END) AS repeated_prompts,
        sum(calls - 1) AS duplicate_requests,
-       sum(CASE WHEN calls > 1 THEN spend - kept_cost ELSE 0 END) AS duplicate_cost_usd
+       sum(CASE WHEN calls > 1 THEN spend - kept_cost ELSE 0 END) AS amount
 FROM prompts
 GROUP BY provider, model
-ORDER BY duplicate_cost_usd DESC, duplicate_requests DESC, provider, model
-""")
-
-TOP_DUPLICATES = LedgerQuery("top_duplicates", f"""
-SELECT prompt_hash, provider, model,
-       count(*) AS calls,
-       coalesce(sum(cost_usd), 0) AS spend
-FROM usage WHERE {_SCOPE} AND prompt_hash <> '' AND status = 'ok'
-GROUP BY prompt_hash, provider, model
-HAVING count(*) > 1
-ORDER BY calls DESC, spend DESC, prompt_hash, provider, model
-LIMIT :limit
+UNION ALL
+SELECT * FROM (
+  SELECT 'prompt' AS kind, provider, model, prompt_hash, calls, 1 AS distinct_prompts,
+         1 AS repeated_prompts, calls - 1 AS duplicate_requests, spend AS amount
+  FROM prompts
+  WHERE calls > 1
+  ORDER BY calls DESC, spend DESC, prompt_hash, provider, model
+  LIMIT :limit
+) AS top_prompts
 """)
 
 PREFIXES = LedgerQuery("prefixes", f"""
@@ -397,6 +396,6 @@ FROM usage WHERE {_SCOPE}
 
 ALL_QUERIES: tuple[LedgerQuery, ...] = (
     SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_MODEL_FEATURE, LATENCY, LATENCY_OVERALL,
-    ERRORS, RETRIES, DUPLICATES, TOP_DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
+    ERRORS, RETRIES, DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
     BATCHABLE, BOUNDS,
 )
