@@ -114,6 +114,7 @@ def main() -> int:
     parser.add_argument("--ten-million", action="store_true", help="use 10,000,000 rows")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-jsonl", action="store_true")
+    parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--memory-mb", type=int, default=512,
                         help="DuckDB ledger memory limit (APEX_LEDGER_MEMORY_LIMIT_MB)")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: tmp)")
@@ -148,6 +149,9 @@ def main() -> int:
         else:
             target.close()
     assert ledger is not None
+    if args.skip_queries:
+        ledger.close()
+        return 0
 
     print(f"query latency on {rows:,} rows (DuckDB, median / worst of {args.repeat}):")
     for name, median, worst in asyncio.run(time_queries(ledger, args.repeat)):
