@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-jsonl", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
-    parser.add_argument("--memory-mb", type=int, default=384,
+    parser.add_argument("--memory-mb", type=int, default=448,
                         help="DuckDB ledger memory limit (APEX_LEDGER_MEMORY_LIMIT_MB)")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: tmp)")
     parser.add_argument("--reuse", action="store_true",

@@ -117,7 +117,7 @@ class UsageImporter:
     """Turns files and demo workloads into ledger rows for one tenant at a time."""
 
     def __init__(self, ledger: SqlLedger, catalog: PriceCatalog, *,
-                 batch_rows: int = BATCH_ROWS, memory_limit_mb: int = 256) -> None:
+                 batch_rows: int = BATCH_ROWS, memory_limit_mb: int = 160) -> None:
         self.ledger = ledger
         self.catalog = catalog
         self.batch_rows = batch_rows

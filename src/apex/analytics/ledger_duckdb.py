@@ -34,7 +34,7 @@ class DuckDBLedger(SqlLedger):
 
     engine: q.Engine = "duckdb"
 
-    def __init__(self, path: Path | str, *, memory_limit_mb: int = 384,
+    def __init__(self, path: Path | str, *, memory_limit_mb: int = 448,
                  threads: int | None = None) -> None:
         super().__init__()
         config: dict[str, Any] = {"memory_limit": f"{memory_limit_mb}MB",

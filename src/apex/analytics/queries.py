@@ -273,26 +273,42 @@ GROUP BY provider, model
 ORDER BY spend DESC, retries DESC, provider, model
 """)
 
-# One grouping of the prompts serves both answers: per model (kind 'model') and the most
-# repeated prompts (kind 'prompt'). Prompts are grouped by a 64-bit hash of prompt_hash, which
-# is far cheaper than grouping ten million strings.
+# Most prompts are unique: a first pass keeps only the 64-bit hashes of prompts sent more than
+# once (cheap to group), a second pass groups just those calls, and the per-model answer
+# (kind 'model') and the most repeated prompts (kind 'prompt') come from the same groups.
+_OK_HASHED = f"{_SCOPE} AND prompt_hash <> '' AND status = 'ok'"
+
 DUPLICATES = LedgerQuery("duplicates", f"""
-WITH prompts AS MATERIALIZED (
+WITH repeated AS (
+  SELECT hash(prompt_hash) AS prompt_key FROM usage WHERE {_OK_HASHED}
+  GROUP BY prompt_key HAVING count(*) > 1
+),
+prompts AS MATERIALIZED (
   SELECT hash(prompt_hash) AS prompt_key, min(prompt_hash) AS prompt_hash, provider, model,
          count(*) AS calls,
          coalesce(sum(cost_usd), 0) AS spend,
          coalesce(max(cost_usd), 0) AS kept_cost
-  FROM usage WHERE {_SCOPE} AND prompt_hash <> '' AND status = 'ok'
+  FROM usage WHERE {_OK_HASHED} AND hash(prompt_hash) IN (SELECT prompt_key FROM repeated)
   GROUP BY prompt_key, provider, model
+),
+hashed AS (
+  SELECT provider, model, count(*) AS calls FROM usage WHERE {_OK_HASHED}
+  GROUP BY provider, model
+),
+per_model AS (
+  SELECT provider, model,
+         sum(CASE WHEN calls > 1 THEN 1 ELSE 0 END) AS repeated_prompts,
+         sum(calls - 1) AS duplicate_requests,
+         sum(CASE WHEN calls > 1 THEN spend - kept_cost ELSE 0 END) AS amount
+  FROM prompts GROUP BY provider, model
 )
-SELECT 'model' AS kind, provider, model, '' AS prompt_hash,
-       sum(calls) AS calls,
-       count(*) AS distinct_prompts,
-       sum(CASE WHEN calls > 1 THEN 1 ELSE 0 END) AS repeated_prompts,
-       sum(calls - 1) AS duplicate_requests,
-       sum(CASE WHEN calls > 1 THEN spend - kept_cost ELSE 0 END) AS amount
-FROM prompts
-GROUP BY provider, model
+SELECT 'model' AS kind, h.provider AS provider, h.model AS model, '' AS prompt_hash,
+       h.calls AS calls,
+       h.calls - coalesce(m.duplicate_requests, 0) AS distinct_prompts,
+       coalesce(m.repeated_prompts, 0) AS repeated_prompts,
+       coalesce(m.duplicate_requests, 0) AS duplicate_requests,
+       coalesce(m.amount, 0) AS amount
+FROM hashed AS h LEFT JOIN per_model AS m ON h.provider = m.provider AND h.model = m.model
 UNION ALL
 SELECT * FROM (
   SELECT 'prompt' AS kind, provider, model, prompt_hash, calls, 1 AS distinct_prompts,

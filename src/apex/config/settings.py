@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     event_replay_ttl_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
 
     upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
-    ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 384
+    ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 448
     ledger_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     prices_file: Path | None = Field(
         default=None, description="JSON price entries that extend or override the catalog.")

@@ -88,7 +88,7 @@ class JsonLinesReader:
     def __init__(self, stream: BinaryIO, *, batch_rows: int) -> None:
         self._chunks = _Chunks(stream)
         self._batch_rows = batch_rows
-        self._db = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
+        self._db = duckdb.connect(config={"threads": 2, "memory_limit": "160MB"})
         self._is_object: dict[tuple[str, ...], bool] = {}
 
     def batches(self) -> Iterator[RawBatch]:
