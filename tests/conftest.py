@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -17,6 +18,9 @@ from apex.store.database import Database
 from tests.support.llm_stubs import AnthropicStub, LlmStub, OpenAIStub
 from tests.support.oidc_provider import OidcTestProvider
 from tests.support.services import PostgresServer, RedisServer
+
+if TYPE_CHECKING:
+    from tests.support.chdb_clickhouse import ChdbClickHouse
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
@@ -177,3 +181,49 @@ async def deployment(request: pytest.FixtureRequest, make_settings, tmp_path: Pa
 
     build.shape = request.param  # type: ignore[attr-defined]
     return build
+
+
+@pytest.fixture(scope="session")
+def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ChdbClickHouse"]:
+    """The embedded ClickHouse of the test session (chDB allows one per process)."""
+    from tests.support.chdb_clickhouse import ChdbClickHouse
+
+    server = ChdbClickHouse(tmp_path_factory.mktemp("chdb"))
+    yield server
+    server.shutdown()
+
+
+def open_usage_ledger(engine: str, tmp_path: Path,
+                      request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """A fresh, empty usage ledger on `engine` (duckdb, or clickhouse through chDB)."""
+    from apex.analytics.ledger_clickhouse import ClickHouseLedger
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    if engine == "duckdb":
+        return DuckDBLedger(tmp_path / f"ledger-{uuid.uuid4().hex[:8]}.duckdb",
+                            memory_limit_mb=256, threads=2)
+    server = request.getfixturevalue("chdb_server")
+    return ClickHouseLedger(server, database=f"t_{uuid.uuid4().hex[:16]}")
+
+
+def close_usage_ledger(ledger) -> None:  # type: ignore[no-untyped-def]
+    if ledger.engine == "clickhouse":
+        ledger.drop()
+    ledger.close()
+
+
+@pytest.fixture(params=["duckdb", "clickhouse"])
+def usage_ledger(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Each ledger test runs on both engines."""
+    ledger = open_usage_ledger(request.param, tmp_path, request)
+    yield ledger
+    close_usage_ledger(ledger)
+
+
+@pytest.fixture
+def usage_ledgers(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A DuckDB and a ClickHouse ledger side by side, for identical-answer checks."""
+    ledgers = [open_usage_ledger(engine, tmp_path, request) for engine in ("duckdb", "clickhouse")]
+    yield ledgers
+    for ledger in ledgers:
+        close_usage_ledger(ledger)

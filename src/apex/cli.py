@@ -65,6 +65,51 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_data(args: argparse.Namespace) -> int:
+    """Write the demo workload to a file, or load it into a user's ledger."""
+    from apex.analytics.demo import write_demo_file
+
+    if args.rows < 1:
+        print("apex: --rows must be at least 1", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        written = write_demo_file(args.output, rows=args.rows, seed=args.seed, fmt=args.format)
+        print(f"apex: wrote {written} demo rows to {args.output}")
+        return 0
+    settings = _settings_or_exit()
+
+    async def load() -> int:
+        from apex.analytics.factory import build_importer, open_ledger
+        from apex.store.database import Database
+        from apex.store.repositories.users import UserRepository
+
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.upgrade()
+            user = await UserRepository(db).get_by_email(args.email)
+        finally:
+            await db.dispose()
+        if user is None:
+            print(f"apex: no user with email {args.email!r}", file=sys.stderr)
+            return 1
+        try:
+            ledger = open_ledger(settings)
+        except Exception as exc:  # noqa: BLE001 - e.g. the DuckDB file is held by a server
+            print(f"apex: cannot open the usage ledger ({exc}); stop the server or use "
+                  "POST /api/usage/demo", file=sys.stderr)
+            return 1
+        try:
+            importer = build_importer(settings, ledger)
+            status = await importer.load_demo(user.id, rows=args.rows, seed=args.seed)
+        finally:
+            ledger.close()
+        print(f"apex: loaded {status.rows_accepted} demo rows for {args.email} "
+              f"(upload {status.upload_id})")
+        return 0
+
+    return asyncio.run(load())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="apex", description="Apex AI-spend optimization co-pilot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(handler=_db_upgrade)
+
+    demo = commands.add_parser("demo-data", help="generate the demo usage workload")
+    demo.add_argument("--rows", type=int, default=50_000)
+    demo.add_argument("--seed", type=int, default=42)
+    target = demo.add_mutually_exclusive_group(required=True)
+    target.add_argument("--email", help="load the rows into this user's ledger")
+    target.add_argument("--output", type=Path, help="write a usage file instead")
+    demo.add_argument("--format", choices=("csv", "jsonl"), default="csv",
+                      help="file format for --output")
+    demo.set_defaults(handler=_demo_data)
     return parser
 
 

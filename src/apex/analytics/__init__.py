@@ -1,1 +1,4 @@
-"""Usage ledger: schema, importers, price catalog, queries, demo workload; DuckDB embedded, ClickHouse scaled."""
+"""Usage ledger: schema, importers, price catalog, queries, demo workload.
+
+DuckDB embedded, ClickHouse scaled; see ledger.py for the surface callers use.
+"""

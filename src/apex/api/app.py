@@ -11,11 +11,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from apex import __version__
+from apex.analytics.factory import build_importer, open_ledger
 from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
 from apex.api.middleware import RequestContextMiddleware
 from apex.api.routes_auth import router as auth_router
+from apex.api.routes_usage import router as usage_router
 from apex.auth.stack import open_auth_stack
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
@@ -68,6 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = auth.auth
         app.state.accounts = auth.accounts
         app.state.oidc = auth.oidc
+        app.state.ledger = open_ledger(settings)
+        app.state.usage_importer = build_importer(settings, app.state.ledger)
+        app.state.price_catalog = app.state.usage_importer.catalog
+        app.state.usage_tasks = set()
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:
@@ -75,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.language_model.aclose()
             await auth.close()
+            for task in list(app.state.usage_tasks):
+                task.cancel()
+            app.state.ledger.close()
             await db.dispose()
             log.info("apex_stopped")
 
@@ -85,5 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(usage_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     event_replay_ttl_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
 
     upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
+    ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 512
+    ledger_threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    prices_file: Path | None = Field(
+        default=None, description="JSON price entries that extend or override the catalog.")
+    demo_default_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
+    demo_max_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 1_000_000
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = Field(default=None, description="Default: JSON in production only.")

@@ -1,0 +1,161 @@
+"""Usage ledger benchmark: ingest rows/s (CSV, JSONL), query latency, peak resident memory.
+
+    python benchmarks/bench_ledger.py                 # 1,000,000 rows
+    python benchmarks/bench_ledger.py --rows 200000   # quicker
+    python benchmarks/bench_ledger.py --ten-million   # 10,000,000 rows (long on 2 cores)
+
+Generates the demo workload as CSV and JSON Lines files (not timed), imports each into a fresh
+DuckDB ledger through the same path as an upload, then runs the summary and every analysis
+query `--repeat` times and prints median and worst latency. Peak RSS is sampled every 20 ms
+during each import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from apex.analytics.demo import write_demo_file  # noqa: E402
+from apex.analytics.ingest import UsageImporter  # noqa: E402
+from apex.analytics.ledger_duckdb import DuckDBLedger  # noqa: E402
+from apex.analytics.pricing import PriceCatalog  # noqa: E402
+
+TENANT = "bench-tenant"
+END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+class PeakRss:
+    """Samples this process's resident memory in a thread; `peak_mb` after `stop()`."""
+
+    def __init__(self, every_s: float = 0.02) -> None:
+        self._process = psutil.Process()
+        self._every = every_s
+        self._stop = threading.Event()
+        self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 1_048_576
+
+
+def ingest(path: Path, ledger: DuckDBLedger, fmt: str) -> tuple[float, int, float]:
+    importer = UsageImporter(ledger, PriceCatalog.load())
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        status = importer.start(TENANT, filename=path.name, fmt=fmt)
+        with path.open("rb") as stream:
+            status = importer.import_stream(status, stream, fmt)
+        elapsed = time.perf_counter() - started
+    assert status.rows_rejected == 0, status.errors[:3]
+    return elapsed, status.rows_accepted, rss.peak_mb
+
+
+async def time_queries(ledger: DuckDBLedger, repeat: int) -> list[tuple[str, float, float]]:
+    queries: dict[str, Callable[[], Awaitable[Any]]] = {
+        "summary (totals+by model/feature/day)": lambda: ledger.summary(TENANT),
+        "totals": lambda: ledger.totals(TENANT),
+        "by_model": lambda: ledger.by_model(TENANT),
+        "by_feature": lambda: ledger.by_feature(TENANT),
+        "by_tag": lambda: ledger.by_tag(TENANT),
+        "by_day": lambda: ledger.by_day(TENANT),
+        "by_model_feature": lambda: ledger.by_model_feature(TENANT),
+        "latency_percentiles": lambda: ledger.latency_percentiles(TENANT),
+        "error_retry_waste": lambda: ledger.error_retry_waste(TENANT),
+        "duplicate_prompts": lambda: ledger.duplicate_prompts(TENANT),
+        "shared_prefixes": lambda: ledger.shared_prefixes(TENANT),
+        "token_outliers (output)": lambda: ledger.token_outliers(TENANT, kind="output"),
+        "token_outliers (input)": lambda: ledger.token_outliers(TENANT, kind="input"),
+        "hour_of_day": lambda: ledger.hour_of_day(TENANT),
+        "batchable_share": lambda: ledger.batchable_share(TENANT),
+        "period_bounds": lambda: ledger.period_bounds(TENANT),
+    }
+    results = []
+    for name, run in queries.items():
+        await run()
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            await run()
+            samples.append((time.perf_counter() - started) * 1000)
+        results.append((name, statistics.median(samples), max(samples)))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--ten-million", action="store_true", help="use 10,000,000 rows")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-jsonl", action="store_true")
+    parser.add_argument("--memory-mb", type=int, default=512,
+                        help="DuckDB ledger memory limit (APEX_LEDGER_MEMORY_LIMIT_MB)")
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (default: tmp)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep usage files already generated in --dir")
+    args = parser.parse_args()
+    rows = 10_000_000 if args.ten_million else args.rows
+    work = args.dir or Path(tempfile.mkdtemp(prefix="apex-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"apex ledger benchmark: {rows:,} rows, {psutil.cpu_count()} CPUs, work dir {work}")
+
+    formats = ["csv"] if args.skip_jsonl else ["csv", "jsonl"]
+    for fmt in formats:
+        path = work / f"usage.{fmt}"
+        if path.exists() and args.reuse:
+            continue
+        started = time.perf_counter()
+        write_demo_file(path, rows=rows, seed=1, fmt=fmt, end=END)
+        print(f"  generated {path.name}: {path.stat().st_size / 1_048_576:,.0f} MB in "
+              f"{time.perf_counter() - started:.1f} s (not part of the figures)")
+
+    ledger = None
+    for fmt in formats:
+        for stale in work.glob(f"ledger-{fmt}.duckdb*"):
+            stale.unlink()
+        target = DuckDBLedger(work / f"ledger-{fmt}.duckdb", memory_limit_mb=args.memory_mb)
+        elapsed, accepted, peak = ingest(work / f"usage.{fmt}", target, fmt)
+        print(f"ingest {fmt:5s}: {accepted:,} rows in {elapsed:.2f} s = "
+              f"{accepted / elapsed:,.0f} rows/s, peak RSS {peak:,.0f} MB")
+        if ledger is None:
+            ledger = target
+        else:
+            target.close()
+    assert ledger is not None
+
+    print(f"query latency on {rows:,} rows (DuckDB, median / worst of {args.repeat}):")
+    for name, median, worst in asyncio.run(time_queries(ledger, args.repeat)):
+        print(f"  {name:40s} {median:8.1f} ms  {worst:8.1f} ms")
+    ledger.close()
+    print(f"process peak RSS {psutil.Process().memory_info().rss / 1_048_576:,.0f} MB (now)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Build the ledger, the price catalog and the importer that Settings describe."""
+
+from __future__ import annotations
+
+from apex.analytics.ingest import UsageImporter
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.ledger_clickhouse import ClickHouseLedger, HttpClickHouse
+from apex.analytics.ledger_duckdb import DuckDBLedger
+from apex.analytics.pricing import PriceCatalog
+from apex.config import Settings
+
+
+def open_ledger(settings: Settings) -> SqlLedger:
+    """ClickHouse when APEX_CLICKHOUSE_URL is set, else the DuckDB file in the data dir."""
+    if settings.clickhouse_url:
+        return ClickHouseLedger(HttpClickHouse(settings.clickhouse_url))
+    settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    return DuckDBLedger(settings.ledger_path, memory_limit_mb=settings.ledger_memory_limit_mb,
+                        threads=settings.ledger_threads)
+
+
+def load_catalog(settings: Settings) -> PriceCatalog:
+    return PriceCatalog.load(extra_file=settings.prices_file)
+
+
+def build_importer(settings: Settings, ledger: SqlLedger) -> UsageImporter:
+    return UsageImporter(ledger, load_catalog(settings))

@@ -1,0 +1,213 @@
+"""JSON Lines usage files: one object per line, keys matched like CSV headers (nested too).
+
+Lines are cut out of large chunks with numpy and parsed by DuckDB's JSON reader, which first
+merges the structure of every object in the chunk (so a key that appears in one row only is
+still found) and then extracts all fields in one pass. A chunk that is not valid UTF-8 falls
+back to parsing line by line in Python, so one bad line costs only that line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from apex.analytics.importers.base import RawBatch
+from apex.analytics.importers.fields import match_fields
+from apex.analytics.importers.records import MAX_LINE_BYTES, RecordBatcher, json_lines
+from apex.analytics.normalize import LINE, RejectedRow
+
+CHUNK_BYTES = 16 * 1_048_576
+MAX_ERRORS = 50
+_MAX_DEPTH = 4
+_BOM = b"\xef\xbb\xbf"
+
+
+def _json_path(path: tuple[str, ...]) -> str:
+    return "$" + "".join('."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                         for key in path)
+
+
+_IS_OBJECT = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _Chunks:
+    """Whole lines of the file, a chunk at a time, with the number of the first line."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.position = 0
+        self.oversized: list[int] = []
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        line = 1
+        carry = b""
+        first = True
+        while True:
+            data = self._stream.read(CHUNK_BYTES)
+            self.position += len(data)
+            if first and data.startswith(_BOM):
+                data = data[len(_BOM):]
+            first = False
+            buffer = carry + data
+            if not data:
+                if buffer:
+                    yield line, buffer
+                return
+            cut = buffer.rfind(b"\n")
+            if cut < 0:
+                if len(buffer) > MAX_LINE_BYTES:
+                    self.oversized.append(line)
+                    buffer = self._skip_line()
+                    line += 1
+                carry = buffer
+                continue
+            yield line, buffer[:cut]
+            line += buffer.count(b"\n", 0, cut) + 1
+            carry = buffer[cut + 1:]
+
+    def _skip_line(self) -> bytes:
+        while True:
+            data = self._stream.read(CHUNK_BYTES)
+            self.position += len(data)
+            if not data:
+                return b""
+            cut = data.find(b"\n")
+            if cut >= 0:
+                return data[cut + 1:]
+
+
+class JsonLinesReader:
+    def __init__(self, stream: BinaryIO, *, batch_rows: int) -> None:
+        self._chunks = _Chunks(stream)
+        self._batch_rows = batch_rows
+        self._db = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
+        self._is_object: dict[tuple[str, ...], bool] = {}
+
+    def batches(self) -> Iterator[RawBatch]:
+        try:
+            for first_line, data in self._chunks:
+                errors = [RejectedRow(line, f"line longer than {MAX_LINE_BYTES // 1_048_576} MiB")
+                          for line in self._chunks.oversized]
+                self._chunks.oversized = []
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    yield from self._slowly(first_line, data, errors)
+                    continue
+                yield from self._parse(first_line, data, errors)
+        finally:
+            self._db.close()
+
+    def _lines(self, first_line: int, data: bytes) -> pa.Table:
+        """One Arrow string per line, pointing into `data` (each keeps its newline)."""
+        view = np.frombuffer(data, dtype=np.uint8)
+        starts = np.concatenate(([0], np.flatnonzero(view == ord("\n")) + 1))
+        if starts[-1] == len(data):
+            starts = starts[:-1]
+        offsets = np.append(starts, len(data)).astype(np.int32)
+        text = pa.StringArray.from_buffers(starts.size, pa.py_buffer(offsets.tobytes()),
+                                           pa.py_buffer(data))
+        numbers = pa.array(np.arange(first_line, first_line + starts.size), pa.int64())
+        return pa.table({LINE: numbers, "line": text})
+
+    def _parse(self, first_line: int, data: bytes, errors: list[RejectedRow]) -> Iterator[RawBatch]:
+        self._db.register("lines", self._lines(first_line, data))
+        try:
+            bad = self._db.execute(
+                f"SELECT _line, CASE WHEN NOT json_valid(line) THEN 'invalid JSON' ELSE "
+                f"'expected a JSON object, got ' || lower(json_type(line)) END FROM lines "
+                f"WHERE trim(line) <> '' AND NOT {_IS_OBJECT} ORDER BY _line").fetchall()
+            paths = self._key_paths()
+            by_name = {".".join(path): path for path in paths}
+            mapping = match_fields(by_name)
+            json_paths = ", ".join(_literal(_json_path(by_name[source]))
+                                   for source in mapping.values())
+            values = ", ".join(f"v[{index}] AS {field}"
+                               for index, field in enumerate(mapping, start=1))
+            select = (f"SELECT _line, {values} FROM (SELECT _line, json_extract_string(line, "
+                      f"[{json_paths}]) AS v FROM lines WHERE {_IS_OBJECT})" if mapping else
+                      f"SELECT _line FROM lines WHERE {_IS_OBJECT}")
+            table = self._db.sql(select + " ORDER BY _line").to_arrow_table()
+        finally:
+            self._db.unregister("lines")
+        rejected = len(errors) + len(bad)
+        errors = sorted([*errors, *(RejectedRow(int(n), m) for n, m in bad[:MAX_ERRORS])],
+                        key=lambda error: error.line)
+        for offset in range(0, max(table.num_rows, 1), self._batch_rows):
+            yield RawBatch(table.slice(offset, self._batch_rows), self._chunks.position,
+                           rejected, errors)
+            rejected, errors = 0, []
+
+    def _key_paths(self) -> list[tuple[str, ...]]:
+        """Every key path in the chunk's objects, nested objects walked level by level.
+
+        A key is walked into only when it holds an object in every row of the first chunk it
+        appears in; otherwise its value is taken whole (and a stray object is reported by the
+        normalizer as a wrong type, never dropped)."""
+        leaves: list[tuple[str, ...]] = []
+        level: list[tuple[str, ...]] = [()]
+        while level:
+            keys: list[tuple[str, ...]] = []
+            for parent in level:
+                where = _literal(_json_path(parent))
+                found = self._db.execute(
+                    f"SELECT DISTINCT unnest(json_keys(line, {where})) AS key FROM lines "
+                    f"WHERE {_IS_OBJECT} AND json_type(line, {where}) = 'OBJECT' ORDER BY key"
+                ).fetchall()
+                keys.extend((*parent, str(key)) for (key,) in found)
+            if not keys:
+                break
+            unknown = [path for path in keys if path not in self._is_object]
+            if unknown:
+                paths = ", ".join(_literal(_json_path(path)) for path in unknown)
+                flags = ", ".join(f"coalesce(bool_and(t[{i}] = 'OBJECT'), false)"
+                                  for i in range(1, len(unknown) + 1))
+                objects = self._db.execute(
+                    f"SELECT {flags} FROM (SELECT json_type(line, [{paths}]) AS t FROM lines "
+                    f"WHERE {_IS_OBJECT})").fetchall()[0]
+                self._is_object.update(zip(unknown, objects, strict=True))
+            level = []
+            for path in keys:
+                if self._is_object[path] and len(path) < _MAX_DEPTH:
+                    level.append(path)
+                else:
+                    leaves.append(path)
+        return leaves
+
+    def _slowly(self, first_line: int, data: bytes,
+                errors: list[RejectedRow]) -> Iterator[RawBatch]:
+        batcher = RecordBatcher(self._batch_rows)
+        for error in errors:
+            batcher.reject(error.line, error.message)
+        for line, value, error, _ in json_lines(_Numbered(data)):
+            number = first_line + line - 1
+            if error is not None:
+                batcher.reject(number, error)
+            elif not isinstance(value, dict):
+                batcher.reject(number, f"expected a JSON object, got {type(value).__name__}")
+            else:
+                batcher.add_record(number, value)
+        yield batcher.take(self._chunks.position)
+
+
+class _Numbered:
+    """Bytes read line by line (the `readline` that json_lines needs)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._lines = iter(data.split(b"\n"))
+
+    def readline(self, _limit: int = -1) -> bytes:
+        line = next(self._lines, None)
+        return b"" if line is None else line + b"\n"
+
+
+def read_jsonl(stream: BinaryIO, *, batch_rows: int) -> Iterator[RawBatch]:
+    yield from JsonLinesReader(stream, batch_rows=batch_rows).batches()

@@ -1,0 +1,240 @@
+"""Uploads and demo loads: read, normalize, stage, commit, and report as it goes.
+
+One import runs in one worker thread. Reading (file parsing) runs one batch ahead of
+normalizing in a second thread, so the two overlap; each batch is staged in the ledger and only
+the final commit makes the upload's rows visible, minus the rows the tenant already had.
+Progress is published to `UsageImporter.progress` and saved in the ledger as the file is read,
+so `GET /api/usage/uploads/{id}` can report on a large upload from any process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import BinaryIO, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from apex.analytics.demo import DemoWorkload
+from apex.analytics.importers.base import UnreadableFile
+from apex.analytics.importers.detect import read_batches
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.normalize import MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RejectedRow
+from apex.analytics.pricing import PriceCatalog
+from apex.analytics.results import TimeSpan
+from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
+from apex.store.ids import new_id
+
+BATCH_ROWS = 250_000
+PROGRESS_EVERY_S = 1.0
+DEMO_PREFIX = "demo_"
+ItemT = TypeVar("ItemT")
+
+
+def _prefetch(items: Iterator[ItemT], depth: int = 1) -> Iterator[ItemT]:
+    """Iterate `items` in a helper thread, `depth` items ahead (exceptions come through)."""
+    buffer: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            buffer.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="apex-import-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = buffer.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Tally:
+    """What one upload has seen so far."""
+
+    def __init__(self, status: UploadStatus) -> None:
+        self.status = status
+        self.errors: list[RejectedRow] = []
+        self.unpriced: dict[tuple[str, str], int] = {}
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def add_errors(self, errors: list[RejectedRow]) -> None:
+        if errors:
+            self.errors = sorted(self.errors + errors, key=lambda e: e.line)[:MAX_REPORTED_ERRORS]
+
+    def add_rows(self, batch: NormalizedBatch) -> None:
+        rows = batch.rows
+        if rows.num_rows:
+            bounds = pc.min_max(rows.column("timestamp")).as_py()
+            low = bounds["min"].replace(tzinfo=UTC)
+            high = bounds["max"].replace(tzinfo=UTC)
+            self.first = low if self.first is None else min(self.first, low)
+            self.last = high if self.last is None else max(self.last, high)
+        for key, count in batch.unpriced.items():
+            self.unpriced[key] = self.unpriced.get(key, 0) + count
+        self.add_errors(batch.errors)
+
+    def snapshot(self, **changes: object) -> UploadStatus:
+        self.status = self.status.model_copy(update={
+            "errors": [RowProblem(line=e.line, message=e.message) for e in self.errors],
+            "unpriced": [UnpricedModel(provider=p, model=m, rows=n)
+                         for (p, m), n in sorted(self.unpriced.items())],
+            "period": TimeSpan(start=self.first, end=self.last),
+            "updated_at": _now(),
+            **changes,
+        })
+        return self.status
+
+
+class UsageImporter:
+    """Turns files and demo workloads into ledger rows for one tenant at a time."""
+
+    def __init__(self, ledger: SqlLedger, catalog: PriceCatalog, *,
+                 batch_rows: int = BATCH_ROWS, memory_limit_mb: int = 256) -> None:
+        self.ledger = ledger
+        self.catalog = catalog
+        self.batch_rows = batch_rows
+        self.memory_limit_mb = memory_limit_mb
+        self.progress: dict[str, UploadStatus] = {}
+
+    def catalog_for(self, tenant_id: str) -> PriceCatalog:
+        """The catalog with the tenant's own price overrides on top."""
+        return self.catalog.with_overrides(self.ledger.price_overrides(tenant_id))
+
+    def status(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
+        """Live progress when the upload runs in this process, else the saved record."""
+        live = self.progress.get(upload_id)
+        if live is not None and live.tenant_id == tenant_id:
+            return live
+        return self.ledger.get_upload(tenant_id, upload_id)
+
+    def start(self, tenant_id: str, *, filename: str, fmt: str, bytes_total: int | None = None,
+              upload_id: str | None = None) -> UploadStatus:
+        now = _now()
+        status = UploadStatus(upload_id=upload_id or new_id(), tenant_id=tenant_id,
+                              filename=filename, format=fmt, state="processing",
+                              bytes_total=bytes_total, created_at=now, updated_at=now)
+        self._publish(status)
+        return status
+
+    def _publish(self, status: UploadStatus, *, save: bool = True) -> None:
+        self.progress[status.upload_id] = status
+        if save:
+            self.ledger.save_upload(status)
+
+    def import_stream(self, status: UploadStatus, stream: BinaryIO,
+                      fmt: str | None = None) -> UploadStatus:
+        """Read a whole file (synchronously: call from a worker thread)."""
+        try:
+            chosen, batches = read_batches(stream, fmt, batch_rows=self.batch_rows)
+        except UnreadableFile as exc:
+            self._fail(status, exc)
+            raise
+        status = status.model_copy(update={"format": chosen})
+        normalizer = Normalizer(self.catalog_for(status.tenant_id).resolver(),
+                                memory_limit_mb=self.memory_limit_mb)
+        try:
+            return self._consume(status, _prefetch(batches), normalizer,
+                                 lambda n, raw: n.normalize(raw, tenant_id=status.tenant_id,
+                                                            upload_id=status.upload_id))
+        except UnreadableFile as exc:
+            self._fail(status, exc)
+            raise
+        finally:
+            normalizer.close()
+
+    def import_demo(self, status: UploadStatus, workload: DemoWorkload) -> UploadStatus:
+        """Load a generated workload (synchronously), replacing earlier demo rows."""
+        self.ledger.delete_uploads_like(status.tenant_id, DEMO_PREFIX)
+        normalizer = Normalizer(self.catalog_for(status.tenant_id).resolver(),
+                                memory_limit_mb=self.memory_limit_mb)
+        try:
+            return self._consume(status, _prefetch(workload.chunks()), normalizer,
+                                 lambda n, typed: n.finish_typed(
+                                     typed, tenant_id=status.tenant_id,
+                                     upload_id=status.upload_id))
+        finally:
+            normalizer.close()
+
+    def _consume(self, status: UploadStatus, batches: Iterator[object], normalizer: Normalizer,
+                 normalize: Callable[[Normalizer, pa.Table], NormalizedBatch]) -> UploadStatus:
+        tally = _Tally(status)
+        given = structural = invalid = skipped = 0
+        last_saved = time.monotonic()
+        writer = self.ledger.open_upload(status.tenant_id, status.upload_id)
+        try:
+            for item in batches:
+                table = getattr(item, "table", item)
+                assert isinstance(table, pa.Table)
+                structural += getattr(item, "rejected", 0)
+                skipped += getattr(item, "skipped", 0)
+                tally.add_errors(getattr(item, "errors", []))
+                if table.num_rows:
+                    batch = normalize(normalizer, table)
+                    invalid += batch.rejected
+                    given += table.num_rows
+                    tally.add_rows(batch)
+                    writer.stage(batch.rows)
+                save = time.monotonic() - last_saved >= PROGRESS_EVERY_S
+                self._publish(tally.snapshot(
+                    rows_processed=given + structural + skipped,
+                    rows_rejected=structural + invalid, rows_skipped=skipped,
+                    bytes_read=getattr(item, "bytes_read", tally.status.bytes_read)), save=save)
+                if save:
+                    last_saved = time.monotonic()
+            inserted, duplicates = writer.commit()
+        except BaseException:
+            writer.discard()
+            raise
+        final = tally.snapshot(state="completed", rows_accepted=inserted,
+                               rows_duplicate=duplicates, rows_rejected=structural + invalid,
+                               rows_skipped=skipped,
+                               rows_processed=given + structural + skipped)
+        self._publish(final)
+        return final
+
+    def _fail(self, status: UploadStatus, exc: UnreadableFile) -> None:
+        self._publish(status.model_copy(update={"state": "failed", "message": exc.message,
+                                                "updated_at": _now()}))
+
+    async def upload(self, tenant_id: str, stream: BinaryIO, *, filename: str,
+                     fmt: str | None = None, bytes_total: int | None = None,
+                     upload_id: str | None = None) -> UploadStatus:
+        status = await asyncio.to_thread(self.start, tenant_id, filename=filename,
+                                         fmt=fmt or "auto", bytes_total=bytes_total,
+                                         upload_id=upload_id)
+        return await asyncio.to_thread(self.import_stream, status, stream, fmt)
+
+    async def load_demo(self, tenant_id: str, *, rows: int, seed: int,
+                        end: datetime | None = None) -> UploadStatus:
+        status = await asyncio.to_thread(self.start, tenant_id, filename=f"demo-seed-{seed}",
+                                         fmt="demo", upload_id=DEMO_PREFIX + new_id())
+        return await asyncio.to_thread(self.import_demo, status,
+                                       DemoWorkload(rows, seed, end=end))

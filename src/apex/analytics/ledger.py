@@ -1,0 +1,543 @@
+"""The usage ledger: one typed, tenant-scoped surface over DuckDB (embedded) or ClickHouse.
+
+`Ledger` is the protocol the API and the agents call; `SqlLedger` implements it once over the
+statements of `queries.py`, and `DuckDBLedger` (ledger_duckdb.py) / `ClickHouseLedger`
+(ledger_clickhouse.py) only say how a statement is run and how rows get in. Every read takes
+the caller's tenant id and filters by it: there is no unscoped read of usage rows. Engine work
+runs in a worker thread (`asyncio.to_thread`) with its own cursor, so a slow query never blocks
+the event loop.
+
+Re-uploads: each row carries `row_key`, a hash of its normalized content (and of the source's
+request id when it has one). An upload is staged, then moved into the ledger minus the rows
+whose key the tenant already has, so sending the same file twice, or overlapping exports,
+counts each call once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from apex.analytics import queries as q
+from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
+from apex.analytics.results import (
+    BatchableGroup,
+    BatchableShare,
+    DayUsage,
+    DuplicateGroup,
+    DuplicatePrompts,
+    ErrorGroup,
+    ErrorRetryWaste,
+    FeatureUsage,
+    HourOfDay,
+    HourProfile,
+    LatencyReport,
+    LatencyStats,
+    LedgerBounds,
+    ModelFeatureUsage,
+    ModelUsage,
+    PrefixGroup,
+    RepeatedPrompt,
+    RetryGroup,
+    SharedPrefixes,
+    TagUsage,
+    TimeSpan,
+    TokenOutlierGroup,
+    UsagePeriod,
+    UsageSummary,
+    UsageTotals,
+)
+from apex.analytics.uploads import UploadStatus
+
+ALL_TIME = UsagePeriod(start=datetime(2000, 1, 1, tzinfo=UTC),
+                       end=datetime(2100, 1, 1, tzinfo=UTC))
+DEFAULT_WINDOW = timedelta(days=30)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Row = tuple[Any, ...]
+
+_UPLOAD_COLUMNS = ("upload_id", "tenant_id", "state", "document", "created_at", "updated_at")
+
+
+class Ledger(Protocol):
+    """What callers may ask of the usage ledger. Every method is scoped by `tenant_id`."""
+
+    async def summary(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageSummary: ...
+    async def totals(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageTotals: ...
+    async def by_model(self, tenant_id: str,
+                       period: UsagePeriod | None = None) -> list[ModelUsage]: ...
+    async def by_feature(self, tenant_id: str,
+                         period: UsagePeriod | None = None) -> list[FeatureUsage]: ...
+    async def by_tag(self, tenant_id: str, period: UsagePeriod | None = None) -> list[TagUsage]: ...
+    async def by_day(self, tenant_id: str, period: UsagePeriod | None = None) -> list[DayUsage]: ...
+    async def by_model_feature(self, tenant_id: str,
+                               period: UsagePeriod | None = None) -> list[ModelFeatureUsage]: ...
+    async def latency_percentiles(self, tenant_id: str,
+                                  period: UsagePeriod | None = None) -> LatencyReport: ...
+    async def error_retry_waste(self, tenant_id: str,
+                                period: UsagePeriod | None = None) -> ErrorRetryWaste: ...
+    async def duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None = None,
+                                top: int = 10) -> DuplicatePrompts: ...
+    async def shared_prefixes(self, tenant_id: str,
+                              period: UsagePeriod | None = None) -> SharedPrefixes: ...
+    async def token_outliers(self, tenant_id: str, period: UsagePeriod | None = None,
+                             kind: str = "output",
+                             min_requests: int = 20) -> list[TokenOutlierGroup]: ...
+    async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None) -> HourOfDay: ...
+    async def batchable_share(self, tenant_id: str,
+                              period: UsagePeriod | None = None) -> BatchableShare: ...
+    async def period_bounds(self, tenant_id: str) -> LedgerBounds: ...
+    async def default_period(self, tenant_id: str) -> UsagePeriod | None: ...
+
+
+class UploadWriter(Protocol):
+    """An upload in progress: staged rows are invisible until `commit`."""
+
+    def stage(self, rows: pa.Table) -> None: ...
+    def commit(self) -> tuple[int, int]: ...
+    def discard(self) -> None: ...
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """UTC wall-clock time without tzinfo, as both engines store it."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(0) if value is None else Decimal(value)
+
+
+def as_int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _float(value: Any) -> float | None:
+    """Percentiles to 6 decimals: the engines may differ in the last bit of a double."""
+    return None if value is None else round(float(value), 6)
+
+
+def _day(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+class SqlLedger:
+    """The ledger over any engine that runs the statements of `queries.py`."""
+
+    engine: q.Engine
+    database: str | None = None
+
+    def __init__(self) -> None:
+        self._commit_lock = threading.Lock()
+
+    # -- engine hooks (synchronous; always called from a worker thread) --------------------
+    def _rows(self, sql: str) -> list[Row]:
+        raise NotImplementedError
+
+    def _command(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def _insert(self, table: str, data: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _timestamp_sql(self, value: datetime) -> str:
+        """A UTC timestamp literal for this engine."""
+        raise NotImplementedError
+
+    def _update(self, table: str, assignments: str, where: str) -> None:
+        raise NotImplementedError
+
+    _UPSERT = "INSERT INTO"
+
+    def initialize(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _table(self, name: str) -> str:
+        return f"{self.database}.{name}" if self.database else name
+
+    def _literal(self, value: str) -> str:
+        """A quoted string literal for this engine (ClickHouse also escapes backslashes)."""
+        if self.engine == "clickhouse":
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.replace("'", "''") + "'"
+
+    def _query(self, query: q.LedgerQuery, tenant_id: str, period: UsagePeriod | None,
+               **values: object) -> list[Row]:
+        scope = period or ALL_TIME
+        sql = q.render(query, self.engine, tenant_id=tenant_id, start=naive_utc(scope.start),
+                       end=naive_utc(scope.end), database=self.database, **values)
+        return self._rows(sql)
+
+    async def _run(self, function: Callable[..., ModelT], *args: Any) -> ModelT:
+        return await asyncio.to_thread(function, *args)
+
+    def run_query(self, query: q.LedgerQuery, tenant_id: str, period: UsagePeriod | None = None,
+                  **values: object) -> list[Row]:
+        """Raw rows of one statement (used by the cross-engine tests and the benchmark)."""
+        return self._query(query, tenant_id, period, **values)
+
+    # -- reads ------------------------------------------------------------------------------
+    def _totals(self, tenant_id: str, period: UsagePeriod | None) -> UsageTotals:
+        row = self._query(q.SUMMARY, tenant_id, period)[0]
+        requests = as_int(row[0])
+        return UsageTotals(
+            requests=requests, cost_usd=_decimal(row[1]), input_tokens=as_int(row[2]),
+            output_tokens=as_int(row[3]), cached_input_tokens=as_int(row[4]),
+            reasoning_tokens=as_int(row[5]), errors=as_int(row[6]),
+            unpriced_requests=as_int(row[7]),
+            first_timestamp=_utc(row[8]) if requests else None,
+            last_timestamp=_utc(row[9]) if requests else None,
+        )
+
+    def _by_model(self, tenant_id: str, period: UsagePeriod | None) -> list[ModelUsage]:
+        return [ModelUsage(
+            provider=r[0], model=r[1], requests=as_int(r[2]), cost_usd=_decimal(r[3]),
+            input_tokens=as_int(r[4]), output_tokens=as_int(r[5]), cached_input_tokens=as_int(r[6]),
+            reasoning_tokens=as_int(r[7]), errors=as_int(r[8]), unpriced_requests=as_int(r[9]),
+            p50_latency_ms=_float(r[10]), p95_latency_ms=_float(r[11]),
+        ) for r in self._query(q.BY_MODEL, tenant_id, period)]
+
+    def _by_feature(self, tenant_id: str, period: UsagePeriod | None) -> list[FeatureUsage]:
+        return [FeatureUsage(
+            feature=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
+            output_tokens=as_int(r[4]), errors=as_int(r[5]), p50_latency_ms=_float(r[6]),
+            p95_latency_ms=_float(r[7]),
+        ) for r in self._query(q.BY_FEATURE, tenant_id, period)]
+
+    def _by_tag(self, tenant_id: str, period: UsagePeriod | None) -> list[TagUsage]:
+        return [TagUsage(tag=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]))
+                for r in self._query(q.BY_TAG, tenant_id, period)]
+
+    def _by_day(self, tenant_id: str, period: UsagePeriod | None) -> list[DayUsage]:
+        return [DayUsage(
+            day=_day(r[0]), requests=as_int(r[1]), cost_usd=_decimal(r[2]),
+            input_tokens=as_int(r[3]),
+            output_tokens=as_int(r[4]), errors=as_int(r[5]),
+        ) for r in self._query(q.BY_DAY, tenant_id, period)]
+
+    def _by_model_feature(self, tenant_id: str,
+                          period: UsagePeriod | None) -> list[ModelFeatureUsage]:
+        return [ModelFeatureUsage(
+            provider=r[0], model=r[1], feature=r[2], operation=r[3], requests=as_int(r[4]),
+            cost_usd=_decimal(r[5]), input_tokens=as_int(r[6]), output_tokens=as_int(r[7]),
+            cached_input_tokens=as_int(r[8]), reasoning_tokens=as_int(r[9]), errors=as_int(r[10]),
+            p50_input_tokens=_float(r[11]), p50_output_tokens=_float(r[12]),
+            p95_output_tokens=_float(r[13]),
+        ) for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period)]
+
+    def _summary(self, tenant_id: str, period: UsagePeriod | None) -> UsageSummary:
+        totals = self._totals(tenant_id, period)
+        if period is None:
+            shown = TimeSpan(start=totals.first_timestamp, end=totals.last_timestamp)
+        else:
+            shown = TimeSpan(start=period.start, end=period.end)
+        return UsageSummary(period=shown, totals=totals,
+                            by_model=self._by_model(tenant_id, period),
+                            by_feature=self._by_feature(tenant_id, period),
+                            by_day=self._by_day(tenant_id, period))
+
+    @staticmethod
+    def _latency(provider: str, model: str, feature: str, r: Sequence[Any]) -> LatencyStats:
+        return LatencyStats(
+            provider=provider, model=model, feature=feature, requests=as_int(r[0]),
+            p50_latency_ms=_float(r[1]), p95_latency_ms=_float(r[2]), p99_latency_ms=_float(r[3]),
+            max_latency_ms=_float(r[4]), ttft_requests=as_int(r[5]),
+            p50_ttft_ms=_float(r[6]) if as_int(r[5]) else None,
+            p95_ttft_ms=_float(r[7]) if as_int(r[5]) else None,
+        )
+
+    def _latency_percentiles(self, tenant_id: str, period: UsagePeriod | None) -> LatencyReport:
+        overall_rows = self._query(q.LATENCY_OVERALL, tenant_id, period)
+        overall = None
+        if overall_rows and as_int(overall_rows[0][0]):
+            overall = self._latency("", "", "", overall_rows[0])
+        groups = [self._latency(r[0], r[1], r[2], r[3:])
+                  for r in self._query(q.LATENCY, tenant_id, period)]
+        return LatencyReport(overall=overall, groups=groups)
+
+    def _error_retry_waste(self, tenant_id: str, period: UsagePeriod | None) -> ErrorRetryWaste:
+        errors = [ErrorGroup(
+            provider=r[0], model=r[1], error_type=r[2], requests=as_int(r[3]),
+            cost_usd=_decimal(r[4]), input_tokens=as_int(r[5]), output_tokens=as_int(r[6]),
+        ) for r in self._query(q.ERRORS, tenant_id, period)]
+        retries = [RetryGroup(provider=r[0], model=r[1], retries=as_int(r[2]),
+                              recovered=as_int(r[3]), cost_usd=_decimal(r[4]))
+                   for r in self._query(q.RETRIES, tenant_id, period)]
+        return ErrorRetryWaste(
+            error_requests=sum(e.requests for e in errors),
+            error_cost_usd=sum((e.cost_usd for e in errors), Decimal(0)),
+            retry_requests=sum(r.retries for r in retries),
+            retry_cost_usd=sum((r.cost_usd for r in retries), Decimal(0)),
+            retry_window_s=q.RETRY_WINDOW_S, errors=errors, retries=retries,
+        )
+
+    def _duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None,
+                           top: int) -> DuplicatePrompts:
+        groups = [DuplicateGroup(
+            provider=r[0], model=r[1], hashed_requests=as_int(r[2]), distinct_prompts=as_int(r[3]),
+            repeated_prompts=as_int(r[4]), duplicate_requests=as_int(r[5]),
+            duplicate_cost_usd=_decimal(r[6]),
+        ) for r in self._query(q.DUPLICATES, tenant_id, period)]
+        top_prompts = [RepeatedPrompt(prompt_hash=r[0], provider=r[1], model=r[2],
+                                      calls=as_int(r[3]), cost_usd=_decimal(r[4]))
+                       for r in self._query(q.TOP_DUPLICATES, tenant_id, period, limit=top)]
+        return DuplicatePrompts(
+            requests=self._totals(tenant_id, period).requests,
+            hashed_requests=sum(g.hashed_requests for g in groups),
+            duplicate_requests=sum(g.duplicate_requests for g in groups),
+            duplicate_cost_usd=sum((g.duplicate_cost_usd for g in groups), Decimal(0)),
+            groups=groups, top_prompts=top_prompts,
+        )
+
+    def _shared_prefixes(self, tenant_id: str, period: UsagePeriod | None) -> SharedPrefixes:
+        totals = self._totals(tenant_id, period)
+        groups = [PrefixGroup(
+            provider=r[0], model=r[1], prefixes=as_int(r[2]), requests=as_int(r[3]),
+            input_tokens=as_int(r[4]), cached_input_tokens=as_int(r[5]),
+            repeated_prefix_tokens=as_int(r[6]),
+        ) for r in self._query(q.PREFIXES, tenant_id, period)]
+        return SharedPrefixes(
+            requests=totals.requests, shared_requests=sum(g.requests for g in groups),
+            input_tokens=totals.input_tokens,
+            repeated_prefix_tokens=sum(g.repeated_prefix_tokens for g in groups), groups=groups,
+        )
+
+    def _token_outliers(self, tenant_id: str, period: UsagePeriod | None, kind: str,
+                        min_requests: int) -> list[TokenOutlierGroup]:
+        if kind not in q.TOKEN_OUTLIERS:
+            raise ValueError("kind must be 'input' or 'output'")
+        return [TokenOutlierGroup(
+            provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]),
+            p50_tokens=_float(r[4]), p95_tokens=_float(r[5]), p99_tokens=_float(r[6]),
+            max_tokens=as_int(r[7]), threshold=as_int(r[8]), outlier_requests=as_int(r[9]),
+            outlier_tokens=as_int(r[10]), outlier_cost_usd=_decimal(r[11]),
+        ) for r in self._query(q.TOKEN_OUTLIERS[kind], tenant_id, period,
+                               min_requests=max(1, min_requests))]
+
+    def _hour_of_day(self, tenant_id: str, period: UsagePeriod | None) -> HourOfDay:
+        cells = [HourProfile(weekday=as_int(r[0]), hour=as_int(r[1]), requests=as_int(r[2]),
+                             cost_usd=_decimal(r[3]), tokens=as_int(r[4]))
+                 for r in self._query(q.HOURLY, tenant_id, period)]
+        hours = []
+        for hour in range(24):
+            in_hour = [cell for cell in cells if cell.hour == hour]
+            hours.append(HourProfile(
+                weekday=0, hour=hour, requests=sum(c.requests for c in in_hour),
+                cost_usd=sum((c.cost_usd for c in in_hour), Decimal(0)),
+                tokens=sum(c.tokens for c in in_hour)))
+        return HourOfDay(hours=hours, cells=cells)
+
+    def _batchable_share(self, tenant_id: str, period: UsagePeriod | None) -> BatchableShare:
+        totals = self._totals(tenant_id, period)
+        groups = [BatchableGroup(
+            provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]),
+            cost_usd=_decimal(r[4]), input_tokens=as_int(r[5]), output_tokens=as_int(r[6]),
+            tagged_requests=as_int(r[7]), off_hours_requests=as_int(r[8]),
+        ) for r in self._query(q.BATCHABLE, tenant_id, period)]
+        return BatchableShare(
+            requests=totals.requests, cost_usd=totals.cost_usd,
+            batchable_requests=sum(g.requests for g in groups),
+            batchable_cost_usd=sum((g.cost_usd for g in groups), Decimal(0)),
+            keywords=list(q.BATCH_KEYWORDS), groups=groups,
+        )
+
+    def _period_bounds(self, tenant_id: str) -> LedgerBounds:
+        row = self._query(q.BOUNDS, tenant_id, None)[0]
+        requests = as_int(row[0])
+        return LedgerBounds(requests=requests,
+                            first_timestamp=_utc(row[1]) if requests else None,
+                            last_timestamp=_utc(row[2]) if requests else None)
+
+    # -- the async surface ------------------------------------------------------------------
+    async def summary(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageSummary:
+        return await self._run(self._summary, tenant_id, period)
+
+    async def totals(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageTotals:
+        return await self._run(self._totals, tenant_id, period)
+
+    async def by_model(self, tenant_id: str,
+                       period: UsagePeriod | None = None) -> list[ModelUsage]:
+        return await asyncio.to_thread(self._by_model, tenant_id, period)
+
+    async def by_feature(self, tenant_id: str,
+                         period: UsagePeriod | None = None) -> list[FeatureUsage]:
+        return await asyncio.to_thread(self._by_feature, tenant_id, period)
+
+    async def by_tag(self, tenant_id: str, period: UsagePeriod | None = None) -> list[TagUsage]:
+        return await asyncio.to_thread(self._by_tag, tenant_id, period)
+
+    async def by_day(self, tenant_id: str, period: UsagePeriod | None = None) -> list[DayUsage]:
+        return await asyncio.to_thread(self._by_day, tenant_id, period)
+
+    async def by_model_feature(self, tenant_id: str,
+                               period: UsagePeriod | None = None) -> list[ModelFeatureUsage]:
+        return await asyncio.to_thread(self._by_model_feature, tenant_id, period)
+
+    async def latency_percentiles(self, tenant_id: str,
+                                  period: UsagePeriod | None = None) -> LatencyReport:
+        return await self._run(self._latency_percentiles, tenant_id, period)
+
+    async def error_retry_waste(self, tenant_id: str,
+                                period: UsagePeriod | None = None) -> ErrorRetryWaste:
+        return await self._run(self._error_retry_waste, tenant_id, period)
+
+    async def duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None = None,
+                                top: int = 10) -> DuplicatePrompts:
+        return await self._run(self._duplicate_prompts, tenant_id, period, top)
+
+    async def shared_prefixes(self, tenant_id: str,
+                              period: UsagePeriod | None = None) -> SharedPrefixes:
+        return await self._run(self._shared_prefixes, tenant_id, period)
+
+    async def token_outliers(self, tenant_id: str, period: UsagePeriod | None = None,
+                             kind: str = "output",
+                             min_requests: int = 20) -> list[TokenOutlierGroup]:
+        return await asyncio.to_thread(self._token_outliers, tenant_id, period, kind,
+                                       min_requests)
+
+    async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None) -> HourOfDay:
+        return await self._run(self._hour_of_day, tenant_id, period)
+
+    async def batchable_share(self, tenant_id: str,
+                              period: UsagePeriod | None = None) -> BatchableShare:
+        return await self._run(self._batchable_share, tenant_id, period)
+
+    async def period_bounds(self, tenant_id: str) -> LedgerBounds:
+        return await self._run(self._period_bounds, tenant_id)
+
+    async def default_period(self, tenant_id: str) -> UsagePeriod | None:
+        """The 30 days that end at the caller's newest row (PROTOCOL's default report period)."""
+        bounds = await self.period_bounds(tenant_id)
+        if bounds.last_timestamp is None:
+            return None
+        end = bounds.last_timestamp + timedelta(microseconds=1)
+        return UsagePeriod(start=end - DEFAULT_WINDOW, end=end)
+
+    # -- writes -----------------------------------------------------------------------------
+    def open_upload(self, tenant_id: str, upload_id: str) -> "UploadWriter":
+        """Somewhere to put an upload's rows until `commit` makes them visible at once."""
+        raise NotImplementedError
+
+    _TENANT_TABLES: tuple[str, ...] = ("usage", "uploads")
+
+    def delete_usage(self, tenant_id: str) -> int:
+        """Erase the tenant's rows and upload records; returns how many rows there were."""
+        with self._commit_lock:
+            count = as_int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
+                                    f"tenant_id = {self._literal(tenant_id)}")[0][0])
+            for table in self._TENANT_TABLES:
+                self._delete(table, f"tenant_id = {self._literal(tenant_id)}")
+        return count
+
+    def delete_uploads_like(self, tenant_id: str, prefix: str) -> None:
+        """Erase the rows and records of the tenant's uploads whose id starts with `prefix`."""
+        pattern = self._literal(prefix + "%")
+        with self._commit_lock:
+            for table in ("usage", "uploads"):
+                self._delete(table, f"tenant_id = {self._literal(tenant_id)} AND upload_id "
+                                    f"LIKE {pattern}")
+
+    def _delete(self, table: str, where: str) -> None:
+        self._command(f"DELETE FROM {self._table(table)} WHERE {where}")
+
+    def save_upload(self, status: UploadStatus) -> None:
+        """Insert or replace the record of an upload (DuckDB replaces by key; ClickHouse keeps
+        the newest version of each key, read with FINAL)."""
+        self._command(
+            f"{self._UPSERT} {self._table('uploads')} VALUES ({self._literal(status.upload_id)}, "
+            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
+            f"{self._literal(self._upload_document(status))}, "
+            f"{self._timestamp_sql(status.created_at)}, {self._timestamp_sql(status.updated_at)})")
+
+    def get_upload(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
+        rows = self._rows(self._uploads_select(tenant_id) +
+                          f" AND upload_id = {self._literal(upload_id)}")
+        return UploadStatus.model_validate_json(rows[0][0]) if rows else None
+
+    def list_uploads(self, tenant_id: str, limit: int = 50) -> list[UploadStatus]:
+        rows = self._rows(self._uploads_select(tenant_id) +
+                          f" ORDER BY created_at DESC, upload_id DESC LIMIT {int(limit)}")
+        return [UploadStatus.model_validate_json(row[0]) for row in rows]
+
+    def _uploads_select(self, tenant_id: str) -> str:
+        return (f"SELECT document FROM {self._table('uploads')} WHERE tenant_id = "
+                f"{self._literal(tenant_id)}")
+
+    @staticmethod
+    def _upload_document(status: UploadStatus) -> str:
+        return json.dumps({**status.model_dump(mode="json"), "tenant_id": status.tenant_id})
+
+    # -- price overrides --------------------------------------------------------------------
+    def price_overrides(self, tenant_id: str) -> list[ModelPrice]:
+        rows = self._rows(f"SELECT document FROM {self._table('price_overrides')} WHERE "
+                          f"tenant_id = {self._literal(tenant_id)} ORDER BY provider, model")
+        return [price_from_dict(json.loads(row[0]), source="user") for row in rows]
+
+    def save_price_override(self, tenant_id: str, price: ModelPrice) -> None:
+        document = json.dumps(price.to_dict(), default=str)
+        with self._commit_lock:
+            self.delete_price_override(tenant_id, price.provider, price.id)
+            self._command(
+                f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
+                f"document) VALUES ({self._literal(tenant_id)}, {self._literal(price.provider)}, "
+                f"{self._literal(price.id)}, {self._literal(document)})")
+
+    def delete_price_override(self, tenant_id: str, provider: str, model: str) -> bool:
+        where = (f"tenant_id = {self._literal(tenant_id)} AND provider = "
+                 f"{self._literal(provider)} AND model = {self._literal(model)}")
+        found = as_int(self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} "
+                                f"WHERE {where}")[0][0])
+        if found:
+            self._delete("price_overrides", where)
+        return bool(found)
+
+    def reprice(self, tenant_id: str, catalog: PriceCatalog) -> int:
+        """Re-price the tenant's catalog-priced and unpriced rows with `catalog` (after a user
+        override changed); file-given costs are never touched. Returns rows changed."""
+        pairs = self._rows(
+            f"SELECT provider, model, count(*) FROM {self._table('usage')} WHERE tenant_id = "
+            f"{self._literal(tenant_id)} AND cost_source <> 'file' GROUP BY provider, model")
+        changed = 0
+        with self._commit_lock:
+            for provider, model, count in pairs:
+                price = catalog.resolve(model, provider)
+                source = "'unpriced'" if price is None else "'catalog'"
+                self._update(
+                    "usage", f"cost_usd = {self._cost_expression(price)}, cost_source = {source}",
+                    f"tenant_id = {self._literal(tenant_id)} AND provider = "
+                    f"{self._literal(provider)} AND model = {self._literal(model)} AND "
+                    "cost_source <> 'file'")
+                changed += as_int(count)
+        return changed
+
+    @staticmethod
+    def _cost_expression(price: ModelPrice | None) -> str:
+        if price is None:
+            return "NULL"
+        million = Decimal(1_000_000)
+        parts = (("input_tokens - cached_input_tokens", price.input),
+                 ("cached_input_tokens", price.effective_cached_input),
+                 ("output_tokens - reasoning_tokens", price.output),
+                 ("reasoning_tokens", price.effective_reasoning))
+        terms = " + ".join(
+            f"CAST({tokens} AS DECIMAL(18, 0)) * CAST('{per_million / million:f}' AS "
+            f"DECIMAL(38, 18))" for tokens, per_million in parts)
+        return f"CAST({terms} AS DECIMAL(18, 12))"

@@ -1,0 +1,181 @@
+"""The scaled usage ledger on ClickHouse (clickhouse-connect), or chDB in the tests.
+
+An upload is staged in `usage_staging` under its id; the commit copies it into `usage` minus
+the row keys the tenant already has, then deletes the staged rows. Deletes and updates are
+mutations run with `mutations_sync = 2`, so they have finished when the call returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from apex.analytics import queries as q
+from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
+from apex.analytics.schema import COLUMN_NAMES, COLUMNS
+from apex.errors import ServiceUnavailable
+
+class ClickHouseConnection(Protocol):
+    """The three things the ClickHouse ledger needs from a client."""
+
+    def command(self, sql: str) -> None: ...
+    def rows(self, sql: str) -> list[Row]: ...
+    def insert_arrow(self, table: str, data: pa.Table) -> None: ...
+    def close(self) -> None: ...
+
+
+class HttpClickHouse:
+    """A ClickHouse server over HTTP (clickhouse-connect), for `APEX_CLICKHOUSE_URL`.
+
+    The client connects on first use, so the API starts (and /health/ready names ClickHouse)
+    while the server is down; a call that cannot reach it raises ServiceUnavailable.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _call(self, action: Callable[[Any], Any]) -> Any:
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import OperationalError
+
+        try:
+            with self._lock:
+                if self._client is None:
+                    self._client = clickhouse_connect.get_client(
+                        dsn=self._url, autogenerate_session_id=False)
+            return action(self._client)
+        except OperationalError as exc:
+            raise ServiceUnavailable("The usage ledger (ClickHouse) cannot be reached.",
+                                     code="ledger_unavailable") from exc
+
+    def command(self, sql: str) -> None:
+        self._call(lambda client: client.command(sql))
+
+    def rows(self, sql: str) -> list[Row]:
+        return self._call(lambda client: list(client.query(sql).result_rows))
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        database, _, name = table.rpartition(".")
+        self._call(lambda client: client.insert_arrow(name, data, database=database or None))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class ClickHouseLedger(SqlLedger):
+    """The scaled ledger. MergeTree ordered by tenant and time; mutations run synchronously."""
+
+    engine: q.Engine = "clickhouse"
+
+    def __init__(self, connection: ClickHouseConnection, *, database: str = "apex") -> None:
+        super().__init__()
+        self._connection = connection
+        self.database = database
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def _ensure_tables(self) -> None:
+        """Create the tables on first use (the server may come up after the API)."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if not self._ready:
+                self.initialize()
+                self._ready = True
+
+    def _rows(self, sql: str) -> list[Row]:
+        self._ensure_tables()
+        return self._connection.rows(sql)
+
+    def _command(self, sql: str) -> None:
+        self._ensure_tables()
+        self._connection.command(sql)
+
+    def _insert(self, table: str, data: pa.Table) -> None:
+        self._ensure_tables()
+        self._connection.insert_arrow(self._table(table), data)
+
+    def initialize(self) -> None:
+        columns = ", ".join(f"`{c.name}` {c.clickhouse}" for c in COLUMNS)
+        self._connection.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        for table in ("usage", "usage_staging"):
+            self._connection.command(
+                f"CREATE TABLE IF NOT EXISTS {self._table(table)} ({columns}) ENGINE = MergeTree "
+                "ORDER BY (tenant_id, timestamp, row_key)")
+        self._connection.command(
+            f"CREATE TABLE IF NOT EXISTS {self._table('uploads')} (upload_id String, tenant_id "
+            "String, state String, document String, created_at DateTime64(6, 'UTC'), updated_at "
+            "DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree(updated_at) "
+            "ORDER BY (tenant_id, upload_id)")
+        self._connection.command(
+            f"CREATE TABLE IF NOT EXISTS {self._table('price_overrides')} (tenant_id String, "
+            "provider String, model String, document String) ENGINE = MergeTree "
+            "ORDER BY (tenant_id, provider, model)")
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def drop(self) -> None:
+        """Remove the ledger's whole database (a decommissioned deployment, a test)."""
+        self._connection.command(f"DROP DATABASE IF EXISTS {self.database}")
+        self._ready = False
+
+    def _uploads_select(self, tenant_id: str) -> str:
+        return (f"SELECT document FROM {self._table('uploads')} FINAL WHERE tenant_id = "
+                f"{self._literal(tenant_id)}")
+
+    _TENANT_TABLES = ("usage", "usage_staging", "uploads")
+
+    def open_upload(self, tenant_id: str, upload_id: str) -> "ClickHouseUploadWriter":
+        return ClickHouseUploadWriter(self, tenant_id, upload_id)
+
+    def _delete(self, table: str, where: str) -> None:
+        """A mutation that has finished on every replica before it returns."""
+        self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
+                      "SETTINGS mutations_sync = 2")
+
+    def _timestamp_sql(self, value: datetime) -> str:
+        return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"
+
+    def _update(self, table: str, assignments: str, where: str) -> None:
+        self._command(f"ALTER TABLE {self._table(table)} UPDATE {assignments} WHERE {where} "
+                      "SETTINGS mutations_sync = 2")
+
+
+class ClickHouseUploadWriter:
+    """One upload's rows in `usage_staging`, until commit or discard."""
+
+    def __init__(self, ledger: ClickHouseLedger, tenant_id: str, upload_id: str) -> None:
+        self._ledger = ledger
+        self._where = (f"tenant_id = {ledger._literal(tenant_id)} AND upload_id = "
+                       f"{ledger._literal(upload_id)}")
+        self.staged = 0
+
+    def stage(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self._ledger._insert("usage_staging", rows.select(list(COLUMN_NAMES)))
+            self.staged += rows.num_rows
+
+    def commit(self) -> tuple[int, int]:
+        ledger = self._ledger
+        names = ", ".join(f"`{name}`" for name in COLUMN_NAMES)
+        usage, staging = ledger._table("usage"), ledger._table("usage_staging")
+        tenant = self._where.split(" AND ")[0]
+        with ledger._commit_lock:
+            ledger._command(
+                f"INSERT INTO {usage} ({names}) SELECT {names} FROM {staging} WHERE "
+                f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})")
+            inserted = as_int(ledger._rows(f"SELECT count(*) FROM {usage} WHERE "
+                                         f"{self._where}")[0][0])
+        self.discard()
+        return inserted, self.staged - inserted
+
+    def discard(self) -> None:
+        self._ledger._delete("usage_staging", self._where)

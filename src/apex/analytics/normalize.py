@@ -1,0 +1,381 @@
+"""Text columns to ledger rows: parse, validate, price and key every row, in vectorized SQL.
+
+The row key is DuckDB's 64-bit `hash()` of the normalized values (not the tenant, not the
+upload, not a catalog price): the same call always gets the same key, whichever file or format
+it arrives in. The key function is pinned by a test, so an engine upgrade that changed it
+could not silently break re-upload dedup.
+
+Every importer hands over the same thing, a table of text columns named after the ledger fields
+plus the source line of each row, so the rules for timestamps, token counts, statuses and
+prices live here once. The work runs in a private in-memory DuckDB connection: it is fast
+(columnar, no per-row Python), and it is the same on the DuckDB and the ClickHouse ledger,
+which only ever receive finished rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from apex.analytics.pricing import ModelPrice, normalize_provider
+from apex.analytics.schema import COLUMN_NAMES, COST_PRECISION, COST_SCALE, RAW_FIELDS
+
+LINE = "_line"
+ERROR = "_error"
+MAX_REPORTED_ERRORS = 50
+
+PriceResolver = Callable[[str, str], ModelPrice | None]
+
+_MACROS = r"""
+CREATE MACRO apex_text(v) AS nullif(trim(CAST(v AS VARCHAR)), '');
+CREATE MACRO apex_quote(v) AS chr(39) || left(CAST(v AS VARCHAR), 60) || chr(39);
+CREATE MACRO apex_int(v) AS CASE WHEN regexp_full_match(v, '\+?[0-9]{1,15}(\.0*)?')
+    THEN TRY_CAST(v AS BIGINT) END;
+CREATE MACRO apex_epoch_micros(n) AS CAST(floor(CASE
+    WHEN abs(n) < 1e11 THEN n * 1000000
+    WHEN abs(n) < 1e14 THEN n * 1000
+    WHEN abs(n) < 1e17 THEN n
+    ELSE n / 1000 END) AS BIGINT);
+CREATE MACRO apex_ts(v) AS CASE
+    WHEN v IS NULL THEN NULL
+    WHEN regexp_full_match(v, '-?[0-9]{1,20}(\.[0-9]{1,9})?')
+        THEN make_timestamp(apex_epoch_micros(CAST(v AS DECIMAL(38, 9))))
+    ELSE coalesce(
+        timezone('UTC', TRY_CAST(v AS TIMESTAMPTZ)),
+        timezone('UTC', try_strptime(v, [
+            '%a, %d %b %Y %H:%M:%S %z', '%d %b %Y %H:%M:%S %z', '%Y%m%dT%H%M%S%z',
+            '%Y-%m-%d %H:%M:%S %z', '%Y-%m-%dT%H:%M:%S.%f %z'])),
+        try_strptime(v, [
+            '%a, %d %b %Y %H:%M:%S GMT', '%a, %d %b %Y %H:%M:%S UTC', '%Y%m%dT%H%M%SZ',
+            '%Y%m%dT%H%M%S', '%d %b %Y %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M']))
+    END;
+CREATE MACRO apex_ms(v) AS TRY_CAST(v AS DOUBLE);
+"""
+
+_OK_WORDS = ("ok", "success", "succeeded", "successful", "completed", "complete", "true", "1",
+             "yes", "unset", "status_code_unset", "status_code_ok", "done", "finished")
+_ERROR_WORDS = ("error", "failure", "failed", "fail", "false", "0", "no", "timeout",
+                "timed_out", "cancelled", "canceled", "exception", "rate_limited",
+                "status_code_error", "aborted")
+_ERROR_KINDS = ("timeout", "timed_out", "cancelled", "canceled", "rate_limited", "aborted")
+_COUNTS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",
+           "reasoning_tokens", "prefix_tokens")
+_DURATIONS = (("latency_ms", "milliseconds"), ("latency_s", "seconds"),
+              ("ttft_ms", "milliseconds"))
+_COST = f"DECIMAL({COST_PRECISION}, {COST_SCALE})"
+
+
+def _words(words: tuple[str, ...]) -> str:
+    return ", ".join(f"'{word}'" for word in words)
+
+
+def _count_checks() -> str:
+    return "\n".join(
+        f"      WHEN {name} IS NOT NULL AND n_{name} IS NULL THEN '{name}: expected a whole "
+        f"number >= 0, got ' || apex_quote({name})"
+        for name in _COUNTS
+    )
+
+
+def _duration_checks() -> str:
+    return "\n".join(
+        f"      WHEN {name} IS NOT NULL AND NOT coalesce(d_{name} >= 0, false) THEN '{name}: "
+        f"expected {unit} >= 0, got ' || apex_quote({name})"
+        for name, unit in _DURATIONS
+    )
+
+
+_PARSE_CTES = f"""
+WITH text AS (
+  SELECT {LINE}, {", ".join(f"apex_text({name}) AS {name}" for name in RAW_FIELDS)}
+  FROM raw_batch
+),
+typed AS (
+  SELECT *,
+    apex_ts(timestamp) AS ts,
+    CASE WHEN end_time IS NOT NULL THEN apex_ts(end_time) END AS end_ts,
+    CASE WHEN first_token_time IS NOT NULL THEN apex_ts(first_token_time) END AS first_ts,
+    {", ".join(f"apex_int({name}) AS n_{name}" for name in _COUNTS)},
+    {", ".join(f"apex_ms({name}) AS d_{name}" for name, _ in _DURATIONS)},
+    TRY_CAST(cost_usd AS {_COST}) AS file_cost,
+    lower(coalesce(status, '')) AS status_raw,
+    lower(coalesce(operation, '')) AS operation_raw,
+    left(coalesce(error_type, ''), 200) AS error_type_raw
+  FROM text
+),
+checked AS (
+  SELECT *,
+    CASE WHEN output_tokens IS NULL AND total_tokens IS NOT NULL
+         THEN coalesce(n_total_tokens, 0) - coalesce(n_input_tokens, 0)
+         ELSE coalesce(n_output_tokens, 0) END AS output_count,
+    CASE
+      WHEN timestamp IS NULL THEN 'timestamp: missing'
+      WHEN ts IS NULL
+          THEN 'timestamp: not a date and time I can read, got ' || apex_quote(timestamp)
+          || ' (use ISO 8601, e.g. 2024-05-01T10:00:00Z, or epoch seconds/milliseconds)'
+      WHEN ts < TIMESTAMP '2000-01-01' OR ts >= TIMESTAMP '2100-01-01'
+          THEN 'timestamp: out of range (2000 to 2099), got ' || apex_quote(timestamp)
+      WHEN model IS NULL THEN 'model: missing'
+{_count_checks()}
+      WHEN cost_usd IS NOT NULL AND NOT coalesce(file_cost >= 0, false)
+          THEN 'cost_usd: expected an amount >= 0 in USD, got ' || apex_quote(cost_usd)
+{_duration_checks()}
+      WHEN end_time IS NOT NULL AND end_ts IS NULL
+          THEN 'end_time: not a date and time I can read, got ' || apex_quote(end_time)
+      WHEN end_ts < ts THEN 'end_time: before the start timestamp'
+      WHEN coalesce(n_cached_input_tokens, 0) > coalesce(n_input_tokens, 0)
+          THEN 'cached_input_tokens: more than input_tokens'
+      WHEN output_tokens IS NULL AND total_tokens IS NOT NULL
+               AND n_total_tokens < coalesce(n_input_tokens, 0)
+          THEN 'total_tokens: fewer than input_tokens'
+      WHEN status_raw <> '' AND status_raw NOT IN ({_words(_OK_WORDS + _ERROR_WORDS)})
+               AND NOT regexp_full_match(status_raw, '[1-5][0-9][0-9]')
+          THEN 'status: expected ok or error (or an HTTP status code), got ' || apex_quote(status)
+      ELSE NULL
+    END AS {ERROR}
+  FROM typed
+),
+parsed AS (
+SELECT
+  {LINE}, {ERROR},
+  ts AS timestamp,
+  coalesce(provider, '') AS provider_raw,
+  coalesce(model, '') AS model,
+  CASE
+    WHEN operation_raw IN ('completion', 'acompletion', 'chat', 'chat_completion',
+                           'chat.completions', 'chat_completions', 'generate_content',
+                           'responses', 'aresponses', 'messages')
+        THEN 'chat'
+    WHEN operation_raw IN ('embedding', 'aembedding', 'embed', 'embeddings') THEN 'embeddings'
+    WHEN operation_raw IN ('text_completion', 'atext_completion') THEN 'text_completion'
+    WHEN operation_raw <> '' THEN operation_raw
+    WHEN lower(model) LIKE '%embed%' THEN 'embeddings'
+    ELSE 'chat'
+  END AS operation,
+  coalesce(n_input_tokens, 0) AS input_tokens,
+  output_count AS output_tokens,
+  coalesce(n_cached_input_tokens, 0) AS cached_input_tokens,
+  least(coalesce(n_reasoning_tokens, 0), output_count) AS reasoning_tokens,
+  file_cost,
+  coalesce(d_latency_ms, d_latency_s * 1000,
+           date_diff('microsecond', ts, end_ts) / 1000.0) AS latency_ms,
+  coalesce(d_ttft_ms, date_diff('microsecond', ts, first_ts) / 1000.0) AS ttft_ms,
+  CASE
+    WHEN status_raw IN ({_words(_ERROR_WORDS)}) THEN 'error'
+    WHEN regexp_full_match(status_raw, '[1-5][0-9][0-9]')
+        THEN CASE WHEN CAST(status_raw AS INTEGER) < 400 THEN 'ok' ELSE 'error' END
+    WHEN status_raw = '' AND error_type_raw <> '' THEN 'error'
+    ELSE 'ok'
+  END AS status,
+  CASE
+    WHEN error_type_raw <> '' THEN error_type_raw
+    WHEN status_raw IN ({_words(_ERROR_KINDS)}) THEN status_raw
+    WHEN regexp_full_match(status_raw, '[1-5][0-9][0-9]') AND CAST(status_raw AS INTEGER) >= 400
+        THEN 'http_' || status_raw
+    ELSE ''
+  END AS error_type,
+  coalesce(feature, '') AS feature,
+  CASE
+    WHEN tags IS NULL THEN []
+    WHEN starts_with(tags, '[')
+        THEN coalesce(list_sort(list_distinct([lower(trim(CAST(x AS VARCHAR)))
+                      FOR x IN TRY_CAST(TRY_CAST(tags AS JSON) AS VARCHAR[])
+                      IF trim(CAST(x AS VARCHAR)) <> ''])), [])
+    ELSE list_sort(list_distinct([lower(trim(x)) FOR x IN
+                   string_split_regex(tags, '[,;|]') IF trim(x) <> '']))
+  END AS tags,
+  coalesce(end_user, '') AS end_user,
+  coalesce(prompt_hash, CASE WHEN prompt IS NOT NULL THEN left(sha256(prompt), 32) END, '')
+      AS prompt_hash,
+  coalesce(prefix_hash, '') AS prefix_hash,
+  coalesce(n_prefix_tokens, 0) AS prefix_tokens,
+  coalesce(request_id, '') AS request_id
+FROM checked
+)
+"""
+
+_FINISH_SELECT = f"""
+SELECT
+  p.{LINE},
+  p.{ERROR},
+  CAST($tenant_id AS VARCHAR) AS tenant_id,
+  CAST($upload_id AS VARCHAR) AS upload_id,
+  hash(p.timestamp, r.provider, p.model, p.operation, p.input_tokens, p.output_tokens,
+       p.cached_input_tokens, p.reasoning_tokens, p.file_cost, p.latency_ms, p.ttft_ms,
+       p.status, p.error_type, p.feature, p.tags, p.end_user, p.prompt_hash, p.prefix_hash,
+       p.prefix_tokens, p.request_id) AS row_key,
+  p.timestamp,
+  coalesce(r.provider, '') AS provider,
+  p.model,
+  p.operation,
+  p.input_tokens,
+  p.output_tokens,
+  p.cached_input_tokens,
+  p.reasoning_tokens,
+  CAST(coalesce(p.file_cost, CASE WHEN r.priced THEN
+      CAST(p.input_tokens - p.cached_input_tokens AS DECIMAL(18, 0)) * r.input_per_token
+      + CAST(p.cached_input_tokens AS DECIMAL(18, 0)) * r.cached_per_token
+      + CAST(p.output_tokens - p.reasoning_tokens AS DECIMAL(18, 0)) * r.output_per_token
+      + CAST(p.reasoning_tokens AS DECIMAL(18, 0)) * r.reasoning_per_token
+    END) AS {_COST}) AS cost_usd,
+  CASE WHEN p.file_cost IS NOT NULL THEN 'file' WHEN r.priced THEN 'catalog' ELSE 'unpriced'
+  END AS cost_source,
+  p.latency_ms,
+  p.ttft_ms,
+  p.status,
+  p.error_type,
+  p.feature,
+  p.tags,
+  p.end_user,
+  p.prompt_hash,
+  p.prefix_hash,
+  p.prefix_tokens,
+  p.request_id
+FROM parsed p LEFT JOIN resolved r ON p.provider_raw = r.provider_raw AND p.model = r.model
+"""
+
+_TYPED_CTE = f"""
+WITH parsed AS (
+  SELECT *, CAST(NULL AS VARCHAR) AS {ERROR}, provider AS provider_raw,
+         CAST(NULL AS {_COST}) AS file_cost
+  FROM typed_batch
+)
+"""
+
+_RAW_PAIRS = ("SELECT DISTINCT coalesce(apex_text(provider), ''), "
+              "coalesce(apex_text(model), '') FROM raw_batch")
+_TYPED_PAIRS = "SELECT DISTINCT provider, model FROM typed_batch"
+
+
+@dataclass(slots=True)
+class RejectedRow:
+    line: int
+    message: str
+
+
+@dataclass(slots=True)
+class NormalizedBatch:
+    """Finished ledger rows of one batch, and what was wrong with the others."""
+
+    rows: pa.Table
+    rejected: int
+    errors: list[RejectedRow] = field(default_factory=list)
+    unpriced: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def per_token(price_per_million: Decimal) -> Decimal:
+    return price_per_million / Decimal(1_000_000)
+
+
+class Normalizer:
+    """One private DuckDB connection per import: not shared between threads."""
+
+    def __init__(self, resolve_price: PriceResolver, *, threads: int = 2,
+                 memory_limit_mb: int = 256) -> None:
+        self._resolve_price = resolve_price
+        self._db = duckdb.connect(config={"threads": threads,
+                                          "memory_limit": f"{memory_limit_mb}MB"})
+        self._db.execute("SET TimeZone = 'UTC'")
+        for statement in _MACROS.strip().split(";\n"):
+            if statement.strip():
+                self._db.execute(statement)
+        self._resolutions: dict[tuple[str, str], tuple[str, ModelPrice | None]] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def normalize(self, raw: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
+        """Parse and validate `raw` (text columns + `_line`), then price and key the good rows."""
+        return self._run("raw_batch", _with_all_fields(raw), _RAW_PAIRS, _PARSE_CTES,
+                         tenant_id, upload_id)
+
+    def finish_typed(self, typed: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
+        """Rows that are typed already (the demo generator): only price and key them."""
+        return self._run("typed_batch", typed, _TYPED_PAIRS, _TYPED_CTE, tenant_id, upload_id)
+
+    def _run(self, name: str, source: pa.Table, pairs_sql: str, ctes: str, tenant_id: str,
+             upload_id: str) -> NormalizedBatch:
+        self._db.register(name, source)
+        try:
+            pairs = self._db.execute(pairs_sql).fetchall()
+            self._db.register("resolved", self._resolution_table(pairs))
+            try:
+                table = self._db.sql(ctes + _FINISH_SELECT, params={
+                    "tenant_id": tenant_id, "upload_id": upload_id}).to_arrow_table()
+            finally:
+                self._db.unregister("resolved")
+        finally:
+            self._db.unregister(name)
+        return _split(table)
+
+    def _resolution_table(self, pairs: list[tuple[str, str]]) -> pa.Table:
+        columns: dict[str, list[object]] = {name: [] for name in (
+            "provider_raw", "model", "provider", "priced", "input_per_token", "cached_per_token",
+            "output_per_token", "reasoning_per_token")}
+        for provider_raw, model in pairs:
+            key = (provider_raw, model)
+            if key not in self._resolutions:
+                price = self._resolve_price(provider_raw, model)
+                provider = normalize_provider(provider_raw) or (price.provider if price else "")
+                self._resolutions[key] = (provider, price)
+            provider, price = self._resolutions[key]
+            columns["provider_raw"].append(provider_raw)
+            columns["model"].append(model)
+            columns["provider"].append(provider)
+            columns["priced"].append(price is not None)
+            for column, value in (
+                ("input_per_token", price and price.input),
+                ("cached_per_token", price and price.effective_cached_input),
+                ("output_per_token", price and price.output),
+                ("reasoning_per_token", price and price.effective_reasoning),
+            ):
+                columns[column].append(per_token(value) if value is not None else None)
+        decimal = pa.decimal128(38, 18)
+        table = pa.table({
+            "provider_raw": pa.array(columns["provider_raw"], pa.string()),
+            "model": pa.array(columns["model"], pa.string()),
+            "provider": pa.array(columns["provider"], pa.string()),
+            "priced": pa.array(columns["priced"], pa.bool_()),
+            **{name: pa.array(columns[name], decimal) for name in (
+                "input_per_token", "cached_per_token", "output_per_token",
+                "reasoning_per_token")},
+        })
+        return table
+
+
+def _split(table: pa.Table) -> NormalizedBatch:
+    """Good rows in ledger column order; the bad ones counted and the first few described."""
+    bad_mask = pc.is_valid(table.column(ERROR))
+    rejected = pc.sum(bad_mask).as_py() or 0
+    errors: list[RejectedRow] = []
+    if rejected:
+        bad = table.filter(bad_mask).select([LINE, ERROR]).sort_by(LINE)
+        head = bad.slice(0, MAX_REPORTED_ERRORS).to_pylist()
+        errors = [RejectedRow(int(row[LINE]), str(row[ERROR])) for row in head]
+        table = table.filter(pc.invert(bad_mask))
+    rows = table.select(list(COLUMN_NAMES))
+    unpriced: dict[tuple[str, str], int] = {}
+    unpriced_mask = pc.equal(rows.column("cost_source"), "unpriced")
+    if pc.any(unpriced_mask).as_py():
+        counts = rows.filter(unpriced_mask).group_by(["provider", "model"]).aggregate(
+            [("model", "count")])
+        for row in counts.to_pylist():
+            unpriced[(row["provider"], row["model"])] = int(row["model_count"])
+    return NormalizedBatch(rows=rows, rejected=int(rejected), errors=errors, unpriced=unpriced)
+
+
+def _with_all_fields(raw: pa.Table) -> pa.Table:
+    """Missing fields become NULL text columns so one statement serves every file."""
+    columns = {LINE: raw.column(LINE).cast(pa.int64())}
+    for name in RAW_FIELDS:
+        if name in raw.column_names:
+            column = raw.column(name)
+            columns[name] = column if column.type == pa.string() else column.cast(pa.string())
+        else:
+            columns[name] = pa.nulls(raw.num_rows, pa.string())
+    return pa.table(columns)

@@ -1,0 +1,309 @@
+"""Typed answers of the ledger: what the API serializes and the agents read as tool results.
+
+USD amounts are exact `Decimal`s (the ledger keeps 12 decimal places); in JSON they become
+numbers rounded to the micro-dollar, which is exact to the cent.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+MICRO = Decimal("0.000001")
+
+Usd = Annotated[
+    Decimal,
+    PlainSerializer(lambda value: float(Decimal(value).quantize(MICRO)), return_type=float,
+                    when_used="json"),
+]
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.strftime("%Y-%m-%dT%H:%M:%S.") +
+                    f"{value.microsecond // 1000:03d}Z", return_type=str, when_used="json"),
+]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+def share(part: int, whole: int) -> float:
+    """part / whole, 0.0 for an empty whole."""
+    return part / whole if whole else 0.0
+
+
+class UsagePeriod(_Result):
+    """Half-open [start, end) in UTC."""
+
+    start: UtcTime
+    end: UtcTime
+
+
+class TimeSpan(_Result):
+    """First and last moment of some rows (`from`/`to` in JSON); empty when there are none."""
+
+    start: UtcTime | None = Field(default=None, serialization_alias="from")
+    end: UtcTime | None = Field(default=None, serialization_alias="to")
+
+
+class LedgerBounds(_Result):
+    requests: int
+    first_timestamp: UtcTime | None
+    last_timestamp: UtcTime | None
+
+
+class UsageTotals(_Result):
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    errors: int
+    unpriced_requests: int
+    first_timestamp: UtcTime | None
+    last_timestamp: UtcTime | None
+
+
+class ModelUsage(_Result):
+    provider: str
+    model: str
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    errors: int
+    unpriced_requests: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+class FeatureUsage(_Result):
+    feature: str
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+    errors: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+class TagUsage(_Result):
+    tag: str
+    requests: int
+    cost_usd: Usd
+
+
+class DayUsage(_Result):
+    day: date
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+    errors: int
+
+
+class ModelFeatureUsage(_Result):
+    provider: str
+    model: str
+    feature: str
+    operation: str
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    errors: int
+    p50_input_tokens: float
+    p50_output_tokens: float
+    p95_output_tokens: float
+
+
+class LatencyStats(_Result):
+    provider: str
+    model: str
+    feature: str
+    requests: int
+    p50_latency_ms: float
+    p95_latency_ms: float
+    p99_latency_ms: float
+    max_latency_ms: float
+    ttft_requests: int
+    p50_ttft_ms: float | None
+    p95_ttft_ms: float | None
+
+
+class LatencyReport(_Result):
+    """Overall percentiles (feature/model empty) and the same per provider, model and feature."""
+
+    overall: LatencyStats | None
+    groups: list[LatencyStats]
+
+
+class ErrorGroup(_Result):
+    provider: str
+    model: str
+    error_type: str
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+
+
+class RetryGroup(_Result):
+    """Calls that repeat a failed call (same prompt, provider, model) within the retry window."""
+
+    provider: str
+    model: str
+    retries: int
+    recovered: int
+    cost_usd: Usd
+
+
+class ErrorRetryWaste(_Result):
+    error_requests: int
+    error_cost_usd: Usd
+    retry_requests: int
+    retry_cost_usd: Usd
+    retry_window_s: int
+    errors: list[ErrorGroup]
+    retries: list[RetryGroup]
+
+
+class DuplicateGroup(_Result):
+    provider: str
+    model: str
+    hashed_requests: int
+    distinct_prompts: int
+    repeated_prompts: int
+    duplicate_requests: int
+    duplicate_cost_usd: Usd
+
+
+class RepeatedPrompt(_Result):
+    prompt_hash: str
+    provider: str
+    model: str
+    calls: int
+    cost_usd: Usd
+
+
+class DuplicatePrompts(_Result):
+    """Exact repeats of a successful prompt; the savings keep the dearest call of each prompt."""
+
+    requests: int
+    hashed_requests: int
+    duplicate_requests: int
+    duplicate_cost_usd: Usd
+    groups: list[DuplicateGroup]
+    top_prompts: list[RepeatedPrompt]
+
+    @property
+    def duplicate_share(self) -> float:
+        return share(self.duplicate_requests, self.requests)
+
+
+class PrefixGroup(_Result):
+    provider: str
+    model: str
+    prefixes: int
+    requests: int
+    input_tokens: int
+    cached_input_tokens: int
+    repeated_prefix_tokens: int
+
+
+class SharedPrefixes(_Result):
+    """Calls that share a prompt prefix with at least one other call of the same model.
+
+    `repeated_prefix_tokens` counts the prefix tokens sent again after the first call of each
+    prefix: what provider prompt caching would bill at the cached-input price. The prefix
+    length is `prefix_tokens` when the source gave it, else the group's shortest input.
+    """
+
+    requests: int
+    shared_requests: int
+    input_tokens: int
+    repeated_prefix_tokens: int
+    groups: list[PrefixGroup]
+
+    @property
+    def shared_share(self) -> float:
+        return share(self.shared_requests, self.requests)
+
+
+class TokenOutlierGroup(_Result):
+    provider: str
+    model: str
+    feature: str
+    requests: int
+    p50_tokens: float
+    p95_tokens: float
+    p99_tokens: float
+    max_tokens: int
+    threshold: int
+    outlier_requests: int
+    outlier_tokens: int
+    outlier_cost_usd: Usd
+
+    @property
+    def excess_tokens(self) -> int:
+        """Tokens above the threshold: what a cap at the group's p95 would have removed."""
+        return self.outlier_tokens - self.outlier_requests * self.threshold
+
+
+class HourProfile(_Result):
+    weekday: int
+    hour: int
+    requests: int
+    cost_usd: Usd
+    tokens: int
+
+
+class HourOfDay(_Result):
+    """Per UTC hour (0-23) and per ISO weekday (1 = Monday) x hour."""
+
+    hours: list[HourProfile]
+    cells: list[HourProfile]
+
+
+class BatchableGroup(_Result):
+    provider: str
+    model: str
+    feature: str
+    requests: int
+    cost_usd: Usd
+    input_tokens: int
+    output_tokens: int
+    tagged_requests: int
+    off_hours_requests: int
+
+
+class BatchableShare(_Result):
+    """Traffic no user waits for: batch-like feature or tag names, or no end user off-hours."""
+
+    requests: int
+    cost_usd: Usd
+    batchable_requests: int
+    batchable_cost_usd: Usd
+    keywords: list[str]
+    groups: list[BatchableGroup]
+
+    @property
+    def batchable_share(self) -> float:
+        return share(self.batchable_requests, self.requests)
+
+
+class UsageSummary(_Result):
+    period: TimeSpan
+    totals: UsageTotals
+    by_model: list[ModelUsage]
+    by_feature: list[FeatureUsage]
+    by_day: list[DayUsage]

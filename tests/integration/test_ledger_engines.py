@@ -1,0 +1,164 @@
+"""The ledger on DuckDB and on ClickHouse (chDB): exact totals, identical answers, isolation,
+re-upload dedup, re-pricing and erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from apex.analytics.ingest import UsageImporter
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.pricing import PriceCatalog, price_from_dict
+from apex.analytics.results import UsagePeriod
+from tests.support.usage_files import import_bytes, make_usage_csv
+
+CENT = Decimal("0.01")
+
+
+def importer_for(ledger: SqlLedger) -> UsageImporter:
+    return UsageImporter(ledger, PriceCatalog.load(), batch_rows=700)
+
+
+async def test_totals_are_exact_to_the_cent_against_an_independent_sum(
+        usage_ledger: SqlLedger) -> None:
+    usage = make_usage_csv(3_000, seed=11, bad_every=97)
+    status = import_bytes(importer_for(usage_ledger), "tenant-a", usage.data)
+    assert status.state == "completed"
+    assert (status.rows_accepted, status.rows_rejected) == (usage.good_rows, len(usage.bad_lines))
+    assert [error.line for error in status.errors] == usage.bad_lines[:50]
+    assert {(u.provider, u.model): u.rows for u in status.unpriced} == {
+        ("acme", "house-model"): usage.unpriced}
+    totals = await usage_ledger.totals("tenant-a")
+    assert totals.cost_usd == usage.cost
+    assert totals.cost_usd.quantize(CENT) == usage.cost.quantize(CENT)
+    assert (totals.requests, totals.errors, totals.unpriced_requests) == (
+        usage.good_rows, usage.errors, usage.unpriced)
+    by_model = await usage_ledger.by_model("tenant-a")
+    assert sum((m.cost_usd for m in by_model), Decimal(0)) == usage.cost
+    by_day = await usage_ledger.by_day("tenant-a")
+    assert sum(d.requests for d in by_day) == usage.good_rows
+
+
+async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | None) -> dict:
+    return {
+        "summary": await ledger.summary(tenant, period),
+        "by_tag": await ledger.by_tag(tenant, period),
+        "by_model_feature": await ledger.by_model_feature(tenant, period),
+        "latency": await ledger.latency_percentiles(tenant, period),
+        "waste": await ledger.error_retry_waste(tenant, period),
+        "duplicates": await ledger.duplicate_prompts(tenant, period, top=5),
+        "prefixes": await ledger.shared_prefixes(tenant, period),
+        "output_outliers": await ledger.token_outliers(tenant, period, "output", 10),
+        "input_outliers": await ledger.token_outliers(tenant, period, "input", 10),
+        "hours": await ledger.hour_of_day(tenant, period),
+        "batchable": await ledger.batchable_share(tenant, period),
+        "bounds": await ledger.period_bounds(tenant),
+        "default_period": await ledger.default_period(tenant),
+    }
+
+
+@pytest.mark.parametrize("period", [
+    None, UsagePeriod(start=datetime(2024, 3, 5, tzinfo=UTC),
+                      end=datetime(2024, 3, 19, tzinfo=UTC))])
+async def test_every_query_answers_identically_on_both_engines(
+        usage_ledgers: list[SqlLedger], period: UsagePeriod | None) -> None:
+    usage = make_usage_csv(4_000, seed=5)
+    answers = []
+    for ledger in usage_ledgers:
+        import_bytes(importer_for(ledger), "tenant-a", usage.data)
+        answers.append(await _every_answer(ledger, "tenant-a", period))
+    duckdb_answers, clickhouse_answers = answers
+    for name, value in duckdb_answers.items():
+        assert value == clickhouse_answers[name], name
+    assert duckdb_answers["summary"].totals.requests > 0
+    assert duckdb_answers["waste"].retry_requests >= 0
+    assert duckdb_answers["duplicates"].duplicate_requests > 0
+    assert len(duckdb_answers["hours"].hours) == 24
+
+
+async def test_tenants_never_see_each_other(usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    first = make_usage_csv(500, seed=1)
+    second = make_usage_csv(300, seed=2)
+    import_bytes(importer, "tenant-a", first.data)
+    import_bytes(importer, "tenant-b", second.data)
+    a = await _every_answer(usage_ledger, "tenant-a", None)
+    b = await _every_answer(usage_ledger, "tenant-b", None)
+    assert a["summary"].totals.requests == first.good_rows
+    assert b["summary"].totals.requests == second.good_rows
+    assert b["summary"].totals.cost_usd == second.cost
+    assert sum(m.requests for m in b["summary"].by_model) == second.good_rows
+    assert b["duplicates"].requests == second.good_rows
+    nobody = await _every_answer(usage_ledger, "tenant-c", None)
+    assert nobody["summary"].totals.requests == 0 and nobody["summary"].by_model == []
+    assert nobody["default_period"] is None and nobody["latency"].overall is None
+    assert usage_ledger.delete_usage("tenant-a") == first.good_rows
+    assert (await usage_ledger.totals("tenant-a")).requests == 0
+    assert (await usage_ledger.totals("tenant-b")).cost_usd == second.cost
+    assert usage_ledger.list_uploads("tenant-a") == []
+    assert len(usage_ledger.list_uploads("tenant-b")) == 1
+
+
+async def test_uploading_the_same_rows_again_never_double_counts(usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    usage = make_usage_csv(400, seed=3)
+    lines = usage.data.decode().splitlines(keepends=True)
+    header, body = lines[0], lines[1:]
+    monday = (header + "".join(body[:250])).encode()
+    tuesday = (header + "".join(body[150:])).encode()
+    assert import_bytes(importer, "t", monday).rows_accepted == 250
+    overlap = import_bytes(importer, "t", tuesday)
+    assert (overlap.rows_accepted, overlap.rows_duplicate) == (150, 100)
+    again = import_bytes(importer, "t", usage.data)
+    assert (again.rows_accepted, again.rows_duplicate) == (0, 400)
+    totals = await usage_ledger.totals("t")
+    assert totals.requests == 400 and totals.cost_usd == usage.cost
+    assert import_bytes(importer, "other", usage.data).rows_accepted == 400
+
+
+async def test_a_price_override_reprices_catalog_rows_but_never_file_costs(
+        usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    data = (b"timestamp,model,provider,input_tokens,output_tokens,cost_usd\n"
+            b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0,\n"
+            b"2024-03-01T00:00:01Z,gpt-4o,openai,1000000,0,9.99\n"
+            b"2024-03-01T00:00:02Z,house-model,acme,2000000,0,\n")
+    import_bytes(importer, "t", data)
+    assert (await usage_ledger.totals("t")).cost_usd == Decimal("2.50") + Decimal("9.99")
+    usage_ledger.save_price_override("t", price_from_dict(
+        {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"}, source="user"))
+    usage_ledger.save_price_override("t", price_from_dict(
+        {"id": "house-model", "provider": "acme", "input": "0.50", "output": "1"}, source="user"))
+    assert usage_ledger.reprice("t", importer.catalog_for("t")) == 2
+    totals = await usage_ledger.totals("t")
+    assert totals.cost_usd == Decimal("1.00") + Decimal("9.99") + Decimal("1.00")
+    assert totals.unpriced_requests == 0
+    assert [p.id for p in usage_ledger.price_overrides("t")] == ["house-model", "gpt-4o"]
+    assert usage_ledger.price_overrides("someone-else") == []
+    assert usage_ledger.delete_price_override("t", "acme", "house-model")
+    assert not usage_ledger.delete_price_override("t", "acme", "house-model")
+    usage_ledger.reprice("t", importer.catalog_for("t"))
+    assert (await usage_ledger.totals("t")).unpriced_requests == 1
+
+
+async def test_upload_records_are_scoped_and_periods_filter(usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    usage = make_usage_csv(200, seed=8)
+    status = import_bytes(importer, "t", usage.data, filename="march.csv")
+    saved = usage_ledger.get_upload("t", status.upload_id)
+    assert saved is not None and saved.model_dump(mode="json") == status.model_dump(mode="json")
+    assert usage_ledger.get_upload("intruder", status.upload_id) is None
+    assert importer.status("intruder", status.upload_id) is None
+    bounds = await usage_ledger.period_bounds("t")
+    assert bounds.first_timestamp == status.period.start
+    assert bounds.last_timestamp == status.period.end
+    period = await usage_ledger.default_period("t")
+    assert period is not None and period.end - period.start == timedelta(days=30)
+    assert period.end > bounds.last_timestamp
+    early = UsagePeriod(start=datetime(2024, 3, 1, tzinfo=UTC),
+                        end=datetime(2024, 3, 10, tzinfo=UTC))
+    days = await usage_ledger.by_day("t", early)
+    assert days and all(day.day.day < 10 for day in days)
+    assert (await usage_ledger.totals("t", early)).requests == sum(d.requests for d in days)
