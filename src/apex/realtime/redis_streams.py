@@ -25,6 +25,8 @@ log = get_logger(__name__)
 
 SUBSCRIBE_TIMEOUT_S = 10.0
 START_WAIT_S = 3.0
+POOL_SIZE = 64
+POOL_WAIT_S = 20.0
 RECONNECT_DELAY_S = 0.5
 CANCEL_PREFIX = "cancel "
 
@@ -94,7 +96,9 @@ class RedisEventBus:
     async def start(self) -> None:
         """Connect and subscribe to the control channel; if Redis is down, keep trying in the
         background (readiness reports it) rather than refusing to start."""
-        self._redis = aioredis.from_url(self.url, decode_responses=True)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT_S)
+        self._redis = aioredis.Redis.from_pool(pool)
         self._publish = self._redis.register_script(_PUBLISH)
         self._heartbeat = self._redis.register_script(_HEARTBEAT)
         self._live_workers = self._redis.register_script(_LIVE_WORKERS)
