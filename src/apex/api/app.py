@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from apex import __version__
+from apex.agents.metering import ledger_recorder
+from apex.agents.supervisor import SupervisorWorkflow
 from apex.analytics.factory import build_importer, open_ledger
 from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
@@ -25,7 +27,6 @@ from apex.api.ws_hub import ConnectionHub
 from apex.auth.stack import open_auth_stack
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
-from apex.execution.guidance import GuidanceWorkflow
 from apex.execution.manager import RunManager
 from apex.execution.workflow import Workflow
 from apex.llm.factory import build_language_model
@@ -70,9 +71,8 @@ def build_event_bus(settings: Settings) -> EventBus:
 
 
 def create_app(settings: Settings | None = None, *, workflow: Workflow | None = None) -> FastAPI:
-    """`workflow` is what every run executes; by default the built-in guidance workflow."""
+    """`workflow` is what every run executes; by default the agents' supervisor workflow."""
     settings = settings or load_settings()
-    run_workflow = workflow or GuidanceWorkflow(step_delay_s=settings.step_delay_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +97,12 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         app.state.usage_importer = build_importer(settings, app.state.ledger)
         app.state.price_catalog = app.state.usage_importer.catalog
         app.state.usage_tasks = set()
+        importer = app.state.usage_importer
+        run_workflow = workflow or SupervisorWorkflow(
+            ledger=app.state.ledger, catalog_for=importer.catalog_for,
+            model=app.state.language_model,
+            recorder_for=lambda user_id: ledger_recorder(importer, user_id),
+            step_delay_s=settings.step_delay_ms / 1000)
         bus = build_event_bus(settings)
         await bus.start()
         run_manager = RunManager(settings=settings, db=db, bus=bus, workflow=run_workflow)

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     worker_lost_after_s: Annotated[float, Field(ge=2, le=3_600)] = 15.0
     shutdown_grace_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     step_delay_ms: Annotated[int, Field(ge=0, le=60_000)] = Field(
-        default=0, description="Pause between the built-in workflow's steps (demos, UI work).")
+        default=0, description="Pause between the agents of a run (demos, UI work).")
 
     upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
     ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 512
