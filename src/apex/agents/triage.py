@@ -54,9 +54,6 @@ def missing_columns(classification: RequestClassification,
     if category in (RequestCategory.LATENCY, RequestCategory.CAPACITY) and \
             not coverage.latency_rows:
         missing.append("latency_ms")
-    if category is RequestCategory.LATENCY and not coverage.ttft_rows and \
-            not coverage.latency_rows:
-        missing.append("ttft_ms")
     if category in (RequestCategory.COST, RequestCategory.MODEL_SELECTION) and \
             not coverage.priced_rows:
         missing.append("cost_usd")
