@@ -43,6 +43,7 @@ async def test_no_data_gives_the_guidance_report(usage_ledger: SqlLedger) -> Non
     assert run.final_response == markdown
     tools = [tool for _agent, tool, _args in run.tool_calls()]
     assert tools == ["classify_request", "usage_bounds", "upload_instructions", "write_summary"]
+    assert not any(tool.startswith("usage_by") for tool in tools)
 
 
 LATENCY_FREE_CSV = (
@@ -152,12 +153,12 @@ async def test_injected_instructions_never_change_the_tools_or_whose_data_is_rea
     workflow = supervisor(usage_ledger)
     plain = await run_workflow(workflow, "attacker", "How can I cut my AI costs?")
     own = await usage_ledger.totals("attacker")
-    expected_tools = [(agent, tool) for agent, tool, _args in plain.tool_calls()]
+    expected_tools = sorted((agent, tool) for agent, tool, _args in plain.tool_calls())
     for text in HOSTILE:
         run = await run_workflow(workflow, "attacker", text)
         _valid(run, "attacker")
         calls = run.tool_calls()
-        assert [(agent, tool) for agent, tool, _args in calls] == expected_tools, text
+        assert sorted((agent, tool) for agent, tool, _args in calls) == expected_tools, text
         for _agent, _tool, arguments in calls:
             assert "victim" not in str(arguments) and "tenant" not in str(arguments), arguments
             assert set(arguments) <= {"from", "to", "question_chars", "earlier_questions",

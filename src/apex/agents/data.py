@@ -2,12 +2,14 @@
 
 Every tool reads the rows of the run's own user (bound here from the run context, never taken
 from the question or the arguments) in the period named by its arguments, so the events show
-exactly what was read. The essential reads (totals and the breakdowns) fail the run when the
+exactly what was read. The reads run concurrently (each on its own ledger cursor in a worker
+thread), so their `tool_completed` events arrive in the order they finish. The essential reads (totals and the breakdowns) fail the run when the
 ledger cannot answer; an optional one that fails only leaves its recommendation kind out.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +21,8 @@ from apex.execution.workflow import AgentScope
 from apex.llm.templates import usd as money
 
 Read = Callable[[UsagePeriod], Awaitable[Any]]
+ESSENTIAL = ("usage_totals", "usage_by_model", "usage_by_feature", "usage_by_day",
+             "model_feature_mix")
 
 
 def period_of(arguments: dict[str, Any]) -> UsagePeriod:
@@ -87,34 +91,30 @@ class DataAgent:
         await agent.think(f"Reading {coverage.requests:,} calls from {arguments['from'][:10]} "
                           f"to {arguments['to'][:10]}.")
 
-        async def essential(tool: str) -> Any:
-            result = await agent.call(tool, arguments)
-            if not result.ok:
-                raise ServiceUnavailable(f"The usage ledger could not answer ({result.error}).",
-                                         code="ledger_unavailable")
-            return result.result
-
-        data = UsageData(totals=await essential("usage_totals"), coverage=coverage)
-        data.by_model = await essential("usage_by_model")
-        data.by_feature = await essential("usage_by_feature")
-        data.by_day = await essential("usage_by_day")
-        data.mix = await essential("model_feature_mix")
         optional = ["latency_percentiles"] if coverage.latency_rows else []
         if full:
-            await agent.think("Reading the signals behind each kind of saving: repeats, "
-                              "prefixes, token outliers, batchable traffic, failures.")
+            await agent.think("Reading the signals behind each kind of saving as well: "
+                              "repeats, prefixes, token outliers, batchable traffic, failures.")
             if coverage.prompt_hash_rows:
                 optional.append("duplicate_prompts")
             if coverage.prefix_hash_rows:
                 optional.append("shared_prefixes")
             optional += ["output_token_outliers", "input_token_outliers", "batchable_traffic",
                          "error_retry_waste"]
-        for tool in optional:
-            result = await agent.call(tool, arguments)
+        results = await asyncio.gather(*(agent.call(tool, arguments)
+                                         for tool in (*ESSENTIAL, *optional)))
+        failed = [r for r in results[:len(ESSENTIAL)] if not r.ok]
+        if failed:
+            raise ServiceUnavailable(f"The usage ledger could not answer ({failed[0].error}).",
+                                     code="ledger_unavailable")
+        totals, by_model, by_feature, by_day, mix = (r.result for r in results[:len(ESSENTIAL)])
+        data = UsageData(totals=totals, coverage=coverage, by_model=by_model,
+                         by_feature=by_feature, by_day=by_day, mix=mix)
+        for result in results[len(ESSENTIAL):]:
             if result.ok:
-                _store(data, tool, result.result)
+                setattr(data, _FIELDS[result.tool_name], result.result)
             else:
-                await agent.think(f"{tool.replace('_', ' ')} could not be read "
+                await agent.think(f"{result.tool_name.replace('_', ' ')} could not be read "
                                   f"({result.error}); that part of the analysis is left out.")
         agent.result_summary = (f"{data.totals.requests:,} calls, "
                                 f"{money(float(data.totals.cost_usd))} read")
@@ -132,7 +132,3 @@ _FIELDS = {"latency_percentiles": "latency", "duplicate_prompts": "duplicates",
            "shared_prefixes": "prefixes", "output_token_outliers": "output_outliers",
            "input_token_outliers": "input_outliers", "batchable_traffic": "batchable",
            "error_retry_waste": "errors"}
-
-
-def _store(data: UsageData, tool: str, value: Any) -> None:
-    setattr(data, _FIELDS[tool], value)
