@@ -45,7 +45,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def ask(url: str, token: str) -> tuple[float, float, list[dict[str, Any]]]:
-    async with websockets.connect(url, subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
+    protocols = ["apex.v1", f"bearer.{token}"]
+    async with websockets.connect(url, subprotocols=protocols,  # type: ignore[arg-type]
                                   max_size=None) as ws:
         json.loads(await ws.recv())
         started = time.perf_counter()

@@ -101,7 +101,8 @@ async def test_stopping_a_run_mid_workflow_ends_it_with_agent_stopped(
 
 
 async def test_a_configured_provider_classifies_writes_and_is_metered(
-        make_settings, tmp_path: Path, openai_stub: LlmStub) -> None:  # type: ignore[no-untyped-def]
+        make_settings, tmp_path: Path,  # type: ignore[no-untyped-def]
+        openai_stub: LlmStub) -> None:
     settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
                              llm_provider="openai", llm_model="gpt-4o-mini",
                              llm_base_url=openai_stub.base_url + "/v1", llm_max_attempts=1)

@@ -3,8 +3,9 @@
 Every tool reads the rows of the run's own user (bound here from the run context, never taken
 from the question or the arguments) in the period named by its arguments, so the events show
 exactly what was read. The reads run concurrently (each on its own ledger cursor in a worker
-thread), so their `tool_completed` events arrive in the order they finish. The essential reads (totals and the breakdowns) fail the run when the
-ledger cannot answer; an optional one that fails only leaves its recommendation kind out.
+thread), so their `tool_completed` events arrive in the order they finish. The essential reads
+(totals and the breakdowns) fail the run when the ledger cannot answer; an optional one that
+fails only leaves its recommendation kind out.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class DataAgent:
             "latency_percentiles": (lambda p: ledger.latency_percentiles(tenant_id, p),
                                     lambda r: _count(r.groups, "latency group"),
                                     "p50/p95/p99 latency and time to first token."),
-            "duplicate_prompts": (lambda p: ledger.duplicate_prompts(tenant_id, p),
+            "duplicate_prompts": (lambda p: ledger.duplicate_prompts(tenant_id, p, top=0),
                                   lambda r: f"{r.duplicate_requests:,} repeated prompts",
                                   "Exact repeats of successful prompts."),
             "shared_prefixes": (lambda p: ledger.shared_prefixes(tenant_id, p),

@@ -301,7 +301,8 @@ class SqlLedger:
         ) for r in self._query(q.DUPLICATES, tenant_id, period)]
         top_prompts = [RepeatedPrompt(prompt_hash=r[0], provider=r[1], model=r[2],
                                       calls=as_int(r[3]), cost_usd=_decimal(r[4]))
-                       for r in self._query(q.TOP_DUPLICATES, tenant_id, period, limit=top)]
+                       for r in (self._query(q.TOP_DUPLICATES, tenant_id, period, limit=top)
+                                 if top > 0 else [])]
         return DuplicatePrompts(
             requests=self._totals(tenant_id, period).requests,
             hashed_requests=sum(g.hashed_requests for g in groups),
