@@ -141,3 +141,20 @@ async def test_a_configured_provider_classifies_writes_and_is_metered(
     notices = [e["payload"]["thought"] for e in events if e["type"] == "agent_thinking"
                and "did not answer" in e["payload"]["thought"]]
     assert notices and "openai:gpt-4o-mini" in notices[0]
+
+
+async def test_a_run_past_its_timeout_ends_in_timeout_with_every_agent_closed(
+        make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+                             step_delay_ms=3_000, run_timeout_s=1.0)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
+            user_id, headers = await make_user(app)
+            await client.post("/api/usage/demo", json={"rows": 1_000}, headers=headers)
+            run = await ask(client, headers, "Cut my costs")
+            events = await events_of(app, run["run_id"])
+    assert run["state"] == "timeout" and run["error"]["code"] == "run_timeout"
+    check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="timeout")
+    assert [e["agent_name"] for e in events if e["type"] == "agent_completed"] == ["triage"]
