@@ -158,3 +158,23 @@ async def test_a_run_past_its_timeout_ends_in_timeout_with_every_agent_closed(
     assert run["state"] == "timeout" and run["error"]["code"] == "run_timeout"
     check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="timeout")
     assert [e["agent_name"] for e in events if e["type"] == "agent_completed"] == ["triage"]
+
+
+async def test_an_unreachable_ledger_fails_the_run_with_a_clear_error(
+        make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.services import free_port
+
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+                             clickhouse_url=f"http://127.0.0.1:{free_port()}")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
+            user_id, headers = await make_user(app)
+            run = await ask(client, headers, "How can I cut my AI costs?")
+            events = await events_of(app, run["run_id"])
+    assert run["state"] == "failed" and run["error"]["code"] == "ledger_unavailable"
+    check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="failed")
+    triage_end = [e for e in events if e["agent_name"] == "triage"][-1]
+    assert triage_end["type"] == "agent_error"
+    assert triage_end["payload"]["error"]["code"] == "ledger_unavailable"

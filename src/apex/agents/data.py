@@ -26,6 +26,12 @@ ESSENTIAL = ("usage_totals", "usage_by_model", "usage_by_feature", "usage_by_day
              "model_feature_mix")
 
 
+def ledger_unavailable(error: str | None) -> ServiceUnavailable:
+    """The run's error when the ledger cannot answer a read it cannot do without."""
+    return ServiceUnavailable(f"The usage ledger could not answer ({error}).",
+                              code="ledger_unavailable")
+
+
 def period_of(arguments: dict[str, Any]) -> UsagePeriod:
     """The period named by a tool's `from`/`to` arguments."""
     return UsagePeriod.model_validate({"start": arguments["from"], "end": arguments["to"]})
@@ -106,8 +112,7 @@ class DataAgent:
                                          for tool in (*ESSENTIAL, *optional)))
         failed = [r for r in results[:len(ESSENTIAL)] if not r.ok]
         if failed:
-            raise ServiceUnavailable(f"The usage ledger could not answer ({failed[0].error}).",
-                                     code="ledger_unavailable")
+            raise ledger_unavailable(failed[0].error)
         totals, by_model, by_feature, by_day, mix = (r.result for r in results[:len(ESSENTIAL)])
         data = UsageData(totals=totals, coverage=coverage, by_model=by_model,
                          by_feature=by_feature, by_day=by_day, mix=mix)

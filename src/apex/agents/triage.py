@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from apex.agents.data import period_of
+from apex.agents.data import ledger_unavailable, period_of
 from apex.agents.scope import AnalysisScope, day_start, default_period
 from apex.analytics.ledger import Ledger
 from apex.analytics.results import ColumnCoverage, LedgerBounds, UsagePeriod
@@ -112,7 +112,9 @@ class TriageAgent:
             agent.result_summary = "off-topic request"
             return TriageVerdict(classification, Sufficiency.NONE)
         bounds = await agent.call("usage_bounds")
-        if not bounds.ok or bounds.result.last_timestamp is None:
+        if not bounds.ok:
+            raise ledger_unavailable(bounds.error)
+        if bounds.result.last_timestamp is None:
             await agent.think("There is no usage data in your account yet.")
             agent.result_summary = f"{classification.category.value} question; no data"
             return TriageVerdict(classification, Sufficiency.NONE)
@@ -120,8 +122,10 @@ class TriageAgent:
                               period=_resolve(classification, bounds.result),
                               features=tuple(classification.entities.features))
         coverage_result = await agent.call("data_coverage", scope.period_arguments())
-        coverage: ColumnCoverage | None = coverage_result.result if coverage_result.ok else None
-        if coverage is None or not coverage.requests:
+        if not coverage_result.ok:
+            raise ledger_unavailable(coverage_result.error)
+        coverage: ColumnCoverage = coverage_result.result
+        if not coverage.requests:
             await agent.think("None of your rows fall in the period asked about.")
             agent.result_summary = f"{classification.category.value} question; no data in period"
             return TriageVerdict(classification, Sufficiency.NONE, scope=scope)
