@@ -182,6 +182,7 @@ async def deployment(request: pytest.FixtureRequest, make_settings, tmp_path: Pa
     build.shape = request.param  # type: ignore[attr-defined]
     return build
 
+
 @pytest.fixture(scope="session")
 def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ChdbClickHouse"]:
     """The embedded ClickHouse of the test session (chDB allows one per process)."""
@@ -226,3 +227,19 @@ def usage_ledgers(request: pytest.FixtureRequest, tmp_path: Path):  # type: igno
     yield ledgers
     for ledger in ledgers:
         close_usage_ledger(ledger)
+
+
+@pytest.fixture(params=["embedded", "scaled"])
+async def deployment_settings(request: pytest.FixtureRequest, make_settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A Settings factory for each deployment shape the run layer must serve: embedded (SQLite,
+    in-process event bus) and scaled (PostgreSQL, Redis Streams)."""
+    if request.param == "embedded":
+        base: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'apex.db'}"}
+    else:
+        base = {"database_url": await create_pg_database(request.getfixturevalue("postgres_server")),
+                "redis_url": request.getfixturevalue("redis_server").url}
+
+    def make(**overrides: object) -> Settings:
+        return make_settings(**{**base, **overrides})
+
+    return make

@@ -1,1 +1,2 @@
-"""Agents: the supervisor workflow and its triage, data, data_helper, optimization, actions and reporting agents."""
+"""Agents: the supervisor workflow and its triage, data, data_helper, optimization, actions
+and reporting agents (see docs/agents.md)."""

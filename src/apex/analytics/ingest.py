@@ -13,9 +13,9 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 from apex.analytics.demo import DemoWorkload
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
-from apex.analytics.ledger import SqlLedger
-from apex.analytics.normalize import MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RejectedRow
+from apex.analytics.ledger import SqlLedger, naive_utc
+from apex.analytics.normalize import LINE, MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RejectedRow
 from apex.analytics.pricing import PriceCatalog
 from apex.analytics.results import TimeSpan
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
@@ -33,6 +33,22 @@ from apex.store.ids import new_id
 BATCH_ROWS = 250_000
 PROGRESS_EVERY_S = 1.0
 DEMO_PREFIX = "demo_"
+CALLS_PREFIX = "calls_"
+_CALL_TYPES: tuple[tuple[str, pa.DataType], ...] = (
+    (LINE, pa.int64()), ("timestamp", pa.timestamp("us")), ("provider", pa.string()),
+    ("model", pa.string()), ("operation", pa.string()), ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()), ("cached_input_tokens", pa.int64()),
+    ("reasoning_tokens", pa.int64()), ("latency_ms", pa.float64()), ("ttft_ms", pa.float64()),
+    ("status", pa.string()), ("error_type", pa.string()), ("feature", pa.string()),
+    ("tags", pa.list_(pa.string())), ("end_user", pa.string()), ("prompt_hash", pa.string()),
+    ("prefix_hash", pa.string()), ("prefix_tokens", pa.int64()), ("request_id", pa.string()),
+)
+_CALL_DEFAULTS: dict[str, Any] = {
+    "provider": "", "model": "", "operation": "chat", "input_tokens": 0, "output_tokens": 0,
+    "cached_input_tokens": 0, "reasoning_tokens": 0, "latency_ms": None, "ttft_ms": None,
+    "status": "ok", "error_type": "", "feature": "", "tags": [], "end_user": "",
+    "prompt_hash": "", "prefix_hash": "", "prefix_tokens": 0, "request_id": "",
+}
 ItemT = TypeVar("ItemT")
 
 
@@ -231,6 +247,32 @@ class UsageImporter:
                                          fmt=fmt or "auto", bytes_total=bytes_total,
                                          upload_id=upload_id)
         return await asyncio.to_thread(self.import_stream, status, stream, fmt)
+
+    def record_calls(self, tenant_id: str, calls: Sequence[Mapping[str, Any]]) -> int:
+        """Add a few typed calls (the platform's own language-model calls) to the tenant's rows,
+        priced from the catalog like any other row. Each call needs `timestamp`, `provider`,
+        `model`, `operation`, token counts, `status`; the rest defaults to empty. Returns the rows
+        added (synchronous: call from a worker thread)."""
+        if not calls:
+            return 0
+        columns = {name: [call.get(name, default) for call in calls]
+                   for name, default in _CALL_DEFAULTS.items()}
+        columns["timestamp"] = [naive_utc(call["timestamp"]) for call in calls]
+        columns[LINE] = list(range(1, len(calls) + 1))
+        table = pa.table({name: pa.array(columns[name], type_) for name, type_ in _CALL_TYPES})
+        normalizer = Normalizer(self.catalog_for(tenant_id).resolver(), threads=1,
+                                memory_limit_mb=self.memory_limit_mb)
+        writer = self.ledger.open_upload(tenant_id, CALLS_PREFIX + new_id())
+        try:
+            writer.stage(normalizer.finish_typed(table, tenant_id=tenant_id,
+                                                 upload_id=CALLS_PREFIX + "llm").rows)
+            inserted, _duplicates = writer.commit()
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            normalizer.close()
+        return inserted
 
     async def load_demo(self, tenant_id: str, *, rows: int, seed: int,
                         end: datetime | None = None) -> UploadStatus:

@@ -32,6 +32,7 @@ from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
 from apex.analytics.results import (
     BatchableGroup,
     BatchableShare,
+    ColumnCoverage,
     DayUsage,
     DuplicateGroup,
     DuplicatePrompts,
@@ -94,6 +95,8 @@ class Ledger(Protocol):
     async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None) -> HourOfDay: ...
     async def batchable_share(self, tenant_id: str,
                               period: UsagePeriod | None = None) -> BatchableShare: ...
+    async def coverage(self, tenant_id: str,
+                       period: UsagePeriod | None = None) -> ColumnCoverage: ...
     async def period_bounds(self, tenant_id: str) -> LedgerBounds: ...
     async def default_period(self, tenant_id: str) -> UsagePeriod | None: ...
 
@@ -311,7 +314,7 @@ class SqlLedger:
         top_prompts = sorted((RepeatedPrompt(
             prompt_hash=r[3], provider=r[1], model=r[2], calls=as_int(r[4]),
             cost_usd=_decimal(r[8]),
-        ) for r in rows if r[0] == "prompt"), key=lambda p: (
+        ) for r in rows if r[0] == "prompt" and top > 0), key=lambda p: (
             -p.calls, -p.cost_usd, p.prompt_hash, p.provider, p.model))
         return DuplicatePrompts(
             requests=self._totals(tenant_id, period).requests,
@@ -374,6 +377,14 @@ class SqlLedger:
             keywords=list(q.BATCH_KEYWORDS), groups=groups,
         )
 
+    def _coverage(self, tenant_id: str, period: UsagePeriod | None) -> ColumnCoverage:
+        row = self._query(q.COVERAGE, tenant_id, period)[0]
+        return ColumnCoverage(
+            requests=as_int(row[0]), latency_rows=as_int(row[1]), ttft_rows=as_int(row[2]),
+            feature_rows=as_int(row[3]), prompt_hash_rows=as_int(row[4]),
+            prefix_hash_rows=as_int(row[5]), priced_rows=as_int(row[6]),
+            output_token_rows=as_int(row[7]))
+
     def _period_bounds(self, tenant_id: str) -> LedgerBounds:
         row = self._query(q.BOUNDS, tenant_id, None)[0]
         requests = as_int(row[0])
@@ -434,6 +445,10 @@ class SqlLedger:
     async def batchable_share(self, tenant_id: str,
                               period: UsagePeriod | None = None) -> BatchableShare:
         return await self._run(self._batchable_share, tenant_id, period)
+
+    async def coverage(self, tenant_id: str,
+                       period: UsagePeriod | None = None) -> ColumnCoverage:
+        return await self._run(self._coverage, tenant_id, period)
 
     async def period_bounds(self, tenant_id: str) -> LedgerBounds:
         return await self._run(self._period_bounds, tenant_id)

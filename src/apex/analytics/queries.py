@@ -405,6 +405,18 @@ GROUP BY provider, model, feature
 ORDER BY spend DESC, requests DESC, provider, model, feature
 """)
 
+COVERAGE = LedgerQuery("coverage", f"""
+SELECT count(*) AS requests,
+       count(latency_ms) AS latency_rows,
+       count(ttft_ms) AS ttft_rows,
+       sum(CASE WHEN feature <> '' THEN 1 ELSE 0 END) AS feature_rows,
+       sum(CASE WHEN prompt_hash <> '' THEN 1 ELSE 0 END) AS prompt_hash_rows,
+       sum(CASE WHEN prefix_hash <> '' THEN 1 ELSE 0 END) AS prefix_hash_rows,
+       sum(CASE WHEN cost_source <> 'unpriced' THEN 1 ELSE 0 END) AS priced_rows,
+       sum(CASE WHEN output_tokens > 0 THEN 1 ELSE 0 END) AS output_token_rows
+FROM usage WHERE {_SCOPE}
+""")
+
 BOUNDS = LedgerQuery("bounds", f"""
 SELECT count(*) AS requests, min(timestamp) AS first_timestamp, max(timestamp) AS last_timestamp
 FROM usage WHERE {_SCOPE}
@@ -413,5 +425,5 @@ FROM usage WHERE {_SCOPE}
 ALL_QUERIES: tuple[LedgerQuery, ...] = (
     SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_MODEL_FEATURE, LATENCY, LATENCY_OVERALL,
     ERRORS, RETRIES, DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
-    BATCHABLE, BOUNDS,
+    BATCHABLE, COVERAGE, BOUNDS,
 )

@@ -55,6 +55,19 @@ class LedgerBounds(_Result):
     last_timestamp: UtcTime | None
 
 
+class ColumnCoverage(_Result):
+    """How many of the rows in a period carry each optional column: what an analysis can use."""
+
+    requests: int
+    latency_rows: int
+    ttft_rows: int
+    feature_rows: int
+    prompt_hash_rows: int
+    prefix_hash_rows: int
+    priced_rows: int
+    output_token_rows: int
+
+
 class UsageTotals(_Result):
     requests: int
     cost_usd: Usd

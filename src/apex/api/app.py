@@ -11,17 +11,28 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from apex import __version__
+from apex.agents.metering import ledger_recorder
+from apex.agents.supervisor import SupervisorWorkflow
 from apex.analytics.factory import build_importer, open_ledger
 from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
 from apex.api.middleware import RequestContextMiddleware
 from apex.api.routes_auth import router as auth_router
+from apex.api.routes_runs import router as runs_router
+from apex.api.routes_threads import router as threads_router
 from apex.api.routes_usage import router as usage_router
+from apex.api.websocket import router as websocket_router
+from apex.api.ws_hub import ConnectionHub
 from apex.auth.stack import open_auth_stack
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
+from apex.execution.manager import RunManager
+from apex.execution.workflow import Workflow
 from apex.llm.factory import build_language_model
+from apex.realtime.bus import EventBus
+from apex.realtime.memory import InProcessEventBus
+from apex.realtime.redis_streams import RedisEventBus
 from apex.store.database import Database
 from apex.web import STATIC_DIR
 
@@ -48,7 +59,19 @@ def _clickhouse_check(url: str) -> ReadinessCheck:
     return check
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def build_event_bus(settings: Settings) -> EventBus:
+    """Redis Streams when Redis is configured (several processes), else in-process."""
+    if settings.redis_url:
+        return RedisEventBus(settings.redis_url, replay_max=settings.event_replay_max,
+                             replay_ttl_s=settings.event_replay_ttl_s,
+                             worker_lost_after_s=settings.worker_lost_after_s)
+    return InProcessEventBus(replay_max=settings.event_replay_max,
+                             replay_ttl_s=settings.event_replay_ttl_s,
+                             retained_runs=settings.event_replay_retained_runs)
+
+
+def create_app(settings: Settings | None = None, *, workflow: Workflow | None = None) -> FastAPI:
+    """`workflow` is what every run executes; by default the agents' supervisor workflow."""
     settings = settings or load_settings()
 
     @asynccontextmanager
@@ -74,16 +97,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.usage_importer = build_importer(settings, app.state.ledger)
         app.state.price_catalog = app.state.usage_importer.catalog
         app.state.usage_tasks = set()
+        importer = app.state.usage_importer
+        run_workflow = workflow or SupervisorWorkflow(
+            ledger=app.state.ledger, catalog_for=importer.catalog_for,
+            model=app.state.language_model,
+            recorder_for=lambda user_id: ledger_recorder(importer, user_id),
+            step_delay_s=settings.step_delay_ms / 1000)
+        bus = build_event_bus(settings)
+        await bus.start()
+        run_manager = RunManager(settings=settings, db=db, bus=bus, workflow=run_workflow)
+        await run_manager.open()
+        ws_hub = ConnectionHub(settings.ws_heartbeat_s)
+        await ws_hub.start()
+        app.state.event_bus = bus
+        app.state.run_manager = run_manager
+        app.state.threads = run_manager.threads
+        app.state.messages = run_manager.messages
+        app.state.ws_hub = ws_hub
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:
             yield
         finally:
+            await run_manager.close()
+            await ws_hub.close()
+            await bus.close()
+            await app.state.language_model.aclose()
+            await auth.close()
             for task in list(app.state.usage_tasks):
                 task.cancel()
             app.state.ledger.close()
-            await app.state.language_model.aclose()
-            await auth.close()
             await db.dispose()
             log.info("apex_stopped")
 
@@ -95,5 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(usage_router)
+    app.include_router(threads_router)
+    app.include_router(runs_router)
+    app.include_router(websocket_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "APEX_"
@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     ws_send_queue_size: Annotated[int, Field(ge=8, le=100_000)] = 1_024
     event_replay_max: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
     event_replay_ttl_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
+    event_replay_retained_runs: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        default=1_000, description="In-process bus: ended runs whose event log is kept for resume.")
+    max_queued_runs_per_user: Annotated[int, Field(ge=0, le=10_000)] = 20
+    worker_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    worker_lost_after_s: Annotated[float, Field(ge=2, le=3_600)] = 15.0
+    shutdown_grace_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    step_delay_ms: Annotated[int, Field(ge=0, le=60_000)] = Field(
+        default=0, description="Pause between the agents of a run (demos, UI work).")
 
     upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
     ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 448
@@ -120,6 +128,12 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = Field(default=None, description="Default: JSON in production only.")
+
+    @model_validator(mode="after")
+    def _heartbeats_outlive_their_interval(self) -> "Settings":
+        if self.worker_lost_after_s < 2 * self.worker_heartbeat_s:
+            raise ValueError("worker_lost_after_s must be at least twice worker_heartbeat_s")
+        return self
 
     @field_validator(
         "database_url", "redis_url", "clickhouse_url", "public_url", "forwarded_allow_ips",

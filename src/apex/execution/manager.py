@@ -1,0 +1,352 @@
+"""The RunManager: runs are independent of any connection, bounded, cancellable and always end.
+
+`start(ctx, text)` persists the run and the user's message and returns at once; the workflow then
+executes in a task of this process under the per-user and global limits and the run timeout. The
+manager emits the supervisor's `agent_started` first and exactly one final event last, and the
+state machine (compare-and-set in the runs table) decides who may end a run: the run itself, a
+cancel, a shutdown, or another process recovering it after its own process died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections import Counter as Tally
+from dataclasses import dataclass
+from datetime import timedelta
+
+from prometheus_client import Counter, Gauge
+
+from apex.config import Settings
+from apex.config.logging import bind_context, get_logger
+from apex.errors import ApexError, BadRequest, NotFound, RateLimited, ServiceUnavailable
+from apex.execution.context import UserExecutionContext
+from apex.execution.dispatcher import ToolDispatcher
+from apex.execution.emitter import RunBrackets, RunEmitter
+from apex.execution.slots import RunSlots
+from apex.execution.state import LIVE_STATES, IllegalRunTransition, RunState, RunTracker
+from apex.execution.workflow import ThreadMessage, Workflow, WorkflowContext, WorkflowOutcome
+from apex.realtime.bus import EventBus, RunEndedError
+from apex.store.database import Database
+from apex.store.ids import new_id
+from apex.store.models import Run
+from apex.store.repositories.messages import MessageRepository
+from apex.store.repositories.runs import RunRepository
+from apex.store.repositories.threads import ThreadRepository, title_from_text
+from apex.store.types import utcnow
+
+log = get_logger(__name__)
+
+TEXT_MAX_CHARS = 20_000
+HISTORY_MESSAGES = 50
+RECOVERY_GRACE_S = 2.0
+
+RUNS_FINISHED = Counter("apex_runs_finished_total", "Runs that reached a terminal state",
+                        ["state"])
+RUNS_LIVE = Gauge("apex_runs_live", "Runs of this process not yet ended")
+
+
+class _RunTimedOut(Exception):
+    """The workflow overran the run timeout (distinct from a TimeoutError raised inside it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTicket:
+    run_id: str
+    thread_id: str
+    state: RunState
+
+
+class _LiveRun:
+    __slots__ = ("ctx", "text", "emitter", "task", "state", "stop_reason", "shielded")
+
+    def __init__(self, ctx: UserExecutionContext, text: str, emitter: RunEmitter) -> None:
+        self.ctx = ctx
+        self.text = text
+        self.emitter = emitter
+        self.task: asyncio.Task[None] | None = None
+        self.state = RunState.PENDING
+        self.stop_reason: str | None = None
+        self.shielded = False
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{new_id()[-8:]}"
+
+
+def clean_text(text: object) -> str:
+    """The user's question as a run accepts it: a non-empty string of bounded length."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("`text` must be a non-empty string.", code="missing_text")
+    if len(text) > TEXT_MAX_CHARS:
+        raise BadRequest(f"`text` is limited to {TEXT_MAX_CHARS} characters.",
+                         code="text_too_long")
+    return text.strip()
+
+
+class RunManager:
+    def __init__(self, *, settings: Settings, db: Database, bus: EventBus, workflow: Workflow,
+                 worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.workflow = workflow
+        self.worker_id = worker_id or _worker_id()
+        self.runs = RunRepository(db)
+        self.threads = ThreadRepository(db)
+        self.messages = MessageRepository(db)
+        self.tracker = RunTracker(self.runs)
+        self._slots = RunSlots(per_user=settings.max_runs_per_user,
+                               total=settings.max_runs_global)
+        self._live: dict[str, _LiveRun] = {}
+        self._per_user: Tally[str] = Tally()
+        self._loops: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # lifecycle
+    async def open(self) -> None:
+        self.bus.on_cancel(self._on_cancel_request)
+        if self.bus.shared:
+            await self._beat()
+            self._loops = [
+                asyncio.create_task(self._heartbeat_loop(), name="apex-run-heartbeat"),
+                asyncio.create_task(self._recovery_loop(), name="apex-run-recovery"),
+            ]
+        else:
+            await self._fail_abandoned_without_events()
+
+    async def close(self) -> None:
+        """End every run of this process (`failed`, code `server_shutdown`), then stop.
+
+        A run already storing its answer is let finish: it is moments from `completed`."""
+        self._closing = True
+        for loop in self._loops:
+            loop.cancel()
+        tasks = []
+        for live in list(self._live.values()):
+            if live.task is None:
+                continue
+            tasks.append(live.task)
+            if not live.shielded:
+                live.stop_reason = live.stop_reason or "shutdown"
+                live.task.cancel()
+        await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
+
+    # starting
+    async def submit(self, *, user_id: str, text: object, request_id: str,
+                     thread_id: str | None = None) -> RunTicket:
+        """Validate, open the thread when none is given, and start the run."""
+        question = clean_text(text)
+        self._admit(user_id)
+        if thread_id is None:
+            thread_id = (await self.threads.create(user_id, title_from_text(question))).id
+        ctx = UserExecutionContext(user_id=user_id, thread_id=thread_id, run_id=new_id(),
+                                   request_id=request_id)
+        await self.start(ctx, question)
+        return RunTicket(run_id=ctx.run_id, thread_id=thread_id, state=RunState.PENDING)
+
+    def _admit(self, user_id: str) -> None:
+        if self._closing:
+            raise ServiceUnavailable("The server is shutting down; try again shortly.",
+                                     code="shutting_down")
+        allowed = self.settings.max_runs_per_user + self.settings.max_queued_runs_per_user
+        if self._per_user[user_id] >= allowed:
+            raise RateLimited(f"You already have {allowed} runs in progress or waiting.",
+                              retry_after_s=5, code="too_many_runs")
+
+    async def start(self, ctx: UserExecutionContext, text: str) -> str:
+        """Persist the run (pending) and the user's message, schedule it, return its id."""
+        self._admit(ctx.user_id)
+        await self.runs.create(run_id=ctx.run_id, user_id=ctx.user_id, thread_id=ctx.thread_id,
+                               text=text, worker_id=self.worker_id)
+        live = _LiveRun(ctx, text, RunEmitter(ctx, self.bus, task=text))
+        self._live[ctx.run_id] = live
+        self._per_user[ctx.user_id] += 1
+        RUNS_LIVE.inc()
+        live.task = asyncio.create_task(self._execute(live), name=f"apex-run-{ctx.run_id}")
+        return ctx.run_id
+
+    # reading and stopping
+    async def get(self, user_id: str, run_id: str) -> Run:
+        run = await self.runs.get(user_id, run_id)
+        if run is None:
+            raise NotFound("No such run.", code="run_not_found")
+        return run
+
+    async def cancel(self, user_id: str, run_id: str) -> RunState:
+        """Ask the run to stop wherever it executes; idempotent. Returns the state seen now."""
+        run = await self.get(user_id, run_id)
+        state = RunState(run.state)
+        if state.terminal:
+            return state
+        live = self._live.get(run_id)
+        if live is not None:
+            self._cancel_local(live)
+        elif self.bus.shared:
+            await self.bus.request_cancel(run_id)
+        else:
+            await self._end_abandoned(run, RunState.CANCELLED)
+        return state
+
+    def _on_cancel_request(self, run_id: str) -> None:
+        live = self._live.get(run_id)
+        if live is not None:
+            self._cancel_local(live)
+
+    def _cancel_local(self, live: _LiveRun) -> None:
+        if live.shielded or live.stop_reason or live.task is None:
+            return
+        live.stop_reason = "cancelled"
+        live.task.cancel()
+
+    # executing
+    async def _execute(self, live: _LiveRun) -> None:
+        ctx = live.ctx
+        bind_context(user_id=ctx.user_id, run_id=ctx.run_id, request_id=ctx.request_id)
+        try:
+            async with self._slots.hold(ctx.user_id):
+                await self._advance(live, RunState.STARTING)
+                await live.emitter.start_supervisor()
+                await self._advance(live, RunState.RUNNING)
+                outcome = await self._run_workflow(live)
+                live.shielded = True
+                await self._advance(live, RunState.COMPLETING)
+                await self.tracker.transition(
+                    ctx, RunState.COMPLETED, expected=live.state, reply=outcome.final_response,
+                    final_response=outcome.final_response, report=dict(outcome.report))
+                RUNS_FINISHED.labels(RunState.COMPLETED.value).inc()
+                await live.emitter.finish_completed(outcome.final_response, outcome.report)
+        except asyncio.CancelledError:
+            if live.stop_reason == "cancelled":
+                await self._end(live, RunState.CANCELLED)
+            else:
+                await self._end(live, RunState.FAILED, "server_shutdown",
+                                "The server shut down while the run was in progress.")
+        except _RunTimedOut:
+            await self._end(live, RunState.TIMEOUT, "run_timeout",
+                            f"The run took longer than {self.settings.run_timeout_s:g} s.")
+        except (IllegalRunTransition, RunEndedError):
+            log.warning("run_ended_elsewhere", run_id=ctx.run_id)
+        except ApexError as exc:
+            await self._end(live, RunState.FAILED, exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - any workflow bug ends the run, never the process
+            log.exception("run_failed", error=repr(exc))
+            await self._end(live, RunState.FAILED, "workflow_error",
+                            "The run failed unexpectedly.")
+        finally:
+            self._forget(live)
+
+    async def _run_workflow(self, live: _LiveRun) -> WorkflowOutcome:
+        ctx = live.ctx
+        earlier = await self.messages.history(ctx.user_id, ctx.thread_id,
+                                              excluding_run=ctx.run_id, limit=HISTORY_MESSAGES)
+        context = WorkflowContext(
+            ctx=ctx, text=live.text,
+            history=tuple(ThreadMessage(role=m.role, text=m.text, run_id=m.run_id,
+                                        created_at=m.created_at, report=m.report)
+                          for m in earlier),
+            events=live.emitter,
+            tools=ToolDispatcher(live.emitter, default_timeout_s=self.settings.tool_timeout_s),
+        )
+        deadline = asyncio.timeout(self.settings.run_timeout_s)
+        try:
+            async with deadline:
+                return await self.workflow.run(context)
+        except TimeoutError:
+            if deadline.expired():
+                raise _RunTimedOut from None
+            raise
+
+    async def _advance(self, live: _LiveRun, target: RunState) -> None:
+        await self.tracker.transition(live.ctx, target, expected=live.state)
+        live.state = target
+
+    async def _end(self, live: _LiveRun, target: RunState, code: str | None = None,
+                   message: str | None = None) -> None:
+        """Move to a terminal state and, only if this call won that race, emit the final event."""
+        try:
+            await self.tracker.transition(live.ctx, target, error_code=code, error_message=message)
+        except IllegalRunTransition:
+            return
+        RUNS_FINISHED.labels(target.value).inc()
+        await self._emit_final(live.emitter, target, code, message)
+
+    @staticmethod
+    async def _emit_final(emitter: RunEmitter, target: RunState, code: str | None,
+                          message: str | None) -> None:
+        try:
+            if target is RunState.CANCELLED:
+                await emitter.finish_stopped()
+            else:
+                await emitter.finish_error(target.value, code or "run_failed", message or "")
+        except RunEndedError:
+            return
+        except Exception as exc:  # noqa: BLE001 - the state is stored; a lost event is logged
+            log.exception("final_event_failed", run_id=emitter.ctx.run_id, error=repr(exc))
+
+    def _forget(self, live: _LiveRun) -> None:
+        if self._live.pop(live.ctx.run_id, None) is not None:
+            RUNS_LIVE.dec()
+            self._per_user[live.ctx.user_id] -= 1
+            if self._per_user[live.ctx.user_id] <= 0:
+                del self._per_user[live.ctx.user_id]
+
+    # runs whose process is gone
+    async def _end_abandoned(self, run: Run, target: RunState, code: str | None = None,
+                             message: str | None = None) -> None:
+        ctx = UserExecutionContext(user_id=run.user_id, thread_id=run.thread_id, run_id=run.id,
+                                   request_id=new_id())
+        try:
+            await self.tracker.transition(ctx, target, error_code=code, error_message=message)
+        except IllegalRunTransition:
+            return
+        RUNS_FINISHED.labels(target.value).inc()
+        brackets = RunBrackets.replayed(await self.bus.replay(run.id))
+        await self._emit_final(RunEmitter(ctx, self.bus, task=run.text, brackets=brackets),
+                               target, code, message)
+
+    async def _fail_abandoned_without_events(self) -> None:
+        """Embedded mode, at start: runs a previous process left live can only be dead. Their
+        in-memory event logs died with it, so only the stored state is corrected."""
+        for run in await self.runs.live_runs(states=[s.value for s in LIVE_STATES],
+                                             not_on_workers=[self.worker_id],
+                                             created_before=utcnow()):
+            ctx = UserExecutionContext(user_id=run.user_id, thread_id=run.thread_id,
+                                       run_id=run.id, request_id=new_id())
+            with contextlib.suppress(IllegalRunTransition):
+                await self.tracker.transition(ctx, RunState.FAILED, error_code="worker_lost",
+                                              error_message="The server restarted during the run.")
+
+    async def _beat(self) -> None:
+        try:
+            await self.bus.heartbeat(self.worker_id)
+        except Exception as exc:  # noqa: BLE001 - retried at the next beat
+            log.warning("run_heartbeat_failed", error=repr(exc))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.worker_heartbeat_s)
+            await self._beat()
+
+    async def _recovery_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.worker_heartbeat_s)
+            try:
+                await self.recover_lost_runs()
+            except Exception as exc:  # noqa: BLE001 - retried at the next sweep
+                log.warning("run_recovery_failed", error=repr(exc))
+
+    async def recover_lost_runs(self) -> int:
+        """End (`failed`, code `worker_lost`) the live runs of processes that stopped beating."""
+        alive = await self.bus.live_workers()
+        if alive is None:
+            return 0
+        lost = await self.runs.live_runs(
+            states=[s.value for s in LIVE_STATES], not_on_workers=alive | {self.worker_id},
+            created_before=utcnow() - timedelta(seconds=RECOVERY_GRACE_S))
+        for run in lost:
+            log.warning("run_worker_lost", run_id=run.id, worker_id=run.worker_id)
+            await self._end_abandoned(run, RunState.FAILED, "worker_lost",
+                                      "The process running this run stopped.")
+        return len(lost)

@@ -1,0 +1,342 @@
+"""The RunManager on real databases (SQLite and PostgreSQL): limits, timeout, cancellation,
+failures, shutdown and recovery, each ending with exactly one final event."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from apex.errors import NotFound, RateLimited
+from apex.execution.context import UserExecutionContext
+from apex.execution.manager import RunManager
+from apex.execution.state import IllegalRunTransition, RunState, RunTracker
+from apex.execution.workflow import Workflow
+from apex.realtime.bus import EventBus
+from apex.realtime.events import RunEvent
+from apex.realtime.memory import InProcessEventBus
+from apex.store.database import Database
+from apex.store.ids import new_id
+from apex.store.repositories.runs import RunRepository
+from apex.store.repositories.threads import ThreadRepository
+from apex.store.repositories.users import UserRepository
+from tests.support.protocol_checks import check_run_stream, event_types
+from tests.support.scripted_workflow import (
+    FIVE_EVENT_SCRIPT,
+    Agent,
+    Call,
+    Fail,
+    ScriptedWorkflow,
+    Signal,
+    Sleep,
+    Think,
+    echo_tool,
+    sleeping_tool,
+)
+
+
+@dataclass
+class Harness:
+    manager: RunManager
+    bus: EventBus
+    db: Database
+    events: dict[str, list[RunEvent]] = field(default_factory=dict)
+
+    async def user(self) -> str:
+        user = await UserRepository(self.db).create(
+            email=f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None)
+
+        def record(event: RunEvent) -> None:
+            self.events.setdefault(event.run_id, []).append(event)
+
+        await self.bus.subscribe(user.id, record)
+        return user.id
+
+    async def submit(self, user_id: str, text: str = "cut my costs", **options: Any) -> str:
+        ticket = await self.manager.submit(user_id=user_id, text=text, request_id=new_id(),
+                                           **options)
+        return ticket.run_id
+
+    async def final(self, run_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        async with asyncio.timeout(timeout):
+            while not any(e.final for e in self.events.get(run_id, [])):
+                await asyncio.sleep(0.01)
+        return [e.to_dict() for e in self.events[run_id]]
+
+    async def state(self, user_id: str, run_id: str) -> str:
+        return (await self.manager.get(user_id, run_id)).state
+
+
+@pytest.fixture
+async def harness(database: Database, make_settings) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+    built: list[Harness] = []
+
+    async def build(workflow: Workflow, bus: EventBus | None = None,
+                    **overrides: Any) -> Harness:
+        bus = bus or InProcessEventBus(replay_max=10_000, replay_ttl_s=600, retained_runs=100)
+        await bus.start()
+        manager = RunManager(settings=make_settings(**overrides), db=database, bus=bus,
+                             workflow=workflow)
+        await manager.open()
+        built.append(Harness(manager, bus, database))
+        return built[-1]
+
+    yield build
+    for item in built:
+        await item.manager.close()
+        await item.bus.close()
+
+
+async def test_start_returns_at_once_and_the_run_completes(harness) -> None:  # type: ignore[no-untyped-def]
+    gate = asyncio.Event()
+    workflow = ScriptedWorkflow([Signal(gate), *FIVE_EVENT_SCRIPT], tools={"echo": echo_tool},
+                                report={"markdown": "# plan", "recommendations": []})
+    h = await harness(workflow)
+    user_id = await h.user()
+    run_id = await h.submit(user_id, "How can I cut my AI costs by 30%?")
+    run = await h.manager.get(user_id, run_id)
+    assert run.state == "pending" and run.text == "How can I cut my AI costs by 30%?"
+    assert not gate.is_set()
+    events = await h.final(run_id)
+    check_run_stream(events, run_id=run_id, user_id=user_id, state="completed")
+    assert set(event_types(events)) >= {"agent_started", "agent_thinking", "tool_executing",
+                                        "tool_completed", "agent_completed"}
+    run = await h.manager.get(user_id, run_id)
+    assert run.state == "completed" and run.started_at and run.finished_at
+    assert run.final_response == "All done. (How can I cut my AI costs by 30%?)"
+    assert run.report == {"markdown": "# plan", "recommendations": []}
+    thread = await ThreadRepository(h.db).get(user_id, run.thread_id)
+    assert thread.title == "How can I cut my AI costs by 30%?" and thread.message_count == 2
+    messages = (await h.manager.messages.list(user_id, run.thread_id, limit=10)).items
+    assert [(m.role, m.run_id) for m in messages] == [("user", run_id), ("assistant", run_id)]
+    assert messages[1].report == {"markdown": "# plan", "recommendations": []}
+
+
+async def test_a_workflow_reads_the_thread_history(harness) -> None:  # type: ignore[no-untyped-def]
+    workflow = ScriptedWorkflow([])
+    h = await harness(workflow)
+    user_id = await h.user()
+    first = await h.submit(user_id, "first question")
+    await h.final(first)
+    thread_id = (await h.manager.get(user_id, first)).thread_id
+    second = await h.submit(user_id, "second question", thread_id=thread_id)
+    await h.final(second)
+    history = workflow.contexts[1].history
+    assert [(m.role, m.text) for m in history] == [
+        ("user", "first question"), ("assistant", "All done. (first question)")]
+    assert workflow.contexts[1].ctx.thread_id == thread_id
+    assert workflow.contexts[0].history == ()
+
+
+async def test_runs_beyond_the_per_user_limit_wait_in_pending(harness) -> None:  # type: ignore[no-untyped-def]
+    release = asyncio.Event()
+
+    async def wait_for_release() -> str:
+        await release.wait()
+        return "released"
+
+    workflow = ScriptedWorkflow([Call("hold")], tools={"hold": wait_for_release})
+    h = await harness(workflow, max_runs_per_user=2)
+    user_id, other = await h.user(), await h.user()
+    mine = [await h.submit(user_id) for _ in range(3)]
+    theirs = await h.submit(other)
+    async with asyncio.timeout(10):
+        while [await h.state(user_id, r) for r in mine[:2]] != ["running", "running"] or (
+                await h.state(other, theirs) != "running"):
+            await asyncio.sleep(0.02)
+    assert await h.state(user_id, mine[2]) == "pending"
+    assert mine[2] not in h.events
+    release.set()
+    for run_id in mine:
+        check_run_stream(await h.final(run_id), run_id=run_id, user_id=user_id,
+                         state="completed")
+
+
+async def test_the_global_limit_holds_across_users(harness) -> None:  # type: ignore[no-untyped-def]
+    release = asyncio.Event()
+
+    async def wait_for_release() -> str:
+        await release.wait()
+        return "released"
+
+    workflow = ScriptedWorkflow([Call("hold")], tools={"hold": wait_for_release})
+    h = await harness(workflow, max_runs_global=2)
+    users = [await h.user() for _ in range(3)]
+    runs = [await h.submit(user) for user in users]
+    async with asyncio.timeout(10):
+        while sorted([await h.state(u, r) for u, r in zip(users, runs, strict=True)]) != [
+                "pending", "running", "running"]:
+            await asyncio.sleep(0.02)
+    release.set()
+    for user, run_id in zip(users, runs, strict=True):
+        await h.final(run_id)
+        assert await h.state(user, run_id) == "completed"
+
+
+async def test_too_many_waiting_runs_are_refused(harness) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([Sleep(5)]), max_runs_per_user=1,
+                      max_queued_runs_per_user=1)
+    user_id = await h.user()
+    await h.submit(user_id)
+    await h.submit(user_id)
+    with pytest.raises(RateLimited) as refused:
+        await h.submit(user_id)
+    assert refused.value.code == "too_many_runs" and refused.value.retry_after_s > 0
+
+
+async def test_a_run_past_its_timeout_ends_in_timeout(harness) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    workflow = ScriptedWorkflow([Agent("data", [Call("slow")])],
+                                tools={"slow": sleeping_tool(30, reached)})
+    h = await harness(workflow, run_timeout_s=0.5)
+    user_id = await h.user()
+    run_id = await h.submit(user_id)
+    events = await h.final(run_id)
+    check_run_stream(events, run_id=run_id, user_id=user_id, state="timeout")
+    assert events[-1]["payload"]["error"]["code"] == "run_timeout"
+    closing = [e for e in events if e["type"] == "tool_completed"]
+    assert closing[0]["payload"]["status"] == "timeout"
+    run = await h.manager.get(user_id, run_id)
+    assert (run.state, run.error_code) == ("timeout", "run_timeout")
+
+
+async def test_cancel_stops_a_running_tool_and_ends_cancelled(harness) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    workflow = ScriptedWorkflow([Agent("data", [Call("slow")])],
+                                tools={"slow": sleeping_tool(30, reached)})
+    h = await harness(workflow)
+    user_id = await h.user()
+    run_id = await h.submit(user_id)
+    await asyncio.wait_for(reached.wait(), 10)
+    assert await h.manager.cancel(user_id, run_id) == RunState.RUNNING
+    events = await h.final(run_id, timeout=1.0)
+    check_run_stream(events, run_id=run_id, user_id=user_id, state="cancelled")
+    assert event_types(events)[-3:] == ["tool_completed", "agent_error", "agent_stopped"]
+    assert await h.state(user_id, run_id) == "cancelled"
+    assert await h.manager.cancel(user_id, run_id) == RunState.CANCELLED
+    assert [e.seq for e in h.events[run_id]][-1] == len(events)
+
+
+async def test_cancel_while_pending_never_runs_the_workflow(harness) -> None:  # type: ignore[no-untyped-def]
+    workflow = ScriptedWorkflow([Sleep(30)])
+    h = await harness(workflow, max_runs_per_user=1)
+    user_id = await h.user()
+    running = await h.submit(user_id)
+    waiting = await h.submit(user_id)
+    await h.manager.cancel(user_id, waiting)
+    events = await h.final(waiting)
+    check_run_stream(events, run_id=waiting, user_id=user_id, state="cancelled")
+    assert event_types(events) == ["agent_started", "agent_stopped"]
+    assert len(workflow.contexts) == 1
+    run = await h.manager.get(user_id, waiting)
+    assert run.state == "cancelled" and run.started_at is None
+    await h.manager.cancel(user_id, running)
+    await h.final(running)
+
+
+async def test_cancel_is_scoped_to_the_owner(harness) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([Sleep(30)]))
+    owner, intruder = await h.user(), await h.user()
+    run_id = await h.submit(owner)
+    with pytest.raises(NotFound) as refused:
+        await h.manager.cancel(intruder, run_id)
+    assert refused.value.code == "run_not_found"
+    with pytest.raises(NotFound):
+        await h.manager.get(intruder, run_id)
+    assert (await h.manager.get(owner, run_id)).state in ("pending", "starting", "running")
+    await h.manager.cancel(owner, run_id)
+    await h.final(run_id)
+
+
+@pytest.mark.parametrize(("error", "code", "message"), [
+    (NotFound("No usage rows for March.", code="no_usage_rows"), "no_usage_rows",
+     "No usage rows for March."),
+    (RuntimeError("secret internals"), "workflow_error", "The run failed unexpectedly."),
+])
+async def test_a_failing_workflow_ends_failed_with_a_clear_code(harness, error: Exception,  # type: ignore[no-untyped-def]
+                                                                code: str, message: str) -> None:
+    workflow = ScriptedWorkflow([Agent("data", [Think("about to fail"), Fail(error)])])
+    h = await harness(workflow)
+    user_id = await h.user()
+    run_id = await h.submit(user_id)
+    events = await h.final(run_id)
+    check_run_stream(events, run_id=run_id, user_id=user_id, state="failed")
+    assert events[-1]["payload"]["error"] == {"code": code, "message": message}
+    run = await h.manager.get(user_id, run_id)
+    assert (run.state, run.error_code, run.error_message) == ("failed", code, message)
+    assert run.final_response is None
+
+
+async def test_a_workflow_breaking_the_event_order_fails_its_run_only(harness) -> None:  # type: ignore[no-untyped-def]
+    class OutOfOrder:
+        async def run(self, context):  # type: ignore[no-untyped-def]
+            await context.events.agent_completed("data", "never started")
+
+    h = await harness(OutOfOrder())
+    user_id = await h.user()
+    run_id = await h.submit(user_id)
+    events = await h.final(run_id)
+    check_run_stream(events, run_id=run_id, user_id=user_id, state="failed")
+    assert events[-1]["payload"]["error"]["code"] == "workflow_error"
+
+
+async def test_shutdown_ends_every_run_as_failed(harness) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    workflow = ScriptedWorkflow([Call("slow")], tools={"slow": sleeping_tool(30, reached)})
+    h = await harness(workflow, max_runs_per_user=1)
+    user_id = await h.user()
+    running = await h.submit(user_id)
+    waiting = await h.submit(user_id)
+    await asyncio.wait_for(reached.wait(), 10)
+    await h.manager.close()
+    for run_id in (running, waiting):
+        events = await h.final(run_id, timeout=1)
+        check_run_stream(events, run_id=run_id, user_id=user_id, state="failed")
+        assert events[-1]["payload"]["error"]["code"] == "server_shutdown"
+        run = await h.manager.get(user_id, run_id)
+        assert (run.state, run.error_code) == ("failed", "server_shutdown")
+    with pytest.raises(Exception) as refused:
+        await h.submit(user_id)
+    assert getattr(refused.value, "code", None) == "shutting_down"
+
+
+async def test_an_embedded_restart_fails_runs_the_previous_process_left(harness, database) -> None:  # type: ignore[no-untyped-def]
+    first = await harness(ScriptedWorkflow([]))
+    user_id = await first.user()
+    thread = await ThreadRepository(database).create(user_id, "t")
+    run_id = new_id()
+    await RunRepository(database).create(run_id=run_id, user_id=user_id, thread_id=thread.id,
+                                         text="orphan", worker_id="crashed-process")
+    await harness(ScriptedWorkflow([]))
+    run = await first.manager.get(user_id, run_id)
+    assert (run.state, run.error_code) == ("failed", "worker_lost")
+
+
+async def test_the_tracker_refuses_illegal_and_lost_transitions(harness, database) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([]))
+    user_id = await h.user()
+    thread = await ThreadRepository(database).create(user_id, "t")
+    ctx = UserExecutionContext(user_id=user_id, thread_id=thread.id, run_id=new_id(),
+                               request_id="q")
+    runs = RunRepository(database)
+    await runs.create(run_id=ctx.run_id, user_id=user_id, thread_id=thread.id, text="x",
+                      worker_id="w")
+    tracker = RunTracker(runs)
+    with pytest.raises(IllegalRunTransition):
+        await tracker.transition(ctx, RunState.RUNNING)
+    await tracker.transition(ctx, RunState.STARTING)
+    results = await asyncio.gather(tracker.transition(ctx, RunState.CANCELLED),
+                                   tracker.transition(ctx, RunState.FAILED),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["IllegalRunTransition", "RunState"]
+    final = await tracker.current(ctx)
+    assert final in (RunState.CANCELLED, RunState.FAILED)
+    with pytest.raises(IllegalRunTransition):
+        await tracker.transition(ctx, RunState.COMPLETED, expected=RunState.COMPLETING)
+    assert await tracker.current(ctx) == final
+    other = UserExecutionContext(user_id="someone", thread_id=thread.id, run_id=ctx.run_id,
+                                 request_id="q")
+    with pytest.raises(NotFound):
+        await tracker.transition(other, RunState.FAILED)

@@ -1,0 +1,129 @@
+"""Several processes sharing PostgreSQL and Redis: cancellation reaches the owning process, and a
+run whose process died is ended (`failed`, `worker_lost`) by another one."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from apex.execution.context import UserExecutionContext
+from apex.execution.emitter import RunEmitter
+from apex.execution.manager import RunManager
+from apex.realtime.events import RunEvent
+from apex.realtime.redis_streams import RedisEventBus
+from apex.store.database import Database
+from apex.store.ids import new_id
+from apex.store.repositories.runs import RunRepository
+from apex.store.repositories.threads import ThreadRepository
+from apex.store.repositories.users import UserRepository
+from tests.conftest import create_pg_database
+from tests.support.protocol_checks import check_run_stream, event_types
+from tests.support.scripted_workflow import Agent, Call, ScriptedWorkflow, sleeping_tool
+
+
+@pytest.fixture
+async def shared_db(postgres_server) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+    db = Database(await create_pg_database(postgres_server))
+    await db.upgrade()
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def process(shared_db: Database, make_settings, redis_server) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+    """A 'process': its own Redis bus and run manager over the shared database."""
+    started: list[tuple[RunManager, RedisEventBus]] = []
+
+    async def start(workflow: Any, **overrides: Any) -> RunManager:
+        settings = make_settings(redis_url=redis_server.url, **overrides)
+        bus = RedisEventBus(redis_server.url, replay_max=1_000, replay_ttl_s=600,
+                            worker_lost_after_s=settings.worker_lost_after_s)
+        await bus.start()
+        manager = RunManager(settings=settings, db=shared_db, bus=bus, workflow=workflow)
+        await manager.open()
+        started.append((manager, bus))
+        return manager
+
+    yield start
+    for manager, bus in started:
+        await manager.close()
+        await bus.close()
+
+
+async def record(manager: RunManager, user_id: str) -> list[RunEvent]:
+    seen: list[RunEvent] = []
+    await manager.bus.subscribe(user_id, seen.append)
+    return seen
+
+
+async def until_final(seen: list[RunEvent], timeout: float) -> list[dict[str, Any]]:
+    async with asyncio.timeout(timeout):
+        while not any(e.final for e in seen):
+            await asyncio.sleep(0.01)
+    return [e.to_dict() for e in seen]
+
+
+async def test_stop_sent_to_one_process_cancels_the_run_in_another(process, shared_db) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    workflow = ScriptedWorkflow([Agent("data", [Call("slow")])],
+                                tools={"slow": sleeping_tool(30, reached)})
+    process_a = await process(ScriptedWorkflow([]))
+    process_b = await process(workflow)
+    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
+                                                  password_hash=None, name=None)
+    seen_on_a = await record(process_a, user.id)
+    ticket = await process_b.submit(user_id=user.id, text="slow one", request_id="q")
+    await asyncio.wait_for(reached.wait(), 10)
+    await process_a.cancel(user.id, ticket.run_id)
+    events = await until_final(seen_on_a, timeout=1.0)
+    check_run_stream(events, run_id=ticket.run_id, user_id=user.id, state="cancelled")
+    assert (await process_a.get(user.id, ticket.run_id)).state == "cancelled"
+
+
+async def test_a_run_whose_process_died_ends_failed_worker_lost(process, shared_db,  # type: ignore[no-untyped-def]
+                                                                redis_server) -> None:
+    survivor = await process(ScriptedWorkflow([]), worker_heartbeat_s=0.5,
+                             worker_lost_after_s=2)
+    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
+                                                  password_hash=None, name=None)
+    seen = await record(survivor, user.id)
+    thread = await ThreadRepository(shared_db).create(user.id, "t")
+    ctx = UserExecutionContext(user_id=user.id, thread_id=thread.id, run_id=new_id(),
+                               request_id="q")
+    await RunRepository(shared_db).create(run_id=ctx.run_id, user_id=user.id,
+                                          thread_id=thread.id, text="interrupted",
+                                          worker_id="dead-process")
+    dead_bus = RedisEventBus(redis_server.url, replay_max=1_000, replay_ttl_s=600,
+                             worker_lost_after_s=2)
+    await dead_bus.start()
+    await dead_bus.heartbeat("dead-process")
+    dying = RunEmitter(ctx, dead_bus, task="interrupted")
+    await dying.start_supervisor()
+    await dying.agent_started("data", "read rows")
+    await dying.tool_executing("data", "call-1", "usage_summary", {})
+    await dead_bus.close()
+    events = await until_final(seen, timeout=15)
+    check_run_stream(events, run_id=ctx.run_id, user_id=user.id, state="failed")
+    assert event_types(events)[-3:] == ["tool_completed", "agent_error", "agent_error"]
+    assert events[-1]["payload"]["error"]["code"] == "worker_lost"
+    run = await survivor.get(user.id, ctx.run_id)
+    assert (run.state, run.error_code) == ("failed", "worker_lost")
+    assert await survivor.recover_lost_runs() == 0
+
+
+async def test_runs_of_live_processes_are_left_alone(process, shared_db) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    busy = await process(ScriptedWorkflow([Call("slow")],
+                                          tools={"slow": sleeping_tool(30, reached)}),
+                         worker_heartbeat_s=0.5, worker_lost_after_s=2)
+    watcher = await process(ScriptedWorkflow([]), worker_heartbeat_s=0.5, worker_lost_after_s=2)
+    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
+                                                  password_hash=None, name=None)
+    ticket = await busy.submit(user_id=user.id, text="long", request_id="q")
+    await asyncio.wait_for(reached.wait(), 10)
+    await asyncio.sleep(3)
+    assert await watcher.recover_lost_runs() == 0
+    assert (await watcher.get(user.id, ticket.run_id)).state == "running"
+    await busy.cancel(user.id, ticket.run_id)
