@@ -9,21 +9,25 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import (  # noqa: F401
+from tests.support.browser import (
     api_get,
     ask,
-    browser,
+    browser_page,
     load_demo_data,
-    new_page,
     register,
     screenshot,
     watch,
-    web_server,
 )
 from tests.support.server import ServerProcess
 
 QUESTION = "How can I cut my AI costs by 30%?"
-FIVE_EVENT_TYPES = {"agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"}
+FIVE_EVENT_TYPES = {
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+}
 SUB_AGENTS = ["triage", "data", "optimization", "actions", "reporting"]
 
 
@@ -31,12 +35,13 @@ def dollars(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def test_golden_path_click_by_click(browser: Browser, web_server: ServerProcess, tmp_path: Path) -> None:
+def test_golden_path_click_by_click(
+    browser: Browser, web_server: ServerProcess, tmp_path: Path
+) -> None:
     base = web_server.base_url
-    context, page = new_page(browser, accept_downloads=True)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-    problems = watch(page)
-    try:
+    with browser_page(browser, accept_downloads=True) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        problems = watch(page)
         # 1. Register.
         email = register(page, base)
         expect(page.get_by_test_id("user-email")).to_have_text(email)
@@ -49,9 +54,15 @@ def test_golden_path_click_by_click(browser: Browser, web_server: ServerProcess,
         load_demo_data(page)
         summary = api_get(page, "/api/usage/summary")["body"]
         assert summary["totals"]["requests"] > 0
-        expect(page.get_by_test_id("dashboard-cost")).to_contain_text(dollars(summary["totals"]["cost_usd"]))
-        expect(page.get_by_test_id("dashboard-requests")).to_contain_text(f"{summary['totals']['requests']:,}")
-        expect(page.get_by_test_id("chart-spend-by-day-point")).to_have_count(len(summary["by_day"]))
+        expect(page.get_by_test_id("dashboard-cost")).to_contain_text(
+            dollars(summary["totals"]["cost_usd"])
+        )
+        expect(page.get_by_test_id("dashboard-requests")).to_contain_text(
+            f"{summary['totals']['requests']:,}"
+        )
+        expect(page.get_by_test_id("chart-spend-by-day-point")).to_have_count(
+            len(summary["by_day"])
+        )
         expect(page.get_by_test_id("chart-by-model-bar")).to_have_count(len(summary["by_model"]))
         expect(page.get_by_test_id("latency-table")).to_be_visible()
         expect(page.get_by_test_id("top-features")).to_be_visible()
@@ -83,15 +94,21 @@ def test_golden_path_click_by_click(browser: Browser, web_server: ServerProcess,
         for agent in SUB_AGENTS:
             card = run.locator(f"[data-testid=agent-card][data-agent={agent}]").first
             expect(card).to_have_attribute("data-status", "completed")
-            assert card.get_attribute("data-started-seq") and card.get_attribute("data-completed-seq")
+            assert card.get_attribute("data-started-seq") and card.get_attribute(
+                "data-completed-seq"
+            )
             assert card.get_by_test_id("thinking-line").count() >= 1, agent
         chips = run.get_by_test_id("tool-chip")
         assert chips.count() >= 1
         for i in range(chips.count()):
             chip = chips.nth(i)
             assert chip.get_attribute("data-status") in {"ok", "error", "timeout"}
-            assert chip.get_attribute("data-executing-seq") and chip.get_attribute("data-completed-seq")
-            assert (chip.get_attribute("title") or "").startswith(chip.get_attribute("data-tool") or "?")
+            assert chip.get_attribute("data-executing-seq") and chip.get_attribute(
+                "data-completed-seq"
+            )
+            assert (chip.get_attribute("title") or "").startswith(
+                chip.get_attribute("data-tool") or "?"
+            )
         expect(page.get_by_test_id("thread-item")).to_have_count(1)
         assert "#/chat/" in page.url
         run.evaluate("el => el.scrollIntoView({block: 'start'})")
@@ -102,11 +119,17 @@ def test_golden_path_click_by_click(browser: Browser, web_server: ServerProcess,
         report = api_get(page, f"/api/runs/{run_id}")["body"]["report"]
         assert report["recommendations"], "the demo workload must yield recommendations"
         view = run.get_by_test_id("report")
-        expect(view.get_by_test_id("total-cost")).to_contain_text(dollars(report["totals"]["cost_usd"]))
+        expect(view.get_by_test_id("total-cost")).to_contain_text(
+            dollars(report["totals"]["cost_usd"])
+        )
         rows = view.get_by_test_id("recommendation-row")
         expect(rows).to_have_count(len(report["recommendations"]))
-        savings = [float(rows.nth(i).get_attribute("data-savings") or "nan") for i in range(rows.count())]
-        assert savings == sorted((r["monthly_savings_usd"] for r in report["recommendations"]), reverse=True)
+        savings = [
+            float(rows.nth(i).get_attribute("data-savings") or "nan") for i in range(rows.count())
+        ]
+        assert savings == sorted(
+            (r["monthly_savings_usd"] for r in report["recommendations"]), reverse=True
+        )
         snippets = [a["config_snippet"] for a in report["actions"] if a.get("config_snippet")]
         if snippets:
             first = view.get_by_test_id("config-snippet").first.inner_text()
@@ -129,18 +152,19 @@ def test_golden_path_click_by_click(browser: Browser, web_server: ServerProcess,
         assert page.url == thread_url
         expect(page.get_by_test_id("user-message")).to_contain_text(QUESTION)
         answer = page.get_by_test_id("assistant-message")
-        expect(answer.get_by_test_id("recommendation-row")).to_have_count(len(report["recommendations"]))
+        expect(answer.get_by_test_id("recommendation-row")).to_have_count(
+            len(report["recommendations"])
+        )
         expect(page.get_by_test_id("thread-meta")).to_contain_text("2 messages")
         assert problems.exceptions == []
-    finally:
-        context.close()
 
 
 def create_thread(page: Page, title: str) -> str:
     return page.evaluate(
         """async (title) => {
             const token = JSON.parse(localStorage.getItem('apex.session')).access_token;
-            const response = await fetch('/api/threads', {method: 'POST', body: JSON.stringify({title}),
+            const response = await fetch('/api/threads', {
+              method: 'POST', body: JSON.stringify({title}),
               headers: {Authorization: `Bearer ${token}`, 'Content-Type': 'application/json'}});
             return (await response.json()).id;
         }""",
@@ -148,9 +172,10 @@ def create_thread(page: Page, title: str) -> str:
     )
 
 
-def test_threads_are_renamed_and_deleted_from_the_sidebar(browser: Browser, web_server: ServerProcess) -> None:
-    context, page = new_page(browser)
-    try:
+def test_threads_are_renamed_and_deleted_from_the_sidebar(
+    browser: Browser, web_server: ServerProcess
+) -> None:
+    with browser_page(browser) as page:
         register(page, web_server.base_url)
         budget = create_thread(page, "Budget review")
         latency = create_thread(page, "Latency")
@@ -170,7 +195,9 @@ def test_threads_are_renamed_and_deleted_from_the_sidebar(browser: Browser, web_
         page.keyboard.press("Enter")
         expect(item.get_by_test_id("thread-title")).to_have_text("Q4 budget review")
         page.reload()
-        expect(page.locator(f"[data-thread-id='{budget}'] [data-testid=thread-title]")).to_have_text("Q4 budget review")
+        expect(
+            page.locator(f"[data-thread-id='{budget}'] [data-testid=thread-title]")
+        ).to_have_text("Q4 budget review")
 
         page.locator(f"[data-thread-id='{latency}'] [data-testid=thread-link]").click()
         page.locator(f"[data-thread-id='{latency}'] [data-testid=delete-thread]").click()
@@ -185,13 +212,12 @@ def test_threads_are_renamed_and_deleted_from_the_sidebar(browser: Browser, web_
         expect(page.get_by_test_id("thread-missing")).to_be_visible()
         page.reload()
         expect(page.get_by_test_id("thread-item")).to_have_count(1)
-    finally:
-        context.close()
 
 
 def test_the_signed_in_app_fits_a_375_px_phone(browser: Browser, web_server: ServerProcess) -> None:
-    context, page = new_page(browser, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
-    try:
+    with browser_page(
+        browser, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    ) as page:
         register(page, web_server.base_url)
         expect(page.get_by_test_id("sidebar")).to_be_hidden()
         page.get_by_test_id("menu-toggle").click()
@@ -204,10 +230,10 @@ def test_the_signed_in_app_fits_a_375_px_phone(browser: Browser, web_server: Ser
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         assert page.evaluate("document.querySelector('main').scrollWidth") <= 375
         ask(page, QUESTION)
-        expect(page.get_by_test_id("run")).to_have_attribute("data-state", "completed", timeout=60_000)
+        expect(page.get_by_test_id("run")).to_have_attribute(
+            "data-state", "completed", timeout=60_000
+        )
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         assert page.evaluate("document.querySelector('main').scrollWidth") <= 375
         composer = page.get_by_test_id("composer-input").bounding_box()
         assert composer is not None and composer["x"] + composer["width"] <= 375
-    finally:
-        context.close()

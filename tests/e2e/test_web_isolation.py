@@ -8,13 +8,11 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, WebSocket, expect
 
-from tests.support.browser import (  # noqa: F401
+from tests.support.browser import (
     ask,
-    browser,
+    browser_page,
     load_demo_data,
-    new_page,
     register,
-    web_server,
 )
 from tests.support.server import ServerProcess
 
@@ -37,13 +35,13 @@ def thread_id_of(page: Page) -> str:
     return page.url.split("#/chat/")[1]
 
 
-def test_two_users_never_see_each_others_threads(browser: Browser, web_server: ServerProcess) -> None:
+def test_two_users_never_see_each_others_threads(
+    browser: Browser, web_server: ServerProcess
+) -> None:
     base = web_server.base_url
-    context_a, alice = new_page(browser)
-    context_b, bob = new_page(browser)
-    frames_a = record_frames(alice)
-    frames_b = record_frames(bob)
-    try:
+    with browser_page(browser) as alice, browser_page(browser) as bob:
+        frames_a = record_frames(alice)
+        frames_b = record_frames(bob)
         register(alice, base)
         register(bob, base)
         load_demo_data(alice)
@@ -57,7 +55,10 @@ def test_two_users_never_see_each_others_threads(browser: Browser, web_server: S
         thread_a, thread_b = thread_id_of(alice), thread_id_of(bob)
         run_id_a, run_id_b = run_a.get_attribute("data-run-id"), run_b.get_attribute("data-run-id")
 
-        for page, own_question, other_question in ((alice, QUESTION_A, QUESTION_B), (bob, QUESTION_B, QUESTION_A)):
+        for page, own_question, other_question in (
+            (alice, QUESTION_A, QUESTION_B),
+            (bob, QUESTION_B, QUESTION_A),
+        ):
             page.reload()
             expect(page.get_by_test_id("thread-item")).to_have_count(1)
             expect(page.get_by_test_id("user-message")).to_contain_text(own_question)
@@ -72,12 +73,11 @@ def test_two_users_never_see_each_others_threads(browser: Browser, web_server: S
         bob.goto(f"{base}/#/chat/{thread_a}")
         expect(bob.get_by_test_id("thread-missing")).to_be_visible()
         assert QUESTION_A not in bob.content()
-        expect(bob.locator(f"[data-testid=thread-item][data-thread-id='{thread_a}']")).to_have_count(0)
+        expect(
+            bob.locator(f"[data-testid=thread-item][data-thread-id='{thread_a}']")
+        ).to_have_count(0)
 
         bob.get_by_test_id("nav-usage").click()
         expect(bob.get_by_test_id("dashboard-empty")).to_be_visible()
         alice.get_by_test_id("nav-usage").click()
         expect(alice.get_by_test_id("dashboard-totals")).to_be_visible()
-    finally:
-        context_a.close()
-        context_b.close()

@@ -10,15 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute, expect
+from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
-from tests.support.browser import (  # noqa: F401
+from tests.support.browser import (
     SERVER_ENV,
     api_get,
     ask,
-    browser,
+    browser_page,
     load_demo_data,
-    new_page,
     register,
     stored_session,
     watch,
@@ -37,9 +36,13 @@ def gate() -> Iterator[LlmGate]:
 
 
 @pytest.fixture(scope="module")
-def gated_server(tmp_path_factory: pytest.TempPathFactory, gate: LlmGate) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir=tmp_path_factory.mktemp("web-runs") / "data",
-                           env={**SERVER_ENV, **gate.server_env()})
+def gated_server(
+    tmp_path_factory: pytest.TempPathFactory, gate: LlmGate
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(
+        data_dir=tmp_path_factory.mktemp("web-runs") / "data",
+        env={**SERVER_ENV, **gate.server_env()},
+    )
     server.start()
     yield server
     server.stop()
@@ -48,8 +51,12 @@ def gated_server(tmp_path_factory: pytest.TempPathFactory, gate: LlmGate) -> Ite
 def events_over_sse(base_url: str, token: str, run_id: str) -> list[dict[str, Any]]:
     """The server's own record of a run, read over SSE up to the final event."""
     events: list[dict[str, Any]] = []
-    with httpx.stream("GET", f"{base_url}/api/runs/{run_id}/events", timeout=30,
-                      headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}) as response:
+    with httpx.stream(
+        "GET",
+        f"{base_url}/api/runs/{run_id}/events",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+    ) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             if not line.startswith("data:"):
@@ -61,8 +68,15 @@ def events_over_sse(base_url: str, token: str, run_id: str) -> list[dict[str, An
     return events
 
 
-def start_held_run(page: Page, gate: LlmGate, base_url: str) -> Any:
+@pytest.fixture
+def held(gate: LlmGate) -> Iterator[LlmGate]:
+    """The gate, holding every language-model call until the test releases it (or ends)."""
     gate.hold()
+    yield gate
+    gate.release()
+
+
+def start_held_run(page: Page, gate: LlmGate, base_url: str) -> Locator:
     register(page, base_url)
     load_demo_data(page)
     ask(page, QUESTION)
@@ -73,11 +87,12 @@ def start_held_run(page: Page, gate: LlmGate, base_url: str) -> Any:
     return run
 
 
-def test_stop_in_the_middle_of_a_run(browser: Browser, gated_server: ServerProcess, gate: LlmGate) -> None:
-    context, page = new_page(browser)
-    problems = watch(page)
-    try:
-        run = start_held_run(page, gate, gated_server.base_url)
+def test_stop_in_the_middle_of_a_run(
+    browser: Browser, gated_server: ServerProcess, held: LlmGate
+) -> None:
+    with browser_page(browser) as page:
+        problems = watch(page)
+        run = start_held_run(page, held, gated_server.base_url)
         page.get_by_test_id("stop-run").click()
         expect(run).to_have_attribute("data-state", "cancelled", timeout=10_000)
         expect(page.get_by_test_id("run-status")).to_have_text("Stopped")
@@ -87,7 +102,7 @@ def test_stop_in_the_middle_of_a_run(browser: Browser, gated_server: ServerProce
         last_seq = run.get_attribute("data-last-seq")
         assert "agent_stopped" in (run.get_attribute("data-event-types") or "").split()
 
-        gate.release()
+        held.release()
         page.wait_for_timeout(1500)
         expect(run).to_have_attribute("data-last-seq", last_seq or "?")
         assert run.get_attribute("data-event-count") == last_seq
@@ -95,17 +110,17 @@ def test_stop_in_the_middle_of_a_run(browser: Browser, gated_server: ServerProce
 
         page.reload()
         expect(page.get_by_test_id("user-message")).to_contain_text(QUESTION)
-        expect(page.get_by_test_id("run")).to_have_attribute("data-state", "cancelled")
+        expect(page.get_by_test_id("stop-run")).to_have_count(0)
+        for state in page.get_by_test_id("run").evaluate_all(
+            "runs => runs.map((r) => r.dataset.state)"
+        ):
+            assert state == "cancelled"
         assert problems.exceptions == []
-    finally:
-        gate.release()
-        context.close()
 
 
 def test_a_dropped_connection_resumes_without_duplicated_or_missing_lines(
-    browser: Browser, gated_server: ServerProcess, gate: LlmGate
+    browser: Browser, gated_server: ServerProcess, held: LlmGate
 ) -> None:
-    context, page = new_page(browser)
     connections: list[tuple[WebSocketRoute, WebSocketRoute]] = []
     sent: list[dict[str, Any]] = []
 
@@ -120,33 +135,32 @@ def test_a_dropped_connection_resumes_without_duplicated_or_missing_lines(
         ws.on_message(upstream)
         server.on_message(lambda message: ws.send(message))
 
-    page.route_web_socket("**/ws", relay)
-    try:
-        run = start_held_run(page, gate, gated_server.base_url)
+    with browser_page(browser) as page:
+        page.route_web_socket("**/ws", relay)
+        run = start_held_run(page, held, gated_server.base_url)
         seen_before_drop = int(run.get_attribute("data-last-seq") or "0")
         page_side, server_side = connections[-1]
         server_side.close(code=1001, reason="network drop")
         page_side.close(code=4000, reason="network drop")
-        gate.release()
+        held.release()
 
         expect(run).to_have_attribute("data-state", "completed", timeout=60_000)
         assert len(connections) >= 2, "the client must reconnect"
-        run_id = run.get_attribute("data-run-id")
+        run_id = run.get_attribute("data-run-id") or ""
         resumes = [f for f in sent if f.get("type") == "resume" and f.get("run_id") == run_id]
         assert resumes and resumes[0]["after_seq"] >= seen_before_drop
 
-        truth = events_over_sse(gated_server.base_url, stored_session(page)["access_token"], run_id or "")
+        truth = events_over_sse(gated_server.base_url, stored_session(page)["access_token"], run_id)
         assert [e["seq"] for e in truth] == list(range(1, len(truth) + 1))
         assert run.get_attribute("data-event-count") == str(len(truth))
         assert run.get_attribute("data-last-seq") == str(len(truth))
         lines = run.get_by_test_id("thinking-line")
         assert [lines.nth(i).get_attribute("data-seq") for i in range(lines.count())] == [
-            str(e["seq"]) for e in truth if e["type"] == "agent_thinking"]
+            str(e["seq"]) for e in truth if e["type"] == "agent_thinking"
+        ]
         chips = run.get_by_test_id("tool-chip")
         assert [chips.nth(i).get_attribute("data-tool-call-id") for i in range(chips.count())] == [
-            e["payload"]["tool_call_id"] for e in truth if e["type"] == "tool_executing"]
+            e["payload"]["tool_call_id"] for e in truth if e["type"] == "tool_executing"
+        ]
         cards = run.get_by_test_id("agent-card")
         assert cards.count() == sum(1 for e in truth if e["type"] == "agent_started")
-    finally:
-        gate.release()
-        context.close()

@@ -7,26 +7,25 @@ import re
 
 from playwright.sync_api import Browser, expect
 
-from tests.support.browser import (  # noqa: F401
+from tests.support.browser import (
     api_get,
-    browser,
+    browser_page,
     load_demo_data,
-    new_page,
     register,
-    web_server,
 )
 from tests.support.server import ServerProcess
 
 HEADER = "timestamp,provider,model,input_tokens,output_tokens,cost_usd,latency_ms,status,feature\n"
 GOOD = "2026-11-01T10:0{minute}:00Z,openai,gpt-4o-mini,1200,300,0.0012,820,ok,chat\n"
 BAD_FILE = (
-    HEADER                                                                          # line 1
-    + GOOD.format(minute=0)                                                         # line 2
-    + "2026-11-01T10:01:00Z,openai,gpt-4o-mini,-5,300,0.0012,820,ok,chat\n"         # line 3: negative tokens
-    + GOOD.format(minute=2)                                                         # line 4
-    + "not a time,openai,gpt-4o-mini,900,200,0.0009,640,ok,chat\n"                  # line 5: timestamp
-    + "2026-11-01T10:04:00Z,openai,gpt-4o-mini,many,200,0.0009,640,ok,chat\n"       # line 6: tokens
-    + GOOD.format(minute=5)                                                         # line 7
+    HEADER  # line 1
+    + GOOD.format(minute=0)  # line 2
+    # line 3: a negative token count
+    + "2026-11-01T10:01:00Z,openai,gpt-4o-mini,-5,300,0.0012,820,ok,chat\n"
+    + GOOD.format(minute=2)  # line 4
+    + "not a time,openai,gpt-4o-mini,900,200,0.0009,640,ok,chat\n"  # line 5: timestamp
+    + "2026-11-01T10:04:00Z,openai,gpt-4o-mini,many,200,0.0009,640,ok,chat\n"  # line 6: tokens
+    + GOOD.format(minute=5)  # line 7
 )
 BAD_LINES = ["3", "5", "6"]
 
@@ -37,9 +36,10 @@ DROP_FILE_JS = """([name, text]) => {
 }"""
 
 
-def test_dropping_a_bad_file_shows_the_line_errors(browser: Browser, web_server: ServerProcess) -> None:
-    context, page = new_page(browser)
-    try:
+def test_dropping_a_bad_file_shows_the_line_errors(
+    browser: Browser, web_server: ServerProcess
+) -> None:
+    with browser_page(browser) as page:
         register(page, web_server.base_url)
         page.get_by_test_id("nav-usage").click()
         expect(page.get_by_test_id("dashboard-empty")).to_be_visible()
@@ -66,13 +66,10 @@ def test_dropping_a_bad_file_shows_the_line_errors(browser: Browser, web_server:
         summary = api_get(page, "/api/usage/summary")["body"]
         assert summary["totals"]["requests"] == 3
         expect(page.get_by_test_id("dashboard-requests")).to_contain_text("3")
-    finally:
-        context.close()
 
 
 def test_the_dashboard_follows_the_date_range(browser: Browser, web_server: ServerProcess) -> None:
-    context, page = new_page(browser)
-    try:
+    with browser_page(browser) as page:
         register(page, web_server.base_url)
         load_demo_data(page)
         everything = api_get(page, "/api/usage/summary")["body"]
@@ -83,7 +80,9 @@ def test_the_dashboard_follows_the_date_range(browser: Browser, web_server: Serv
         page.get_by_label("From", exact=True).fill(end)
         page.get_by_label("To", exact=True).fill(start)
         page.get_by_test_id("range-apply").click()
-        expect(page.get_by_test_id("range-error")).to_have_text("The start date must be on or before the end date.")
+        expect(page.get_by_test_id("range-error")).to_have_text(
+            "The start date must be on or before the end date."
+        )
 
         page.get_by_label("From", exact=True).fill(start)
         page.get_by_label("To", exact=True).fill(end)
@@ -92,11 +91,15 @@ def test_the_dashboard_follows_the_date_range(browser: Browser, web_server: Serv
         assert f"from={start}" in asked.value.url and f"to={end}" in asked.value.url
         windowed = api_get(page, f"/api/usage/summary?from={start}&to={end}")["body"]
         assert 0 < windowed["totals"]["requests"] < everything["totals"]["requests"]
-        expect(page.get_by_test_id("dashboard-requests")).to_contain_text(f"{windowed['totals']['requests']:,}")
-        expect(page.get_by_test_id("chart-spend-by-day-point")).to_have_count(len(windowed["by_day"]))
+        expect(page.get_by_test_id("dashboard-requests")).to_contain_text(
+            f"{windowed['totals']['requests']:,}"
+        )
+        expect(page.get_by_test_id("chart-spend-by-day-point")).to_have_count(
+            len(windowed["by_day"])
+        )
 
         page.get_by_test_id("range-reset").click()
-        expect(page.get_by_test_id("dashboard-requests")).to_contain_text(f"{everything['totals']['requests']:,}")
+        expect(page.get_by_test_id("dashboard-requests")).to_contain_text(
+            f"{everything['totals']['requests']:,}"
+        )
         expect(page.get_by_label("From", exact=True)).to_have_value("")
-    finally:
-        context.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ def require_chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def launched_chromium() -> Iterator[Browser]:
+    """The machine's Chromium under Playwright, for as long as the generator is open."""
     executable = require_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(executable), args=LAUNCH_ARGS)
@@ -56,9 +57,9 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir=tmp_path_factory.mktemp("web") / "data", env=dict(SERVER_ENV))
+def served_web_app(data_dir: Path) -> Iterator[ServerProcess]:
+    """A real `apex serve` process for browser tests, for as long as the generator is open."""
+    server = ServerProcess(data_dir=data_dir, env=dict(SERVER_ENV))
     server.start()
     yield server
     server.stop()
@@ -72,7 +73,9 @@ class PageProblems:
     exceptions: list[str] = field(default_factory=list)
 
     def console_errors(self) -> list[str]:
-        return [f"{m.text} ({m.location.get('url', '')})" for m in self.console if m.type == "error"]
+        return [
+            f"{m.text} ({m.location.get('url', '')})" for m in self.console if m.type == "error"
+        ]
 
 
 def watch(page: Page) -> PageProblems:
@@ -88,6 +91,16 @@ def new_page(browser: Browser, **context_options: Any) -> tuple[BrowserContext, 
     context = browser.new_context(**options)
     context.set_default_timeout(15_000)
     return context, context.new_page()
+
+
+@contextmanager
+def browser_page(browser: Browser, **context_options: Any) -> Iterator[Page]:
+    """A page in a fresh browser context (its own storage: a separate user), closed afterwards."""
+    context, page = new_page(browser, **context_options)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def unique_email(prefix: str = "web") -> str:

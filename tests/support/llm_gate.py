@@ -18,15 +18,29 @@ ANSWER = "{}"
 
 def completion(model: str) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-gate", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
+        "id": "chatcmpl-gate",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ANSWER},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
 
 def chunk(model: str, delta: dict[str, Any], finish: str | None) -> bytes:
-    body = {"id": "chatcmpl-gate", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    body = {
+        "id": "chatcmpl-gate",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
@@ -58,7 +72,9 @@ class LlmGate:
                         self.send_response(200)
                         self.send_header("Content-Type", "text/event-stream")
                         self.end_headers()
-                        self.wfile.write(chunk(model, {"role": "assistant", "content": ANSWER}, None))
+                        self.wfile.write(
+                            chunk(model, {"role": "assistant", "content": ANSWER}, None)
+                        )
                         self.wfile.write(chunk(model, {}, "stop"))
                         self.wfile.write(b"data: [DONE]\n\n")
                         return
@@ -81,9 +97,13 @@ class LlmGate:
 
     def server_env(self) -> dict[str, str]:
         """The settings that point a server's language model at this gate."""
-        return {"APEX_LLM_PROVIDER": "openai", "APEX_LLM_BASE_URL": self.base_url,
-                "APEX_LLM_MODEL": "gpt-4o-mini", "APEX_LLM_API_KEY": "sk-gate",
-                "APEX_LLM_TIMEOUT_S": "90"}
+        return {
+            "APEX_LLM_PROVIDER": "openai",
+            "APEX_LLM_BASE_URL": self.base_url,
+            "APEX_LLM_MODEL": "gpt-4o-mini",
+            "APEX_LLM_API_KEY": "sk-gate",
+            "APEX_LLM_TIMEOUT_S": "90",
+        }
 
     def start(self) -> LlmGate:
         self.thread.start()

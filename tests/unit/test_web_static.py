@@ -8,7 +8,10 @@ from pathlib import Path
 
 from apex.web import STATIC_DIR
 
-IMPORT = re.compile(r"""(?:^|\s)(?:import|export)\b[^'"]*?\bfrom\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)""", re.M)
+IMPORT = re.compile(
+    r"""(?:^|\s)(?:import|export)\b[^'"]*?\bfrom\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)""",
+    re.M,
+)
 ASSET = re.compile(r"""(?:src|href)=["']([^"'#]+)["']""")
 URL = re.compile(r"""\bhttps?://[^\s"'`)]+""")
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
@@ -24,7 +27,9 @@ def test_every_module_import_is_a_file_in_the_package() -> None:
     for module in modules:
         for match in IMPORT.finditer(module.read_text()):
             specifier = match.group(1) or match.group(2)
-            assert specifier.startswith("./") or specifier.startswith("../"), f"{module.name}: {specifier}"
+            assert specifier.startswith("./") or specifier.startswith("../"), (
+                f"{module.name}: {specifier}"
+            )
             assert (module.parent / specifier).resolve().is_file(), f"{module.name}: {specifier}"
 
 

@@ -18,7 +18,7 @@ const STATE_LABELS = {
 };
 const TERMINAL = new Set(["completed", "cancelled", "failed", "timeout"]);
 const STATE_BADGE = { completed: "ok", cancelled: "warn", failed: "error", timeout: "error" };
-const TOOL_MARK = { running: "…", ok: "✓", error: "✕", timeout: "⏱" };
+const TOOL_MARK = { running: "…", ok: "✓", error: "✕", timeout: "!" };
 
 export function isTerminal(state) {
   return TERMINAL.has(state);
