@@ -114,7 +114,9 @@ def register(page: Page, base_url: str, email: str | None = None) -> str:
     page.get_by_test_id("to-register").click()
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_test_id("auth-submit").click()
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/register")) as answer:
+        page.get_by_test_id("auth-submit").click()
+    assert answer.value.status == 201, f"POST /api/auth/register answered {answer.value.status}"
     page.get_by_test_id("shell").wait_for()
     return email
 
