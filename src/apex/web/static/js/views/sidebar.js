@@ -44,7 +44,8 @@ export class ThreadsSidebar {
       h("div", { class: "sidebar-head" }, h("a", { class: "button primary", href: "#/chat", testid: "new-chat" }, icon("plus"), "New chat")),
       h("h2", { id: "threads-heading", class: "visually-hidden" }, "Threads"),
       this.list, this.empty, this.more);
-    this.clock = window.setInterval(() => this.draw(), 60000);
+    this.renaming = false;
+    this.clock = window.setInterval(() => this.tick(), 60000);
   }
 
   destroy() {
@@ -91,7 +92,13 @@ export class ThreadsSidebar {
     }
   }
 
+  /** Keeps "3 min ago" true without redrawing (which would end a rename in progress). */
+  tick() {
+    for (const time of this.list.querySelectorAll("time")) time.textContent = relativeTime(time.getAttribute("datetime"));
+  }
+
   draw() {
+    if (this.renaming) return;
     const focusedId = document.activeElement?.closest?.(".thread")?.dataset.threadId;
     const focusedRole = document.activeElement?.dataset?.testid;
     this.list.replaceChildren(...this.threads.map((thread) => this.item(thread)));
@@ -112,6 +119,7 @@ export class ThreadsSidebar {
     const item = h("li", { class: "thread", testid: "thread-item", dataset: { threadId: thread.id } },
       h("a", { href: chatHref(thread.id), testid: "thread-link" },
         h("span", { class: "title", testid: "thread-title" }, title),
+        " ",
         h("span", { class: "meta", testid: "thread-meta" },
           h("time", { datetime: when, title: dateTime(when) }, relativeTime(when)),
           ` · ${count} ${count === 1 ? "message" : "messages"}`)),
@@ -127,13 +135,19 @@ export class ThreadsSidebar {
     const cancel = h("button", { type: "button", class: "small", testid: "rename-cancel" }, "Cancel");
     const form = h("form", { testid: "rename-form" }, input, save, cancel);
     const restore = () => {
+      if (!this.renaming) return;
+      this.renaming = false;
       this.draw();
       this.list.querySelector(`[data-thread-id="${CSS.escape(thread.id)}"] [data-testid="rename-thread"]`)?.focus();
     };
     cancel.addEventListener("click", restore);
+    form.addEventListener("focusout", (event) => {
+      if (!form.contains(event.relatedTarget) && !save.disabled) restore();
+    });
     input.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
         event.preventDefault();
+        event.stopPropagation();
         restore();
       }
     });
@@ -156,6 +170,7 @@ export class ThreadsSidebar {
         save.disabled = false;
       }
     });
+    this.renaming = true;
     item.replaceChildren(form);
     input.focus();
     input.select();
