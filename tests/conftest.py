@@ -243,3 +243,19 @@ async def deployment_settings(request: pytest.FixtureRequest, make_settings, tmp
         return make_settings(**{**base, **overrides})
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Playwright driving /usr/bin/chromium (the web app's browser tests)."""
+    from tests.support.browser import launched_chromium
+
+    yield from launched_chromium()
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real `apex serve` process the browser tests sign up against."""
+    from tests.support.browser import served_web_app
+
+    yield from served_web_app(tmp_path_factory.mktemp("web") / "data")
