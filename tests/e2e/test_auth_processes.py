@@ -182,8 +182,8 @@ def test_oidc_sign_in_through_a_real_server(oidc_provider: OidcTestProvider,
             done = browser.get(back.headers["location"])
             assert done.status_code == 303
             location = done.headers["location"]
-            assert location.startswith(f"{server.base_url}/#")
-            tokens = {k: v[0] for k, v in parse_qs(urlsplit(location).fragment).items()}
+            assert location.startswith(f"{server.base_url}/#/oidc?")
+            tokens = {k: v[0] for k, v in parse_qs(urlsplit(location).fragment.removeprefix("/oidc?")).items()}
             profile = browser.get(f"{server.base_url}/api/auth/me",
                                   headers={"Authorization": f"Bearer {tokens['access_token']}"})
             assert profile.status_code == 200

@@ -60,8 +60,8 @@ async def sign_in(client: httpx.AsyncClient) -> httpx.Response:
 def tokens_from(response: httpx.Response) -> dict[str, str]:
     assert response.status_code == 303, response.text
     location = response.headers["location"]
-    assert location.startswith(f"{BASE_URL}/#")
-    fragment = {k: v[0] for k, v in parse_qs(urlsplit(location).fragment).items()}
+    assert location.startswith(f"{BASE_URL}/#/oidc?")
+    fragment = {k: v[0] for k, v in parse_qs(urlsplit(location).fragment.removeprefix("/oidc?")).items()}
     assert set(fragment) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert fragment["token_type"] == "bearer"
     return fragment

@@ -95,6 +95,20 @@ class TokenPairOut(BaseModel):
     expires_in: int
 
 
+class ProviderOut(BaseModel):
+    name: str
+    label: str
+    login_url: str
+
+
+class ProvidersOut(BaseModel):
+    providers: list[ProviderOut]
+    dev_login: bool
+
+
+PROVIDER_LABELS = {"google": "Google"}
+
+
 class TicketOut(BaseModel):
     ticket: str
     expires_in: int
@@ -169,6 +183,18 @@ async def me(principal: CurrentPrincipal, request: Request) -> UserOut:
     return _user_out(await _accounts(request).get_user(principal.user_id))
 
 
+@router.get("/providers", response_model=ProvidersOut)
+async def providers(request: Request) -> ProvidersOut:
+    """What the sign-in page may offer: configured OIDC providers and, in development only,
+    the one-click development login. Needs no token: it is shown before anyone signs in."""
+    names = sorted(_oidc(request).providers)
+    return ProvidersOut(
+        providers=[ProviderOut(name=name, label=PROVIDER_LABELS.get(name, name),
+                               login_url=f"/api/auth/oidc/{name}/login") for name in names],
+        dev_login=request.app.state.settings.is_development,
+    )
+
+
 @router.post("/dev-login", response_model=TokenPairOut)
 async def dev_login(request: Request, response: Response,
                     body: DevLoginBody | None = None) -> TokenPairOut:
@@ -206,8 +232,8 @@ async def oidc_callback(
     code: Annotated[str, Query(max_length=2_048)] = "",
     error: Annotated[str, Query(max_length=256)] = "",
 ) -> RedirectResponse:
-    """On success, redirects to the web UI with the token pair in the URL fragment (never sent
-    to a server); the UI reads it and clears it from the address bar."""
+    """On success, redirects to the web UI's `#/oidc` route with the token pair in the URL
+    fragment (never sent to a server); the UI reads it and clears it from the address bar."""
     oidc = _oidc(request)
     oidc.provider(provider)
     if not state or request.cookies.get(OIDC_STATE_COOKIE) != state:
@@ -225,7 +251,7 @@ async def oidc_callback(
         "token_type": "bearer",
         "expires_in": signed_in.access.expires_in,
     })
-    response = RedirectResponse(f"{oidc.public_url}/#{fragment}", status_code=303,
+    response = RedirectResponse(f"{oidc.public_url}/#/oidc?{fragment}", status_code=303,
                                 headers=NO_STORE)
     response.delete_cookie(OIDC_STATE_COOKIE, path=f"/api/auth/oidc/{provider}/")
     return response
