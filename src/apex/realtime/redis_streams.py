@@ -3,7 +3,8 @@
 One Lua script numbers, stores and publishes each event, so `seq` is gap-free across processes
 and no event can follow a run's final one. Live events travel on one pub/sub channel per user;
 a process subscribes to a user's channel while it has a subscriber for that user, and confirms
-the subscription before `subscribe()` returns. Replay reads the stream (`XRANGE`), whose entry
+the subscription before `subscribe()` returns. The listener yields after each message so local
+consumers drain between events of a burst. Replay reads the stream (`XRANGE`), whose entry
 ids are `<seq>-0`. The control channel carries cancellation requests; heartbeats are scores in
 a sorted set, timed by the Redis clock so hosts need not agree on the time.
 """
@@ -191,6 +192,7 @@ class RedisEventBus:
                 continue
             if message is not None:
                 self._dispatch(message)
+                await asyncio.sleep(0)
 
     def _dispatch(self, message: dict[str, object]) -> None:
         kind, channel, data = message["type"], str(message["channel"]), message["data"]
