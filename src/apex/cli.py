@@ -43,6 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=None,
         proxy_headers=True,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
 
