@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from apex.config.logging import get_logger
 from apex.realtime.bus import CancelHandler, EventSink, Fanout, RunEndedError, Subscription
 from apex.realtime.events import EventDraft, RunEvent
+from apex.store.database import complete_despite_cancel
 
 log = get_logger(__name__)
 
@@ -123,16 +124,11 @@ class RedisEventBus:
         """Completes even if the caller is cancelled meanwhile (the cancellation is re-raised
         after): an event is never half-sent, and the next one cannot overtake it."""
         parts = draft.wire_parts()
-        call = asyncio.ensure_future(self._publish(
+        seq = int(await complete_despite_cancel(self._publish(
             keys=[self._stream_key(draft.run_id), self._meta_key(draft.run_id)],
             args=[parts[0], parts[1], self.replay_max, self.replay_ttl_s,
                   "1" if draft.final else "0", self._user_channel(draft.user_id)],
-        ))
-        try:
-            seq = int(await asyncio.shield(call))
-        except asyncio.CancelledError:
-            await asyncio.wait([call])
-            raise
+        )))
         if seq < 0:
             raise RunEndedError(f"Run {draft.run_id} has already ended.")
         return draft.numbered(seq, parts)
