@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from apex.auth.tokens import AccessTokenService
+from apex.api.app import create_app
 from apex.store.database import Database
 from apex.store.models import Run
-from apex.store.repositories.users import UserRepository
-from tests.conftest import TEST_JWT_SECRET, create_pg_database
+from tests.conftest import TEST_JWT_SECRET, create_pg_database, make_user
 from tests.support.protocol_checks import check_run_stream, event_types
 from tests.support.run_harness import WsClient, bearer
 from tests.support.server import ServerProcess
@@ -44,13 +43,11 @@ async def cluster(tmp_path: Path, postgres_server, redis_server, make_settings) 
         return server
 
     async def user() -> tuple[str, str]:
-        db = Database(url)
-        try:
-            account = await UserRepository(db).create(email=f"{len(started)}-{os.urandom(6).hex()}@x.io",
-                                                      password_hash=None, name=None)
-        finally:
-            await db.dispose()
-        return account.id, AccessTokenService(make_settings()).issue(account.id).token
+        """An account in the shared database, with a token both processes accept."""
+        app = create_app(make_settings(database_url=url))
+        async with app.router.lifespan_context(app):
+            user_id, headers = await make_user(app)
+        return user_id, headers["Authorization"].removeprefix("Bearer ")
 
     async def worker_pid(run_id: str) -> int:
         """The process id recorded in the run's worker id (host:pid:nonce)."""

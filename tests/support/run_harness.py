@@ -40,9 +40,6 @@ class LiveServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def token_for(self, user_id: str) -> str:
-        return str(self.app.state.access_tokens.issue(user_id).token)
-
 
 @asynccontextmanager
 async def live_server(settings: Settings, workflow: Workflow | None = None,
@@ -66,12 +63,11 @@ async def live_server(settings: Settings, workflow: Workflow | None = None,
 
 
 async def new_user(server: LiveServer) -> tuple[str, str]:
-    """A real account and a real access token for it."""
-    from apex.store.repositories.users import UserRepository
+    """A real account and a real access token for it (through the suite's `make_user`)."""
+    from tests.conftest import make_user
 
-    user = await UserRepository(server.app.state.db).create(
-        email=f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None)
-    return user.id, server.token_for(user.id)
+    user_id, headers = await make_user(server.app)
+    return user_id, headers["Authorization"].removeprefix("Bearer ")
 
 
 @dataclass
