@@ -44,7 +44,7 @@ async def cluster(tmp_path: Path, postgres_server, redis_server, make_settings) 
 
     async def user() -> tuple[str, str]:
         """An account in the shared database, with a token both processes accept."""
-        app = create_app(make_settings(database_url=url))
+        app = create_app(make_settings(database_url=url, redis_url=redis_server.url))
         async with app.router.lifespan_context(app):
             user_id, headers = await make_user(app)
         return user_id, headers["Authorization"].removeprefix("Bearer ")
@@ -100,8 +100,7 @@ async def test_events_and_cancellation_cross_processes(cluster) -> None:  # type
     await client.recv_until(lambda f: f.get("run_id") == stopped["run_id"]
                             and f.get("type") == "tool_executing", timeout=30)
     await client.send({"type": "stop_run", "run_id": stopped["run_id"]})
-    events = [f for f in client.frames if f.get("run_id") == stopped["run_id"] and "seq" in f]
-    events += await client.events_until_final(stopped["run_id"], timeout=10)
+    events = await client.run_events(stopped["run_id"], timeout=10)
     check_run_stream(events, run_id=stopped["run_id"], user_id=user_id, state="cancelled")
     for server in (process_a, process_b):
         assert (await get_run(server, token, stopped["run_id"]))["state"] == "cancelled"
@@ -121,8 +120,7 @@ async def test_a_killed_process_loses_its_runs_to_the_survivor(cluster) -> None:
     assert doomed.process is not None
     os.kill(doomed.process.pid, signal.SIGKILL)
     doomed.process.wait()
-    events = [f for f in client.frames if f.get("run_id") == run["run_id"] and "seq" in f]
-    events += await client.events_until_final(run["run_id"], timeout=30)
+    events = await client.run_events(run["run_id"], timeout=30)
     check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="failed")
     assert events[-1]["payload"]["error"]["code"] == "worker_lost"
     stored = await get_run(survivor, token, run["run_id"])
@@ -140,8 +138,7 @@ async def test_a_stopping_process_ends_its_runs_as_failed(cluster) -> None:  # t
                             and f.get("type") == "agent_thinking", timeout=30)
     await asyncio.to_thread(stopping.stop)
     assert stopping.process is not None and stopping.process.returncode in (0, -15)
-    events = [f for f in client.frames if f.get("run_id") == run["run_id"] and "seq" in f]
-    events += await client.events_until_final(run["run_id"], timeout=15)
+    events = await client.run_events(run["run_id"], timeout=15)
     check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="failed")
     assert events[-1]["payload"]["error"]["code"] == "server_shutdown"
     stored = await get_run(watcher, token, run["run_id"])

@@ -23,7 +23,7 @@ STEPS = 40
 
 def paced_script(text: str) -> list[Any]:
     if text == "burst":
-        return [Burst(2_000, size=4_096)]
+        return [Burst(3_000, size=4_096, pace_s=0.000_5)]
     return [step for n in range(STEPS) for step in (Think(f"step {n}"), Sleep(0.02))]
 
 
@@ -123,7 +123,7 @@ class StalledClient:
 
 
 async def test_a_slow_client_is_dropped_with_1013_and_resumes(deployment_settings) -> None:  # type: ignore[no-untyped-def]
-    settings = deployment_settings(ws_send_queue_size=8)
+    settings = deployment_settings()
     async with live_server(settings, ScriptedWorkflow([], script_for=paced_script)) as server:
         user_id, token = await new_user(server)
         fast = await WsClient.connect(server, token)

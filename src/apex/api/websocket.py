@@ -100,7 +100,8 @@ class LiveConnection:
         try:
             self.queue.put_nowait((kind, item))
         except asyncio.QueueFull:
-            log.warning("ws_slow_consumer", queued=self.queue.qsize())
+            log.warning("ws_slow_consumer", connection_id=self.connection_id,
+                        user_id=self.user_id, queued=self.queue.qsize())
             self._begin_close(TRY_AGAIN_LATER, "slow consumer: reconnect and resume")
 
     def send_heartbeat(self) -> None:

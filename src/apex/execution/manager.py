@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import socket
 from collections import Counter as Tally
@@ -170,7 +171,8 @@ class RunManager:
         self._live[ctx.run_id] = live
         self._per_user[ctx.user_id] += 1
         RUNS_LIVE.inc()
-        live.task = asyncio.create_task(self._execute(live), name=f"apex-run-{ctx.run_id}")
+        live.task = asyncio.create_task(self._execute(live), name=f"apex-run-{ctx.run_id}",
+                                        context=contextvars.Context())
         return ctx.run_id
 
     # reading and stopping
