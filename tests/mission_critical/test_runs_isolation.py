@@ -33,7 +33,8 @@ async def collect(client: WsClient, run_ids: set[str]) -> list[dict[str, Any]]:
 
 
 async def one_user(server, user_id: str, token: str) -> tuple[str, set[str], list[list[dict[str, Any]]]]:  # type: ignore[no-untyped-def]
-    first, second = await WsClient.connect(server, token), await WsClient.connect(server, token)
+    first, second = await asyncio.gather(WsClient.connect(server, token),
+                                         WsClient.connect(server, token))
     accepted = await asyncio.gather(first.start_run(f"{user_id} on first"),
                                     second.start_run(f"{user_id} on second"))
     run_ids = {a["run_id"] for a in accepted}

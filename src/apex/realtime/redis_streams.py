@@ -140,7 +140,12 @@ class RedisEventBus:
     async def subscribe(self, user_id: str, sink: EventSink) -> Subscription:
         channel = self._user_channel(user_id)
         if self._fanout.add(user_id, sink):
-            self._ready[channel] = await self._send_subscribe(channel)
+            ready = self._ready[channel] = asyncio.get_running_loop().create_future()
+            try:
+                await self._send_subscribe(channel, ready)
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
         try:
             await asyncio.wait_for(asyncio.shield(self._ready[channel]), SUBSCRIBE_TIMEOUT_S)
         except BaseException:
@@ -152,8 +157,8 @@ class RedisEventBus:
 
         return Subscription(close)
 
-    async def _send_subscribe(self, channel: str) -> asyncio.Future[None]:
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _send_subscribe(self, channel: str, confirmed: asyncio.Future[None]) -> None:
+        """SUBSCRIBE; `confirmed` resolves when Redis confirms (confirmations come in order)."""
         async with self._commands:
             waiting = self._confirmations.setdefault(channel, deque())
             waiting.append(confirmed)
@@ -162,7 +167,6 @@ class RedisEventBus:
             except BaseException:
                 waiting.remove(confirmed)
                 raise
-        return confirmed
 
     async def _unsubscribe(self, user_id: str, sink: EventSink) -> None:
         if self._fanout.remove(user_id, sink):
@@ -177,7 +181,7 @@ class RedisEventBus:
         while True:
             try:
                 if not control_sent:
-                    await self._send_subscribe(self._control_channel)
+                    await self._send_subscribe(self._control_channel, self._control_ready)
                     control_sent = True
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
@@ -193,8 +197,6 @@ class RedisEventBus:
     def _dispatch(self, message: dict[str, object]) -> None:
         kind, channel, data = message["type"], str(message["channel"]), message["data"]
         if kind == "subscribe":
-            if channel == self._control_channel and not self._control_ready.done():
-                self._control_ready.set_result(None)
             waiting = self._confirmations.get(channel)
             if waiting:
                 confirmed = waiting.popleft()
