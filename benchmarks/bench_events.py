@@ -188,14 +188,17 @@ async def bench_latency(clients: int, interval_ms: int, ticks: int, redis_url: s
         latencies: list[float] = []
         listeners = [asyncio.create_task(receive_until_final(ws, latencies))
                      for group in groups for ws in group]
+        cpu_before, started = server.cpu_s(), time.perf_counter()
         for group in groups:
             await group[0].send(json.dumps({"type": "user_message", "text": f"tick {interval_ms} {ticks}"}))
             await asyncio.sleep(interval_ms / 1000 / len(groups))
         await asyncio.gather(*listeners)
+        server_cpu = (server.cpu_s() - cpu_before) / (time.perf_counter() - started)
         for group in groups:
             await asyncio.gather(*(ws.close() for ws in group))
     rate = clients * 1000 / interval_ms
     return {"clients": clients, "deliveries": len(latencies), "offered_per_s": rate,
+            "server_cpu_pct": server_cpu * 100,
             "p50_ms": statistics.median(latencies), "p90_ms": percentile(latencies, 0.90),
             "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
 
@@ -304,7 +307,8 @@ async def main(args: argparse.Namespace) -> None:
         result = await bench_latency(clients, args.interval_ms, args.ticks, args.redis_url)
         print(f"  {clients:>5} clients: p50 {result['p50_ms']:6.2f} ms   p90 {result['p90_ms']:6.2f} ms"
               f"   p99 {result['p99_ms']:6.2f} ms   max {result['max_ms']:6.1f} ms"
-              f"   ({result['deliveries']} deliveries, {result['offered_per_s']:.0f}/s offered)")
+              f"   ({result['deliveries']} deliveries, {result['offered_per_s']:.0f}/s offered, "
+              f"server CPU {result['server_cpu_pct']:.0f}%)")
     bus_rate = await bench_bus_fanout(1_000, 200)
     print(f"fan-out: in-process bus to 1,000 subscriber queues: {bus_rate:,.0f} deliveries/s")
     wall_rate, cpu_rate = await bench_socket_fanout(10, CONNECTIONS_PER_USER, args.burst,
