@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -33,19 +35,32 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[variable] = str(value)
     settings = _settings_or_exit()
-    uvicorn.run(
-        "apex.api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        reload=args.reload,
-        log_level=settings.log_level.lower(),
-        ws_max_size=settings.ws_max_frame_bytes,
-        ws_ping_interval=None,
-        proxy_headers=settings.forwarded_allow_ips is not None,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    # Everything imported so far lives as long as the process: keep it out of every garbage
+    # collection, so full collections stay short and do not stall live event delivery.
+    gc.freeze()
+    uvicorn.run("apex.api.app:create_app", factory=True, reload=args.reload,
+                **server_options(settings))
     return 0
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves Apex, shared by `apex serve`, the tests' live servers and benchmarks.
+
+    Per-message deflate is off: run events are small JSON sent identically to many connections,
+    and compressing per connection costs a deflate state (tens of KiB) per idle connection and
+    a compression per frame per connection. Heartbeats are application frames, not pings.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "ws_max_size": settings.ws_max_frame_bytes,
+        "ws_ping_interval": None,
+        "ws_per_message_deflate": False,
+        "proxy_headers": settings.forwarded_allow_ips is not None,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,
+    }
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:

@@ -114,3 +114,21 @@ async def test_cancel_requests_reach_the_handlers(bus: EventBus) -> None:
     async with asyncio.timeout(5):
         while run_id not in asked:
             await asyncio.sleep(0.005)
+
+
+async def test_concurrent_subscribers_of_one_user_all_receive(bus: EventBus) -> None:
+    run_id, user_id = ids()
+    inboxes: list[list[RunEvent]] = [[] for _ in range(20)]
+    subscriptions = await asyncio.gather(*(bus.subscribe(user_id, inbox.append)
+                                           for inbox in inboxes))
+    await bus.publish(draft(run_id, user_id, 1))
+    for inbox in inboxes:
+        await settle(inbox, 1)
+    await asyncio.gather(*(s.close() for s in subscriptions[:10]))
+    again = await asyncio.gather(*(bus.subscribe(user_id, inbox.append) for inbox in inboxes[:5]))
+    await bus.publish(draft(run_id, user_id, 2))
+    for inbox in inboxes[:5] + inboxes[10:]:
+        await settle(inbox, 2)
+    await asyncio.sleep(0.05)
+    assert [len(inbox) for inbox in inboxes] == [2] * 5 + [1] * 5 + [2] * 10
+    await asyncio.gather(*(s.close() for s in subscriptions[10:] + again))

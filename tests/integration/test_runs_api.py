@@ -10,17 +10,8 @@ from fastapi import FastAPI
 
 from tests.conftest import make_user
 from tests.support.protocol_checks import check_run_stream, event_types
-from tests.support.run_harness import http, live_server, new_user
+from tests.support.run_harness import http, live_server, new_user, wait_until_ended
 from tests.support.scripted_workflow import ScriptedWorkflow, Signal, Sleep, Think
-
-
-async def wait_done(client: httpx.AsyncClient, headers: dict[str, str], run_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(20):
-        while True:
-            run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}", headers=headers)).json()
-            if run["state"] in ("completed", "failed", "timeout", "cancelled"):
-                return run
-            await asyncio.sleep(0.02)
 
 
 def parse_sse(text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -43,7 +34,7 @@ async def test_start_a_run_and_read_its_answer(app: FastAPI, client: httpx.Async
     assert answer.status_code == 202
     body = answer.json()
     assert set(body) == {"run_id", "thread_id", "state"} and body["state"] == "pending"
-    run = await wait_done(client, headers, body["run_id"])
+    run = await wait_until_ended(client, headers, body["run_id"])
     assert run["state"] == "completed" and run["thread_id"] == body["thread_id"]
     assert {"created_at", "started_at", "finished_at"} <= set(run) and "error" not in run
     assert "cost question" in run["final_response"] and "30%" in run["final_response"]
@@ -64,7 +55,7 @@ async def test_start_a_run_and_read_its_answer(app: FastAPI, client: httpx.Async
 async def test_last_event_id_resumes_the_stream(app: FastAPI, client: httpx.AsyncClient) -> None:
     _user, headers = await make_user(app)
     run_id = (await client.post("/api/runs", json={"text": "p95?"}, headers=headers)).json()["run_id"]
-    await wait_done(client, headers, run_id)
+    await wait_until_ended(client, headers, run_id)
     everything = parse_sse((await client.get(f"/api/runs/{run_id}/events", headers=headers)).text)
     tail = parse_sse((await client.get(f"/api/runs/{run_id}/events",
                                        headers={**headers, "Last-Event-ID": "4"})).text)
@@ -109,13 +100,13 @@ async def test_another_users_run_is_not_found(app: FastAPI, client: httpx.AsyncC
             answer = await client.request(method, f"/api/runs/{target}{path}", headers=intruder)
             assert answer.status_code == 404
             assert answer.json()["error"]["code"] == "run_not_found"
-    assert (await wait_done(client, owner, run_id))["state"] == "completed"
+    assert (await wait_until_ended(client, owner, run_id))["state"] == "completed"
 
 
 async def test_cancel_is_idempotent(app: FastAPI, client: httpx.AsyncClient) -> None:
     _user, headers = await make_user(app)
     run_id = (await client.post("/api/runs", json={"text": "x"}, headers=headers)).json()["run_id"]
-    done = await wait_done(client, headers, run_id)
+    done = await wait_until_ended(client, headers, run_id)
     for _ in range(2):
         answer = await client.post(f"/api/runs/{run_id}/cancel", headers=headers)
         assert answer.status_code == 202

@@ -225,6 +225,9 @@ async def test_cancel_while_pending_never_runs_the_workflow(harness) -> None:  #
     user_id = await h.user()
     running = await h.submit(user_id)
     waiting = await h.submit(user_id)
+    async with asyncio.timeout(10):
+        while not workflow.contexts:
+            await asyncio.sleep(0.01)
     await h.manager.cancel(user_id, waiting)
     events = await h.final(waiting)
     check_run_stream(events, run_id=waiting, user_id=user_id, state="cancelled")
@@ -340,3 +343,20 @@ async def test_the_tracker_refuses_illegal_and_lost_transitions(harness, databas
                                  request_id="q")
     with pytest.raises(NotFound):
         await tracker.transition(other, RunState.FAILED)
+
+
+async def test_runs_stopped_before_their_task_began_still_end(harness) -> None:  # type: ignore[no-untyped-def]
+    workflow = ScriptedWorkflow([Sleep(30)])
+    h = await harness(workflow)
+    user_id = await h.user()
+    cancelled = await h.submit(user_id)
+    await h.manager.cancel(user_id, cancelled)
+    shut = [await h.submit(user_id) for _ in range(2)]
+    await h.manager.close()
+    events = await h.final(cancelled)
+    check_run_stream(events, run_id=cancelled, user_id=user_id, state="cancelled")
+    assert event_types(events) == ["agent_started", "agent_stopped"]
+    for run_id in shut:
+        check_run_stream(await h.final(run_id), run_id=run_id, user_id=user_id, state="failed")
+        assert await h.state(user_id, run_id) == "failed"
+    assert workflow.contexts == []

@@ -1,7 +1,6 @@
 """Threads and messages over HTTP: ownership (404 for another user's), cursor pagination,
 soft delete, and the error shape for bad input."""
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -9,15 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import make_user
-
-
-async def wait_done(client: httpx.AsyncClient, headers: dict[str, str], run_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(20):
-        while True:
-            run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}", headers=headers)).json()
-            if run["state"] in ("completed", "failed", "timeout", "cancelled"):
-                return run
-            await asyncio.sleep(0.02)
+from tests.support.run_harness import wait_until_ended
 
 
 async def test_create_read_rename_and_soft_delete(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -111,11 +102,11 @@ async def test_bad_titles_are_400(app: FastAPI, client: httpx.AsyncClient) -> No
 async def test_messages_page_in_order_with_reports(app: FastAPI, client: httpx.AsyncClient) -> None:
     _user, headers = await make_user(app)
     first = (await client.post("/api/runs", json={"text": "why so slow?"}, headers=headers)).json()
-    await wait_done(client, headers, first["run_id"])
+    await wait_until_ended(client, headers, first["run_id"])
     second = (await client.post("/api/runs", json={"text": "and cost?",
                                                    "thread_id": first["thread_id"]},
                                 headers=headers)).json()
-    await wait_done(client, headers, second["run_id"])
+    await wait_until_ended(client, headers, second["run_id"])
     items: list[dict[str, Any]] = []
     cursor = None
     while True:

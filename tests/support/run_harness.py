@@ -20,6 +20,7 @@ import websockets
 from fastapi import FastAPI
 
 from apex.api.app import create_app
+from apex.cli import server_options
 from apex.config import Settings
 from apex.execution.workflow import Workflow
 from tests.support.services import free_port
@@ -40,9 +41,6 @@ class LiveServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def token_for(self, user_id: str) -> str:
-        return str(self.app.state.access_tokens.issue(user_id).token)
-
 
 @asynccontextmanager
 async def live_server(settings: Settings, workflow: Workflow | None = None,
@@ -50,9 +48,8 @@ async def live_server(settings: Settings, workflow: Workflow | None = None,
     app = create_app(settings, workflow=workflow)
     async with app.router.lifespan_context(app):
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-            ws_max_size=settings.ws_max_frame_bytes, ws_ping_interval=None))
+        options = {**server_options(settings), "host": "127.0.0.1", "port": port}
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **options))
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
@@ -66,12 +63,11 @@ async def live_server(settings: Settings, workflow: Workflow | None = None,
 
 
 async def new_user(server: LiveServer) -> tuple[str, str]:
-    """A real account and a real access token for it."""
-    from apex.store.repositories.users import UserRepository
+    """A real account and a real access token for it (through the suite's `make_user`)."""
+    from tests.conftest import make_user
 
-    user = await UserRepository(server.app.state.db).create(
-        email=f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None)
-    return user.id, server.token_for(user.id)
+    user_id, headers = await make_user(server.app)
+    return user_id, headers["Authorization"].removeprefix("Bearer ")
 
 
 @dataclass
@@ -128,8 +124,29 @@ class WsClient:
             timeout)
         return [f for f in frames if f.get("run_id") == run_id and "seq" in f]
 
+    async def run_events(self, run_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Every event of `run_id` this connection has received, reading on until its final."""
+        def events() -> list[dict[str, Any]]:
+            return [f for f in self.frames if f.get("run_id") == run_id and "seq" in f]
+
+        if not any(e["payload"].get(FINAL) is True for e in events()):
+            await self.events_until_final(run_id, timeout)
+        return events()
+
     async def close(self) -> None:
         await self.connection.close()
+
+
+async def wait_until_ended(client: httpx.AsyncClient, headers: dict[str, str],
+                           run_id: str) -> dict[str, Any]:
+    """Poll `GET /api/runs/{id}` until the run reaches a terminal state; return it."""
+    async with asyncio.timeout(20):
+        while True:
+            run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}",
+                                                    headers=headers)).json()
+            if run["state"] in ("completed", "failed", "timeout", "cancelled"):
+                return run
+            await asyncio.sleep(0.02)
 
 
 def bearer(token: str) -> dict[str, str]:

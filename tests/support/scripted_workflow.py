@@ -46,10 +46,12 @@ class Fail:
 
 @dataclass(frozen=True)
 class Burst:
-    """`count` thinking events of about `size` characters, as fast as the bus takes them."""
+    """`count` thinking events of about `size` characters, as fast as the bus takes them, or
+    with a pause of `pace_s` after each."""
 
     count: int
     size: int = 64
+    pace_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class ScriptedWorkflow:
             padding = "x" * step.size
             for index in range(step.count):
                 await context.think(f"{index} {padding}")
+                if step.pace_s:
+                    await asyncio.sleep(step.pace_s)
         elif isinstance(step, Signal):
             step.event.set()
         else:

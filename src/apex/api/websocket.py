@@ -41,7 +41,7 @@ router = APIRouter()
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
-CLOSE_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 20.0
 
 
 def _now() -> str:
@@ -100,7 +100,8 @@ class LiveConnection:
         try:
             self.queue.put_nowait((kind, item))
         except asyncio.QueueFull:
-            log.warning("ws_slow_consumer", queued=self.queue.qsize())
+            log.warning("ws_slow_consumer", connection_id=self.connection_id,
+                        user_id=self.user_id, queued=self.queue.qsize())
             self._begin_close(TRY_AGAIN_LATER, "slow consumer: reconnect and resume")
 
     def send_heartbeat(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import socket
 from collections import Counter as Tally
@@ -60,7 +61,7 @@ class RunTicket:
 
 
 class _LiveRun:
-    __slots__ = ("ctx", "text", "emitter", "task", "state", "stop_reason", "shielded")
+    __slots__ = ("ctx", "text", "emitter", "task", "state", "stop_reason", "finishing", "begun")
 
     def __init__(self, ctx: UserExecutionContext, text: str, emitter: RunEmitter) -> None:
         self.ctx = ctx
@@ -69,7 +70,18 @@ class _LiveRun:
         self.task: asyncio.Task[None] | None = None
         self.state = RunState.PENDING
         self.stop_reason: str | None = None
-        self.shielded = False
+        self.finishing = False
+        self.begun = False
+
+    def stop(self, reason: str) -> None:
+        """Ask the run to end. A task cancelled before its first step would never run its
+        handlers, so a run that has not begun only records the reason and ends as it begins;
+        a run already finishing (storing its answer, or ending) is let finish."""
+        if self.stop_reason or self.finishing or self.task is None:
+            return
+        self.stop_reason = reason
+        if self.begun:
+            self.task.cancel()
 
 
 def _worker_id() -> str:
@@ -123,14 +135,9 @@ class RunManager:
         self._closing = True
         for loop in self._loops:
             loop.cancel()
-        tasks = []
+        tasks = [live.task for live in self._live.values() if live.task is not None]
         for live in list(self._live.values()):
-            if live.task is None:
-                continue
-            tasks.append(live.task)
-            if not live.shielded:
-                live.stop_reason = live.stop_reason or "shutdown"
-                live.task.cancel()
+            live.stop("shutdown")
         await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
 
     # starting
@@ -164,7 +171,8 @@ class RunManager:
         self._live[ctx.run_id] = live
         self._per_user[ctx.user_id] += 1
         RUNS_LIVE.inc()
-        live.task = asyncio.create_task(self._execute(live), name=f"apex-run-{ctx.run_id}")
+        live.task = asyncio.create_task(self._execute(live), name=f"apex-run-{ctx.run_id}",
+                                        context=contextvars.Context())
         return ctx.run_id
 
     # reading and stopping
@@ -182,7 +190,7 @@ class RunManager:
             return state
         live = self._live.get(run_id)
         if live is not None:
-            self._cancel_local(live)
+            live.stop("cancelled")
         elif self.bus.shared:
             await self.bus.request_cancel(run_id)
         else:
@@ -192,25 +200,22 @@ class RunManager:
     def _on_cancel_request(self, run_id: str) -> None:
         live = self._live.get(run_id)
         if live is not None:
-            self._cancel_local(live)
-
-    def _cancel_local(self, live: _LiveRun) -> None:
-        if live.shielded or live.stop_reason or live.task is None:
-            return
-        live.stop_reason = "cancelled"
-        live.task.cancel()
+            live.stop("cancelled")
 
     # executing
     async def _execute(self, live: _LiveRun) -> None:
+        live.begun = True
         ctx = live.ctx
         bind_context(user_id=ctx.user_id, run_id=ctx.run_id, request_id=ctx.request_id)
         try:
+            if live.stop_reason:
+                raise asyncio.CancelledError
             async with self._slots.hold(ctx.user_id):
                 await self._advance(live, RunState.STARTING)
                 await live.emitter.start_supervisor()
                 await self._advance(live, RunState.RUNNING)
                 outcome = await self._run_workflow(live)
-                live.shielded = True
+                live.finishing = True
                 await self._advance(live, RunState.COMPLETING)
                 await self.tracker.transition(
                     ctx, RunState.COMPLETED, expected=live.state, reply=outcome.final_response,
@@ -265,6 +270,7 @@ class RunManager:
     async def _end(self, live: _LiveRun, target: RunState, code: str | None = None,
                    message: str | None = None) -> None:
         """Move to a terminal state and, only if this call won that race, emit the final event."""
+        live.finishing = True
         try:
             await self.tracker.transition(live.ctx, target, error_code=code, error_message=message)
         except IllegalRunTransition:

@@ -3,11 +3,14 @@
 Each run's log is a bounded deque. Logs of ended runs are kept for resume until they are older
 than the TTL or more than `retained_runs` ended runs are held, so memory stays flat however many
 runs a long-lived process executes. A live run's log is never dropped: every run ends (the run
-manager guarantees a final event), and its log moves to the ended set then.
+manager guarantees a final event), and its log moves to the ended set then. Publishing yields
+to the event loop once, so the connections' writers drain between events even when a workflow
+emits in a tight loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -64,6 +67,7 @@ class InProcessEventBus:
             self._ended[run_id] = run_log
         self._evict(run_log.touched)
         self._fanout.deliver(event)
+        await asyncio.sleep(0)
         return event
 
     def _evict(self, now: float) -> None:

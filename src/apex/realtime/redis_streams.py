@@ -3,7 +3,8 @@
 One Lua script numbers, stores and publishes each event, so `seq` is gap-free across processes
 and no event can follow a run's final one. Live events travel on one pub/sub channel per user;
 a process subscribes to a user's channel while it has a subscriber for that user, and confirms
-the subscription before `subscribe()` returns. Replay reads the stream (`XRANGE`), whose entry
+the subscription before `subscribe()` returns. The listener yields after each message so local
+consumers drain between events of a burst. Replay reads the stream (`XRANGE`), whose entry
 ids are `<seq>-0`. The control channel carries cancellation requests; heartbeats are scores in
 a sorted set, timed by the Redis clock so hosts need not agree on the time.
 """
@@ -20,6 +21,7 @@ from redis.exceptions import RedisError
 from apex.config.logging import get_logger
 from apex.realtime.bus import CancelHandler, EventSink, Fanout, RunEndedError, Subscription
 from apex.realtime.events import EventDraft, RunEvent
+from apex.store.database import complete_despite_cancel
 
 log = get_logger(__name__)
 
@@ -122,16 +124,11 @@ class RedisEventBus:
         """Completes even if the caller is cancelled meanwhile (the cancellation is re-raised
         after): an event is never half-sent, and the next one cannot overtake it."""
         parts = draft.wire_parts()
-        call = asyncio.ensure_future(self._publish(
+        seq = int(await complete_despite_cancel(self._publish(
             keys=[self._stream_key(draft.run_id), self._meta_key(draft.run_id)],
             args=[parts[0], parts[1], self.replay_max, self.replay_ttl_s,
                   "1" if draft.final else "0", self._user_channel(draft.user_id)],
-        ))
-        try:
-            seq = int(await asyncio.shield(call))
-        except asyncio.CancelledError:
-            await asyncio.wait([call])
-            raise
+        )))
         if seq < 0:
             raise RunEndedError(f"Run {draft.run_id} has already ended.")
         return draft.numbered(seq, parts)
@@ -143,7 +140,12 @@ class RedisEventBus:
     async def subscribe(self, user_id: str, sink: EventSink) -> Subscription:
         channel = self._user_channel(user_id)
         if self._fanout.add(user_id, sink):
-            self._ready[channel] = await self._send_subscribe(channel)
+            ready = self._ready[channel] = asyncio.get_running_loop().create_future()
+            try:
+                await self._send_subscribe(channel, ready)
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
         try:
             await asyncio.wait_for(asyncio.shield(self._ready[channel]), SUBSCRIBE_TIMEOUT_S)
         except BaseException:
@@ -155,8 +157,8 @@ class RedisEventBus:
 
         return Subscription(close)
 
-    async def _send_subscribe(self, channel: str) -> asyncio.Future[None]:
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _send_subscribe(self, channel: str, confirmed: asyncio.Future[None]) -> None:
+        """SUBSCRIBE; `confirmed` resolves when Redis confirms (confirmations come in order)."""
         async with self._commands:
             waiting = self._confirmations.setdefault(channel, deque())
             waiting.append(confirmed)
@@ -165,7 +167,6 @@ class RedisEventBus:
             except BaseException:
                 waiting.remove(confirmed)
                 raise
-        return confirmed
 
     async def _unsubscribe(self, user_id: str, sink: EventSink) -> None:
         if self._fanout.remove(user_id, sink):
@@ -180,7 +181,7 @@ class RedisEventBus:
         while True:
             try:
                 if not control_sent:
-                    await self._send_subscribe(self._control_channel)
+                    await self._send_subscribe(self._control_channel, self._control_ready)
                     control_sent = True
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
@@ -191,12 +192,11 @@ class RedisEventBus:
                 continue
             if message is not None:
                 self._dispatch(message)
+                await asyncio.sleep(0)
 
     def _dispatch(self, message: dict[str, object]) -> None:
         kind, channel, data = message["type"], str(message["channel"]), message["data"]
         if kind == "subscribe":
-            if channel == self._control_channel and not self._control_ready.done():
-                self._control_ready.set_result(None)
             waiting = self._confirmations.get(channel)
             if waiting:
                 confirmed = waiting.popleft()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +15,19 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+async def complete_despite_cancel(operation: Awaitable[T]) -> T:
+    """Finish a write that has begun even if the caller is cancelled meanwhile, then re-raise
+    the cancellation: a write torn mid-flight can leave a transaction (and, on SQLite, the
+    database lock) open, or leave a reader unsure whether it happened."""
+    task = asyncio.ensure_future(operation)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 def alembic_config(url: str) -> Config:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from apex.store.database import Database
+from apex.store.database import Database, complete_despite_cancel
 from apex.store.models import Run, Thread
 from apex.store.repositories.messages import stage_message
 from apex.store.repositories.threads import owned_thread
@@ -26,6 +26,11 @@ class RunRepository:
     async def create(self, *, run_id: str, user_id: str, thread_id: str, text: str,
                      worker_id: str) -> Run:
         """The run (pending) and the user's message, in one transaction; 404 for a foreign thread."""
+        return await complete_despite_cancel(
+            self._create(run_id, user_id, thread_id, text, worker_id))
+
+    async def _create(self, run_id: str, user_id: str, thread_id: str, text: str,
+                      worker_id: str) -> Run:
         async with self.db.session() as session:
             thread = await owned_thread(session, user_id, thread_id)
             run = Run(id=run_id, user_id=user_id, thread_id=thread.id, text=text,
@@ -51,6 +56,12 @@ class RunRepository:
                               values: dict[str, Any], reply: str | None = None,
                               report: dict[str, Any] | None = None) -> bool:
         """Move `expected` → `target`; with `reply`, store the assistant message in the same commit."""
+        return await complete_despite_cancel(
+            self._compare_and_set(user_id, run_id, expected, target, values, reply, report))
+
+    async def _compare_and_set(self, user_id: str, run_id: str, expected: str, target: str,
+                               values: dict[str, Any], reply: str | None,
+                               report: dict[str, Any] | None) -> bool:
         async with self.db.session() as session:
             result = await session.execute(
                 update(Run)
