@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.protocol_checks import TIMESTAMP, check_run_stream
 from tests.support.run_harness import LiveServer, WsClient, live_server, new_user
+from tests.support.services import free_port
 from tests.support.scripted_workflow import (
     FIVE_EVENT_SCRIPT,
     Call,
@@ -155,3 +156,15 @@ async def test_a_raw_websocket_client_without_the_helpers(server: LiveServer) ->
         first = json.loads(await ws.recv())
         assert (first["type"], first["seq"], first["run_id"]) == (
             "agent_started", 1, accepted["run_id"])
+
+
+async def test_without_its_event_bus_a_connection_closes_1011(make_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'down.db'}",
+                             redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with live_server(settings, ScriptedWorkflow([])) as running:
+        _user, token = await new_user(running)
+        async with websockets.connect(running.ws_url, ping_interval=None,
+                                      subprotocols=["apex.v1", f"bearer.{token}"]) as ws:  # type: ignore[list-item]
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011

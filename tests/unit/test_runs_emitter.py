@@ -4,9 +4,11 @@ import asyncio
 
 import pytest
 
+from apex.errors import NotFound
 from apex.execution.context import UserExecutionContext
 from apex.execution.dispatcher import ToolDispatcher
 from apex.execution.emitter import EventOrderError, RunBrackets, RunEmitter
+from apex.execution.workflow import WorkflowContext
 from apex.realtime.bus import RunEndedError
 from apex.realtime.events import RunEvent
 from apex.realtime.memory import InProcessEventBus
@@ -147,3 +149,25 @@ async def test_a_cancelled_tool_call_is_closed_by_the_end_of_the_run() -> None:
     await emitter.finish_stopped()
     assert kinds(events)[-2:] == [("tool_completed", "supervisor"), ("agent_stopped", "supervisor")]
     assert events[1].payload["tool_call_id"] == events[2].payload["tool_call_id"]
+
+
+async def test_a_workflow_brackets_sub_agents_and_reports_their_failures() -> None:
+    emitter, events = await make_emitter()
+    await emitter.start_supervisor()
+    context = WorkflowContext(ctx=CTX, text="q", history=(), events=emitter,
+                              tools=ToolDispatcher(emitter, default_timeout_s=5))
+    async with context.agent("triage", "classify") as triage:
+        assert (triage.ctx.user_id, triage.ctx.run_id, triage.ctx.agent_name) == (
+            "u1", "r1", "triage")
+        await triage.think("cost cues")
+        triage.result_summary = "cost question"
+    with pytest.raises(NotFound):
+        async with context.agent("data", "read rows"):
+            raise NotFound("No usage rows yet.", code="no_usage_rows")
+    await context.think("answering")
+    assert kinds(events)[1:] == [("agent_started", "triage"), ("agent_thinking", "triage"),
+                                 ("agent_completed", "triage"), ("agent_started", "data"),
+                                 ("agent_error", "data"), ("agent_thinking", "supervisor")]
+    assert events[3].payload == {"result_summary": "cost question"}
+    assert events[5].payload == {"error": {"code": "no_usage_rows",
+                                           "message": "No usage rows yet."}}

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from apex.api.ws_auth import SUBPROTOCOL, authenticate_handshake
+from apex.api.ws_auth import INTERNAL_ERROR, SUBPROTOCOL, authenticate_handshake
 from apex.api.ws_frames import (
     FrameError,
     PingFrame,
@@ -39,7 +39,6 @@ log = get_logger(__name__)
 router = APIRouter()
 
 MESSAGE_TOO_BIG = 1009
-INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
 CLOSE_TIMEOUT_S = 20.0
 
@@ -74,7 +73,12 @@ class LiveConnection:
 
     async def serve(self) -> None:
         bind_context(user_id=self.user_id, connection_id=self.connection_id)
-        self._subscription = await self.bus.subscribe(self.user_id, self._offer_event)
+        try:
+            self._subscription = await self.bus.subscribe(self.user_id, self._offer_event)
+        except Exception as exc:  # noqa: BLE001 - no live events possible: say so and close
+            log.warning("ws_subscribe_failed", error=repr(exc))
+            await self.websocket.close(INTERNAL_ERROR, "event bus unavailable")
+            return
         self.hub.add(self)
         self._push("frame", dumps({
             "type": "connection_ready", "connection_id": self.connection_id,

@@ -88,10 +88,6 @@ class RunEmitter:
         self.task = task
         self.brackets = brackets or RunBrackets()
 
-    @property
-    def ended(self) -> bool:
-        return self.brackets.ended
-
     def _is_open(self, agent_name: str) -> bool:
         return (agent_name == SUPERVISOR and self.brackets.started) or (
             agent_name in self.brackets.agents)

@@ -42,13 +42,15 @@ class WorkflowOutcome:
 
 
 class AgentScope:
-    """One sub-agent's bracket: think and call tools under its name."""
+    """One sub-agent's bracket: think and call tools under its name. `ctx` is the sub-agent's
+    child context (same user, thread, run and request) for scoped queries."""
 
-    __slots__ = ("context", "name", "result_summary")
+    __slots__ = ("context", "name", "ctx", "result_summary")
 
     def __init__(self, context: WorkflowContext, name: str) -> None:
         self.context = context
         self.name = name
+        self.ctx = context.ctx.child(name)
         self.result_summary = "done"
 
     async def think(self, thought: str, *, step: int | None = None,

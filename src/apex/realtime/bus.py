@@ -106,9 +106,6 @@ class Fanout:
         del self._sinks[user_id]
         return True
 
-    def has(self, user_id: str) -> bool:
-        return user_id in self._sinks
-
     def deliver(self, event: RunEvent) -> None:
         for sink in tuple(self._sinks.get(event.user_id, ())):
             try:

@@ -26,9 +26,6 @@ class OrderedFeed:
         """Deliver this run's events after `after_seq` from now on (used for runs one starts)."""
         self._cursors[run_id] = after_seq
 
-    def following(self, run_id: str) -> bool:
-        return run_id in self._cursors
-
     async def admit(self, event: RunEvent) -> list[RunEvent]:
         """What to send, in order, now that `event` arrived live (possibly nothing)."""
         if event.user_id != self.user_id:
