@@ -162,13 +162,14 @@ def oidc_provider(oidc_server: OidcTestProvider) -> OidcTestProvider:
 
 @pytest.fixture(params=["embedded", "scaled"])
 async def deployment(request: pytest.FixtureRequest, make_settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Settings for both deployment shapes: SQLite + in-process backends, PostgreSQL + Redis.
+    """Settings for both deployment shapes: embedded (SQLite, in-process bus and auth backends)
+    and scaled (PostgreSQL, Redis Streams and Redis auth backends).
 
     Returns a builder taking further overrides. Each scaled deployment gets its own Redis key
     prefix, so counters and denylists never leak between tests.
     """
     if request.param == "embedded":
-        base: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"}
+        base: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'apex.db'}"}
     else:
         base = {
             "database_url": await create_pg_database(request.getfixturevalue("postgres_server")),
@@ -227,22 +228,6 @@ def usage_ledgers(request: pytest.FixtureRequest, tmp_path: Path):  # type: igno
     yield ledgers
     for ledger in ledgers:
         close_usage_ledger(ledger)
-
-
-@pytest.fixture(params=["embedded", "scaled"])
-async def deployment_settings(request: pytest.FixtureRequest, make_settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A Settings factory for each deployment shape the run layer must serve: embedded (SQLite,
-    in-process event bus) and scaled (PostgreSQL, Redis Streams)."""
-    if request.param == "embedded":
-        base: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'apex.db'}"}
-    else:
-        base = {"database_url": await create_pg_database(request.getfixturevalue("postgres_server")),
-                "redis_url": request.getfixturevalue("redis_server").url}
-
-    def make(**overrides: object) -> Settings:
-        return make_settings(**{**base, **overrides})
-
-    return make
 
 
 @pytest.fixture(scope="module")

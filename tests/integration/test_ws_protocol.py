@@ -22,12 +22,12 @@ from tests.support.scripted_workflow import (
 
 
 @pytest.fixture
-async def server(deployment_settings) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
+async def server(deployment) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
     workflow = ScriptedWorkflow(FIVE_EVENT_SCRIPT, tools={"echo": echo_tool, "slow":
                                                           sleeping_tool(30)},
                                 script_for=lambda text: [Call("slow")] if text == "slow"
                                 else FIVE_EVENT_SCRIPT)
-    settings = deployment_settings(ws_heartbeat_s=0.4, ws_max_frame_bytes=2048)
+    settings = deployment(ws_heartbeat_s=0.4, ws_max_frame_bytes=2048)
     async with live_server(settings, workflow) as running:
         yield running
 

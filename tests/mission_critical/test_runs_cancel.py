@@ -32,13 +32,13 @@ class StoppableTool:
 
 
 @pytest.mark.parametrize("via", ["websocket", "http"])
-async def test_cancel_mid_tool_call_ends_cancelled_within_a_second(deployment_settings,  # type: ignore[no-untyped-def]
+async def test_cancel_mid_tool_call_ends_cancelled_within_a_second(deployment,  # type: ignore[no-untyped-def]
                                                                    via: str) -> None:
     tool = StoppableTool()
     workflow = ScriptedWorkflow(
         [Think("planning"), Agent("data", [Think("querying"), Call("long_query", {"days": 90})])],
         tools={"long_query": tool})
-    async with live_server(deployment_settings(), workflow) as server:
+    async with live_server(deployment(), workflow) as server:
         user_id, token = await new_user(server)
         client = await WsClient.connect(server, token)
         run = await client.start_run("analyse a year of usage")

@@ -43,9 +43,9 @@ async def one_user(server, user_id: str, token: str) -> tuple[str, set[str], lis
     return user_id, run_ids, list(frames)
 
 
-async def test_many_users_at_once_each_see_exactly_their_own_runs(deployment_settings) -> None:  # type: ignore[no-untyped-def]
+async def test_many_users_at_once_each_see_exactly_their_own_runs(deployment) -> None:  # type: ignore[no-untyped-def]
     workflow = ScriptedWorkflow(SCRIPT, tools={"echo": echo_tool})
-    async with live_server(deployment_settings(), workflow) as server:
+    async with live_server(deployment(), workflow) as server:
         users = [await new_user(server) for _ in range(USERS)]
         results = await asyncio.gather(*(one_user(server, uid, token) for uid, token in users))
     all_runs = {run_id for _uid, runs, _frames in results for run_id in runs}

@@ -48,9 +48,9 @@ def bad_frames(foreign_run: str, foreign_thread: str) -> list[tuple[str | bytes,
 
 
 async def test_every_bad_frame_gets_the_error_shape_and_the_socket_stays_open(  # type: ignore[no-untyped-def]
-        deployment_settings) -> None:
+        deployment) -> None:
     workflow = ScriptedWorkflow(FIVE_EVENT_SCRIPT, tools={"echo": echo_tool})
-    settings = deployment_settings(ws_heartbeat_s=3_600)
+    settings = deployment(ws_heartbeat_s=3_600)
     async with live_server(settings, workflow) as server:
         user_id, token = await new_user(server)
         _other, other_token = await new_user(server)

@@ -31,8 +31,8 @@ def run_events(frames: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]
     return [f for f in frames if f.get("run_id") == run_id and "seq" in f]
 
 
-async def test_resume_mid_run_replays_exactly_what_was_missed(deployment_settings) -> None:  # type: ignore[no-untyped-def]
-    async with live_server(deployment_settings(),
+async def test_resume_mid_run_replays_exactly_what_was_missed(deployment) -> None:  # type: ignore[no-untyped-def]
+    async with live_server(deployment(),
                            ScriptedWorkflow([], script_for=paced_script)) as server:
         user_id, token = await new_user(server)
         watcher = await WsClient.connect(server, token)
@@ -55,8 +55,8 @@ async def test_resume_mid_run_replays_exactly_what_was_missed(deployment_setting
         await asyncio.gather(watcher.close(), back.close())
 
 
-async def test_resume_after_the_run_ended_replays_the_tail_once(deployment_settings) -> None:  # type: ignore[no-untyped-def]
-    async with live_server(deployment_settings(),
+async def test_resume_after_the_run_ended_replays_the_tail_once(deployment) -> None:  # type: ignore[no-untyped-def]
+    async with live_server(deployment(),
                            ScriptedWorkflow([], script_for=paced_script)) as server:
         user_id, token = await new_user(server)
         client = await WsClient.connect(server, token)
@@ -122,8 +122,8 @@ class StalledClient:
         return messages, close.code if close else None
 
 
-async def test_a_slow_client_is_dropped_with_1013_and_resumes(deployment_settings) -> None:  # type: ignore[no-untyped-def]
-    settings = deployment_settings()
+async def test_a_slow_client_is_dropped_with_1013_and_resumes(deployment) -> None:  # type: ignore[no-untyped-def]
+    settings = deployment()
     async with live_server(settings, ScriptedWorkflow([], script_for=paced_script)) as server:
         user_id, token = await new_user(server)
         fast = await WsClient.connect(server, token)
