@@ -81,8 +81,8 @@ class Ledger(Protocol):
     async def by_day(self, tenant_id: str, period: UsagePeriod | None = None) -> list[DayUsage]: ...
     async def by_model_feature(self, tenant_id: str,
                                period: UsagePeriod | None = None) -> list[ModelFeatureUsage]: ...
-    async def latency_percentiles(self, tenant_id: str,
-                                  period: UsagePeriod | None = None) -> LatencyReport: ...
+    async def latency_percentiles(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                                  overall: bool = True) -> LatencyReport: ...
     async def error_retry_waste(self, tenant_id: str,
                                 period: UsagePeriod | None = None) -> ErrorRetryWaste: ...
     async def duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None = None,
@@ -277,8 +277,9 @@ class SqlLedger:
             p50_ttft_ms=ttft[0], p95_ttft_ms=ttft[1],
         )
 
-    def _latency_percentiles(self, tenant_id: str, period: UsagePeriod | None) -> LatencyReport:
-        overall_rows = self._query(q.LATENCY_OVERALL, tenant_id, period)
+    def _latency_percentiles(self, tenant_id: str, period: UsagePeriod | None,
+                             with_overall: bool) -> LatencyReport:
+        overall_rows = self._query(q.LATENCY_OVERALL, tenant_id, period) if with_overall else []
         overall = None
         if overall_rows and as_int(overall_rows[0][0]):
             overall = self._latency("", "", "", overall_rows[0])
@@ -417,9 +418,11 @@ class SqlLedger:
                                period: UsagePeriod | None = None) -> list[ModelFeatureUsage]:
         return await asyncio.to_thread(self._by_model_feature, tenant_id, period)
 
-    async def latency_percentiles(self, tenant_id: str,
-                                  period: UsagePeriod | None = None) -> LatencyReport:
-        return await self._run(self._latency_percentiles, tenant_id, period)
+    async def latency_percentiles(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                                  overall: bool = True) -> LatencyReport:
+        """Per-group latency; `overall=False` skips the whole-period figures (a full pass over
+        the rows) for callers that only read the groups."""
+        return await self._run(self._latency_percentiles, tenant_id, period, overall)
 
     async def error_retry_waste(self, tenant_id: str,
                                 period: UsagePeriod | None = None) -> ErrorRetryWaste:
