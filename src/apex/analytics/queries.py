@@ -27,8 +27,11 @@ OFF_HOURS_END = 6
 RETRY_WINDOW_S = 300
 
 _SCOPE = "tenant_id = :tenant_id AND timestamp >= :start AND timestamp < :end"
-_KEYWORD = (f"(regexp_matches(lower(feature), '{'|'.join(BATCH_KEYWORDS)}') "
-            f"OR list_has_any(tags, [{', '.join(repr(word) for word in BATCH_KEYWORDS)}]))")
+# One plain test per keyword: a substring test and a list membership test each run several
+# times faster per row than a regular expression with alternatives or `list_has_any`.
+_KEYWORD = "(" + " OR ".join(
+    [f"contains(lower(feature), '{word}')" for word in BATCH_KEYWORDS]
+    + [f"list_contains(tags, '{word}')" for word in BATCH_KEYWORDS]) + ")"
 _OFF_HOURS = f"(end_user = '' AND hour(timestamp) < {OFF_HOURS_END})"
 
 
