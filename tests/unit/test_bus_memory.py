@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from apex.realtime.bus import RunEndedError
-from apex.realtime.events import EventDraft, EventType, RunEvent, format_timestamp
+from apex.realtime.events import EventDraft, EventType, RunEvent
+from apex.timestamps import format_timestamp
 from apex.realtime.memory import InProcessEventBus
 
 

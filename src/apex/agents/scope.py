@@ -28,16 +28,11 @@ from apex.analytics.results import (
     UsagePeriod,
     UsageTotals,
 )
+from apex.timestamps import as_utc, format_timestamp
 
 DAYS_PER_MONTH = Decimal(30)
 DEFAULT_DAYS = 30
 MICRO = Decimal("0.000001")
-
-
-def iso_utc(value: datetime) -> str:
-    """PROTOCOL time: ISO 8601 UTC with milliseconds."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def usd(value: Decimal) -> float:
@@ -74,10 +69,11 @@ class AnalysisScope:
 
     def period_arguments(self) -> dict[str, str]:
         """The period as tool arguments (the tenant is never an argument: it is the caller)."""
-        return {"from": iso_utc(self.period.start), "to": iso_utc(self.period.end)}
+        return self.report_period()
 
     def report_period(self) -> dict[str, str]:
-        return {"from": iso_utc(self.period.start), "to": iso_utc(self.period.end)}
+        return {"from": format_timestamp(as_utc(self.period.start)),
+                "to": format_timestamp(as_utc(self.period.end))}
 
     def covers(self, feature: str) -> bool:
         return not self.features or feature in self.features

@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from apex.timestamps import as_utc, format_timestamp
+
 MICRO = Decimal("0.000001")
 
 Usd = Annotated[
@@ -21,8 +23,7 @@ Usd = Annotated[
 ]
 UtcTime = Annotated[
     datetime,
-    PlainSerializer(lambda value: value.strftime("%Y-%m-%dT%H:%M:%S.") +
-                    f"{value.microsecond // 1000:03d}Z", return_type=str, when_used="json"),
+    PlainSerializer(lambda value: format_timestamp(as_utc(value)), return_type=str, when_used="json"),
 ]
 
 

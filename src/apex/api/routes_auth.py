@@ -4,7 +4,6 @@ work happens in apex.auth; this module maps HTTP to it and back."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -23,6 +22,7 @@ from apex.auth.passwords import MAX_PASSWORD_CHARS
 from apex.auth.service import AuthService
 from apex.errors import BadRequest, Unauthorized
 from apex.store.models import User
+from apex.timestamps import format_timestamp
 
 MAX_BODY_BYTES = 16 * 1_024
 OIDC_STATE_COOKIE = "apex_oidc_state"
@@ -114,12 +114,8 @@ class TicketOut(BaseModel):
     expires_in: int
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name, created_at=_iso(user.created_at))
+    return UserOut(id=user.id, email=user.email, name=user.name, created_at=format_timestamp(user.created_at))
 
 
 def _pair(signed_in: SignedIn, response: Response) -> TokenPairOut:

@@ -13,7 +13,7 @@ from apex.api.sse import RunEventStream
 from apex.errors import BadRequest
 from apex.execution.manager import RunManager
 from apex.execution.state import RunState
-from apex.realtime.events import format_timestamp
+from apex.timestamps import format_timestamp
 from apex.store.models import Run
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])

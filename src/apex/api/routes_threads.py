@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from apex.api.deps import CurrentPrincipal
-from apex.realtime.events import format_timestamp
+from apex.timestamps import format_timestamp
 from apex.store.models import Message, Thread
 from apex.store.repositories.messages import MessageRepository
 from apex.store.repositories.threads import ThreadRepository

@@ -32,7 +32,8 @@ from apex.errors import ApexError
 from apex.execution.manager import RunManager
 from apex.realtime.bus import EventBus, Subscription
 from apex.realtime.delivery import OrderedFeed
-from apex.realtime.events import RunEvent, dumps, format_timestamp
+from apex.realtime.events import RunEvent, dumps
+from apex.timestamps import format_timestamp
 from apex.store.ids import new_id
 
 log = get_logger(__name__)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from apex.store.ids import new_id
+from apex.timestamps import format_timestamp
 
 
 class EventType(StrEnum):
@@ -26,13 +27,6 @@ class EventType(StrEnum):
     AGENT_COMPLETED = "agent_completed"
     AGENT_ERROR = "agent_error"
     AGENT_STOPPED = "agent_stopped"
-
-
-def format_timestamp(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a `Z`, the one time format of the protocol."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime cannot be formatted as UTC")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _jsonable(value: object) -> object:
