@@ -346,6 +346,9 @@ async def test_the_tracker_refuses_illegal_and_lost_transitions(harness, databas
 
 
 async def test_runs_stopped_before_their_task_began_still_end(harness) -> None:  # type: ignore[no-untyped-def]
+    # Whether a task got as far as the workflow before the stop depends on scheduling (each
+    # submit and the cancel await the database); what is guaranteed, and checked, is how each
+    # run ends.
     workflow = ScriptedWorkflow([Sleep(30)])
     h = await harness(workflow)
     user_id = await h.user()
@@ -359,4 +362,3 @@ async def test_runs_stopped_before_their_task_began_still_end(harness) -> None: 
     for run_id in shut:
         check_run_stream(await h.final(run_id), run_id=run_id, user_id=user_id, state="failed")
         assert await h.state(user_id, run_id) == "failed"
-    assert workflow.contexts == []
