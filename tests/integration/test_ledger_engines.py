@@ -162,3 +162,51 @@ async def test_upload_records_are_scoped_and_periods_filter(usage_ledger: SqlLed
     days = await usage_ledger.by_day("t", early)
     assert days and all(day.day.day < 10 for day in days)
     assert (await usage_ledger.totals("t", early)).requests == sum(d.requests for d in days)
+
+
+async def test_stored_answers_follow_every_write_to_the_tenants_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    ledger = DuckDBLedger(tmp_path / "answers.duckdb")
+    try:
+        importer = importer_for(ledger)
+        first, second = make_usage_csv(400, seed=3), make_usage_csv(300, seed=4)
+        import_bytes(importer, "t", first.data)
+        assert (await ledger.totals("t")).requests == first.good_rows
+        assert (await ledger.totals("other")).requests == 0
+        import_bytes(importer, "t", second.data)
+        assert (await ledger.totals("t")).cost_usd == first.cost + second.cost
+        ledger.save_price_override("t", price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": "1000", "output": "1000"},
+            source="user"))
+        before = (await ledger.totals("t")).cost_usd
+        ledger.reprice("t", importer.catalog_for("t"))
+        assert (await ledger.totals("t")).cost_usd != before
+        ledger.delete_usage("t")
+        assert (await ledger.totals("t")).requests == 0
+    finally:
+        ledger.close()
+
+
+async def test_an_import_prepares_the_first_reads_in_the_background(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    ledger = DuckDBLedger(tmp_path / "prepared.duckdb")
+    try:
+        importer = importer_for(ledger)
+        usage = make_usage_csv(500, seed=5)
+        status = import_bytes(importer, "t", usage.data)
+        assert status.state == "completed"
+        ledger.wait_for_answers(30)
+        assert ledger.answers is not None and len(ledger.answers) > 10
+        misses = ledger.answers.misses
+        period = await ledger.default_period("t")
+        summary = await ledger.summary("t", period)
+        await ledger.latency_percentiles("t", period, overall=False)
+        await ledger.duplicate_prompts("t", period, top=0)
+        await ledger.batchable_share("t", period)
+        await ledger.summary("t")
+        assert ledger.answers.misses == misses
+        assert summary.totals.requests == usage.good_rows
+    finally:
+        ledger.close()

@@ -9,7 +9,7 @@ and reporting agents.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,6 @@ from apex.analytics.results import (
 from apex.timestamps import as_utc, format_timestamp
 
 DAYS_PER_MONTH = Decimal(30)
-DEFAULT_DAYS = 30
 MICRO = Decimal("0.000001")
 
 
@@ -42,14 +41,6 @@ def usd(value: Decimal) -> float:
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def default_period(newest: datetime) -> UsagePeriod:
-    """The 30 days that end at the caller's newest row (PROTOCOL.md section 4), on whole
-    milliseconds (as the report shows times) and with the newest row inside."""
-    end = newest.replace(microsecond=newest.microsecond // 1000 * 1000) + timedelta(
-        milliseconds=1)
-    return UsagePeriod(start=end - timedelta(days=DEFAULT_DAYS), end=end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from apex.agents.data import ledger_unavailable, period_of
-from apex.agents.scope import AnalysisScope, day_start, default_period
-from apex.analytics.ledger import Ledger
+from apex.agents.scope import AnalysisScope, day_start
+from apex.analytics.ledger import Ledger, default_period_ending
 from apex.analytics.results import ColumnCoverage, LedgerBounds, UsagePeriod
 from apex.execution.workflow import AgentScope, ThreadMessage
 from apex.llm import (
@@ -167,6 +167,6 @@ def _resolve(classification: RequestClassification, bounds: LedgerBounds) -> Usa
     assert bounds.last_timestamp is not None
     requested = classification.entities.period
     if requested is None:
-        return default_period(bounds.last_timestamp)
+        return default_period_ending(bounds.last_timestamp)
     start, end = requested.resolve(bounds.last_timestamp.date())
     return UsagePeriod(start=day_start(start), end=day_start(end))

@@ -234,6 +234,8 @@ class UsageImporter:
                                rows_skipped=skipped,
                                rows_processed=given + structural + skipped)
         self._publish(final)
+        if inserted:
+            self.ledger.prepare_answers_soon(status.tenant_id)
         return final
 
     def _fail(self, status: UploadStatus, exc: UnreadableFile) -> None:

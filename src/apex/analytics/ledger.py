@@ -28,6 +28,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from apex.analytics import queries as q
+from apex.analytics.answers import AnswerStore
 from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
 from apex.analytics.results import (
     BatchableGroup,
@@ -58,11 +59,14 @@ from apex.analytics.results import (
     UsageTotals,
 )
 from apex.analytics.uploads import UploadStatus
+from apex.config.logging import get_logger
 
 ALL_TIME = UsagePeriod(start=datetime(2000, 1, 1, tzinfo=UTC),
                        end=datetime(2100, 1, 1, tzinfo=UTC))
 DEFAULT_WINDOW = timedelta(days=30)
+MIN_OUTLIER_REQUESTS = 20
 ModelT = TypeVar("ModelT", bound=BaseModel)
+log = get_logger(__name__)
 Row = tuple[Any, ...]
 
 _UPLOAD_COLUMNS = ("upload_id", "tenant_id", "state", "document", "created_at", "updated_at")
@@ -91,7 +95,7 @@ class Ledger(Protocol):
                               period: UsagePeriod | None = None) -> SharedPrefixes: ...
     async def token_outliers(self, tenant_id: str, period: UsagePeriod | None = None,
                              kind: str = "output",
-                             min_requests: int = 20) -> list[TokenOutlierGroup]: ...
+                             min_requests: int = MIN_OUTLIER_REQUESTS) -> list[TokenOutlierGroup]: ...
     async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None) -> HourOfDay: ...
     async def batchable_share(self, tenant_id: str,
                               period: UsagePeriod | None = None) -> BatchableShare: ...
@@ -120,6 +124,14 @@ def _utc(value: Any) -> datetime | None:
 def naive_utc(value: datetime) -> datetime:
     """UTC wall-clock time without tzinfo, as both engines store it."""
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def default_period_ending(newest: datetime) -> UsagePeriod:
+    """The 30 days that end at the caller's newest row (PROTOCOL.md section 4), on whole
+    milliseconds (as the report shows times) and with the newest row inside."""
+    end = newest.replace(microsecond=newest.microsecond // 1000 * 1000) + timedelta(
+        milliseconds=1)
+    return UsagePeriod(start=end - DEFAULT_WINDOW, end=end)
 
 
 def _decimal(value: Any) -> Decimal:
@@ -153,8 +165,13 @@ class SqlLedger:
     engine: q.Engine
     database: str | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, answers: AnswerStore | None = None) -> None:
         self._commit_lock = threading.Lock()
+        self.answers = answers
+        self._preparing: dict[str, bool] = {}
+        self._preparers: list[threading.Thread] = []
+        self._preparing_lock = threading.Lock()
+        self._closing = threading.Event()
 
     # -- engine hooks (synchronous; always called from a worker thread) --------------------
     def _rows(self, sql: str) -> list[Row]:
@@ -196,7 +213,85 @@ class SqlLedger:
         scope = period or ALL_TIME
         sql = q.render(query, self.engine, tenant_id=tenant_id, start=naive_utc(scope.start),
                        end=naive_utc(scope.end), database=self.database, **values)
-        return self._rows(sql)
+        if self.answers is None:
+            return self._rows(sql)
+        return self.answers.rows(tenant_id, sql, lambda: self._rows(sql))
+
+    def rows_changed(self, tenant_id: str) -> None:
+        """Every write to a tenant's rows ends here: stored answers about them are void."""
+        if self.answers is not None:
+            self.answers.changed(tenant_id)
+
+    def prepare_answers(self, tenant_id: str) -> None:
+        """Answer ahead of time what is asked first after new rows arrive: the usage page's
+        all-time summary and every read of a chat run over the default report period.
+        (Synchronous and slow on a large ledger: call from a background thread.)"""
+        if self.answers is None:
+            return
+        bounds = self._period_bounds(tenant_id)
+        if bounds.last_timestamp is None:
+            return
+        period = default_period_ending(bounds.last_timestamp)
+        reads: list[Callable[[], object]] = [
+            lambda: self._summary(tenant_id, None),
+            lambda: self._coverage(tenant_id, period),
+            lambda: self._summary(tenant_id, period),
+            lambda: self._by_model_feature(tenant_id, period),
+            lambda: self._latency_percentiles(tenant_id, period, False),
+            lambda: self._duplicate_prompts(tenant_id, period, 0),
+            lambda: self._shared_prefixes(tenant_id, period),
+            *(lambda kind=kind: self._token_outliers(tenant_id, period, kind,
+                                                     MIN_OUTLIER_REQUESTS)
+              for kind in q.TOKEN_OUTLIERS),
+            lambda: self._batchable_share(tenant_id, period),
+            lambda: self._error_retry_waste(tenant_id, period),
+        ]
+        for read in reads:
+            if self._closing.is_set():
+                return
+            read()
+
+    def prepare_answers_soon(self, tenant_id: str) -> threading.Thread | None:
+        """`prepare_answers` in a background thread, one pass per tenant at a time (a write
+        during a pass asks for one more). Returns the thread it started, if any."""
+        if self.answers is None or self._closing.is_set():
+            return None
+        with self._preparing_lock:
+            if tenant_id in self._preparing:
+                self._preparing[tenant_id] = True
+                return None
+            self._preparing[tenant_id] = False
+
+        def prepare() -> None:
+            while not self._closing.is_set():
+                try:
+                    self.prepare_answers(tenant_id)
+                except Exception as exc:  # noqa: BLE001 - answers are computed again on demand
+                    log.warning("ledger.prepare_failed", tenant_id=tenant_id, error=str(exc))
+                with self._preparing_lock:
+                    if not self._preparing[tenant_id]:
+                        break
+                    self._preparing[tenant_id] = False
+            with self._preparing_lock:
+                self._preparing.pop(tenant_id, None)
+
+        thread = threading.Thread(target=prepare, name="apex-ledger-answers", daemon=True)
+        with self._preparing_lock:
+            self._preparers = [t for t in self._preparers if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    def wait_for_answers(self, timeout: float | None = None) -> None:
+        """Until the background passes started so far have ended."""
+        with self._preparing_lock:
+            preparers = list(self._preparers)
+        for thread in preparers:
+            thread.join(timeout)
+
+    def _stop_preparing(self) -> None:
+        """Before closing: no new pass starts, and running ones end after their current read."""
+        self._closing.set()
+        self.wait_for_answers()
 
     async def _run(self, function: Callable[..., ModelT], *args: Any) -> ModelT:
         return await asyncio.to_thread(function, *args)
@@ -438,7 +533,7 @@ class SqlLedger:
 
     async def token_outliers(self, tenant_id: str, period: UsagePeriod | None = None,
                              kind: str = "output",
-                             min_requests: int = 20) -> list[TokenOutlierGroup]:
+                             min_requests: int = MIN_OUTLIER_REQUESTS) -> list[TokenOutlierGroup]:
         return await asyncio.to_thread(self._token_outliers, tenant_id, period, kind,
                                        min_requests)
 
@@ -461,8 +556,7 @@ class SqlLedger:
         bounds = await self.period_bounds(tenant_id)
         if bounds.last_timestamp is None:
             return None
-        end = bounds.last_timestamp + timedelta(microseconds=1)
-        return UsagePeriod(start=end - DEFAULT_WINDOW, end=end)
+        return default_period_ending(bounds.last_timestamp)
 
     # -- writes -----------------------------------------------------------------------------
     def open_upload(self, tenant_id: str, upload_id: str) -> "UploadWriter":
@@ -478,6 +572,7 @@ class SqlLedger:
                                     f"tenant_id = {self._literal(tenant_id)}")[0][0])
             for table in self._TENANT_TABLES:
                 self._delete(table, f"tenant_id = {self._literal(tenant_id)}")
+            self.rows_changed(tenant_id)
         return count
 
     def delete_uploads_like(self, tenant_id: str, prefix: str) -> None:
@@ -487,6 +582,7 @@ class SqlLedger:
             for table in ("usage", "uploads"):
                 self._delete(table, f"tenant_id = {self._literal(tenant_id)} AND upload_id "
                                     f"LIKE {pattern}")
+            self.rows_changed(tenant_id)
 
     def _delete(self, table: str, where: str) -> None:
         self._command(f"DELETE FROM {self._table(table)} WHERE {where}")
@@ -559,6 +655,7 @@ class SqlLedger:
                     f"{self._literal(provider)} AND model = {self._literal(model)} AND "
                     "cost_source <> 'file'")
                 changed += as_int(count)
+            self.rows_changed(tenant_id)
         return changed
 
     @staticmethod

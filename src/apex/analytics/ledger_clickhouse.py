@@ -154,6 +154,7 @@ class ClickHouseUploadWriter:
 
     def __init__(self, ledger: ClickHouseLedger, tenant_id: str, upload_id: str) -> None:
         self._ledger = ledger
+        self._tenant_id = tenant_id
         self._where = (f"tenant_id = {ledger._literal(tenant_id)} AND upload_id = "
                        f"{ledger._literal(upload_id)}")
         self.staged = 0
@@ -174,6 +175,7 @@ class ClickHouseUploadWriter:
                 f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})")
             inserted = as_int(ledger._rows(f"SELECT count(*) FROM {usage} WHERE "
                                          f"{self._where}")[0][0])
+            ledger.rows_changed(self._tenant_id)
         self.discard()
         return inserted, self.staged - inserted
 

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from apex.analytics import queries as q
+from apex.analytics.answers import AnswerStore
 from apex.analytics.ledger import Row, SqlLedger, naive_utc
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
 
@@ -36,7 +37,7 @@ class DuckDBLedger(SqlLedger):
 
     def __init__(self, path: Path | str, *, memory_limit_mb: int = 448,
                  threads: int | None = None) -> None:
-        super().__init__()
+        super().__init__(AnswerStore())
         config: dict[str, Any] = {"memory_limit": f"{memory_limit_mb}MB",
                                   "preserve_insertion_order": False}
         if threads:
@@ -68,6 +69,7 @@ class DuckDBLedger(SqlLedger):
                 self._command(statement)
 
     def close(self) -> None:
+        self._stop_preparing()
         self._db.close()
 
     def open_upload(self, tenant_id: str, upload_id: str) -> "DuckDBUploadWriter":
@@ -87,6 +89,7 @@ class DuckDBUploadWriter:
 
     def __init__(self, ledger: DuckDBLedger, tenant_id: str, upload_id: str) -> None:
         self._ledger = ledger
+        self._tenant_id = tenant_id
         self._tenant = ledger._literal(tenant_id)
         self._cursor = ledger._cursor()
         self._table = "staging_" + re.sub(r"[^a-z0-9]", "_", upload_id.lower())
@@ -112,6 +115,7 @@ class DuckDBUploadWriter:
                 f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM {self._table} "
                 f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
                 f"{self._tenant})").fetchone()
+            self._ledger.rows_changed(self._tenant_id)
         inserted = int(result[0]) if result else 0
         self.discard()
         return inserted, self.staged - inserted
