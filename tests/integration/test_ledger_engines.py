@@ -3,13 +3,17 @@ re-upload dedup, re-pricing and erasure."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger import SqlLedger
+from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
 from tests.support.usage_files import import_bytes, make_usage_csv
@@ -208,5 +212,52 @@ async def test_an_import_prepares_the_first_reads_in_the_background(tmp_path) ->
         await ledger.summary("t")
         assert ledger.answers.misses == misses
         assert summary.totals.requests == usage.good_rows
+    finally:
+        ledger.close()
+
+
+def test_the_same_file_uploaded_twice_at_once_counts_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    ledger = DuckDBLedger(tmp_path / "racing.duckdb")
+    try:
+        importer = importer_for(ledger)
+        usage, other = make_usage_csv(2_000, seed=8), make_usage_csv(1_500, seed=9)
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda job: import_bytes(importer, job[0], job[1]),
+                                    [("t", usage.data), ("t", usage.data),
+                                     ("someone-else", other.data)]))
+        assert sorted(s.rows_accepted for s in results[:2]) == [0, usage.good_rows]
+        assert sorted(s.rows_duplicate for s in results[:2]) == [0, usage.good_rows]
+        assert results[2].rows_accepted == other.good_rows
+        totals = ledger._totals("t", None)
+        assert (totals.requests, totals.cost_usd) == (usage.good_rows, usage.cost)
+        assert ledger._totals("someone-else", None).requests == other.good_rows
+    finally:
+        ledger.close()
+
+
+def test_a_failed_upload_leaves_no_rows_and_frees_the_tenant(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    ledger = DuckDBLedger(tmp_path / "failed.duckdb")
+    try:
+        usage = make_usage_csv(300, seed=10)
+        writer = ledger.open_upload("t", "broken-upload")
+        importer = importer_for(ledger)
+        normalizer = Normalizer(importer.catalog_for("t").resolver(), threads=1)
+        table = pacsv.read_csv(io.BytesIO(usage.data))
+        raw = pa.table({**{name: table.column(name).cast(pa.string())
+                           for name in ("Timestamp", "Model_Name")},
+                        LINE: pa.array(range(2, table.num_rows + 2), pa.int64())}
+                       ).rename_columns(["timestamp", "model", LINE])
+        writer.stage(normalizer.normalize(raw, tenant_id="t", upload_id="broken-upload").rows)
+        normalizer.close()
+        writer.discard()
+        assert ledger._totals("t", None).requests == 0
+        status = import_bytes(importer, "t", usage.data)
+        assert status.rows_accepted == usage.good_rows
     finally:
         ledger.close()
