@@ -16,6 +16,7 @@ from apex.analytics.ledger import SqlLedger
 from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
+from tests.support.agent_harness import run_workflow, supervisor
 from tests.support.usage_files import import_bytes, make_usage_csv
 
 CENT = Decimal("0.01")
@@ -212,6 +213,9 @@ async def test_an_import_prepares_the_first_reads_in_the_background(tmp_path) ->
         await ledger.summary("t")
         assert ledger.answers.misses == misses
         assert summary.totals.requests == usage.good_rows
+        run = await run_workflow(supervisor(ledger), "t", "How can I cut my AI costs by 30%?")
+        assert run.report["totals"]["requests"] == usage.good_rows
+        assert ledger.answers.misses == misses, "a chat run read something not prepared"
     finally:
         ledger.close()
 
