@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from apex.analytics.normalize import LINE, Normalizer
-from apex.analytics.pricing import PriceCatalog
+from apex.analytics.pricing import ModelPrice, PriceCatalog
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,45 @@ def test_catalog_prices_cached_and_reasoning_tokens_apart(normalizer: Normalizer
     assert rows[1]["cost_usd"] == (Decimal(1000) * 2 + Decimal(5000) * 8) / 1_000_000
     assert (rows[2]["cost_usd"], rows[2]["cost_source"], rows[2]["provider"]) == (
         Decimal("0.5"), "file", "anthropic")
+
+
+@pytest.mark.parametrize(("per_million", "tokens"), [
+    ("2.5", 1_000_000),                 # whole picodollars per token: integer arithmetic
+    ("0.0375", 99_999_999),             # six decimals per million, the finest whole picodollar
+    ("2000.25", 12_345),                # 2^31 picodollars or more per token: decimal arithmetic
+    ("0.1234567891", 7_654_321),        # not a whole picodollar: decimal arithmetic, rounded
+    ("0.01", 50_000_000_000),           # a day's aggregate row: tens of billions of tokens
+])
+def test_every_price_and_size_costs_exactly_what_decimal_arithmetic_says(
+        per_million: str, tokens: int) -> None:
+    price = Decimal(per_million)
+    catalog = PriceCatalog.load().with_overrides([ModelPrice(
+        id="acme-1", provider="acme", input=price, output=price * 4, cached_input=price / 10,
+        reasoning=price * 2)])
+    instance = Normalizer(catalog.resolver(), threads=1, memory_limit_mb=128)
+    try:
+        rows = run(instance, [{"timestamp": "2024-05-01", "provider": "acme", "model": "acme-1",
+                               "input_tokens": str(tokens), "cached_input_tokens": str(tokens // 3),
+                               "output_tokens": str(tokens // 7),
+                               "reasoning_tokens": str(tokens // 11)}]).rows.to_pylist()
+    finally:
+        instance.close()
+    exact = (Decimal(tokens - tokens // 3) * price + Decimal(tokens // 3) * price / 10
+             + Decimal(tokens // 7 - tokens // 11) * price * 4
+             + Decimal(tokens // 11) * price * 2) / 1_000_000
+    assert rows[0]["cost_source"] == "catalog"
+    assert rows[0]["cost_usd"] == exact.quantize(Decimal("1e-12"))
+
+
+def test_a_row_costing_more_than_the_ledger_can_hold_is_rejected_alone(
+        normalizer: Normalizer) -> None:
+    result = run(normalizer, [
+        {"timestamp": "2024-05-01", "model": "gpt-4o", "input_tokens": "900000000000000"},
+        {"timestamp": "2024-05-01", "model": "gpt-4o", "input_tokens": "1000"},
+    ])
+    assert result.rows.num_rows == 1 and result.rejected == 1
+    assert result.errors[0].line == 2
+    assert "over $1,000,000 for one call" in result.errors[0].message
 
 
 def test_unknown_models_are_reported_not_priced_as_zero(normalizer: Normalizer) -> None:

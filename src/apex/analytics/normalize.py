@@ -32,7 +32,6 @@ MAX_REPORTED_ERRORS = 50
 PriceResolver = Callable[[str, str], ModelPrice | None]
 
 _MACROS = r"""
-CREATE MACRO apex_text(v) AS nullif(trim(CAST(v AS VARCHAR)), '');
 CREATE MACRO apex_quote(v) AS chr(39) || left(CAST(v AS VARCHAR), 60) || chr(39);
 CREATE MACRO apex_int(v) AS CASE WHEN regexp_full_match(v, '\+?[0-9]{1,15}(\.0*)?')
     THEN TRY_CAST(v AS BIGINT) END;
@@ -68,6 +67,23 @@ _COUNTS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens
 _DURATIONS = (("latency_ms", "milliseconds"), ("latency_s", "seconds"),
               ("ttft_ms", "milliseconds"))
 _COST = f"DECIMAL({COST_PRECISION}, {COST_SCALE})"
+# Integer arithmetic in picodollars (1e-12 USD, the ledger's cost scale) is exact when every
+# price is a whole number of picodollars per token (at most six decimals per million), and many
+# times faster than 38-digit decimals. Token counts are 64-bit and prices under 2^31, so the
+# 128-bit products and their sum cannot overflow. A batch with any other price uses decimals.
+_PICO_PER_TOKEN_BOUND = 2**31
+_MAX_ROW_COST = 10 ** (COST_PRECISION - COST_SCALE)
+_PICO_COST = f"""CAST(
+      CAST(p.input_tokens - p.cached_input_tokens AS HUGEINT) * r.input_pico
+      + CAST(p.cached_input_tokens AS HUGEINT) * r.cached_pico
+      + CAST(p.output_tokens - p.reasoning_tokens AS HUGEINT) * r.output_pico
+      + CAST(p.reasoning_tokens AS HUGEINT) * r.reasoning_pico AS DECIMAL(38, 0))
+      * CAST(0.000000000001 AS {_COST})"""
+_DECIMAL_COST = """
+      CAST(p.input_tokens - p.cached_input_tokens AS DECIMAL(18, 0)) * r.input_per_token
+      + CAST(p.cached_input_tokens AS DECIMAL(18, 0)) * r.cached_per_token
+      + CAST(p.output_tokens - p.reasoning_tokens AS DECIMAL(18, 0)) * r.output_per_token
+      + CAST(p.reasoning_tokens AS DECIMAL(18, 0)) * r.reasoning_per_token"""
 
 
 def _words(words: tuple[str, ...]) -> str:
@@ -90,10 +106,19 @@ def _duration_checks() -> str:
     )
 
 
+# A file has few distinct tag strings: each is split into a sorted list once, then joined.
 _PARSE_CTES = f"""
-WITH text AS (
-  SELECT {LINE}, {", ".join(f"apex_text({name}) AS {name}" for name in RAW_FIELDS)}
-  FROM raw_batch
+WITH tag_lists AS (
+  SELECT tags AS tags_text,
+    CASE
+      WHEN starts_with(tags, '[')
+          THEN coalesce(list_sort(list_distinct([lower(trim(CAST(x AS VARCHAR)))
+                        FOR x IN TRY_CAST(TRY_CAST(tags AS JSON) AS VARCHAR[])
+                        IF trim(CAST(x AS VARCHAR)) <> ''])), [])
+      ELSE list_sort(list_distinct([lower(trim(x)) FOR x IN
+                     string_split_regex(tags, '[,;|]') IF trim(x) <> '']))
+    END AS tag_list
+  FROM (SELECT DISTINCT tags FROM raw_batch WHERE tags IS NOT NULL) AS distinct_tags
 ),
 typed AS (
   SELECT *,
@@ -106,7 +131,7 @@ typed AS (
     lower(coalesce(status, '')) AS status_raw,
     lower(coalesce(operation, '')) AS operation_raw,
     left(coalesce(error_type, ''), 200) AS error_type_raw
-  FROM text
+  FROM raw_batch
 ),
 checked AS (
   SELECT *,
@@ -180,50 +205,48 @@ SELECT
     ELSE ''
   END AS error_type,
   coalesce(feature, '') AS feature,
-  CASE
-    WHEN tags IS NULL THEN []
-    WHEN starts_with(tags, '[')
-        THEN coalesce(list_sort(list_distinct([lower(trim(CAST(x AS VARCHAR)))
-                      FOR x IN TRY_CAST(TRY_CAST(tags AS JSON) AS VARCHAR[])
-                      IF trim(CAST(x AS VARCHAR)) <> ''])), [])
-    ELSE list_sort(list_distinct([lower(trim(x)) FOR x IN
-                   string_split_regex(tags, '[,;|]') IF trim(x) <> '']))
-  END AS tags,
+  coalesce(tag_lists.tag_list, []) AS tags,
   coalesce(end_user, '') AS end_user,
   coalesce(prompt_hash, CASE WHEN prompt IS NOT NULL THEN left(sha256(prompt), 32) END, '')
       AS prompt_hash,
   coalesce(prefix_hash, '') AS prefix_hash,
   coalesce(n_prefix_tokens, 0) AS prefix_tokens,
   coalesce(request_id, '') AS request_id
-FROM checked
+FROM checked LEFT JOIN tag_lists ON checked.tags = tag_lists.tags_text
 )
 """
 
+# A row whose catalog cost would not fit the ledger's cost column (absurd token counts) is
+# rejected with its line, never allowed to fail the whole batch.
 _FINISH_SELECT = f"""
+, costed AS (
+  SELECT p.*, r.provider AS resolved_provider, coalesce(r.priced, false) AS priced,
+         CASE WHEN r.priced AND p.file_cost IS NULL THEN {{cost}} END AS catalog_cost
+  FROM parsed p LEFT JOIN resolved r ON p.provider_raw = r.provider_raw AND p.model = r.model
+)
 SELECT
   p.{LINE},
-  p.{ERROR},
+  CASE WHEN p.{ERROR} IS NULL AND p.catalog_cost >= {_MAX_ROW_COST}
+       THEN 'input_tokens/output_tokens: the cost at catalog prices would be over '
+            || '${_MAX_ROW_COST:,} for one call'
+       ELSE p.{ERROR} END AS {ERROR},
   CAST($tenant_id AS VARCHAR) AS tenant_id,
   CAST($upload_id AS VARCHAR) AS upload_id,
-  hash(p.timestamp, r.provider, p.model, p.operation, p.input_tokens, p.output_tokens,
-       p.cached_input_tokens, p.reasoning_tokens, p.file_cost, p.latency_ms, p.ttft_ms,
-       p.status, p.error_type, p.feature, p.tags, p.end_user, p.prompt_hash, p.prefix_hash,
-       p.prefix_tokens, p.request_id) AS row_key,
+  hash(p.timestamp, p.resolved_provider, p.model, p.operation, p.input_tokens,
+       p.output_tokens, p.cached_input_tokens, p.reasoning_tokens, p.file_cost, p.latency_ms,
+       p.ttft_ms, p.status, p.error_type, p.feature, p.tags, p.end_user, p.prompt_hash,
+       p.prefix_hash, p.prefix_tokens, p.request_id) AS row_key,
   p.timestamp,
-  coalesce(r.provider, '') AS provider,
+  coalesce(p.resolved_provider, '') AS provider,
   p.model,
   p.operation,
   p.input_tokens,
   p.output_tokens,
   p.cached_input_tokens,
   p.reasoning_tokens,
-  CAST(coalesce(p.file_cost, CASE WHEN r.priced THEN
-      CAST(p.input_tokens - p.cached_input_tokens AS DECIMAL(18, 0)) * r.input_per_token
-      + CAST(p.cached_input_tokens AS DECIMAL(18, 0)) * r.cached_per_token
-      + CAST(p.output_tokens - p.reasoning_tokens AS DECIMAL(18, 0)) * r.output_per_token
-      + CAST(p.reasoning_tokens AS DECIMAL(18, 0)) * r.reasoning_per_token
-    END) AS {_COST}) AS cost_usd,
-  CASE WHEN p.file_cost IS NOT NULL THEN 'file' WHEN r.priced THEN 'catalog' ELSE 'unpriced'
+  coalesce(p.file_cost, CASE WHEN p.catalog_cost < {_MAX_ROW_COST}
+                             THEN CAST(p.catalog_cost AS {_COST}) END) AS cost_usd,
+  CASE WHEN p.file_cost IS NOT NULL THEN 'file' WHEN p.priced THEN 'catalog' ELSE 'unpriced'
   END AS cost_source,
   p.latency_ms,
   p.ttft_ms,
@@ -236,8 +259,12 @@ SELECT
   p.prefix_hash,
   p.prefix_tokens,
   p.request_id
-FROM parsed p LEFT JOIN resolved r ON p.provider_raw = r.provider_raw AND p.model = r.model
+FROM costed p
 """
+
+# by whether every priced model of the batch has whole-picodollar prices
+_FINISH_SELECTS = {True: _FINISH_SELECT.replace("{cost}", _PICO_COST),
+                   False: _FINISH_SELECT.replace("{cost}", _DECIMAL_COST)}
 
 _TYPED_CTE = f"""
 WITH parsed AS (
@@ -247,8 +274,7 @@ WITH parsed AS (
 )
 """
 
-_RAW_PAIRS = ("SELECT DISTINCT coalesce(apex_text(provider), ''), "
-              "coalesce(apex_text(model), '') FROM raw_batch")
+_RAW_PAIRS = "SELECT DISTINCT coalesce(provider, ''), coalesce(model, '') FROM raw_batch"
 _TYPED_PAIRS = "SELECT DISTINCT provider, model FROM typed_batch"
 
 
@@ -270,6 +296,16 @@ class NormalizedBatch:
 
 def per_token(price_per_million: Decimal) -> Decimal:
     return price_per_million / Decimal(1_000_000)
+
+
+def _picodollars_per_token(price_per_million: Decimal | None) -> int | None:
+    """The price as whole picodollars per token, or None when that would not be exact."""
+    if price_per_million is None:
+        return None
+    pico = price_per_million * Decimal(1_000_000)
+    if pico != pico.to_integral_value() or not 0 <= pico < _PICO_PER_TOKEN_BOUND:
+        return None
+    return int(pico)
 
 
 class Normalizer:
@@ -304,9 +340,12 @@ class Normalizer:
         self._db.register(name, source)
         try:
             pairs = self._db.execute(pairs_sql).fetchall()
-            self._db.register("resolved", self._resolution_table(pairs))
+            resolved = self._resolution_table(pairs)
+            whole_picodollars = pc.sum(pc.and_(resolved.column("priced"), pc.is_null(
+                resolved.column("input_pico")))).as_py() in (0, None)
+            self._db.register("resolved", resolved)
             try:
-                table = self._db.sql(ctes + _FINISH_SELECT, params={
+                table = self._db.sql(ctes + _FINISH_SELECTS[whole_picodollars], params={
                     "tenant_id": tenant_id, "upload_id": upload_id}).to_arrow_table()
             finally:
                 self._db.unregister("resolved")
@@ -315,9 +354,10 @@ class Normalizer:
         return _split(table)
 
     def _resolution_table(self, pairs: list[tuple[str, str]]) -> pa.Table:
+        parts = ("input", "cached", "output", "reasoning")
         columns: dict[str, list[object]] = {name: [] for name in (
-            "provider_raw", "model", "provider", "priced", "input_per_token", "cached_per_token",
-            "output_per_token", "reasoning_per_token")}
+            "provider_raw", "model", "provider", "priced",
+            *(f"{part}_per_token" for part in parts), *(f"{part}_pico" for part in parts))}
         for provider_raw, model in pairs:
             key = (provider_raw, model)
             if key not in self._resolutions:
@@ -329,22 +369,27 @@ class Normalizer:
             columns["model"].append(model)
             columns["provider"].append(provider)
             columns["priced"].append(price is not None)
-            for column, value in (
-                ("input_per_token", price and price.input),
-                ("cached_per_token", price and price.effective_cached_input),
-                ("output_per_token", price and price.output),
-                ("reasoning_per_token", price and price.effective_reasoning),
-            ):
-                columns[column].append(per_token(value) if value is not None else None)
+            prices = {
+                "input": price and price.input,
+                "cached": price and price.effective_cached_input,
+                "output": price and price.output,
+                "reasoning": price and price.effective_reasoning,
+            }
+            picos = {name: _picodollars_per_token(value) for name, value in prices.items()}
+            exact = all(value is not None for value in picos.values())
+            for name, value in prices.items():
+                columns[f"{name}_per_token"].append(
+                    per_token(value) if value is not None else None)
+                columns[f"{name}_pico"].append(picos[name] if exact else None)
         decimal = pa.decimal128(38, 18)
         table = pa.table({
             "provider_raw": pa.array(columns["provider_raw"], pa.string()),
             "model": pa.array(columns["model"], pa.string()),
             "provider": pa.array(columns["provider"], pa.string()),
             "priced": pa.array(columns["priced"], pa.bool_()),
-            **{name: pa.array(columns[name], decimal) for name in (
-                "input_per_token", "cached_per_token", "output_per_token",
-                "reasoning_per_token")},
+            **{f"{part}_per_token": pa.array(columns[f"{part}_per_token"], decimal)
+               for part in parts},
+            **{f"{part}_pico": pa.array(columns[f"{part}_pico"], pa.int64()) for part in parts},
         })
         return table
 
@@ -371,12 +416,15 @@ def _split(table: pa.Table) -> NormalizedBatch:
 
 
 def _with_all_fields(raw: pa.Table) -> pa.Table:
-    """Missing fields become NULL text columns so one statement serves every file."""
+    """Every field as text without surrounding whitespace, NULL when empty or missing, so one
+    statement serves every file. Arrow trims several times faster than SQL's trim()."""
     columns = {LINE: raw.column(LINE).cast(pa.int64())}
     for name in RAW_FIELDS:
         if name in raw.column_names:
             column = raw.column(name)
-            columns[name] = column if column.type == pa.string() else column.cast(pa.string())
+            text = pc.utf8_trim_whitespace(
+                column if column.type == pa.string() else column.cast(pa.string()))
+            columns[name] = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         else:
             columns[name] = pa.nulls(raw.num_rows, pa.string())
     return pa.table(columns)

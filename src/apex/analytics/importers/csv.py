@@ -4,6 +4,10 @@ Records are found with a vectorized quote-parity scan (numpy), so each record's 
 line is known even when quoted values hold newlines; records whose field count differs from the
 header are reported with that line, the others are parsed by Arrow's CSV reader in one go.
 Memory stays bounded by the chunk size whatever the file size.
+
+Most chunks have no newline inside a quoted value: then record i sits on line first + i, and
+Arrow may split records at every newline, which is what it does fastest. Only chunks with
+multi-line values pay for the line-number search and Arrow's quote-aware record splitting.
 """
 
 from __future__ import annotations
@@ -57,9 +61,14 @@ class _Chunk:
         self.delimiter = delimiter
         self.starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         self.ends = ends.astype(np.int64)
-        newlines = np.flatnonzero(self.view == _NEWLINE)
-        self.lines = first_line + np.searchsorted(newlines, self.starts)
-        self.next_line = first_line + newlines.size
+        self.single_line = data.count(b"\n") == ends.size
+        if self.single_line:
+            self.lines = first_line + np.arange(ends.size, dtype=np.int64)
+            self.next_line = first_line + ends.size
+        else:
+            newlines = np.flatnonzero(self.view == _NEWLINE)
+            self.lines = first_line + np.searchsorted(newlines, self.starts)
+            self.next_line = first_line + newlines.size
         lengths = self.ends - self.starts
         carriage = np.zeros(lengths.size, dtype=bool)
         nonempty = lengths > 0
@@ -202,13 +211,14 @@ class CsvReader:
     def _parse_clean(self, chunk: _Chunk) -> pa.Table | None:
         """The whole chunk in one Arrow parse, or None when any record is not well formed."""
         invalid: list[int] = []
-        table = self._arrow(chunk.data, lambda row: invalid.append(1) or "skip")
+        table = self._arrow(chunk.data, lambda row: invalid.append(1) or "skip",
+                            multi_line=not chunk.single_line)
         if table is None or invalid or table.num_rows != chunk.starts.size:
             return None
         return table.append_column(LINE, pa.array(chunk.lines, pa.int64()))
 
-    def _arrow(self, data: bytes, on_invalid: Callable[[Any], str] | None = None
-               ) -> pa.Table | None:
+    def _arrow(self, data: bytes, on_invalid: Callable[[Any], str] | None = None, *,
+               multi_line: bool = True) -> pa.Table | None:
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),
@@ -216,7 +226,7 @@ class CsvReader:
                                                block_size=ARROW_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(delimiter=self._delimiter, quote_char='"',
                                                  double_quote=True, escape_char=False,
-                                                 newlines_in_values=True,
+                                                 newlines_in_values=multi_line,
                                                  ignore_empty_lines=True,
                                                  invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(
