@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -151,7 +152,10 @@ def main() -> int:
     ledger = None
     for fmt in formats:
         for stale in work.glob(f"ledger-{fmt}.duckdb*"):
-            stale.unlink()
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
         target = DuckDBLedger(work / f"ledger-{fmt}.duckdb", memory_limit_mb=args.memory_mb)
         elapsed, accepted, peak = ingest(work / f"usage.{fmt}", target, fmt)
         print(f"ingest {fmt:5s}: {accepted:,} rows in {elapsed:.2f} s = "

@@ -259,9 +259,36 @@ def test_a_failed_upload_leaves_no_rows_and_frees_the_tenant(tmp_path) -> None: 
                        ).rename_columns(["timestamp", "model", LINE])
         writer.stage(normalizer.normalize(raw, tenant_id="t", upload_id="broken-upload").rows)
         normalizer.close()
+        assert len(list(ledger.staging_dir.iterdir())) == 1
         writer.discard()
         assert ledger._totals("t", None).requests == 0
+        assert list(ledger.staging_dir.iterdir()) == []
         status = import_bytes(importer, "t", usage.data)
         assert status.rows_accepted == usage.good_rows
+        assert list(ledger.staging_dir.iterdir()) == []
     finally:
         ledger.close()
+
+
+def test_staged_rows_left_by_a_crash_are_cleared_when_the_ledger_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    ledger = DuckDBLedger(tmp_path / "crashed.duckdb")
+    usage = make_usage_csv(200, seed=11)
+    importer = importer_for(ledger)
+    writer = ledger.open_upload("t", "interrupted")
+    normalizer = Normalizer(importer.catalog_for("t").resolver(), threads=1)
+    table = pacsv.read_csv(io.BytesIO(usage.data))
+    raw = pa.table({"timestamp": table.column("Timestamp").cast(pa.string()),
+                    "model": table.column("Model_Name").cast(pa.string()),
+                    LINE: pa.array(range(2, table.num_rows + 2), pa.int64())})
+    writer.stage(normalizer.normalize(raw, tenant_id="t", upload_id="interrupted").rows)
+    normalizer.close()
+    ledger.close()
+    assert len(list(ledger.staging_dir.iterdir())) == 1
+    reopened = DuckDBLedger(tmp_path / "crashed.duckdb")
+    try:
+        assert list(reopened.staging_dir.iterdir()) == []
+        assert reopened._totals("t", None).requests == 0
+    finally:
+        reopened.close()

@@ -30,7 +30,7 @@ from apex.analytics.results import TimeSpan
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
 from apex.store.ids import new_id
 
-BATCH_ROWS = 250_000
+BATCH_ROWS = 150_000
 PROGRESS_EVERY_S = 1.0
 DEMO_PREFIX = "demo_"
 CALLS_PREFIX = "calls_"
@@ -53,21 +53,29 @@ ItemT = TypeVar("ItemT")
 
 
 def _prefetch(items: Iterator[ItemT], depth: int = 1) -> Iterator[ItemT]:
-    """Iterate `items` in a helper thread, `depth` items ahead (exceptions come through)."""
-    buffer: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    """Iterate `items` in a helper thread, `depth` items ahead (exceptions come through).
+
+    The helper starts on an item only when fewer than `depth` are waiting, so at most
+    `depth` items exist besides the one the caller holds: batches are large, memory bounded.
+    """
+    buffer: queue.Queue[tuple[str, object]] = queue.Queue()
+    room = threading.Semaphore(depth)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            iterator = iter(items)
+            while True:
+                while not room.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    break
+                buffer.put(("item", item))
             buffer.put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
             buffer.put(("error", exc))
@@ -81,6 +89,7 @@ def _prefetch(items: Iterator[ItemT], depth: int = 1) -> Iterator[ItemT]:
                 return
             if kind == "error":
                 raise value  # type: ignore[misc]
+            room.release()
             yield value  # type: ignore[misc]
     finally:
         stop.set()

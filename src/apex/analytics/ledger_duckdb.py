@@ -1,19 +1,24 @@
 """The embedded usage ledger: one DuckDB file in the data dir.
 
-Every call opens its own cursor (DuckDB connections are not shared across threads); an upload
-stages its rows in a temporary table on its own cursor, and the commit moves them into `usage`
-in one statement, minus the row keys the tenant already has.
+Every call opens its own cursor (DuckDB connections are not shared across threads). An upload
+stages its finished rows in an LZ4-compressed Arrow file of its own beside the ledger file, and
+the commit moves them into `usage` in one statement, minus the row keys the tenant already has.
+Staging on disk rather than in a DuckDB temporary table keeps the ledger's buffer pool free
+while a large file is read (a temporary table fills it and then spills anyway), and the commit
+streams the staged rows back in.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+from pyarrow import ipc
 
 from apex.analytics import queries as q
 from apex.analytics.answers import AnswerStore
@@ -43,6 +48,9 @@ class DuckDBLedger(SqlLedger):
         if threads:
             config["threads"] = threads
         self._db = duckdb.connect(str(path), config=config)
+        self.staging_dir = Path(f"{path}.staging")
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.initialize()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -85,43 +93,61 @@ class DuckDBLedger(SqlLedger):
 
 
 class DuckDBUploadWriter:
-    """One upload's rows in a temporary table of its own cursor, until commit or discard."""
+    """One upload's rows in a staging file of its own, until commit or discard."""
+
+    _OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 
     def __init__(self, ledger: DuckDBLedger, tenant_id: str, upload_id: str) -> None:
         self._ledger = ledger
         self._tenant_id = tenant_id
         self._tenant = ledger._literal(tenant_id)
-        self._cursor = ledger._cursor()
-        self._table = "staging_" + re.sub(r"[^a-z0-9]", "_", upload_id.lower())
-        columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)
-        self._cursor.execute(f"CREATE TEMP TABLE {self._table} ({columns})")
+        name = re.sub(r"[^a-z0-9]", "_", upload_id.lower())
+        self._path = ledger.staging_dir / f"{name}-{id(self):x}.arrow"
+        self._writer: ipc.RecordBatchFileWriter | None = None
+        self._schema: pa.Schema | None = None
         self._names = ", ".join(f'"{name}"' for name in COLUMN_NAMES)
         self.staged = 0
 
     def stage(self, rows: pa.Table) -> None:
         if not rows.num_rows:
             return
-        self._cursor.register("incoming", rows.select(list(COLUMN_NAMES)))
-        try:
-            self._cursor.execute(f"INSERT INTO {self._table} ({self._names}) "
-                                 f"SELECT {self._names} FROM incoming")
-        finally:
-            self._cursor.unregister("incoming")
+        rows = rows.select(list(COLUMN_NAMES))
+        if self._writer is None:
+            self._schema = rows.schema
+            self._writer = ipc.new_file(self._path, self._schema, options=self._OPTIONS)
+        self._writer.write_table(rows.cast(self._schema))
         self.staged += rows.num_rows
 
     def commit(self) -> tuple[int, int]:
-        with self._ledger._commit_lock:
-            result = self._cursor.execute(
-                f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM {self._table} "
-                f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
-                f"{self._tenant})").fetchone()
-            self._ledger.rows_changed(self._tenant_id)
+        if self._writer is None:
+            return 0, 0
+        writer, self._writer = self._writer, None
+        writer.close()
+        cursor = self._ledger._cursor()
+        try:
+            with pa.OSFile(str(self._path)) as source:
+                staged = ipc.open_file(source)
+                # one batch at a time: the commit's memory does not grow with the file
+                cursor.register("staged", pa.RecordBatchReader.from_batches(
+                    staged.schema,
+                    (staged.get_batch(index) for index in range(staged.num_record_batches))))
+                with self._ledger._commit_lock:
+                    result = cursor.execute(
+                        f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
+                        f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
+                        f"{self._tenant})").fetchone()
+                    self._ledger.rows_changed(self._tenant_id)
+        finally:
+            cursor.close()
+            self.discard()
         inserted = int(result[0]) if result else 0
-        self.discard()
         return inserted, self.staged - inserted
 
     def discard(self) -> None:
-        try:
-            self._cursor.execute(f"DROP TABLE IF EXISTS {self._table}")
-        finally:
-            self._cursor.close()
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except (OSError, pa.ArrowException):
+                pass
+            self._writer = None
+        self._path.unlink(missing_ok=True)
