@@ -232,6 +232,40 @@ async def test_progress_of_an_upload_that_runs_in_the_background(
     assert seen == sorted(seen)
 
 
+async def test_an_upload_that_fails_on_the_server_is_reported_failed_and_keeps_nothing(
+        app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apex.analytics.ingest import SERVER_FAILURE
+    from apex.analytics.ledger_duckdb import DuckDBUploadWriter
+
+    _, headers = await make_user(app)
+    app.state.usage_importer.batch_rows = 500
+    usage = make_usage_csv(3_000, seed=5)
+    staged = DuckDBUploadWriter.stage
+    calls: list[int] = []
+
+    def full_disk(self: DuckDBUploadWriter, rows) -> None:  # type: ignore[no-untyped-def]
+        calls.append(rows.num_rows)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        staged(self, rows)
+
+    monkeypatch.setattr(DuckDBUploadWriter, "stage", full_disk)
+    started = await upload(client, headers, usage.data, wait="false")
+    upload_id = started.json()["upload_id"]
+    for _ in range(600):
+        status = (await client.get(f"/api/usage/uploads/{upload_id}", headers=headers)).json()
+        if status["state"] != "processing":
+            break
+        await asyncio.sleep(0.05)
+    assert (status["state"], status["message"]) == ("failed", SERVER_FAILURE)
+    summary = (await client.get("/api/usage/summary", headers=headers)).json()
+    assert summary["totals"]["requests"] == 0
+    assert list(app.state.ledger.staging_dir.iterdir()) == []
+    monkeypatch.setattr(DuckDBUploadWriter, "stage", staged)
+    retried = await upload(client, headers, usage.data)
+    assert retried.json()["rows_accepted"] == usage.good_rows
+
+
 async def test_an_unreachable_clickhouse_is_a_503_not_a_crash(  # type: ignore[no-untyped-def]
         make_settings,
         database_url: str) -> None:

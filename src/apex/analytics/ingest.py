@@ -33,6 +33,9 @@ from apex.store.ids import new_id
 BATCH_ROWS = 150_000
 PROGRESS_EVERY_S = 1.0
 DEMO_PREFIX = "demo_"
+# what an upload that stopped on the server's side (a full disk, say) reports; the cause is logged
+SERVER_FAILURE = ("The import stopped on a server error and nothing from this file was kept; "
+                  "try again later.")
 CALLS_PREFIX = "calls_"
 _CALL_TYPES: tuple[tuple[str, pa.DataType], ...] = (
     (LINE, pa.int64()), ("timestamp", pa.timestamp("us")), ("provider", pa.string()),
@@ -180,7 +183,7 @@ class UsageImporter:
         try:
             chosen, batches = read_batches(stream, fmt, batch_rows=self.batch_rows)
         except UnreadableFile as exc:
-            self._fail(status, exc)
+            self._fail(status, exc.message)
             raise
         status = status.model_copy(update={"format": chosen})
         normalizer = Normalizer(self.catalog_for(status.tenant_id).resolver(),
@@ -190,7 +193,10 @@ class UsageImporter:
                                  lambda n, raw: n.normalize(raw, tenant_id=status.tenant_id,
                                                             upload_id=status.upload_id))
         except UnreadableFile as exc:
-            self._fail(status, exc)
+            self._fail(status, exc.message)
+            raise
+        except Exception:
+            self._fail(status, SERVER_FAILURE)
             raise
         finally:
             normalizer.close()
@@ -205,6 +211,9 @@ class UsageImporter:
                                  lambda n, typed: n.finish_typed(
                                      typed, tenant_id=status.tenant_id,
                                      upload_id=status.upload_id))
+        except Exception:
+            self._fail(status, SERVER_FAILURE)
+            raise
         finally:
             normalizer.close()
 
@@ -247,8 +256,8 @@ class UsageImporter:
             self.ledger.prepare_answers_soon(status.tenant_id)
         return final
 
-    def _fail(self, status: UploadStatus, exc: UnreadableFile) -> None:
-        self._publish(status.model_copy(update={"state": "failed", "message": exc.message,
+    def _fail(self, status: UploadStatus, message: str) -> None:
+        self._publish(status.model_copy(update={"state": "failed", "message": message,
                                                 "updated_at": _now()}))
 
     async def upload(self, tenant_id: str, stream: BinaryIO, *, filename: str,
