@@ -146,7 +146,7 @@ def main() -> int:
             continue
         started = time.perf_counter()
         write_demo_file(path, rows=rows, seed=1, fmt=fmt, end=END)
-        print(f"  generated {path.name}: {path.stat().st_size / 1_048_576:,.0f} MB in "
+        print(f"  generated {path.name}: {path.stat().st_size / 1_048_576:,.0f} MiB in "
               f"{time.perf_counter() - started:.1f} s (not part of the figures)")
 
     ledger = None
@@ -159,7 +159,7 @@ def main() -> int:
         target = DuckDBLedger(work / f"ledger-{fmt}.duckdb", memory_limit_mb=args.memory_mb)
         elapsed, accepted, peak = ingest(work / f"usage.{fmt}", target, fmt)
         print(f"ingest {fmt:5s}: {accepted:,} rows in {elapsed:.2f} s = "
-              f"{accepted / elapsed:,.0f} rows/s, peak RSS {peak:,.0f} MB")
+              f"{accepted / elapsed:,.0f} rows/s, peak RSS {peak:,.0f} MiB")
         started = time.perf_counter()
         target.wait_for_answers()
         print(f"  first reads prepared in the background {time.perf_counter() - started:.2f} s "
@@ -178,7 +178,7 @@ def main() -> int:
     for name, median, worst, stored in asyncio.run(time_queries(ledger, args.repeat)):
         print(f"  {name:40s} {median:8.1f} ms  {worst:8.1f} ms  {stored:8.3f} ms")
     ledger.close()
-    print(f"process peak RSS {psutil.Process().memory_info().rss / 1_048_576:,.0f} MB (now)")
+    print(f"process peak RSS {psutil.Process().memory_info().rss / 1_048_576:,.0f} MiB (now)")
     return 0
 
 
