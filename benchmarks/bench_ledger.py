@@ -127,6 +127,8 @@ def main() -> int:
     parser.add_argument("--ten-million", action="store_true", help="use 10,000,000 rows")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-jsonl", action="store_true")
+    parser.add_argument("--skip-csv", action="store_true",
+                        help="import only JSON Lines (its peak RSS then excludes the CSV import)")
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--memory-mb", type=int, default=448,
                         help="DuckDB ledger memory limit (APEX_LEDGER_MEMORY_LIMIT_MB)")
@@ -139,7 +141,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"apex ledger benchmark: {rows:,} rows, {psutil.cpu_count()} CPUs, work dir {work}")
 
-    formats = ["csv"] if args.skip_jsonl else ["csv", "jsonl"]
+    formats = [fmt for fmt, skipped in (("csv", args.skip_csv), ("jsonl", args.skip_jsonl))
+               if not skipped]
     for fmt in formats:
         path = work / f"usage.{fmt}"
         if path.exists() and args.reuse:

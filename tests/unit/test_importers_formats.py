@@ -161,3 +161,29 @@ def test_litellm_json_lines() -> None:
 def test_litellm_array_that_is_not_json_is_refused() -> None:
     with pytest.raises(UnreadableFile):
         load(b"[{broken", "litellm")
+
+
+def test_small_chunks_are_joined_into_batches_with_every_count_and_error_kept() -> None:
+    import pyarrow as pa
+
+    from apex.analytics.importers.base import RawBatch, joined
+    from apex.analytics.normalize import RejectedRow
+
+    def chunk(first: int, rows: int, **extra: object) -> RawBatch:
+        columns = {LINE: pa.array(range(first, first + rows), pa.int64()),
+                   "model": pa.array(["m"] * rows, pa.string())}
+        if extra.pop("tags", False):
+            columns["tags"] = pa.array(["a"] * rows, pa.string())
+        return RawBatch(pa.table(columns), bytes_read=first * 10, **extra)  # type: ignore[arg-type]
+
+    chunks = [chunk(2, 40), chunk(42, 0, rejected=1, errors=[RejectedRow(42, "bad")]),
+              chunk(43, 70, tags=True), chunk(113, 30, skipped=2), chunk(143, 5)]
+    batches = list(joined(chunks, 100))
+    assert [b.table.num_rows for b in batches] == [110, 35]
+    assert [b.table.column(LINE).to_pylist() for b in batches] == [
+        list(range(2, 42)) + list(range(43, 113)), list(range(113, 148))]
+    assert batches[0].table.column("tags").null_count == 40
+    assert [(b.rejected, b.skipped, b.bytes_read) for b in batches] == [(1, 0, 430), (0, 2, 1430)]
+    assert batches[0].errors == [RejectedRow(42, "bad")]
+    only_errors = list(joined([chunk(2, 0, rejected=3)], 100))
+    assert [(b.table.num_rows, b.rejected) for b in only_errors] == [(0, 3)]

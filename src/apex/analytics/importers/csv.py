@@ -99,25 +99,6 @@ class CsvReader:
         return data
 
     def batches(self) -> Iterator[RawBatch]:
-        """Batches of at least `batch_rows` rows (but the last): the normalizer pays a fixed
-        cost per batch, while a byte chunk is kept small to bound the reader's memory."""
-        tables: list[pa.Table] = []
-        rows = rejected = 0
-        errors: list[RejectedRow] = []
-        for batch in self._chunk_batches():
-            if batch.table.num_rows:
-                tables.append(batch.table)
-                rows += batch.table.num_rows
-            rejected += batch.rejected
-            errors.extend(batch.errors)
-            if rows >= self._batch_rows:
-                yield RawBatch(pa.concat_tables(tables), batch.bytes_read, rejected, errors)
-                tables, rows, rejected, errors = [], 0, 0, []
-        if tables or rejected:
-            yield RawBatch(pa.concat_tables(tables) if tables else self._empty(),
-                           self._position, rejected, errors)
-
-    def _chunk_batches(self) -> Iterator[RawBatch]:
         buffer = self._read(CHUNK_BYTES)
         if buffer.startswith(_BOM):
             buffer = buffer[len(_BOM):]

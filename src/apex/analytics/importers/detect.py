@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from apex.analytics.importers.base import FORMATS, RawBatch, UnreadableFile
+from apex.analytics.importers.base import FORMATS, RawBatch, UnreadableFile, joined
 from apex.analytics.importers.csv import CsvReader
 from apex.analytics.importers.fields import normalize_name
 from apex.analytics.importers.jsonl import read_jsonl
@@ -63,9 +63,11 @@ def read_batches(stream: BinaryIO, fmt: str | None, *,
     text = _text_head(head.removeprefix(_BOM)).lstrip()
     is_json = text[:1] in ("{", "[")
     if chosen == "csv" or (chosen == "litellm" and not is_json):
-        return chosen, CsvReader(stream, batch_rows=batch_rows).batches()
-    if chosen == "otlp":
-        return chosen, read_otlp(stream, batch_rows=batch_rows)
-    if chosen == "litellm":
-        return chosen, read_litellm_json(stream, batch_rows=batch_rows)
-    return chosen, read_jsonl(stream, batch_rows=batch_rows)
+        batches = CsvReader(stream, batch_rows=batch_rows).batches()
+    elif chosen == "otlp":
+        batches = read_otlp(stream, batch_rows=batch_rows)
+    elif chosen == "litellm":
+        batches = read_litellm_json(stream, batch_rows=batch_rows)
+    else:
+        batches = read_jsonl(stream, batch_rows=batch_rows)
+    return chosen, joined(batches, batch_rows)
