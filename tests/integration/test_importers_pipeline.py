@@ -89,10 +89,16 @@ def test_otlp_errors_name_the_field(importer: UsageImporter) -> None:
     assert any(message.startswith("input_tokens") for message in messages)
 
 
-@settings(max_examples=60, deadline=None,
+_CSV_PIECES = (b",", b'"', b"\n", b"\r", b"\r\n", b"a", b"1", b"\x00", b"\xff", b" ",
+               b"2024-01-01")
+
+
+@settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(
     st.binary(max_size=2_000),
+    st.lists(st.sampled_from(_CSV_PIECES), max_size=80).map(
+        lambda pieces: b"timestamp,model,input_tokens\n" + b"".join(pieces)),
     st.text(max_size=500).map(lambda text: ("timestamp,model,input_tokens\n" + text).encode()),
     st.text(max_size=500).map(lambda text: ('{"model": "x", "timestamp": 1}\n' + text).encode()),
     st.text(max_size=300).map(lambda text: ('{"resourceSpans": [' + text).encode()),

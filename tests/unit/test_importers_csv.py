@@ -57,6 +57,19 @@ def test_crlf_semicolons_and_a_missing_final_newline() -> None:
         ("gpt-4o", "1,5", 2), ("x", "2", 3)]
 
 
+def test_carriage_returns_inside_values_neither_split_records_nor_stop_the_file() -> None:
+    data = (b"model,timestamp,feature\n"
+            b"a,2024-01-01,\"carriage\rreturn\"\n"
+            b"b,2024-01-01,x\n"
+            b"c,2024-01-01,bare\rreturn\n"
+            b"d,2024-01-01,y\n")
+    rows, errors, rejected = read(data)
+    assert [(row["model"], row["feature"], row[LINE]) for row in rows] == [
+        ("a", "carriage\rreturn", 2), ("b", "x", 3), ("d", "y", 5)]
+    assert [line for line, _ in errors] == [4] and rejected == 1
+    assert "not quoted" in errors[0][1]
+
+
 def test_unterminated_quote_at_the_end_is_reported_and_the_rest_kept() -> None:
     rows, errors, rejected = read(b'model,timestamp\na,2024-01-01\n"b,2024-01-01\nc,2024\n')
     assert [row["model"] for row in rows] == ["a"]

@@ -61,7 +61,8 @@ class _Chunk:
         self.delimiter = delimiter
         self.starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
         self.ends = ends.astype(np.int64)
-        self.single_line = data.count(b"\n") == ends.size
+        # a carriage return other than in CRLF endings also ends a record for Arrow
+        self.single_line = data.count(b"\n") == ends.size and data.count(b"\r") in (0, ends.size)
         if self.single_line:
             self.lines = first_line + np.arange(ends.size, dtype=np.int64)
             self.next_line = first_line + ends.size
@@ -209,7 +210,15 @@ class CsvReader:
             rejected, errors = 0, []
 
     def _parse_clean(self, chunk: _Chunk) -> pa.Table | None:
-        """The whole chunk in one Arrow parse, or None when any record is not well formed."""
+        """The whole chunk in one Arrow parse, or None when any record is not well formed.
+
+        Text that is not UTF-8 goes to the record-by-record path at once: Arrow cannot hand
+        such a row to the invalid-row callback and would print the failure to stderr."""
+        if not chunk.data.isascii():
+            try:
+                chunk.data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
         invalid: list[int] = []
         table = self._arrow(chunk.data, lambda row: invalid.append(1) or "skip",
                             multi_line=not chunk.single_line)
@@ -263,7 +272,12 @@ class CsvReader:
             except UnicodeDecodeError:
                 bad.append((line_number, "not valid UTF-8 text"))
                 continue
-            values = next(csv.reader([text.rstrip("\r")], delimiter=self._delimiter), [])
+            try:
+                values = next(csv.reader([text.rstrip("\r")], delimiter=self._delimiter), [])
+            except csv.Error:
+                bad.append((line_number, "not a well-formed CSV record (a line break inside a "
+                                         "value that is not quoted?)"))
+                continue
             if len(values) != self._width:
                 bad.append((line_number, f"expected {self._width} fields as in the header, "
                                          f"found {len(values)}"))
