@@ -80,6 +80,25 @@ def test_every_bad_value_is_rejected_with_its_line_and_reason(normalizer: Normal
     assert result.rows.column("input_tokens").to_pylist() == [7]
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "Infinity", "-inf", "1e999"])
+@pytest.mark.parametrize("field", ["latency_ms", "latency_s", "ttft_ms"])
+def test_durations_that_are_not_finite_are_rejected(normalizer: Normalizer, field: str,
+                                                    value: str) -> None:
+    # an infinite or NaN latency kept in the ledger would make every later summary
+    # unserializable as JSON
+    result = run(normalizer, [{"timestamp": "2024-05-01", "model": "gpt-4o", field: value},
+                              {"timestamp": "2024-05-01", "model": "gpt-4o", field: "1e300"}])
+    assert result.rows.column("latency_ms" if field != "ttft_ms" else field).to_pylist() == [
+        1e303 if field == "latency_s" else 1e300]
+    assert [(error.line, error.message.split(":")[0]) for error in result.errors] == [(2, field)]
+    assert result.rows.num_rows == 1
+
+
+def test_seconds_that_overflow_as_milliseconds_are_rejected(normalizer: Normalizer) -> None:
+    result = run(normalizer, [{"timestamp": "2024-05-01", "model": "gpt-4o", "latency_s": "1e306"}])
+    assert [error.message.split(":")[0] for error in result.errors] == ["latency_s"]
+
+
 def test_catalog_prices_cached_and_reasoning_tokens_apart(normalizer: Normalizer) -> None:
     result = run(normalizer, [
         {"timestamp": "2024-05-01", "model": "gpt-4o", "input_tokens": "1000000",

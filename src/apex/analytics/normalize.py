@@ -99,8 +99,11 @@ def _count_checks() -> str:
 
 
 def _duration_checks() -> str:
+    """Finite in milliseconds too: an infinite or NaN latency would make every later answer
+    that carries it impossible to send as JSON."""
     return "\n".join(
-        f"      WHEN {name} IS NOT NULL AND NOT coalesce(d_{name} >= 0, false) THEN '{name}: "
+        f"      WHEN {name} IS NOT NULL AND NOT coalesce(isfinite(d_{name} * "
+        f"{1000 if unit == 'seconds' else 1}) AND d_{name} >= 0, false) THEN '{name}: "
         f"expected {unit} >= 0, got ' || apex_quote({name})"
         for name, unit in _DURATIONS
     )
