@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import socket
 import statistics
 import tempfile
@@ -79,6 +80,13 @@ def agent_split(events: list[dict[str, Any]]) -> str:
 
 async def main(rows: int, runs: int) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="apex-bench-agents-"))
+    try:
+        await measure(rows, runs, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def measure(rows: int, runs: int, data_dir: Path) -> None:
     settings = Settings(_env_file=None, env="test", data_dir=data_dir, log_level="WARNING",
                         jwt_secret="bench-secret-" + "x" * 40,
                         demo_max_rows=max(rows, 1)).prepare()  # type: ignore[call-arg]

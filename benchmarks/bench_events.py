@@ -30,6 +30,7 @@ import gc
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -120,6 +121,7 @@ class Server:
     async def __aexit__(self, *_exc: object) -> None:
         self.process.terminate()
         self.process.wait(30)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def cpu_s(self) -> float:
         times = self.ps.cpu_times()

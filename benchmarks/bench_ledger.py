@@ -138,6 +138,14 @@ def main() -> int:
     args = parser.parse_args()
     rows = 10_000_000 if args.ten_million else args.rows
     work = args.dir or Path(tempfile.mkdtemp(prefix="apex-bench-"))
+    try:
+        return run(args, rows, work)
+    finally:
+        if args.dir is None:  # generated files run to gigabytes at 10M rows
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, rows: int, work: Path) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"apex ledger benchmark: {rows:,} rows, {psutil.cpu_count()} CPUs, work dir {work}")
 
