@@ -15,19 +15,13 @@ from apex.api.app import create_app
 from tests.conftest import make_user
 from tests.support.llm_stubs import Failure, LlmStub, Structured, Text, Usage
 from tests.support.protocol_checks import check_run_stream
-
-TERMINAL = ("completed", "failed", "timeout", "cancelled")
+from tests.support.run_harness import wait_until_ended
 
 
 async def wait_done(client: httpx.AsyncClient, headers: dict[str, str],
                     run_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(60):
-        while True:
-            run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}",
-                                                    headers=headers)).json()
-            if run["state"] in TERMINAL:
-                return run
-            await asyncio.sleep(0.02)
+    """Agent runs over a loaded ledger may take longer than the run layer's default wait."""
+    return await wait_until_ended(client, headers, run_id, timeout=60)
 
 
 async def events_of(app: FastAPI, run_id: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from apex.api.app import create_app
 from apex.cli import server_options
 from apex.config import Settings
+from apex.execution.state import TERMINAL_STATES
 from apex.execution.workflow import Workflow
 from tests.support.services import free_port
 
@@ -138,13 +139,14 @@ class WsClient:
 
 
 async def wait_until_ended(client: httpx.AsyncClient, headers: dict[str, str],
-                           run_id: str) -> dict[str, Any]:
+                           run_id: str, timeout: float = 20) -> dict[str, Any]:
     """Poll `GET /api/runs/{id}` until the run reaches a terminal state; return it."""
-    async with asyncio.timeout(20):
+    ended = {state.value for state in TERMINAL_STATES}
+    async with asyncio.timeout(timeout):
         while True:
             run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}",
                                                     headers=headers)).json()
-            if run["state"] in ("completed", "failed", "timeout", "cancelled"):
+            if run["state"] in ended:
                 return run
             await asyncio.sleep(0.02)
 
