@@ -169,6 +169,46 @@ async def test_upload_records_are_scoped_and_periods_filter(usage_ledger: SqlLed
     assert (await usage_ledger.totals("t", early)).requests == sum(d.requests for d in days)
 
 
+def test_recent_tenants_are_listed_by_their_latest_completed_upload(
+        usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    for tenant, seed in (("first", 1), ("second", 2), ("third", 3), ("first", 4)):
+        import_bytes(importer, tenant, make_usage_csv(50, seed=seed).data)
+    importer.start("unfinished", filename="usage.csv", fmt="csv")
+    assert usage_ledger.recent_tenants(10) == ["first", "third", "second"]
+    assert usage_ledger.recent_tenants(2) == ["first", "third"]
+    usage_ledger.delete_usage("third")
+    assert usage_ledger.recent_tenants(10) == ["first", "second"]
+
+
+async def test_a_reopened_ledger_prepares_the_answers_of_its_latest_tenants(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    path = tmp_path / "reopened.duckdb"
+    ledger = DuckDBLedger(path)
+    try:
+        importer = importer_for(ledger)
+        import_bytes(importer, "earlier", make_usage_csv(200, seed=6).data)
+        import_bytes(importer, "latest", make_usage_csv(200, seed=7).data)
+    finally:
+        ledger.close()
+    ledger = DuckDBLedger(path)
+    try:
+        assert ledger.prepare_recent_answers_soon(0) is None
+        thread = ledger.prepare_recent_answers_soon(1)
+        assert thread is not None
+        thread.join(30)
+        assert ledger.answers is not None
+        misses = ledger.answers.misses
+        await ledger.summary("latest", await ledger.default_period("latest"))
+        await ledger.error_retry_waste("latest", await ledger.default_period("latest"))
+        assert ledger.answers.misses == misses
+        await ledger.summary("earlier")
+        assert ledger.answers.misses > misses
+    finally:
+        ledger.close()
+
+
 async def test_stored_answers_follow_every_write_to_the_tenants_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from apex.analytics.ledger_duckdb import DuckDBLedger
 

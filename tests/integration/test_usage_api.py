@@ -281,3 +281,29 @@ async def test_an_unreachable_clickhouse_is_a_503_not_a_crash(  # type: ignore[n
             response = await client.get("/api/usage/summary", headers=headers)
             assert response.status_code == 503
             assert error_of(response)["code"] == "ledger_unavailable"
+
+
+@pytest.mark.parametrize("prepared_tenants", [20, 0])
+async def test_a_restarted_server_prepares_the_answers_of_its_latest_uploaders(
+        make_settings, database_url: str, prepared_tenants: int) -> None:  # type: ignore[no-untyped-def]
+    from apex.api.app import create_app
+
+    settings = make_settings(database_url=database_url,
+                             ledger_prepare_tenants=prepared_tenants)
+    usage = make_usage_csv(300, seed=41)
+    before = create_app(settings)
+    async with before.router.lifespan_context(before):
+        _, headers = await make_user(before)
+        transport = httpx.ASGITransport(app=before)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
+            assert (await upload(http, headers, usage.data)).status_code == 200
+    restarted = create_app(settings)
+    async with restarted.router.lifespan_context(restarted):
+        ledger = restarted.state.ledger
+        ledger.wait_for_answers(30)
+        misses = ledger.answers.misses
+        transport = httpx.ASGITransport(app=restarted)
+        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
+            summary = (await http.get("/api/usage/summary", headers=headers)).json()
+        assert summary["totals"]["requests"] == usage.good_rows
+        assert (ledger.answers.misses == misses) == (prepared_tenants > 0)

@@ -275,7 +275,31 @@ class SqlLedger:
             with self._preparing_lock:
                 self._preparing.pop(tenant_id, None)
 
-        thread = threading.Thread(target=prepare, name="apex-ledger-answers", daemon=True)
+        return self._start_preparer(prepare)
+
+    def prepare_recent_answers_soon(self, tenants: int) -> threading.Thread | None:
+        """The answer store starts empty, so after a restart the first usage page or chat run
+        of a large ledger would wait seconds for its reads: prepare them for the `tenants`
+        tenants whose latest completed upload is newest, one tenant after another, in a
+        background thread. Returns the thread it started, if any."""
+        if self.answers is None or tenants <= 0 or self._closing.is_set():
+            return None
+
+        def prepare() -> None:
+            try:
+                recent = self.recent_tenants(tenants)
+            except Exception as exc:  # noqa: BLE001 - answers are computed again on demand
+                log.warning("ledger.prepare_failed", error=str(exc))
+                return
+            for tenant_id in recent:
+                thread = self.prepare_answers_soon(tenant_id)
+                if thread is not None:
+                    thread.join()
+
+        return self._start_preparer(prepare)
+
+    def _start_preparer(self, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name="apex-ledger-answers", daemon=True)
         with self._preparing_lock:
             self._preparers = [t for t in self._preparers if t.is_alive()] + [thread]
         thread.start()
@@ -606,9 +630,20 @@ class SqlLedger:
                           f" ORDER BY created_at DESC, upload_id DESC LIMIT {int(limit)}")
         return [UploadStatus.model_validate_json(row[0]) for row in rows]
 
+    def recent_tenants(self, limit: int) -> list[str]:
+        """Tenants by their latest completed upload, newest first (erasing a tenant's usage
+        erases its upload records, so it is not listed)."""
+        rows = self._rows(
+            f"SELECT tenant_id FROM {self._uploads_source()} WHERE state = 'completed' "
+            f"GROUP BY tenant_id ORDER BY max(updated_at) DESC, tenant_id LIMIT {int(limit)}")
+        return [row[0] for row in rows]
+
     def _uploads_select(self, tenant_id: str) -> str:
-        return (f"SELECT document FROM {self._table('uploads')} WHERE tenant_id = "
+        return (f"SELECT document FROM {self._uploads_source()} WHERE tenant_id = "
                 f"{self._literal(tenant_id)}")
+
+    def _uploads_source(self) -> str:
+        return self._table("uploads")
 
     @staticmethod
     def _upload_document(status: UploadStatus) -> str:

@@ -127,9 +127,8 @@ class ClickHouseLedger(SqlLedger):
         self._connection.command(f"DROP DATABASE IF EXISTS {self.database}")
         self._ready = False
 
-    def _uploads_select(self, tenant_id: str) -> str:
-        return (f"SELECT document FROM {self._table('uploads')} FINAL WHERE tenant_id = "
-                f"{self._literal(tenant_id)}")
+    def _uploads_source(self) -> str:
+        return f"{self._table('uploads')} FINAL"
 
     _TENANT_TABLES = ("usage", "usage_staging", "uploads")
 

@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         app.state.accounts = auth.accounts
         app.state.oidc = auth.oidc
         app.state.ledger = open_ledger(settings)
+        app.state.ledger.prepare_recent_answers_soon(settings.ledger_prepare_tenants)
         app.state.usage_importer = build_importer(settings, app.state.ledger)
         app.state.price_catalog = app.state.usage_importer.catalog
         app.state.usage_tasks = set()

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
     ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 448
     ledger_threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    ledger_prepare_tenants: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=20, description="At start, tenants (latest upload first) whose usage answers "
+                                "are prepared in the background; 0 prepares none.")
     prices_file: Path | None = Field(
         default=None, description="JSON price entries that extend or override the catalog.")
     demo_default_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
