@@ -49,6 +49,30 @@ def test_jsonl_maps_nested_keys_and_reports_bad_lines() -> None:
                                                                          "0.25")
 
 
+def test_jsonl_names_what_a_line_holds_instead_of_an_object() -> None:
+    data = b'[1]\n-2\n3.5\n"text"\nnull\ntrue\n{bad\n\n \t\r\n{"model":"m","timestamp":1}\n'
+    _, rows, errors, rejected, _ = load(data, "jsonl")
+    assert [row[LINE] for row in rows] == [10]
+    assert rejected == 7
+    assert errors == [(1, "expected a JSON object, got array"),
+                      (2, "expected a JSON object, got number"),
+                      (3, "expected a JSON object, got number"),
+                      (4, "expected a JSON object, got string"),
+                      (5, "expected a JSON object, got null"),
+                      (6, "expected a JSON object, got boolean"),
+                      (7, "invalid JSON")]
+
+
+def test_jsonl_finds_a_key_that_only_one_row_has() -> None:
+    lines = [json.dumps({"model": "a", "timestamp": i}) for i in range(500)]
+    lines.insert(321, json.dumps({"model": "b", "timestamp": 9, "feature": "only-here"}))
+    _, rows, errors, _, _ = load(("\n".join(lines) + "\n").encode(), "jsonl")
+    assert not errors and len(rows) == 501
+    assert [row[LINE] for row in rows] == list(range(1, 502))
+    assert [row["feature"] for row in rows if row["feature"]] == ["only-here"]
+    assert rows[321]["model"] == "b"
+
+
 def test_jsonl_rejects_invalid_utf8_lines_only() -> None:
     data = b'{"model":"a","timestamp":1}\n{"model":"\xff"}\n{"model":"b","timestamp":2}\n'
     _, rows, errors, _, _ = load(data, "jsonl")

@@ -1,9 +1,11 @@
 """JSON Lines usage files: one object per line, keys matched like CSV headers (nested too).
 
-Lines are cut out of large chunks with numpy and parsed by DuckDB's JSON reader, which first
-merges the structure of every object in the chunk (so a key that appears in one row only is
-still found) and then extracts all fields in one pass. A chunk that is not valid UTF-8 falls
-back to parsing line by line in Python, so one bad line costs only that line.
+Lines are cut out of large chunks with numpy and parsed by DuckDB's JSON functions: one pass
+tells each line's JSON type (the few that are not objects are reported), one merges the keys of
+every object in the chunk (so a key that appears in one row only is still found) and one
+extracts all fields. Each pass parses every line again, so the passes are kept to these three.
+A chunk that is not valid UTF-8 falls back to parsing line by line in Python, so one bad line
+costs only that line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import BinaryIO
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from apex.analytics.importers.base import RawBatch
 from apex.analytics.importers.fields import match_fields
@@ -31,7 +34,10 @@ def _json_path(path: tuple[str, ...]) -> str:
                          for key in path)
 
 
-_IS_OBJECT = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
+_KIND = "CASE WHEN json_valid(line) THEN json_type(line) END"
+# DuckDB's json_type names, said the way JSON does
+_JSON_KINDS = {"VARCHAR": "string", "UBIGINT": "number", "BIGINT": "number", "DOUBLE": "number",
+               "BOOLEAN": "boolean", "NULL": "null", "ARRAY": "array"}
 
 
 def _literal(text: str) -> str:
@@ -119,12 +125,19 @@ class JsonLinesReader:
         return pa.table({LINE: numbers, "line": text})
 
     def _parse(self, first_line: int, data: bytes, errors: list[RejectedRow]) -> Iterator[RawBatch]:
-        self._db.register("lines", self._lines(first_line, data))
+        lines = self._lines(first_line, data)
+        self._db.register("lines", lines)
         try:
-            bad = self._db.execute(
-                f"SELECT _line, CASE WHEN NOT json_valid(line) THEN 'invalid JSON' ELSE "
-                f"'expected a JSON object, got ' || lower(json_type(line)) END FROM lines "
-                f"WHERE trim(line) <> '' AND NOT {_IS_OBJECT} ORDER BY _line").fetchall()
+            typed = self._db.sql(f"SELECT _line, {_KIND} AS kind FROM lines").to_arrow_table()
+        finally:
+            self._db.unregister("lines")
+        if not typed["_line"].equals(lines["_line"]):  # DuckDB keeps insertion order; be sure
+            typed = typed.sort_by("_line")
+        kinds = typed["kind"]
+        is_object = pc.fill_null(pc.equal(kinds, "OBJECT"), False)
+        bad = self._not_objects(lines.append_column("kind", kinds).filter(pc.invert(is_object)))
+        self._db.register("lines", lines.filter(is_object))
+        try:
             paths = self._key_paths()
             by_name = {".".join(path): path for path in paths}
             mapping = match_fields(by_name)
@@ -133,18 +146,32 @@ class JsonLinesReader:
             values = ", ".join(f"v[{index}] AS {field}"
                                for index, field in enumerate(mapping, start=1))
             select = (f"SELECT _line, {values} FROM (SELECT _line, json_extract_string(line, "
-                      f"[{json_paths}]) AS v FROM lines WHERE {_IS_OBJECT})" if mapping else
-                      f"SELECT _line FROM lines WHERE {_IS_OBJECT}")
-            table = self._db.sql(select + " ORDER BY _line").to_arrow_table()
+                      f"[{json_paths}]) AS v FROM lines)" if mapping else "SELECT _line FROM lines")
+            table = self._db.sql(select).to_arrow_table()
         finally:
             self._db.unregister("lines")
         rejected = len(errors) + len(bad)
-        errors = sorted([*errors, *(RejectedRow(int(n), m) for n, m in bad[:MAX_ERRORS])],
-                        key=lambda error: error.line)
+        errors = sorted([*errors, *bad[:MAX_ERRORS]], key=lambda error: error.line)
         for offset in range(0, max(table.num_rows, 1), self._batch_rows):
             yield RawBatch(table.slice(offset, self._batch_rows), self._chunks.position,
                            rejected, errors)
             rejected, errors = 0, []
+
+    def _not_objects(self, lines: pa.Table) -> list[RejectedRow]:
+        """The lines that are neither blank (whitespace, newline included) nor a JSON object
+        (usually none), in line order."""
+        if not lines.num_rows:
+            return []
+        self._db.register("others", lines)
+        try:
+            rows = self._db.execute(
+                "SELECT _line, kind FROM others WHERE trim(line, ' ' || chr(9) || chr(10) || "
+                "chr(13)) <> '' ORDER BY _line").fetchall()
+        finally:
+            self._db.unregister("others")
+        return [RejectedRow(int(number), "invalid JSON" if kind is None else
+                            f"expected a JSON object, got {_JSON_KINDS.get(kind, kind.lower())}")
+                for number, kind in rows]
 
     def _key_paths(self) -> list[tuple[str, ...]]:
         """Every key path in the chunk's objects, nested objects walked level by level.
@@ -158,10 +185,10 @@ class JsonLinesReader:
             keys: list[tuple[str, ...]] = []
             for parent in level:
                 where = _literal(_json_path(parent))
+                nested = f"WHERE json_type(line, {where}) = 'OBJECT' " if parent else ""
                 found = self._db.execute(
                     f"SELECT DISTINCT unnest(json_keys(line, {where})) AS key FROM lines "
-                    f"WHERE {_IS_OBJECT} AND json_type(line, {where}) = 'OBJECT' ORDER BY key"
-                ).fetchall()
+                    f"{nested}ORDER BY key").fetchall()
                 keys.extend((*parent, str(key)) for (key,) in found)
             if not keys:
                 break
@@ -171,8 +198,8 @@ class JsonLinesReader:
                 flags = ", ".join(f"coalesce(bool_and(t[{i}] = 'OBJECT'), false)"
                                   for i in range(1, len(unknown) + 1))
                 objects = self._db.execute(
-                    f"SELECT {flags} FROM (SELECT json_type(line, [{paths}]) AS t FROM lines "
-                    f"WHERE {_IS_OBJECT})").fetchall()[0]
+                    f"SELECT {flags} FROM (SELECT json_type(line, [{paths}]) AS t FROM lines)"
+                ).fetchall()[0]
                 self._is_object.update(zip(unknown, objects, strict=True))
             level = []
             for path in keys:
