@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from apex.api.app import create_app
 from apex.config import Settings
 from apex.store.database import Database
+from tests.support.asgi import client_for
 from tests.support.llm_stubs import AnthropicStub, LlmStub, OpenAIStub
 from tests.support.oidc_provider import OidcTestProvider
 from tests.support.services import PostgresServer, RedisServer
@@ -97,8 +98,7 @@ async def app(make_settings, database_url: str) -> AsyncIterator[FastAPI]:  # ty
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
+    async with client_for(app) as http:
         yield http
 
 

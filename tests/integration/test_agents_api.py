@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from apex.api.app import create_app
 from tests.conftest import make_user
+from tests.support.asgi import running_app
 from tests.support.llm_stubs import Failure, LlmStub, Structured, Text, Usage
 from tests.support.protocol_checks import check_run_stream
 from tests.support.run_harness import wait_until_ended
@@ -71,23 +71,20 @@ async def test_stopping_a_run_mid_workflow_ends_it_with_agent_stopped(
         make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
                              step_delay_ms=5_000)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
-            user_id, headers = await make_user(app)
-            await client.post("/api/usage/demo", json={"rows": 2_000}, headers=headers)
-            accepted = (await client.post("/api/runs", json={"text": "Cut my costs"},
-                                          headers=headers)).json()
-            run_id = accepted["run_id"]
-            async with asyncio.timeout(20):
-                while not any(e["type"] == "agent_completed" and e["agent_name"] == "triage"
-                              for e in await events_of(app, run_id)):
-                    await asyncio.sleep(0.02)
-            stopped = await client.post(f"/api/runs/{run_id}/cancel", headers=headers)
-            assert stopped.status_code == 202
-            run = await wait_done(client, headers, run_id)
-            events = await events_of(app, run_id)
+    async with running_app(settings) as (app, client):
+        user_id, headers = await make_user(app)
+        await client.post("/api/usage/demo", json={"rows": 2_000}, headers=headers)
+        accepted = (await client.post("/api/runs", json={"text": "Cut my costs"},
+                                      headers=headers)).json()
+        run_id = accepted["run_id"]
+        async with asyncio.timeout(20):
+            while not any(e["type"] == "agent_completed" and e["agent_name"] == "triage"
+                          for e in await events_of(app, run_id)):
+                await asyncio.sleep(0.02)
+        stopped = await client.post(f"/api/runs/{run_id}/cancel", headers=headers)
+        assert stopped.status_code == 202
+        run = await wait_done(client, headers, run_id)
+        events = await events_of(app, run_id)
     assert run["state"] == "cancelled"
     check_run_stream(events, run_id=run_id, user_id=user_id, state="cancelled")
     assert events[-1]["type"] == "agent_stopped"
@@ -100,26 +97,23 @@ async def test_a_configured_provider_classifies_writes_and_is_metered(
     settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
                              llm_provider="openai", llm_model="gpt-4o-mini",
                              llm_base_url=openai_stub.base_url + "/v1", llm_max_attempts=1)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
-            user_id, headers = await make_user(app)
-            other_id, _other = await make_user(app)
-            await client.post("/api/usage/demo", json={"rows": 2_000}, headers=headers)
-            openai_stub.script(
-                Structured({"category": "cost", "confidence": 0.9},
-                           Usage(input_tokens=900, output_tokens=40)),
-                Text("Provider prose about your spend.", Usage(input_tokens=3_000,
-                                                                output_tokens=250)))
-            run = await ask(client, headers, "How can I cut my AI costs?")
-            ledger = app.state.ledger
-            mine = await ledger.by_feature(user_id)
-            openai_stub.script(Failure(503))
-            fell_back = await ask(client, headers, "Why is my p95 latency so high?")
-            events = await events_of(app, fell_back["run_id"])
-            after = next(f for f in await ledger.by_feature(user_id) if f.feature == "apex")
-            theirs = await ledger.totals(other_id)
+    async with running_app(settings) as (app, client):
+        user_id, headers = await make_user(app)
+        other_id, _other = await make_user(app)
+        await client.post("/api/usage/demo", json={"rows": 2_000}, headers=headers)
+        openai_stub.script(
+            Structured({"category": "cost", "confidence": 0.9},
+                       Usage(input_tokens=900, output_tokens=40)),
+            Text("Provider prose about your spend.", Usage(input_tokens=3_000,
+                                                            output_tokens=250)))
+        run = await ask(client, headers, "How can I cut my AI costs?")
+        ledger = app.state.ledger
+        mine = await ledger.by_feature(user_id)
+        openai_stub.script(Failure(503))
+        fell_back = await ask(client, headers, "Why is my p95 latency so high?")
+        events = await events_of(app, fell_back["run_id"])
+        after = next(f for f in await ledger.by_feature(user_id) if f.feature == "apex")
+        theirs = await ledger.totals(other_id)
     assert run["state"] == "completed"
     assert "Provider prose about your spend." in run["final_response"]
     assert [r.body["model"] for r in openai_stub.requests][:2] == ["gpt-4o-mini"] * 2
@@ -141,14 +135,11 @@ async def test_a_run_past_its_timeout_ends_in_timeout_with_every_agent_closed(
         make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
                              step_delay_ms=3_000, run_timeout_s=1.0)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
-            user_id, headers = await make_user(app)
-            await client.post("/api/usage/demo", json={"rows": 1_000}, headers=headers)
-            run = await ask(client, headers, "Cut my costs")
-            events = await events_of(app, run["run_id"])
+    async with running_app(settings) as (app, client):
+        user_id, headers = await make_user(app)
+        await client.post("/api/usage/demo", json={"rows": 1_000}, headers=headers)
+        run = await ask(client, headers, "Cut my costs")
+        events = await events_of(app, run["run_id"])
     assert run["state"] == "timeout" and run["error"]["code"] == "run_timeout"
     check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="timeout")
     assert [e["agent_name"] for e in events if e["type"] == "agent_completed"] == ["triage"]
@@ -160,13 +151,10 @@ async def test_an_unreachable_ledger_fails_the_run_with_a_clear_error(
 
     settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
                              clickhouse_url=f"http://127.0.0.1:{free_port()}")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
-            user_id, headers = await make_user(app)
-            run = await ask(client, headers, "How can I cut my AI costs?")
-            events = await events_of(app, run["run_id"])
+    async with running_app(settings) as (app, client):
+        user_id, headers = await make_user(app)
+        run = await ask(client, headers, "How can I cut my AI costs?")
+        events = await events_of(app, run["run_id"])
     assert run["state"] == "failed" and run["error"]["code"] == "ledger_unavailable"
     check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="failed")
     triage_end = [e for e in events if e["agent_name"] == "triage"][-1]

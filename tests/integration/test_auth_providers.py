@@ -1,18 +1,13 @@
 """GET /api/auth/providers: what the sign-in page may offer, before anyone signs in."""
 
-import httpx
-
-from apex.api.app import create_app
+from tests.support.asgi import running_app
 
 
 async def providers(settings) -> dict:  # type: ignore[no-untyped-def]
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
-            response = await http.get("/api/auth/providers")
-            assert response.status_code == 200
-            return response.json()
+    async with running_app(settings) as (_, http):
+        response = await http.get("/api/auth/providers")
+        assert response.status_code == 200
+        return response.json()
 
 
 async def test_no_providers_and_no_development_login_by_default(make_settings) -> None:  # type: ignore[no-untyped-def]

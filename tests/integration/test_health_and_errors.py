@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apex.api.app import create_app
+from tests.support.asgi import running_app
 from tests.support.services import RedisServer, free_port
 
 
@@ -43,11 +43,8 @@ async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> Non
 
 
 async def _ready(settings) -> httpx.Response:  # type: ignore[no-untyped-def]
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
-            return await http.get("/health/ready")
+    async with running_app(settings) as (_, http):
+        return await http.get("/health/ready")
 
 
 async def test_ready_checks_redis_when_configured(make_settings, redis_server: RedisServer) -> None:  # type: ignore[no-untyped-def]

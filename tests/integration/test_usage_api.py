@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import make_user
+from tests.support.asgi import running_app
 from tests.support.usage_files import make_usage_csv
 
 
@@ -185,29 +186,24 @@ def small_limit_settings(make_settings, database_url):  # type: ignore[no-untype
 
 async def test_uploads_over_the_limit_get_413(
         small_limit_settings) -> None:  # type: ignore[no-untyped-def]
-    from apex.api.app import create_app
+    async with running_app(small_limit_settings) as (app, client):
+        _, headers = await make_user(app)
+        big = b"timestamp,model\n" + b"2024-03-01,gpt-4o\n" * 20_000
+        response = await upload(client, headers, big)
+        assert response.status_code == 413
+        assert error_of(response)["details"] == {"limit_bytes": 4_096}
 
-    app = create_app(small_limit_settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
-            _, headers = await make_user(app)
-            big = b"timestamp,model\n" + b"2024-03-01,gpt-4o\n" * 20_000
-            response = await upload(client, headers, big)
-            assert response.status_code == 413
-            assert error_of(response)["details"] == {"limit_bytes": 4_096}
-
-            async def chunks():  # type: ignore[no-untyped-def]
-                yield (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n"
-                       b"\r\n")
-                for _ in range(100):
-                    yield b"2024-03-01,gpt-4o\n" * 100
-            chunked = await client.post(
-                "/api/usage/uploads", content=chunks(),
-                headers={**headers, "content-type": "multipart/form-data; boundary=b"})
-            assert chunked.status_code == 413
-            small = await upload(client, headers, b"timestamp,model\n2024-03-01,gpt-4o\n")
-            assert small.status_code == 200
+        async def chunks():  # type: ignore[no-untyped-def]
+            yield (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n"
+                   b"\r\n")
+            for _ in range(100):
+                yield b"2024-03-01,gpt-4o\n" * 100
+        chunked = await client.post(
+            "/api/usage/uploads", content=chunks(),
+            headers={**headers, "content-type": "multipart/form-data; boundary=b"})
+        assert chunked.status_code == 413
+        small = await upload(client, headers, b"timestamp,model\n2024-03-01,gpt-4o\n")
+        assert small.status_code == 200
 
 
 async def test_progress_of_an_upload_that_runs_in_the_background(
@@ -269,41 +265,30 @@ async def test_an_upload_that_fails_on_the_server_is_reported_failed_and_keeps_n
 async def test_an_unreachable_clickhouse_is_a_503_not_a_crash(  # type: ignore[no-untyped-def]
         make_settings,
         database_url: str) -> None:
-    from apex.api.app import create_app
     from tests.support.services import free_port
 
-    app = create_app(make_settings(database_url=database_url,
-                                   clickhouse_url=f"http://127.0.0.1:{free_port()}"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as client:
-            _, headers = await make_user(app)
-            response = await client.get("/api/usage/summary", headers=headers)
-            assert response.status_code == 503
-            assert error_of(response)["code"] == "ledger_unavailable"
+    settings = make_settings(database_url=database_url,
+                             clickhouse_url=f"http://127.0.0.1:{free_port()}")
+    async with running_app(settings) as (app, client):
+        _, headers = await make_user(app)
+        response = await client.get("/api/usage/summary", headers=headers)
+        assert response.status_code == 503
+        assert error_of(response)["code"] == "ledger_unavailable"
 
 
 @pytest.mark.parametrize("prepared_tenants", [20, 0])
 async def test_a_restarted_server_prepares_the_answers_of_its_latest_uploaders(
         make_settings, database_url: str, prepared_tenants: int) -> None:  # type: ignore[no-untyped-def]
-    from apex.api.app import create_app
-
     settings = make_settings(database_url=database_url,
                              ledger_prepare_tenants=prepared_tenants)
     usage = make_usage_csv(300, seed=41)
-    before = create_app(settings)
-    async with before.router.lifespan_context(before):
-        _, headers = await make_user(before)
-        transport = httpx.ASGITransport(app=before)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
-            assert (await upload(http, headers, usage.data)).status_code == 200
-    restarted = create_app(settings)
-    async with restarted.router.lifespan_context(restarted):
+    async with running_app(settings) as (app, http):
+        _, headers = await make_user(app)
+        assert (await upload(http, headers, usage.data)).status_code == 200
+    async with running_app(settings) as (restarted, http):
         ledger = restarted.state.ledger
         ledger.wait_for_answers(30)
         misses = ledger.answers.misses
-        transport = httpx.ASGITransport(app=restarted)
-        async with httpx.AsyncClient(transport=transport, base_url="http://apex.test") as http:
-            summary = (await http.get("/api/usage/summary", headers=headers)).json()
+        summary = (await http.get("/api/usage/summary", headers=headers)).json()
         assert summary["totals"]["requests"] == usage.good_rows
         assert (ledger.answers.misses == misses) == (prepared_tenants > 0)

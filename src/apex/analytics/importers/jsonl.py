@@ -135,7 +135,7 @@ class JsonLinesReader:
             typed = typed.sort_by("_line")
         kinds = typed["kind"]
         is_object = pc.fill_null(pc.equal(kinds, "OBJECT"), False)
-        bad = self._not_objects(lines.append_column("kind", kinds).filter(pc.invert(is_object)))
+        bad = _not_objects(lines.append_column("kind", kinds).filter(pc.invert(is_object)))
         self._db.register("lines", lines.filter(is_object))
         try:
             paths = self._key_paths()
@@ -156,22 +156,6 @@ class JsonLinesReader:
             yield RawBatch(table.slice(offset, self._batch_rows), self._chunks.position,
                            rejected, errors)
             rejected, errors = 0, []
-
-    def _not_objects(self, lines: pa.Table) -> list[RejectedRow]:
-        """The lines that are neither blank (whitespace, newline included) nor a JSON object
-        (usually none), in line order."""
-        if not lines.num_rows:
-            return []
-        self._db.register("others", lines)
-        try:
-            rows = self._db.execute(
-                "SELECT _line, kind FROM others WHERE trim(line, ' ' || chr(9) || chr(10) || "
-                "chr(13)) <> '' ORDER BY _line").fetchall()
-        finally:
-            self._db.unregister("others")
-        return [RejectedRow(int(number), "invalid JSON" if kind is None else
-                            f"expected a JSON object, got {_JSON_KINDS.get(kind, kind.lower())}")
-                for number, kind in rows]
 
     def _key_paths(self) -> list[tuple[str, ...]]:
         """Every key path in the chunk's objects, nested objects walked level by level.
@@ -223,6 +207,17 @@ class JsonLinesReader:
             else:
                 batcher.add_record(number, value)
         yield batcher.take(self._chunks.position)
+
+
+def _not_objects(lines: pa.Table) -> list[RejectedRow]:
+    """The lines that are neither blank (whitespace, newline included) nor a JSON object
+    (usually none), in line order. The chunk is valid UTF-8 here."""
+    blank = pc.equal(pc.utf8_trim_whitespace(lines["line"]), "")
+    kept = lines.filter(pc.invert(blank))
+    return [RejectedRow(number, "invalid JSON" if kind is None else
+                        f"expected a JSON object, got {_JSON_KINDS.get(kind, kind.lower())}")
+            for number, kind in zip(kept[LINE].to_pylist(), kept["kind"].to_pylist(),
+                                    strict=True)]
 
 
 class _Numbered:
