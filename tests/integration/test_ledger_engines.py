@@ -4,6 +4,7 @@ re-upload dedup, re-pricing and erasure."""
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -332,3 +333,26 @@ def test_staged_rows_left_by_a_crash_are_cleared_when_the_ledger_opens(tmp_path)
         assert reopened._totals("t", None).requests == 0
     finally:
         reopened.close()
+
+
+def test_closing_waits_for_a_call_in_flight_and_refuses_later_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from apex.analytics.ledger_duckdb import DuckDBLedger, LedgerClosed
+
+    ledger = DuckDBLedger(tmp_path / "closing.duckdb")
+    started, answers = threading.Event(), []
+
+    def long_call() -> None:  # what an upload's worker thread is doing when the server stops
+        started.set()
+        answers.extend(ledger._rows("SELECT count(*) FROM range(400000000) WHERE range % 7 = 0"))
+
+    worker = threading.Thread(target=long_call)
+    worker.start()
+    started.wait(5)
+    time.sleep(0.05)
+    ledger.close()
+    worker.join(30)
+    assert answers == [(57142858,)]
+    with pytest.raises(LedgerClosed):
+        ledger.get_upload("t", "any")

@@ -1,6 +1,8 @@
 """The embedded usage ledger: one DuckDB file in the data dir.
 
-Every call opens its own cursor (DuckDB connections are not shared across threads). An upload
+Every call opens its own cursor (DuckDB connections are not shared across threads), and closing
+waits for the calls in flight: DuckDB refuses to close a connection one of its cursors is using,
+and an upload running in a worker thread can be mid-statement when the server stops. An upload
 stages its finished rows in an LZ4-compressed Arrow file of its own beside the ledger file, and
 the commit moves them into `usage` in one statement, minus the row keys the tenant already has.
 Staging on disk rather than in a DuckDB temporary table keeps the ledger's buffer pool free
@@ -12,6 +14,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,27 +53,37 @@ class DuckDBLedger(SqlLedger):
         if threads:
             config["threads"] = threads
         self._db = duckdb.connect(str(path), config=config)
+        self._calls = 0
+        self._closed = False
+        self._calls_changed = threading.Condition()
         self.staging_dir = Path(f"{path}.staging")
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.initialize()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        return self._db.cursor()
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one call, counted until it is closed."""
+        with self._calls_changed:
+            if self._closed:
+                raise LedgerClosed("the usage ledger is closed")
+            self._calls += 1
+        cursor = self._db.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+            with self._calls_changed:
+                self._calls -= 1
+                self._calls_changed.notify_all()
 
     def _rows(self, sql: str) -> list[Row]:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             return cursor.execute(sql).fetchall()
-        finally:
-            cursor.close()
 
     def _command(self, sql: str) -> None:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             cursor.execute(sql)
-        finally:
-            cursor.close()
 
     def initialize(self) -> None:
         columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)
@@ -77,7 +92,11 @@ class DuckDBLedger(SqlLedger):
                 self._command(statement)
 
     def close(self) -> None:
+        """New calls are refused at once; those in flight (a commit included) finish first."""
         self._stop_preparing()
+        with self._calls_changed:
+            self._closed = True
+            self._calls_changed.wait_for(lambda: self._calls == 0)
         self._db.close()
 
     def open_upload(self, tenant_id: str, upload_id: str) -> "DuckDBUploadWriter":
@@ -90,6 +109,10 @@ class DuckDBLedger(SqlLedger):
 
     def _update(self, table: str, assignments: str, where: str) -> None:
         self._command(f"UPDATE {table} SET {assignments} WHERE {where}")
+
+
+class LedgerClosed(RuntimeError):
+    """A call reached the ledger after `close` began (a worker outliving the server's stop)."""
 
 
 class DuckDBUploadWriter:
@@ -123,9 +146,8 @@ class DuckDBUploadWriter:
             return 0, 0
         writer, self._writer = self._writer, None
         writer.close()
-        cursor = self._ledger._cursor()
         try:
-            with pa.OSFile(str(self._path)) as source:
+            with self._ledger._cursor() as cursor, pa.OSFile(str(self._path)) as source:
                 staged = ipc.open_file(source)
                 # one batch at a time: the commit's memory does not grow with the file
                 cursor.register("staged", pa.RecordBatchReader.from_batches(
@@ -138,7 +160,6 @@ class DuckDBUploadWriter:
                         f"{self._tenant})").fetchone()
                     self._ledger.rows_changed(self._tenant_id)
         finally:
-            cursor.close()
             self.discard()
         inserted = int(result[0]) if result else 0
         return inserted, self.staged - inserted
