@@ -6,6 +6,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -72,6 +74,57 @@ def test_demo_data_command_then_a_real_server(tmp_path: Path) -> None:
                            headers=headers).json()
         assert status["state"] == "completed" and status["rows_processed"] == 1500
         assert httpx.get(server.base_url + "/api/usage/summary").status_code == 401
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log_path.read_text()
+
+
+def test_an_upload_cut_short_by_a_killed_server_is_failed_after_the_restart(
+        tmp_path: Path) -> None:
+    """The import's record was saved as `processing` when it began; nothing else would ever
+    finish it once the process is gone."""
+    data_dir = tmp_path / "data"
+    settings = Settings(_env_file=None, env="test",  # type: ignore[call-arg]
+                        data_dir=data_dir).prepare()
+    user_id = create_user(settings, "killed@example.com")
+    headers = {"Authorization": f"Bearer {AccessTokenService(settings).issue(user_id).token}"}
+    server = ServerProcess(data_dir=data_dir).start()
+    try:
+        def load() -> None:
+            try:
+                httpx.post(server.base_url + "/api/usage/demo", headers=headers,
+                           json={"rows": 1_000_000}, timeout=120)
+            except httpx.TransportError:
+                pass  # the server is killed under this request
+
+        loading = threading.Thread(target=load)
+        loading.start()
+        deadline = time.monotonic() + 60
+        items: list[dict[str, object]] = []
+        while not items and time.monotonic() < deadline:
+            items = httpx.get(server.base_url + "/api/usage/uploads", headers=headers).json()[
+                "items"]
+            time.sleep(0.05)
+        assert [item["state"] for item in items] == ["processing"]
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        loading.join(30)
+    finally:
+        server.stop()
+
+    server = ServerProcess(data_dir=data_dir).start()
+    try:
+        items = httpx.get(server.base_url + "/api/usage/uploads", headers=headers).json()["items"]
+        assert [(item["state"], item["rows_accepted"]) for item in items] == [("failed", 0)]
+        assert "server stopped" in str(items[0]["message"])
+        summary = httpx.get(server.base_url + "/api/usage/summary", headers=headers).json()
+        assert summary["totals"]["requests"] == 0
+        again = httpx.post(server.base_url + "/api/usage/demo", headers=headers,
+                           json={"rows": 500}, timeout=60)
+        assert again.status_code == 200 and again.json()["state"] == "completed"
+        summary = httpx.get(server.base_url + "/api/usage/summary", headers=headers).json()
+        assert summary["totals"]["requests"] == 500
     finally:
         server.stop()
     assert "Traceback" not in server.log_path.read_text()

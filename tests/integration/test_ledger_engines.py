@@ -13,7 +13,11 @@ import pyarrow.csv as pacsv
 import pytest
 
 from apex.analytics.ingest import UsageImporter
-from apex.analytics.ledger import SqlLedger
+from apex.analytics.ledger import (
+    INTERRUPTED_AFTER_COMMIT,
+    INTERRUPTED_BEFORE_COMMIT,
+    SqlLedger,
+)
 from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
@@ -182,6 +186,36 @@ def test_recent_tenants_are_listed_by_their_latest_completed_upload(
     assert usage_ledger.recent_tenants(10) == ["first", "second"]
 
 
+def test_uploads_a_stop_cut_short_are_settled_by_whether_their_rows_landed(
+        usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    kept = import_bytes(importer, "t", make_usage_csv(120, seed=21).data, filename="kept.csv")
+    landed = import_bytes(importer, "t", make_usage_csv(80, seed=22).data, filename="landed.csv")
+    # the commit landed, the final report did not: the record still says what it said mid-file
+    usage_ledger.save_upload(landed.model_copy(update={"state": "processing", "rows_accepted": 0}))
+    cut = importer.start("t", filename="cut.csv", fmt="csv")
+    other = importer.start("other tenant", filename="cut.csv", fmt="csv")
+    requests = usage_ledger._totals("t", None).requests
+
+    settled = usage_ledger.settle_interrupted_uploads()
+
+    assert sorted(status.upload_id for status in settled) == sorted(
+        [landed.upload_id, cut.upload_id, other.upload_id])
+    after_commit = usage_ledger.get_upload("t", landed.upload_id)
+    assert after_commit is not None and after_commit.state == "completed"
+    assert after_commit.rows_accepted == landed.rows_accepted > 0
+    assert after_commit.message == INTERRUPTED_AFTER_COMMIT
+    for tenant, status in (("t", cut), ("other tenant", other)):
+        failed = usage_ledger.get_upload(tenant, status.upload_id)
+        assert failed is not None and failed.state == "failed"
+        assert failed.message == INTERRUPTED_BEFORE_COMMIT
+    unchanged = usage_ledger.get_upload("t", kept.upload_id)
+    assert unchanged is not None
+    assert unchanged.model_dump(mode="json") == kept.model_dump(mode="json")
+    assert usage_ledger._totals("t", None).requests == requests
+    assert usage_ledger.settle_interrupted_uploads() == []
+
+
 async def test_a_reopened_ledger_prepares_the_answers_of_its_latest_tenants(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from apex.analytics.ledger_duckdb import DuckDBLedger
 
@@ -311,12 +345,13 @@ def test_a_failed_upload_leaves_no_rows_and_frees_the_tenant(tmp_path) -> None: 
         ledger.close()
 
 
-def test_staged_rows_left_by_a_crash_are_cleared_when_the_ledger_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_a_crash_cut_short_is_cleared_and_failed_when_the_ledger_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from apex.analytics.ledger_duckdb import DuckDBLedger
 
     ledger = DuckDBLedger(tmp_path / "crashed.duckdb")
     usage = make_usage_csv(200, seed=11)
     importer = importer_for(ledger)
+    importer.start("t", filename="usage.csv", fmt="csv", upload_id="interrupted")
     writer = ledger.open_upload("t", "interrupted")
     normalizer = Normalizer(importer.catalog_for("t").resolver(), threads=1)
     table = pacsv.read_csv(io.BytesIO(usage.data))
@@ -331,6 +366,8 @@ def test_staged_rows_left_by_a_crash_are_cleared_when_the_ledger_opens(tmp_path)
     try:
         assert list(reopened.staging_dir.iterdir()) == []
         assert reopened._totals("t", None).requests == 0
+        record = reopened.get_upload("t", "interrupted")
+        assert record is not None and record.state == "failed"
     finally:
         reopened.close()
 

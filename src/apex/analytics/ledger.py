@@ -159,6 +159,14 @@ def _day(value: Any) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+# what an upload reports when the server stopped while it ran (see settle_interrupted_uploads)
+INTERRUPTED_BEFORE_COMMIT = ("The server stopped while this file was being imported; nothing "
+                             "from it was kept. Send the file again.")
+INTERRUPTED_AFTER_COMMIT = ("The server stopped just after this file's rows were added, before "
+                            "its report was finished: rows_accepted is exact, the other counts "
+                            "are as last saved.")
+
+
 class SqlLedger:
     """The ledger over any engine that runs the statements of `queries.py`."""
 
@@ -637,6 +645,33 @@ class SqlLedger:
             f"SELECT tenant_id FROM {self._uploads_source()} WHERE state = 'completed' "
             f"GROUP BY tenant_id ORDER BY max(updated_at) DESC, tenant_id LIMIT {int(limit)}")
         return [row[0] for row in rows]
+
+    def settle_interrupted_uploads(self) -> list[UploadStatus]:
+        """Give a final state to the uploads a stopped server left `processing`.
+
+        Only for a ledger no other process writes to (the embedded one, which opens its file
+        alone): elsewhere such a record may belong to an import still running. The commit is one
+        statement, so an upload either added rows or added none. With rows, it stopped between
+        its commit and its report and is `completed`; without, it is `failed` and can be sent
+        again. Returns the records it changed."""
+        settled: list[UploadStatus] = []
+        rows = self._rows(f"SELECT document FROM {self._uploads_source()} "
+                          "WHERE state = 'processing' ORDER BY created_at, upload_id")
+        for (document,) in rows:
+            status = UploadStatus.model_validate_json(document)
+            kept = as_int(self._rows(
+                f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
+                f"{self._literal(status.tenant_id)} AND upload_id = "
+                f"{self._literal(status.upload_id)}")[0][0])
+            if kept:
+                change: dict[str, object] = {"state": "completed", "rows_accepted": kept,
+                                             "message": INTERRUPTED_AFTER_COMMIT}
+            else:
+                change = {"state": "failed", "message": INTERRUPTED_BEFORE_COMMIT}
+            settled.append(status.model_copy(update={**change,
+                                                     "updated_at": datetime.now(UTC)}))
+            self.save_upload(settled[-1])
+        return settled
 
     def _uploads_select(self, tenant_id: str) -> str:
         return (f"SELECT document FROM {self._uploads_source()} WHERE tenant_id = "

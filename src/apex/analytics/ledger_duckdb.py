@@ -5,6 +5,8 @@ waits for the calls in flight: DuckDB refuses to close a connection one of its c
 and an upload running in a worker thread can be mid-statement when the server stops. An upload
 stages its finished rows in an LZ4-compressed Arrow file of its own beside the ledger file, and
 the commit moves them into `usage` in one statement, minus the row keys the tenant already has.
+Only one process opens the file, so an upload still `processing` when it opens was cut short by
+a stop and is settled then (its staging file is gone with the rest of the staging dir).
 Staging on disk rather than in a DuckDB temporary table keeps the ledger's buffer pool free
 while a large file is read (a temporary table fills it and then spills anyway), and the commit
 streams the staged rows back in.
@@ -60,6 +62,7 @@ class DuckDBLedger(SqlLedger):
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.initialize()
+        self.settle_interrupted_uploads()
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
