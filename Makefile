@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint
+.PHONY: run test bench screenshots lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	bash scripts/system-deps.sh
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+screenshots: $(VENV)/.installed-dev
+	bash scripts/system-deps.sh
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_golden_path.py tests/e2e/test_web_shell.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
