@@ -8,9 +8,10 @@ Generates the demo workload as CSV and JSON Lines files (not timed), imports eac
 DuckDB ledger through the same path as an upload, then runs the summary and every analysis
 query `--repeat` times with the answer store emptied before each run (the cost of computing
 it) and `--repeat` times more with the answer stored (what a repeated read costs until the
-tenant's rows change), and prints median and worst latency. Peak RSS is sampled every 20 ms
-during each import; the files are generated in a child process, so what the generator's
-allocations leave behind is not counted.
+tenant's rows change), and prints median and worst latency; then asks a full chat run's reads
+at once, as the data agent does. Peak RSS is sampled every 20 ms during each import; the files
+are generated in a child process, so what the generator's allocations leave behind is not
+counted.
 """
 
 from __future__ import annotations
@@ -134,6 +135,37 @@ async def time_queries(ledger: DuckDBLedger,
     return results
 
 
+async def time_reads_at_once(ledger: DuckDBLedger,
+                             repeat: int) -> tuple[float, float, int, int]:
+    """A full chat run's reads of the default period (agents/data.py), asked all at once and
+    computed: the median and worst wall time, the reads that failed, and the statements that
+    ran out of memory side by side and ran again alone."""
+    period = await ledger.default_period(TENANT)
+    answers = ledger.answers
+    assert answers is not None
+    reads: list[Callable[[], Awaitable[Any]]] = [
+        lambda: ledger.totals(TENANT, period), lambda: ledger.by_model(TENANT, period),
+        lambda: ledger.by_feature(TENANT, period), lambda: ledger.by_day(TENANT, period),
+        lambda: ledger.by_model_feature(TENANT, period),
+        lambda: ledger.latency_percentiles(TENANT, period, overall=False),
+        lambda: ledger.duplicate_prompts(TENANT, period, top=0),
+        lambda: ledger.shared_prefixes(TENANT, period),
+        lambda: ledger.token_outliers(TENANT, period, kind="output"),
+        lambda: ledger.token_outliers(TENANT, period, kind="input"),
+        lambda: ledger.batchable_share(TENANT, period),
+        lambda: ledger.error_retry_waste(TENANT, period),
+    ]
+    samples, failed, retried = [], 0, ledger.memory.retried
+    for _ in range(repeat):
+        answers.clear()
+        started = time.perf_counter()
+        results = await asyncio.gather(*(read() for read in reads), return_exceptions=True)
+        samples.append(time.perf_counter() - started)
+        failed += sum(isinstance(result, Exception) for result in results)
+    return (statistics.median(samples), max(samples), failed,
+            ledger.memory.retried - retried)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -201,6 +233,10 @@ def run(args: argparse.Namespace, rows: int, work: Path) -> int:
           "stored answer: median):")
     for name, median, worst, stored in asyncio.run(time_queries(ledger, args.repeat)):
         print(f"  {name:40s} {median:8.1f} ms  {worst:8.1f} ms  {stored:8.3f} ms")
+    median, worst, failed, retried = asyncio.run(time_reads_at_once(ledger, args.repeat))
+    print(f"a chat run's 12 reads of the default period at once, computed: median {median:.2f} s, "
+          f"worst {worst:.2f} s; {failed} of {12 * args.repeat} failed, {retried} ran again alone "
+          "after running out of memory side by side")
     ledger.close()
     print(f"process peak RSS {psutil.Process().memory_info().rss / 1_048_576:,.0f} MiB (now)")
     return 0

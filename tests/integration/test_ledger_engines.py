@@ -393,3 +393,42 @@ def test_closing_waits_for_a_call_in_flight_and_refuses_later_ones(tmp_path) -> 
     assert answers == [(57142858,)]
     with pytest.raises(LedgerClosed):
         ledger.get_upload("t", "any")
+
+
+async def test_reads_that_outgrow_the_memory_limit_together_run_again_one_at_a_time(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """At this limit each read fits alone and a dozen side by side do not (as a chat run's
+    reads over millions of rows do not fit the default limit): none may fail for it."""
+    import asyncio
+
+    from apex.analytics.demo import DemoWorkload
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    path = tmp_path / "tight.duckdb"
+    ledger = DuckDBLedger(path)
+    try:
+        importer = importer_for(ledger)
+        importer.import_demo(importer.start("t", filename="demo", fmt="demo", upload_id="demo_1"),
+                             DemoWorkload(60_000, seed=5))
+    finally:
+        ledger.close()
+    ledger = DuckDBLedger(path, memory_limit_mb=28, threads=2)
+    try:
+        periods = [UsagePeriod(start=datetime(2000 + year, 1, 1, tzinfo=UTC),
+                               end=datetime(2100, 1, 1, tzinfo=UTC)) for year in range(4)]
+
+        def reads() -> list:  # type: ignore[type-arg]
+            return [read for period in periods for read in (
+                ledger.latency_percentiles("t", period), ledger.duplicate_prompts("t", period),
+                ledger.error_retry_waste("t", period))]
+
+        together = await asyncio.gather(*reads())
+        assert ledger.memory.retried > 0
+        assert ledger.answers is not None
+        ledger.answers.changed("t")
+        alone = [await read for read in reads()]
+        assert [answer.model_dump() for answer in together] == [
+            answer.model_dump() for answer in alone]
+        assert alone[0].overall is not None and alone[0].overall.requests > 50_000
+    finally:
+        ledger.close()

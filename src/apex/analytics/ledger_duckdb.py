@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -30,6 +30,7 @@ from pyarrow import ipc
 from apex.analytics import queries as q
 from apex.analytics.answers import AnswerStore
 from apex.analytics.ledger import Row, SqlLedger, naive_utc
+from apex.analytics.memory_gate import MemoryGate
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
 
 _DUCKDB_TABLES = """
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS uploads (upload_id VARCHAR PRIMARY KEY, tenant_id VAR
 CREATE TABLE IF NOT EXISTS price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR NOT NULL,
     model VARCHAR NOT NULL, document VARCHAR NOT NULL);
 """
+ResultT = TypeVar("ResultT")
 
 
 class DuckDBLedger(SqlLedger):
@@ -58,6 +60,7 @@ class DuckDBLedger(SqlLedger):
         self._calls = 0
         self._closed = False
         self._calls_changed = threading.Condition()
+        self.memory = MemoryGate(duckdb.OutOfMemoryException)
         self.staging_dir = Path(f"{path}.staging")
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
@@ -80,13 +83,19 @@ class DuckDBLedger(SqlLedger):
                 self._calls -= 1
                 self._calls_changed.notify_all()
 
+    def _statement(self, statement: Callable[[duckdb.DuckDBPyConnection], ResultT]) -> ResultT:
+        """One statement on a cursor of its own, through the memory gate (memory_gate.py)."""
+        def attempt() -> ResultT:
+            with self._cursor() as cursor:
+                return statement(cursor)
+
+        return self.memory.run(attempt)
+
     def _rows(self, sql: str) -> list[Row]:
-        with self._cursor() as cursor:
-            return cursor.execute(sql).fetchall()
+        return self._statement(lambda cursor: cursor.execute(sql).fetchall())
 
     def _command(self, sql: str) -> None:
-        with self._cursor() as cursor:
-            cursor.execute(sql)
+        self._statement(lambda cursor: cursor.execute(sql))
 
     def initialize(self) -> None:
         columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)
@@ -150,22 +159,27 @@ class DuckDBUploadWriter:
         writer, self._writer = self._writer, None
         writer.close()
         try:
-            with self._ledger._cursor() as cursor, pa.OSFile(str(self._path)) as source:
-                staged = ipc.open_file(source)
-                # one batch at a time: the commit's memory does not grow with the file
-                cursor.register("staged", pa.RecordBatchReader.from_batches(
-                    staged.schema,
-                    (staged.get_batch(index) for index in range(staged.num_record_batches))))
-                with self._ledger._commit_lock:
-                    result = cursor.execute(
-                        f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
-                        f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
-                        f"{self._tenant})").fetchone()
-                    self._ledger.rows_changed(self._tenant_id)
+            with self._ledger._commit_lock:
+                result = self._ledger._statement(self._insert_staged)
+                self._ledger.rows_changed(self._tenant_id)
         finally:
             self.discard()
         inserted = int(result[0]) if result else 0
         return inserted, self.staged - inserted
+
+    def _insert_staged(self, cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+        """The staged rows the tenant does not have yet, into `usage` (the file is read anew
+        on each attempt, so the statement can run again)."""
+        with pa.OSFile(str(self._path)) as source:
+            staged = ipc.open_file(source)
+            # one batch at a time: the commit's memory does not grow with the file
+            cursor.register("staged", pa.RecordBatchReader.from_batches(
+                staged.schema,
+                (staged.get_batch(index) for index in range(staged.num_record_batches))))
+            return cursor.execute(
+                f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
+                f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
+                f"{self._tenant})").fetchone()
 
     def discard(self) -> None:
         if self._writer is not None:
