@@ -12,8 +12,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
+from apex.analytics import ledger as ledger_module
 from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger import (
+    ABANDONED_AFTER,
     INTERRUPTED_AFTER_COMMIT,
     INTERRUPTED_BEFORE_COMMIT,
     SqlLedger,
@@ -214,6 +216,26 @@ def test_uploads_a_stop_cut_short_are_settled_by_whether_their_rows_landed(
     assert unchanged.model_dump(mode="json") == kept.model_dump(mode="json")
     assert usage_ledger._totals("t", None).requests == requests
     assert usage_ledger.settle_interrupted_uploads() == []
+
+
+def test_an_upload_whose_record_went_quiet_is_settled_when_read(
+        usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where several processes share the ledger (ClickHouse), only silence tells that the
+    process running an import is gone (15 minutes of it; one second here)."""
+    assert ABANDONED_AFTER == timedelta(minutes=15)
+    monkeypatch.setattr(ledger_module, "ABANDONED_AFTER", timedelta(seconds=1))
+    importer = importer_for(usage_ledger)
+    gone = importer.start("t", filename="gone.csv", fmt="csv")
+    time.sleep(1.2)
+    running = importer.start("t", filename="running.csv", fmt="csv")
+
+    listed = {status.upload_id: status.state for status in usage_ledger.list_uploads("t")}
+    assert listed == {running.upload_id: "processing", gone.upload_id: "failed"}
+    settled = usage_ledger.get_upload("t", gone.upload_id)
+    assert settled is not None and settled.state == "failed"
+    assert settled.message == INTERRUPTED_BEFORE_COMMIT and settled.updated_at > gone.updated_at
+    still = usage_ledger.get_upload("t", running.upload_id)
+    assert still is not None and still.state == "processing"
 
 
 async def test_a_reopened_ledger_prepares_the_answers_of_its_latest_tenants(tmp_path) -> None:  # type: ignore[no-untyped-def]

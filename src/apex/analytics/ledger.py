@@ -159,12 +159,14 @@ def _day(value: Any) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-# what an upload reports when the server stopped while it ran (see settle_interrupted_uploads)
+# what an upload reports when the server stopped while it ran (see SqlLedger._settle)
 INTERRUPTED_BEFORE_COMMIT = ("The server stopped while this file was being imported; nothing "
                              "from it was kept. Send the file again.")
 INTERRUPTED_AFTER_COMMIT = ("The server stopped just after this file's rows were added, before "
                             "its report was finished: rows_accepted is exact, the other counts "
                             "are as last saved.")
+# how long a `processing` record may go unsaved before its import counts as gone
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
 class SqlLedger:
@@ -631,12 +633,12 @@ class SqlLedger:
     def get_upload(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
         rows = self._rows(self._uploads_select(tenant_id) +
                           f" AND upload_id = {self._literal(upload_id)}")
-        return UploadStatus.model_validate_json(rows[0][0]) if rows else None
+        return self._unless_abandoned(UploadStatus.model_validate_json(rows[0][0])) if rows else None
 
     def list_uploads(self, tenant_id: str, limit: int = 50) -> list[UploadStatus]:
         rows = self._rows(self._uploads_select(tenant_id) +
                           f" ORDER BY created_at DESC, upload_id DESC LIMIT {int(limit)}")
-        return [UploadStatus.model_validate_json(row[0]) for row in rows]
+        return [self._unless_abandoned(UploadStatus.model_validate_json(row[0])) for row in rows]
 
     def recent_tenants(self, limit: int) -> list[str]:
         """Tenants by their latest completed upload, newest first (erasing a tenant's usage
@@ -647,31 +649,40 @@ class SqlLedger:
         return [row[0] for row in rows]
 
     def settle_interrupted_uploads(self) -> list[UploadStatus]:
-        """Give a final state to the uploads a stopped server left `processing`.
+        """Give a final state to every upload still `processing` (see `_settle`).
 
-        Only for a ledger no other process writes to (the embedded one, which opens its file
-        alone): elsewhere such a record may belong to an import still running. The commit is one
-        statement, so an upload either added rows or added none. With rows, it stopped between
-        its commit and its report and is `completed`; without, it is `failed` and can be sent
-        again. Returns the records it changed."""
-        settled: list[UploadStatus] = []
+        Only for a ledger no other process writes to, when it opens (the embedded one, which
+        opens its file alone): elsewhere such a record may belong to an import still running,
+        and only `_unless_abandoned` settles it, once it has been quiet long enough."""
         rows = self._rows(f"SELECT document FROM {self._uploads_source()} "
                           "WHERE state = 'processing' ORDER BY created_at, upload_id")
-        for (document,) in rows:
-            status = UploadStatus.model_validate_json(document)
-            kept = as_int(self._rows(
-                f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
-                f"{self._literal(status.tenant_id)} AND upload_id = "
-                f"{self._literal(status.upload_id)}")[0][0])
-            if kept:
-                change: dict[str, object] = {"state": "completed", "rows_accepted": kept,
-                                             "message": INTERRUPTED_AFTER_COMMIT}
-            else:
-                change = {"state": "failed", "message": INTERRUPTED_BEFORE_COMMIT}
-            settled.append(status.model_copy(update={**change,
-                                                     "updated_at": datetime.now(UTC)}))
-            self.save_upload(settled[-1])
+        return [self._settle(UploadStatus.model_validate_json(document)) for (document,) in rows]
+
+    def _settle(self, status: UploadStatus) -> UploadStatus:
+        """The final record of an upload whose import is gone. The commit is one statement, so
+        the upload either added rows or added none: with rows, it stopped between its commit
+        and its report and is `completed`; without, it is `failed` and can be sent again."""
+        kept = as_int(self._rows(
+            f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
+            f"{self._literal(status.tenant_id)} AND upload_id = "
+            f"{self._literal(status.upload_id)}")[0][0])
+        if kept:
+            change: dict[str, object] = {"state": "completed", "rows_accepted": kept,
+                                         "message": INTERRUPTED_AFTER_COMMIT}
+        else:
+            change = {"state": "failed", "message": INTERRUPTED_BEFORE_COMMIT}
+        settled = status.model_copy(update={**change, "updated_at": datetime.now(UTC)})
+        self.save_upload(settled)
         return settled
+
+    def _unless_abandoned(self, status: UploadStatus) -> UploadStatus:
+        """A running import saves its progress every second or two while it reads, and its
+        commit is one statement; a `processing` record quiet for ABANDONED_AFTER belongs to a
+        process that stopped (on ClickHouse, one of several sharing the ledger)."""
+        quiet = datetime.now(UTC) - status.updated_at
+        if status.state != "processing" or quiet < ABANDONED_AFTER:
+            return status
+        return self._settle(status)
 
     def _uploads_select(self, tenant_id: str) -> str:
         return (f"SELECT document FROM {self._uploads_source()} WHERE tenant_id = "
