@@ -162,9 +162,10 @@ def _day(value: Any) -> date:
 # what an upload reports when the server stopped while it ran (see SqlLedger._settle)
 INTERRUPTED_BEFORE_COMMIT = ("The server stopped while this file was being imported; nothing "
                              "from it was kept. Send the file again.")
-INTERRUPTED_AFTER_COMMIT = ("The server stopped just after this file's rows were added, before "
-                            "its report was finished: rows_accepted is exact, the other counts "
-                            "are as last saved.")
+INTERRUPTED_AFTER_COMMIT = ("The server stopped while this file's rows were being added, before "
+                            "its report was finished: rows_accepted counts this file's rows in "
+                            "the ledger, the other counts are as last saved. Sending the file "
+                            "again adds any row that is missing and never counts one twice.")
 # how long a `processing` record may go unsaved before its import counts as gone
 ABANDONED_AFTER = timedelta(minutes=15)
 
@@ -659,9 +660,10 @@ class SqlLedger:
         return [self._settle(UploadStatus.model_validate_json(document)) for (document,) in rows]
 
     def _settle(self, status: UploadStatus) -> UploadStatus:
-        """The final record of an upload whose import is gone. The commit is one statement, so
-        the upload either added rows or added none: with rows, it stopped between its commit
-        and its report and is `completed`; without, it is `failed` and can be sent again."""
+        """The final record of an upload whose import is gone: `failed` when none of its rows
+        are in the ledger, else `completed` with the rows that are. The embedded ledger commits
+        in one statement, so there an upload added all its rows or none; a ClickHouse insert
+        the server finished after its client was gone can have added some."""
         kept = as_int(self._rows(
             f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
             f"{self._literal(status.tenant_id)} AND upload_id = "
