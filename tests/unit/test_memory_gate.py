@@ -6,12 +6,18 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from apex.analytics.memory_gate import MemoryGate
 
 
 class OutOfMemory(Exception):
     pass
+
+
+def retried_alone() -> float:
+    """What GET /metrics reports as apex_ledger_statements_retried_alone_total."""
+    return REGISTRY.get_sample_value("apex_ledger_statements_retried_alone_total") or 0.0
 
 
 def failing_times(times: int, answer: str = "answer"):  # type: ignore[no-untyped-def]
@@ -29,8 +35,10 @@ def failing_times(times: int, answer: str = "answer"):  # type: ignore[no-untype
 def test_a_statement_that_ran_out_of_memory_runs_once_more() -> None:
     gate = MemoryGate(OutOfMemory)
     statement, calls = failing_times(1)
+    counted = retried_alone()
     assert gate.run(statement) == "answer"
     assert (len(calls), gate.retried) == (2, 1)
+    assert retried_alone() == counted + 1
 
 
 def test_a_statement_that_does_not_fit_alone_either_fails() -> None:

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from prometheus_client import Counter
+
+from apex.config.logging import get_logger
+
 ResultT = TypeVar("ResultT")
+RETRIED_ALONE = Counter("apex_ledger_statements_retried_alone_total",
+                        "Ledger statements that ran out of memory beside others and ran again alone")
+log = get_logger(__name__)
 
 
 class MemoryGate:
@@ -65,6 +72,8 @@ class MemoryGate:
                 return statement()
         except self._out_of_memory:
             pass
+        log.info("ledger_statement_retried_alone")
         with self._exclusive():
             self.retried += 1
+            RETRIED_ALONE.inc()
             return statement()
