@@ -34,6 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from apex.agents.data import DataAgent  # noqa: E402
 from apex.analytics.demo import write_demo_file  # noqa: E402
 from apex.analytics.ingest import UsageImporter  # noqa: E402
 from apex.analytics.ledger_duckdb import DuckDBLedger  # noqa: E402
@@ -136,33 +137,24 @@ async def time_queries(ledger: DuckDBLedger,
 
 
 async def time_reads_at_once(ledger: DuckDBLedger,
-                             repeat: int) -> tuple[float, float, int, int]:
-    """A full chat run's reads of the default period (agents/data.py), asked all at once and
-    computed: the median and worst wall time, the reads that failed, and the statements that
-    ran out of memory side by side and ran again alone."""
+                             repeat: int) -> tuple[int, float, float, int, int]:
+    """Every read a chat run may ask (DataAgent.reads) over the default period, all at once and
+    computed: how many reads, the median and worst wall time, the reads that failed, and the
+    statements that ran out of memory side by side and ran again alone."""
     period = await ledger.default_period(TENANT)
+    assert period is not None
     answers = ledger.answers
     assert answers is not None
-    reads: list[Callable[[], Awaitable[Any]]] = [
-        lambda: ledger.totals(TENANT, period), lambda: ledger.by_model(TENANT, period),
-        lambda: ledger.by_feature(TENANT, period), lambda: ledger.by_day(TENANT, period),
-        lambda: ledger.by_model_feature(TENANT, period),
-        lambda: ledger.latency_percentiles(TENANT, period, overall=False),
-        lambda: ledger.duplicate_prompts(TENANT, period, top=0),
-        lambda: ledger.shared_prefixes(TENANT, period),
-        lambda: ledger.token_outliers(TENANT, period, kind="output"),
-        lambda: ledger.token_outliers(TENANT, period, kind="input"),
-        lambda: ledger.batchable_share(TENANT, period),
-        lambda: ledger.error_retry_waste(TENANT, period),
-    ]
+    reads = [read for read, _summary, _description in DataAgent(ledger).reads(TENANT).values()]
     samples, failed, retried = [], 0, ledger.memory.retried
     for _ in range(repeat):
         answers.clear()
         started = time.perf_counter()
-        results = await asyncio.gather(*(read() for read in reads), return_exceptions=True)
+        results = await asyncio.gather(*(read(period) for read in reads),
+                                       return_exceptions=True)
         samples.append(time.perf_counter() - started)
         failed += sum(isinstance(result, Exception) for result in results)
-    return (statistics.median(samples), max(samples), failed,
+    return (len(reads), statistics.median(samples), max(samples), failed,
             ledger.memory.retried - retried)
 
 
@@ -233,10 +225,10 @@ def run(args: argparse.Namespace, rows: int, work: Path) -> int:
           "stored answer: median):")
     for name, median, worst, stored in asyncio.run(time_queries(ledger, args.repeat)):
         print(f"  {name:40s} {median:8.1f} ms  {worst:8.1f} ms  {stored:8.3f} ms")
-    median, worst, failed, retried = asyncio.run(time_reads_at_once(ledger, args.repeat))
-    print(f"a chat run's 12 reads of the default period at once, computed: median {median:.2f} s, "
-          f"worst {worst:.2f} s; {failed} of {12 * args.repeat} failed, {retried} ran again alone "
-          "after running out of memory side by side")
+    count, median, worst, failed, retried = asyncio.run(time_reads_at_once(ledger, args.repeat))
+    print(f"a chat run's {count} reads of the default period at once, computed: median "
+          f"{median:.2f} s, worst {worst:.2f} s; {failed} of {count * args.repeat} failed, "
+          f"{retried} ran again alone after running out of memory side by side")
     ledger.close()
     print(f"process peak RSS {psutil.Process().memory_info().rss / 1_048_576:,.0f} MiB (now)")
     return 0

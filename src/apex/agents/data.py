@@ -48,10 +48,11 @@ class DataAgent:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def register(self, agent: AgentScope, tenant_id: str) -> None:
-        """The ledger reads, bound to the caller: the only tenant any of them can read."""
+    def reads(self, tenant_id: str) -> dict[str, tuple[Read, Callable[[Any], str], str]]:
+        """Every ledger read a run may ask, bound to one tenant: the read, how its result is
+        summarised in the tool's event, and its description."""
         ledger = self.ledger
-        reads: dict[str, tuple[Read, Callable[[Any], str], str]] = {
+        return {
             "usage_totals": (lambda p: ledger.totals(tenant_id, p),
                              lambda t: f"{t.requests:,} requests, {money(float(t.cost_usd))}",
                              "Requests, tokens, cost and errors in the period."),
@@ -88,7 +89,10 @@ class DataAgent:
                                             f"{r.retry_requests:,} retries",
                                   "Failed calls and their retries."),
         }
-        for name, (read, summary, description) in reads.items():
+
+    def register(self, agent: AgentScope, tenant_id: str) -> None:
+        """The ledger reads, bound to the caller: the only tenant any of them can read."""
+        for name, (read, summary, description) in self.reads(tenant_id).items():
             agent.context.tools.register(name, _tool(read), description=description,
                                          summarize=summary, include_result=False)
 

@@ -678,9 +678,9 @@ class SqlLedger:
         return settled
 
     def _unless_abandoned(self, status: UploadStatus) -> UploadStatus:
-        """A running import saves its progress every second or two while it reads, and its
-        commit is one statement; a `processing` record quiet for ABANDONED_AFTER belongs to a
-        process that stopped (on ClickHouse, one of several sharing the ledger)."""
+        """A running import saves its progress every second or two while it reads, so a
+        `processing` record quiet for ABANDONED_AFTER belongs to a process that stopped (on
+        ClickHouse, one of several sharing the ledger)."""
         quiet = datetime.now(UTC) - status.updated_at
         if status.state != "processing" or quiet < ABANDONED_AFTER:
             return status

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -30,7 +30,7 @@ from pyarrow import ipc
 from apex.analytics import queries as q
 from apex.analytics.answers import AnswerStore
 from apex.analytics.ledger import Row, SqlLedger, naive_utc
-from apex.analytics.memory_gate import MemoryGate
+from apex.analytics.memory_gate import MemoryGate, ResultT
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
 
 _DUCKDB_TABLES = """
@@ -41,7 +41,6 @@ CREATE TABLE IF NOT EXISTS uploads (upload_id VARCHAR PRIMARY KEY, tenant_id VAR
 CREATE TABLE IF NOT EXISTS price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR NOT NULL,
     model VARCHAR NOT NULL, document VARCHAR NOT NULL);
 """
-ResultT = TypeVar("ResultT")
 
 
 class DuckDBLedger(SqlLedger):
