@@ -238,6 +238,43 @@ def test_an_upload_whose_record_went_quiet_is_settled_when_read(
     assert still is not None and still.state == "processing"
 
 
+def test_a_demo_load_replaces_earlier_demo_uploads_and_keeps_its_own_record_while_it_runs(
+        usage_ledger: SqlLedger) -> None:
+    """Its record is saved before the earlier demo uploads are erased: erasing it with them
+    hid the running load from the list and lost it to a crash until its next progress save."""
+    from apex.analytics.demo import DemoWorkload
+
+    importer = importer_for(usage_ledger)
+    earlier = importer.import_demo(
+        importer.start("t", filename="demo", fmt="demo", upload_id="demo_earlier"),
+        DemoWorkload(500, seed=3))
+    other = importer.import_demo(
+        importer.start("u", filename="demo", fmt="demo", upload_id="demo_other"),
+        DemoWorkload(300, seed=4))
+    csv = import_bytes(importer, "t", make_usage_csv(40, seed=5).data)
+    seen_while_running: list[tuple[str, str]] = []
+
+    class Watched(DemoWorkload):
+        def chunks(self):  # type: ignore[no-untyped-def]
+            for chunk in super().chunks():
+                seen_while_running.extend(
+                    (status.upload_id, status.state) for status in usage_ledger.list_uploads("t"))
+                yield chunk
+
+    latest = importer.import_demo(
+        importer.start("t", filename="demo", fmt="demo", upload_id="demo_latest"),
+        Watched(200, seed=6))
+
+    assert earlier.rows_accepted == 500 and latest.rows_accepted == 200
+    assert ("demo_latest", "processing") in seen_while_running
+    assert ("demo_earlier", "completed") not in seen_while_running
+    assert {status.upload_id for status in usage_ledger.list_uploads("t")} == {
+        "demo_latest", csv.upload_id}
+    assert usage_ledger._totals("t", None).requests == 200 + csv.rows_accepted
+    assert usage_ledger.get_upload("u", "demo_other") is not None
+    assert usage_ledger._totals("u", None).requests == other.rows_accepted == 300
+
+
 async def test_a_reopened_ledger_prepares_the_answers_of_its_latest_tenants(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from apex.analytics.ledger_duckdb import DuckDBLedger
 

@@ -203,7 +203,7 @@ class UsageImporter:
 
     def import_demo(self, status: UploadStatus, workload: DemoWorkload) -> UploadStatus:
         """Load a generated workload (synchronously), replacing earlier demo rows."""
-        self.ledger.delete_uploads_like(status.tenant_id, DEMO_PREFIX)
+        self.ledger.delete_uploads_like(status.tenant_id, DEMO_PREFIX, keep=status.upload_id)
         normalizer = Normalizer(self.catalog_for(status.tenant_id).resolver(),
                                 memory_limit_mb=self.memory_limit_mb)
         try:

@@ -610,13 +610,15 @@ class SqlLedger:
             self.rows_changed(tenant_id)
         return count
 
-    def delete_uploads_like(self, tenant_id: str, prefix: str) -> None:
-        """Erase the rows and records of the tenant's uploads whose id starts with `prefix`."""
-        pattern = self._literal(prefix + "%")
+    def delete_uploads_like(self, tenant_id: str, prefix: str, *, keep: str) -> None:
+        """Erase the rows and records of the tenant's uploads whose id starts with `prefix`,
+        except upload `keep`: the upload replacing them, whose record must stay listed (and
+        survive a crash) while it runs."""
+        where = (f"tenant_id = {self._literal(tenant_id)} AND upload_id LIKE "
+                 f"{self._literal(prefix + '%')} AND upload_id <> {self._literal(keep)}")
         with self._commit_lock:
             for table in ("usage", "uploads"):
-                self._delete(table, f"tenant_id = {self._literal(tenant_id)} AND upload_id "
-                                    f"LIKE {pattern}")
+                self._delete(table, where)
             self.rows_changed(tenant_id)
 
     def _delete(self, table: str, where: str) -> None:
