@@ -636,7 +636,9 @@ class SqlLedger:
     def get_upload(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
         rows = self._rows(self._uploads_select(tenant_id) +
                           f" AND upload_id = {self._literal(upload_id)}")
-        return self._unless_abandoned(UploadStatus.model_validate_json(rows[0][0])) if rows else None
+        if not rows:
+            return None
+        return self._unless_abandoned(UploadStatus.model_validate_json(rows[0][0]))
 
     def list_uploads(self, tenant_id: str, limit: int = 50) -> list[UploadStatus]:
         rows = self._rows(self._uploads_select(tenant_id) +
