@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ from apex.analytics.ledger import (
 from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
+from apex.analytics.uploads import UploadStatus
 from tests.support.agent_harness import run_workflow, supervisor
 from tests.support.usage_files import import_bytes, make_usage_csv
 
@@ -153,6 +155,67 @@ async def test_a_price_override_reprices_catalog_rows_but_never_file_costs(
     assert not usage_ledger.delete_price_override("t", "acme", "house-model")
     usage_ledger.reprice("t", importer.catalog_for("t"))
     assert (await usage_ledger.totals("t")).unpriced_requests == 1
+
+
+class _FileSettingPrices(io.BytesIO):
+    """A file that runs `meanwhile` when the import first reads its rows (after the format
+    sniff, so after the import took the tenant's prices), as a PUT /api/usage/prices landing
+    while a large file is read would."""
+
+    def __init__(self, data: bytes, meanwhile: Callable[[], object]) -> None:
+        super().__init__(data)
+        self._meanwhile = meanwhile
+        self._reads = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self._reads += 1
+        if self._reads == 2:
+            self._meanwhile()
+        return super().read(size)
+
+
+def _import_while(importer: UsageImporter, tenant_id: str, data: bytes,
+                  meanwhile: Callable[[], object]) -> UploadStatus:
+    status = importer.start(tenant_id, filename="usage.csv", fmt="csv", bytes_total=len(data))
+    return importer.import_stream(status, _FileSettingPrices(data, meanwhile))
+
+
+async def test_a_price_changed_while_a_file_is_read_applies_to_that_files_rows(
+        usage_ledger: SqlLedger) -> None:
+    importer = importer_for(usage_ledger)
+    header = b"timestamp,model,provider,input_tokens,output_tokens,cost_usd\n"
+    import_bytes(importer, "t", header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0,\n")
+    repriced: list[int] = []
+
+    def set_prices() -> None:
+        repriced.append(importer.set_price("t", price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"},
+            source="user")))
+        repriced.append(importer.set_price("t", price_from_dict(
+            {"id": "house-model", "provider": "acme", "input": "0.50", "output": "1"},
+            source="user")))
+
+    second = _import_while(importer, "t", header + (
+        b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0,\n"
+        b"2024-03-02T00:00:01Z,gpt-4o,openai,1000000,0,9.99\n"
+        b"2024-03-02T00:00:02Z,house-model,acme,2000000,0,\n"), set_prices)
+    assert repriced == [1, 0]  # the earlier upload's gpt-4o row; no house-model row yet
+    assert second.rows_accepted == 3 and second.unpriced == []
+    totals = await usage_ledger.totals("t")
+    assert totals.cost_usd == Decimal("1.00") * 3 + Decimal("9.99")
+    assert totals.unpriced_requests == 0
+
+    third = _import_while(importer, "t", header + (
+        b"2024-03-03T00:00:00Z,house-model,acme,2000000,0,\n"
+        b"2024-03-03T00:00:01Z,gpt-4o,openai,1000000,0,\n"),
+        lambda: importer.remove_price("t", "acme", "house-model"))
+    assert [(u.provider, u.model, u.rows) for u in third.unpriced] == [
+        ("acme", "house-model", 1)]
+    totals = await usage_ledger.totals("t")
+    # gpt-4o at 1.00 in each upload; both house-model rows are unpriced again
+    assert totals.cost_usd == Decimal("1.00") * 3 + Decimal("9.99")
+    assert totals.unpriced_requests == 2
+    assert not importer.remove_price("t", "acme", "house-model")
 
 
 async def test_upload_records_are_scoped_and_periods_filter(usage_ledger: SqlLedger) -> None:

@@ -159,16 +159,21 @@ async def test_demo_data_loads_and_replaces(app: FastAPI, client: httpx.AsyncCli
 async def test_price_overrides_through_the_api(app: FastAPI, client: httpx.AsyncClient) -> None:
     _, headers = await make_user(app)
     other, other_headers = await make_user(app)
-    await upload(client, headers, b"timestamp,model,input_tokens\n2024-03-01,my-model,2000000\n")
+    await upload(client, headers, b"timestamp,model,input_tokens\n2024-03-01,my-model,2000000\n"
+                                  b"2024-03-01,gpt-4o,1000000\n")
     catalog = (await client.get("/api/usage/prices", headers=headers)).json()
     assert catalog["as_of"] and any(m["id"] == "gpt-4o" for m in catalog["models"])
     assert (await client.get("/api/usage/summary", headers=headers)).json()["totals"][
-        "cost_usd"] == 0
+        "cost_usd"] == 2.5
     set_price = await client.put("/api/usage/prices/my-model", headers=headers,
                                  json={"input": 1.5, "output": 2})
+    # the rows whose price changed: my-model's, not gpt-4o's
     assert set_price.status_code == 200 and set_price.json()["repriced_rows"] == 1
     summary = (await client.get("/api/usage/summary", headers=headers)).json()
-    assert summary["totals"]["cost_usd"] == 3.0
+    assert summary["totals"]["cost_usd"] == 3.0 + 2.5
+    same_again = await client.put("/api/usage/prices/my-model", headers=headers,
+                                  json={"input": 1.5, "output": 2})
+    assert same_again.json()["repriced_rows"] == 0
     theirs = (await client.get("/api/usage/prices", headers=other_headers)).json()
     assert not any(m["id"] == "my-model" for m in theirs["models"])
     bad = await client.put("/api/usage/prices/my-model", headers=headers, json={"input": -1})

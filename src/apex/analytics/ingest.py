@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 from apex.analytics.demo import DemoWorkload
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
-from apex.analytics.ledger import SqlLedger, naive_utc
+from apex.analytics.ledger import SqlLedger, UploadWriter, naive_utc
 from apex.analytics.normalize import LINE, MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RejectedRow
-from apex.analytics.pricing import PriceCatalog
+from apex.analytics.pricing import ModelPrice, PriceCatalog
 from apex.analytics.results import TimeSpan
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
 from apex.store.ids import new_id
@@ -156,6 +156,50 @@ class UsageImporter:
         """The catalog with the tenant's own price overrides on top."""
         return self.catalog.with_overrides(self.ledger.price_overrides(tenant_id))
 
+    def set_price(self, tenant_id: str, price: ModelPrice) -> int:
+        """Save the tenant's own price for a model and re-price the tenant's rows it changes
+        (aliases of the model included); returns how many. Both in one hold of the commit lock,
+        so no upload commits in between (see `_commit`)."""
+        with self.ledger.commit_lock:
+            before = self.catalog_for(tenant_id)
+            self.ledger.save_price_override(tenant_id, price)
+            return self.ledger.reprice(tenant_id, self.catalog_for(tenant_id), since=before)
+
+    def remove_price(self, tenant_id: str, provider: str, model: str) -> bool:
+        """Drop the tenant's own price for a model and re-price its rows with the catalog;
+        False when there was none."""
+        with self.ledger.commit_lock:
+            before = self.catalog_for(tenant_id)
+            if not self.ledger.delete_price_override(tenant_id, provider, model):
+                return False
+            self.ledger.reprice(tenant_id, self.catalog_for(tenant_id), since=before)
+            return True
+
+    def _normalizer(self, tenant_id: str, **options: Any) -> tuple[Normalizer, list[ModelPrice]]:
+        """A normalizer pricing with the tenant's overrides as they are now, and those
+        overrides (`_commit` checks them again)."""
+        overrides = self.ledger.price_overrides(tenant_id)
+        resolver = self.catalog.with_overrides(overrides).resolver()
+        return Normalizer(resolver, memory_limit_mb=self.memory_limit_mb, **options), overrides
+
+    def _commit(self, writer: UploadWriter, tenant_id: str, upload_id: str,
+                priced_with: list[ModelPrice]) -> tuple[int, int, PriceCatalog | None]:
+        """Commit an upload's staged rows; returns rows inserted, duplicates, and the catalog
+        its rows were re-priced with, if they were.
+
+        The rows were priced when read, with the overrides of that moment. An override saved
+        since re-priced only the rows already in the ledger, so in the same hold of the commit
+        lock this checks the overrides again and re-prices the upload's rows when they
+        changed: no row keeps a price its tenant has replaced."""
+        with self.ledger.commit_lock:
+            inserted, duplicates = writer.commit()
+            overrides = self.ledger.price_overrides(tenant_id)
+            if not inserted or overrides == priced_with:
+                return inserted, duplicates, None
+            catalog = self.catalog.with_overrides(overrides)
+            self.ledger.reprice(tenant_id, catalog, upload_id=upload_id)
+            return inserted, duplicates, catalog
+
     def status(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
         """Live progress when the upload runs in this process, else the saved record."""
         live = self.progress.get(upload_id)
@@ -186,10 +230,9 @@ class UsageImporter:
             self._fail(status, exc.message)
             raise
         status = status.model_copy(update={"format": chosen})
-        normalizer = Normalizer(self.catalog_for(status.tenant_id).resolver(),
-                                memory_limit_mb=self.memory_limit_mb)
+        normalizer, overrides = self._normalizer(status.tenant_id)
         try:
-            return self._consume(status, _prefetch(batches), normalizer,
+            return self._consume(status, _prefetch(batches), normalizer, overrides,
                                  lambda n, raw: n.normalize(raw, tenant_id=status.tenant_id,
                                                             upload_id=status.upload_id))
         except UnreadableFile as exc:
@@ -204,10 +247,9 @@ class UsageImporter:
     def import_demo(self, status: UploadStatus, workload: DemoWorkload) -> UploadStatus:
         """Load a generated workload (synchronously), replacing earlier demo rows."""
         self.ledger.delete_uploads_like(status.tenant_id, DEMO_PREFIX, keep=status.upload_id)
-        normalizer = Normalizer(self.catalog_for(status.tenant_id).resolver(),
-                                memory_limit_mb=self.memory_limit_mb)
+        normalizer, overrides = self._normalizer(status.tenant_id)
         try:
-            return self._consume(status, _prefetch(workload.chunks()), normalizer,
+            return self._consume(status, _prefetch(workload.chunks()), normalizer, overrides,
                                  lambda n, typed: n.finish_typed(
                                      typed, tenant_id=status.tenant_id,
                                      upload_id=status.upload_id))
@@ -218,6 +260,7 @@ class UsageImporter:
             normalizer.close()
 
     def _consume(self, status: UploadStatus, batches: Iterator[object], normalizer: Normalizer,
+                 overrides: list[ModelPrice],
                  normalize: Callable[[Normalizer, pa.Table], NormalizedBatch]) -> UploadStatus:
         tally = _Tally(status)
         given = structural = invalid = skipped = 0
@@ -243,10 +286,13 @@ class UsageImporter:
                     bytes_read=getattr(item, "bytes_read", tally.status.bytes_read)), save=save)
                 if save:
                     last_saved = time.monotonic()
-            inserted, duplicates = writer.commit()
+            inserted, duplicates, repriced = self._commit(writer, status.tenant_id,
+                                                          status.upload_id, overrides)
         except BaseException:
             writer.discard()
             raise
+        if repriced is not None:
+            tally.unpriced = self.ledger.unpriced_rows(status.tenant_id, status.upload_id)
         final = tally.snapshot(state="completed", rows_accepted=inserted,
                                rows_duplicate=duplicates, rows_rejected=structural + invalid,
                                rows_skipped=skipped,
@@ -280,13 +326,13 @@ class UsageImporter:
         columns["timestamp"] = [naive_utc(call["timestamp"]) for call in calls]
         columns[LINE] = list(range(1, len(calls) + 1))
         table = pa.table({name: pa.array(columns[name], type_) for name, type_ in _CALL_TYPES})
-        normalizer = Normalizer(self.catalog_for(tenant_id).resolver(), threads=1,
-                                memory_limit_mb=self.memory_limit_mb)
+        normalizer, overrides = self._normalizer(tenant_id, threads=1)
         writer = self.ledger.open_upload(tenant_id, CALLS_PREFIX + new_id())
         try:
             writer.stage(normalizer.finish_typed(table, tenant_id=tenant_id,
                                                  upload_id=CALLS_PREFIX + "llm").rows)
-            inserted, _duplicates = writer.commit()
+            inserted, _duplicates, _repriced = self._commit(writer, tenant_id,
+                                                            CALLS_PREFIX + "llm", overrides)
         except BaseException:
             writer.discard()
             raise

@@ -177,7 +177,11 @@ class SqlLedger:
     database: str | None = None
 
     def __init__(self, answers: AnswerStore | None = None) -> None:
-        self._commit_lock = threading.Lock()
+        # Held by every write that changes which rows a tenant has or what they cost. Reentrant,
+        # so a caller can hold it across several writes that must not interleave with a commit
+        # (an override saved and the rows re-priced; an upload committed and checked against
+        # the overrides). One per process: ClickHouse servers sharing a ledger do not share it.
+        self.commit_lock = threading.RLock()
         self.answers = answers
         self._preparing: dict[str, bool] = {}
         self._preparers: list[threading.Thread] = []
@@ -602,7 +606,7 @@ class SqlLedger:
 
     def delete_usage(self, tenant_id: str) -> int:
         """Erase the tenant's rows and upload records; returns how many rows there were."""
-        with self._commit_lock:
+        with self.commit_lock:
             count = as_int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
                                     f"tenant_id = {self._literal(tenant_id)}")[0][0])
             for table in self._TENANT_TABLES:
@@ -616,7 +620,7 @@ class SqlLedger:
         survive a crash) while it runs."""
         where = (f"tenant_id = {self._literal(tenant_id)} AND upload_id LIKE "
                  f"{self._literal(prefix + '%')} AND upload_id <> {self._literal(keep)}")
-        with self._commit_lock:
+        with self.commit_lock:
             for table in ("usage", "uploads"):
                 self._delete(table, where)
             self.rows_changed(tenant_id)
@@ -709,7 +713,7 @@ class SqlLedger:
 
     def save_price_override(self, tenant_id: str, price: ModelPrice) -> None:
         document = json.dumps(price.to_dict(), default=str)
-        with self._commit_lock:
+        with self.commit_lock:
             self.delete_price_override(tenant_id, price.provider, price.id)
             self._command(
                 f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
@@ -725,25 +729,39 @@ class SqlLedger:
             self._delete("price_overrides", where)
         return bool(found)
 
-    def reprice(self, tenant_id: str, catalog: PriceCatalog) -> int:
-        """Re-price the tenant's catalog-priced and unpriced rows with `catalog` (after a user
-        override changed); file-given costs are never touched. Returns rows changed."""
-        pairs = self._rows(
-            f"SELECT provider, model, count(*) FROM {self._table('usage')} WHERE tenant_id = "
-            f"{self._literal(tenant_id)} AND cost_source <> 'file' GROUP BY provider, model")
+    def reprice(self, tenant_id: str, catalog: PriceCatalog, *, upload_id: str | None = None,
+                since: PriceCatalog | None = None) -> int:
+        """Re-price the tenant's catalog-priced and unpriced rows with `catalog`, after a user
+        override changed: only those of `upload_id` when given, and only the models whose
+        price differs from `since` when given. File-given costs are never touched. Returns the
+        rows re-priced."""
+        scope = f"tenant_id = {self._literal(tenant_id)} AND cost_source <> 'file'"
+        if upload_id is not None:
+            scope += f" AND upload_id = {self._literal(upload_id)}"
         changed = 0
-        with self._commit_lock:
+        with self.commit_lock:
+            pairs = self._rows(f"SELECT provider, model, count(*) FROM {self._table('usage')} "
+                               f"WHERE {scope} GROUP BY provider, model")
             for provider, model, count in pairs:
                 price = catalog.resolve(model, provider)
+                if since is not None and since.resolve(model, provider) == price:
+                    continue
                 source = "'unpriced'" if price is None else "'catalog'"
                 self._update(
                     "usage", f"cost_usd = {self._cost_expression(price)}, cost_source = {source}",
-                    f"tenant_id = {self._literal(tenant_id)} AND provider = "
-                    f"{self._literal(provider)} AND model = {self._literal(model)} AND "
-                    "cost_source <> 'file'")
+                    f"{scope} AND provider = {self._literal(provider)} AND model = "
+                    f"{self._literal(model)}")
                 changed += as_int(count)
             self.rows_changed(tenant_id)
         return changed
+
+    def unpriced_rows(self, tenant_id: str, upload_id: str) -> dict[tuple[str, str], int]:
+        """Rows of one upload left without a price, by (provider, model)."""
+        rows = self._rows(
+            f"SELECT provider, model, count(*) FROM {self._table('usage')} WHERE tenant_id = "
+            f"{self._literal(tenant_id)} AND upload_id = {self._literal(upload_id)} AND "
+            "cost_source = 'unpriced' GROUP BY provider, model")
+        return {(provider, model): as_int(count) for provider, model, count in rows}
 
     @staticmethod
     def _cost_expression(price: ModelPrice | None) -> str:

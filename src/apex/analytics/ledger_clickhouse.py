@@ -168,7 +168,7 @@ class ClickHouseUploadWriter:
         names = ", ".join(f"`{name}`" for name in COLUMN_NAMES)
         usage, staging = ledger._table("usage"), ledger._table("usage_staging")
         tenant = self._where.split(" AND ")[0]
-        with ledger._commit_lock:
+        with ledger.commit_lock:
             ledger._command(
                 f"INSERT INTO {usage} ({names}) SELECT {names} FROM {staging} WHERE "
                 f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})")

@@ -158,7 +158,7 @@ class DuckDBUploadWriter:
         writer, self._writer = self._writer, None
         writer.close()
         try:
-            with self._ledger._commit_lock:
+            with self._ledger.commit_lock:
                 result = self._ledger._statement(self._insert_staged)
                 self._ledger.rows_changed(self._tenant_id)
         finally:

@@ -228,22 +228,15 @@ async def set_price(model: str, request: Request, principal: CurrentPrincipal) -
         raise BadRequest("Expected a JSON object with input and output prices.",
                          code="invalid_price")
     price = price_from_dict({**body, "id": model}, source="user")
-    importer = _importer(request)
-    ledger = _ledger(request)
-    await asyncio.to_thread(ledger.save_price_override, principal.user_id, price)
-    catalog = await asyncio.to_thread(importer.catalog_for, principal.user_id)
-    repriced = await asyncio.to_thread(ledger.reprice, principal.user_id, catalog)
+    repriced = await asyncio.to_thread(_importer(request).set_price, principal.user_id, price)
     return {"price": _price_json(price.to_dict()), "repriced_rows": repriced}
 
 
 @router.delete("/prices/{model:path}", status_code=204)
 async def delete_price(model: str, request: Request, principal: CurrentPrincipal,
                        provider: str = "") -> Response:
-    ledger = _ledger(request)
-    found = await asyncio.to_thread(ledger.delete_price_override, principal.user_id,
+    found = await asyncio.to_thread(_importer(request).remove_price, principal.user_id,
                                     normalize_provider(provider), model)
     if not found:
         raise NotFound("You have no price override for that model.", code="price_not_found")
-    catalog = await asyncio.to_thread(_importer(request).catalog_for, principal.user_id)
-    await asyncio.to_thread(ledger.reprice, principal.user_id, catalog)
     return Response(status_code=204)
