@@ -301,10 +301,10 @@ def test_an_upload_whose_record_went_quiet_is_settled_when_read(
     assert still is not None and still.state == "processing"
 
 
-def test_a_demo_load_replaces_earlier_demo_uploads_and_keeps_its_own_record_while_it_runs(
+def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(
         usage_ledger: SqlLedger) -> None:
-    """Its record is saved before the earlier demo uploads are erased: erasing it with them
-    hid the running load from the list and lost it to a crash until its next progress save."""
+    """The earlier demo uploads stay while a new load runs and when it fails; its own record
+    is listed throughout (erasing it with them hid the running load and lost it to a crash)."""
     from apex.analytics.demo import DemoWorkload
 
     importer = importer_for(usage_ledger)
@@ -316,21 +316,39 @@ def test_a_demo_load_replaces_earlier_demo_uploads_and_keeps_its_own_record_whil
         DemoWorkload(300, seed=4))
     csv = import_bytes(importer, "t", make_usage_csv(40, seed=5).data)
     seen_while_running: list[tuple[str, str]] = []
+    rows_while_running: list[int] = []
 
     class Watched(DemoWorkload):
+        def __init__(self, rows: int, seed: int, *, fail: bool = False) -> None:
+            super().__init__(rows, seed)
+            self.fail = fail
+
         def chunks(self):  # type: ignore[no-untyped-def]
             for chunk in super().chunks():
                 seen_while_running.extend(
                     (status.upload_id, status.state) for status in usage_ledger.list_uploads("t"))
+                rows_while_running.append(usage_ledger._totals("t", None).requests)
+                if self.fail:
+                    raise OSError("the disk is full")
                 yield chunk
 
+    with pytest.raises(OSError):
+        importer.import_demo(
+            importer.start("t", filename="demo", fmt="demo", upload_id="demo_failed"),
+            Watched(200, seed=6, fail=True))
+    assert ("demo_failed", "processing") in seen_while_running
+    assert usage_ledger.get_upload("t", "demo_failed").state == "failed"  # type: ignore[union-attr]
+    assert usage_ledger._totals("t", None).requests == 500 + csv.rows_accepted
+
+    seen_while_running.clear()
     latest = importer.import_demo(
         importer.start("t", filename="demo", fmt="demo", upload_id="demo_latest"),
         Watched(200, seed=6))
 
     assert earlier.rows_accepted == 500 and latest.rows_accepted == 200
     assert ("demo_latest", "processing") in seen_while_running
-    assert ("demo_earlier", "completed") not in seen_while_running
+    assert ("demo_earlier", "completed") in seen_while_running
+    assert set(rows_while_running) == {500 + csv.rows_accepted}
     assert {status.upload_id for status in usage_ledger.list_uploads("t")} == {
         "demo_latest", csv.upload_id}
     assert usage_ledger._totals("t", None).requests == 200 + csv.rows_accepted

@@ -183,15 +183,19 @@ class UsageImporter:
         return Normalizer(resolver, memory_limit_mb=self.memory_limit_mb, **options), overrides
 
     def _commit(self, writer: UploadWriter, tenant_id: str, upload_id: str,
-                priced_with: list[ModelPrice]) -> tuple[int, int, PriceCatalog | None]:
-        """Commit an upload's staged rows; returns rows inserted, duplicates, and the catalog
-        its rows were re-priced with, if they were.
+                priced_with: list[ModelPrice], *,
+                replaces: str | None = None) -> tuple[int, int, PriceCatalog | None]:
+        """Commit an upload's staged rows, first erasing the tenant's other uploads whose id
+        starts with `replaces`; returns rows inserted, duplicates, and the catalog its rows
+        were re-priced with, if they were.
 
         The rows were priced when read, with the overrides of that moment. An override saved
         since re-priced only the rows already in the ledger, so in the same hold of the commit
         lock this checks the overrides again and re-prices the upload's rows when they
         changed: no row keeps a price its tenant has replaced."""
         with self.ledger.commit_lock:
+            if replaces is not None:
+                self.ledger.delete_uploads_like(tenant_id, replaces, keep=upload_id)
             inserted, duplicates = writer.commit()
             overrides = self.ledger.price_overrides(tenant_id)
             if not inserted or overrides == priced_with:
@@ -245,14 +249,15 @@ class UsageImporter:
             normalizer.close()
 
     def import_demo(self, status: UploadStatus, workload: DemoWorkload) -> UploadStatus:
-        """Load a generated workload (synchronously), replacing earlier demo rows."""
-        self.ledger.delete_uploads_like(status.tenant_id, DEMO_PREFIX, keep=status.upload_id)
+        """Load a generated workload (synchronously). Its commit replaces the earlier demo
+        uploads, so they stay in place while it runs and if it fails."""
         normalizer, overrides = self._normalizer(status.tenant_id)
         try:
             return self._consume(status, _prefetch(workload.chunks()), normalizer, overrides,
                                  lambda n, typed: n.finish_typed(
                                      typed, tenant_id=status.tenant_id,
-                                     upload_id=status.upload_id))
+                                     upload_id=status.upload_id),
+                                 replaces=DEMO_PREFIX)
         except Exception:
             self._fail(status, SERVER_FAILURE)
             raise
@@ -261,7 +266,8 @@ class UsageImporter:
 
     def _consume(self, status: UploadStatus, batches: Iterator[object], normalizer: Normalizer,
                  overrides: list[ModelPrice],
-                 normalize: Callable[[Normalizer, pa.Table], NormalizedBatch]) -> UploadStatus:
+                 normalize: Callable[[Normalizer, pa.Table], NormalizedBatch], *,
+                 replaces: str | None = None) -> UploadStatus:
         tally = _Tally(status)
         given = structural = invalid = skipped = 0
         last_saved = time.monotonic()
@@ -287,7 +293,8 @@ class UsageImporter:
                 if save:
                     last_saved = time.monotonic()
             inserted, duplicates, repriced = self._commit(writer, status.tenant_id,
-                                                          status.upload_id, overrides)
+                                                          status.upload_id, overrides,
+                                                          replaces=replaces)
         except BaseException:
             writer.discard()
             raise
