@@ -49,6 +49,16 @@ class Conflict(ApexError):
     default_code = "conflict"
 
 
+class InvalidJson(ApexError):
+    """A body that cannot be understood at all: PROTOCOL.md keeps 422 for this alone."""
+
+    status = 422
+    default_code = "invalid_json"
+
+    def __init__(self) -> None:
+        super().__init__("The request body is not valid JSON.")
+
+
 class PayloadTooLarge(ApexError):
     status = 413
     default_code = "payload_too_large"

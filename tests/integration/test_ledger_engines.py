@@ -24,7 +24,9 @@ from apex.analytics.ledger import (
 from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
+from apex.analytics.schema import MAX_CALL_COST
 from apex.analytics.uploads import UploadStatus
+from apex.errors import BadRequest
 from tests.support.agent_harness import run_workflow, supervisor
 from tests.support.usage_files import import_bytes, make_usage_csv
 
@@ -216,6 +218,52 @@ async def test_a_price_changed_while_a_file_is_read_applies_to_that_files_rows(
     assert totals.cost_usd == Decimal("1.00") * 3 + Decimal("9.99")
     assert totals.unpriced_requests == 2
     assert not importer.remove_price("t", "acme", "house-model")
+
+
+async def test_a_price_that_would_take_a_call_past_the_ledgers_ceiling_is_refused(
+        usage_ledger: SqlLedger) -> None:
+    """An unknown model's rows are kept unpriced whatever their token counts, so a price set
+    later can make one call cost more than the ledger holds: it is refused, nothing changes."""
+    importer = importer_for(usage_ledger)
+    set_price = importer.set_price
+    import_bytes(importer, "t", (
+        b"timestamp,model,provider,input_tokens,output_tokens\n"
+        b"2024-03-01T00:00:00Z,house-model,acme,800000000000,0\n"
+        b"2024-03-01T00:00:01Z,house-model,acme,1000000,0\n"
+        b"2024-03-01T00:00:02Z,gpt-4o,openai,1000000,0\n"))
+    with pytest.raises(BadRequest) as refused:
+        set_price("t", price_from_dict({"id": "house-model", "provider": "acme",
+                                        "input": "1.25", "output": "1"}, source="user"))
+    assert refused.value.code == "price_too_high"
+    assert refused.value.details == {"calls": 1, "max_call_cost_usd": MAX_CALL_COST}
+    assert usage_ledger.price_overrides("t") == []
+    assert (await usage_ledger.totals("t")).unpriced_requests == 2
+
+    # $1.24 a million: the large call costs $992,000, under the ceiling
+    assert set_price("t", price_from_dict({"id": "house-model", "provider": "acme",
+                                           "input": "1.24", "output": "1"},
+                                          source="user")) == 2
+    totals = await usage_ledger.totals("t")
+    assert totals.cost_usd == Decimal("992000") + Decimal("1.24") + Decimal("2.50")
+    assert totals.unpriced_requests == 0
+
+    # gpt-4o imported at a tiny price of the tenant's own; at the catalog's $2.50 a million
+    # its 400bn-token call would cost $1,000,000, so removing that price is refused
+    set_price("t", price_from_dict({"id": "gpt-4o", "provider": "openai", "input": "0.001",
+                                    "output": "1"}, source="user"))
+    import_bytes(importer, "t", b"timestamp,model,provider,input_tokens,output_tokens\n"
+                                b"2024-03-02T00:00:00Z,gpt-4o,openai,400000000000,0\n")
+    with pytest.raises(BadRequest) as refused:
+        importer.remove_price("t", "openai", "gpt-4o")
+    assert refused.value.details == {"calls": 1, "max_call_cost_usd": MAX_CALL_COST}
+    assert len(usage_ledger.price_overrides("t")) == 2
+    before = await usage_ledger.totals("t")
+    assert before.cost_usd == Decimal("992000") + Decimal("1.24") + Decimal("0.001") + 400
+
+    # re-pricing itself never fails on such a row: past the ceiling it is left unpriced
+    assert usage_ledger.reprice("t", importer.catalog) == 4
+    after = await usage_ledger.totals("t")
+    assert after.cost_usd == Decimal("2.50") and after.unpriced_requests == 3
 
 
 async def test_upload_records_are_scoped_and_periods_filter(usage_ledger: SqlLedger) -> None:

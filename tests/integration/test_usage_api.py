@@ -178,6 +178,20 @@ async def test_price_overrides_through_the_api(app: FastAPI, client: httpx.Async
     assert not any(m["id"] == "my-model" for m in theirs["models"])
     bad = await client.put("/api/usage/prices/my-model", headers=headers, json={"input": -1})
     assert error_of(bad)["code"] == "invalid_price"
+    hostile = await client.put("/api/usage/prices/my-model", headers=headers,
+                               json={"input": 1, "output": 1, "tier": {"$gt": ""}})
+    assert hostile.status_code == 400 and error_of(hostile)["code"] == "invalid_price"
+    garbled = await client.put("/api/usage/prices/my-model", headers=headers,
+                               content=b'{"input": 1,')
+    assert garbled.status_code == 422 and error_of(garbled)["code"] == "invalid_json"
+    # a dollar a token would make the 2M-token call cost $2,000,000: refused, nothing changed
+    too_high = await client.put("/api/usage/prices/my-model", headers=headers,
+                                json={"input": 1_000_000, "output": 0})
+    assert too_high.status_code == 400 and error_of(too_high) == {
+        "code": "price_too_high", "details": {"calls": 1, "max_call_cost_usd": 1_000_000},
+        "message": error_of(too_high)["message"]}
+    assert (await client.get("/api/usage/summary", headers=headers)).json()["totals"][
+        "cost_usd"] == 3.0 + 2.5
     gone = await client.delete("/api/usage/prices/my-model", headers=headers)
     assert gone.status_code == 204
     missing = await client.delete("/api/usage/prices/my-model", headers=headers)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from apex.analytics.pricing import ModelPrice, PriceCatalog, normalize_provider, price_from_dict
+from apex.analytics.pricing import (
+    MAX_PRICE_PER_MILLION,
+    ModelPrice,
+    PriceCatalog,
+    normalize_provider,
+    price_from_dict,
+)
 from apex.errors import BadRequest, NotFound
 
 
@@ -110,10 +116,28 @@ def test_a_prices_file_extends_and_overrides(tmp_path: Path) -> None:
     {"id": "x", "input": 1, "output": 1, "batch_discount": 2},
     {"id": "x", "input": 1, "output": 1, "tier": "huge"},
     {"id": "x", "input": "NaN", "output": 1},
+    # documents of any JSON shape reach here from PUT /api/usage/prices and the prices file
+    {"id": "x", "input": 1, "output": 1, "tier": {"a": 1}},
+    {"id": "x", "input": 1, "output": 1, "kind": ["chat"]},
+    {"id": "x", "input": 1, "output": 1, "provider": ["openai"]},
+    {"id": "x", "input": 1, "output": 1, "aliases": "x-latest"},
+    {"id": "x", "input": 1, "output": 1, "aliases": [1, 2]},
+    {"id": ["x"], "input": 1, "output": 1},
+    {"id": "x", "input": {"usd": 1}, "output": 1},
+    {"id": "x", "input": True, "output": 1},
+    {"id": "x", "input": 1e308, "output": 1},
+    {"id": "x", "input": "1000000.01", "output": 1},
 ])
 def test_bad_price_entries_are_refused(entry: dict[str, object]) -> None:
-    with pytest.raises(BadRequest):
+    with pytest.raises(BadRequest) as refused:
         price_from_dict(entry, source="user")
+    assert refused.value.code == "invalid_price" and len(refused.value.message) < 200
+
+
+def test_the_highest_accepted_price_is_a_dollar_a_token() -> None:
+    price = price_from_dict({"id": "x", "input": "1000000", "output": 0, "aliases": ["y"]},
+                            source="user")
+    assert price.input == MAX_PRICE_PER_MILLION and price.aliases == ("y",)
 
 
 def test_provider_names_follow_opentelemetry() -> None:

@@ -24,10 +24,18 @@ from apex.analytics.demo import DemoWorkload
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
 from apex.analytics.ledger import SqlLedger, UploadWriter, naive_utc
-from apex.analytics.normalize import LINE, MAX_REPORTED_ERRORS, NormalizedBatch, Normalizer, RejectedRow
+from apex.analytics.normalize import (
+    LINE,
+    MAX_REPORTED_ERRORS,
+    NormalizedBatch,
+    Normalizer,
+    RejectedRow,
+)
 from apex.analytics.pricing import ModelPrice, PriceCatalog
 from apex.analytics.results import TimeSpan
+from apex.analytics.schema import MAX_CALL_COST
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
+from apex.errors import BadRequest
 from apex.store.ids import new_id
 
 BATCH_ROWS = 150_000
@@ -162,18 +170,35 @@ class UsageImporter:
         so no upload commits in between (see `_commit`)."""
         with self.ledger.commit_lock:
             before = self.catalog_for(tenant_id)
+            after = before.with_overrides([price])
+            self._refuse_calls_over_cost_limit(tenant_id, after, before, "At this price")
             self.ledger.save_price_override(tenant_id, price)
-            return self.ledger.reprice(tenant_id, self.catalog_for(tenant_id), since=before)
+            return self.ledger.reprice(tenant_id, after, since=before)
 
     def remove_price(self, tenant_id: str, provider: str, model: str) -> bool:
         """Drop the tenant's own price for a model and re-price its rows with the catalog;
         False when there was none."""
         with self.ledger.commit_lock:
-            before = self.catalog_for(tenant_id)
-            if not self.ledger.delete_price_override(tenant_id, provider, model):
+            overrides = self.ledger.price_overrides(tenant_id)
+            kept = [o for o in overrides if (o.provider, o.id) != (provider, model)]
+            if len(kept) == len(overrides):
                 return False
-            self.ledger.reprice(tenant_id, self.catalog_for(tenant_id), since=before)
+            before = self.catalog.with_overrides(overrides)
+            after = self.catalog.with_overrides(kept)
+            self._refuse_calls_over_cost_limit(tenant_id, after, before,
+                                               "At the catalog's price")
+            self.ledger.delete_price_override(tenant_id, provider, model)
+            self.ledger.reprice(tenant_id, after, since=before)
             return True
+
+    def _refuse_calls_over_cost_limit(self, tenant_id: str, after: PriceCatalog,
+                                      before: PriceCatalog, at: str) -> None:
+        over = self.ledger.calls_over_cost_limit(tenant_id, after, since=before)
+        if over:
+            raise BadRequest(
+                f"{at}, {over:,} of your calls would cost ${MAX_CALL_COST:,} or more each, more "
+                "than the ledger holds for one call; nothing was changed.",
+                code="price_too_high", details={"calls": over, "max_call_cost_usd": MAX_CALL_COST})
 
     def _normalizer(self, tenant_id: str, **options: Any) -> tuple[Normalizer, list[ModelPrice]]:
         """A normalizer pricing with the tenant's overrides as they are now, and those

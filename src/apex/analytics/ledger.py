@@ -58,6 +58,7 @@ from apex.analytics.results import (
     UsageSummary,
     UsageTotals,
 )
+from apex.analytics.schema import COST_PRECISION, COST_SCALE, MAX_CALL_COST
 from apex.analytics.uploads import UploadStatus
 from apex.config.logging import get_logger
 
@@ -733,26 +734,60 @@ class SqlLedger:
                 since: PriceCatalog | None = None) -> int:
         """Re-price the tenant's catalog-priced and unpriced rows with `catalog`, after a user
         override changed: only those of `upload_id` when given, and only the models whose
-        price differs from `since` when given. File-given costs are never touched. Returns the
-        rows re-priced."""
+        price differs from `since` when given. File-given costs are never touched; a row the
+        new price would take to MAX_CALL_COST or more is left unpriced (`calls_over_cost_limit`
+        lets a caller refuse such a price first). Returns the rows re-priced."""
+        scope = self._repriced_scope(tenant_id, upload_id)
+        changed = 0
+        with self.commit_lock:
+            for provider, model, count, price in self._repriced_models(scope, catalog, since):
+                if price is None:
+                    assignments = "cost_usd = NULL, cost_source = 'unpriced'"
+                else:
+                    cost = self._cost_terms(price)
+                    assignments = (
+                        f"cost_usd = CASE WHEN {cost} < {MAX_CALL_COST} THEN CAST({cost} AS "
+                        f"DECIMAL({COST_PRECISION}, {COST_SCALE})) END, cost_source = CASE WHEN "
+                        f"{cost} < {MAX_CALL_COST} THEN 'catalog' ELSE 'unpriced' END")
+                self._update("usage", assignments, self._model_scope(scope, provider, model))
+                changed += count
+            self.rows_changed(tenant_id)
+        return changed
+
+    def calls_over_cost_limit(self, tenant_id: str, catalog: PriceCatalog, *,
+                              since: PriceCatalog) -> int:
+        """How many of the tenant's calls re-pricing with `catalog` would take to
+        MAX_CALL_COST or more (a price that high is refused rather than applied)."""
+        scope = self._repriced_scope(tenant_id, None)
+        over = 0
+        for provider, model, _count, price in self._repriced_models(scope, catalog, since):
+            if price is not None:
+                over += as_int(self._rows(
+                    f"SELECT count(*) FROM {self._table('usage')} WHERE "
+                    f"{self._model_scope(scope, provider, model)} AND "
+                    f"{self._cost_terms(price)} >= {MAX_CALL_COST}")[0][0])
+        return over
+
+    def _repriced_scope(self, tenant_id: str, upload_id: str | None) -> str:
         scope = f"tenant_id = {self._literal(tenant_id)} AND cost_source <> 'file'"
         if upload_id is not None:
             scope += f" AND upload_id = {self._literal(upload_id)}"
-        changed = 0
-        with self.commit_lock:
-            pairs = self._rows(f"SELECT provider, model, count(*) FROM {self._table('usage')} "
-                               f"WHERE {scope} GROUP BY provider, model")
-            for provider, model, count in pairs:
-                price = catalog.resolve(model, provider)
-                if since is not None and since.resolve(model, provider) == price:
-                    continue
-                source = "'unpriced'" if price is None else "'catalog'"
-                self._update(
-                    "usage", f"cost_usd = {self._cost_expression(price)}, cost_source = {source}",
-                    f"{scope} AND provider = {self._literal(provider)} AND model = "
-                    f"{self._literal(model)}")
-                changed += as_int(count)
-            self.rows_changed(tenant_id)
+        return scope
+
+    def _model_scope(self, scope: str, provider: str, model: str) -> str:
+        return f"{scope} AND provider = {self._literal(provider)} AND model = {self._literal(model)}"
+
+    def _repriced_models(self, scope: str, catalog: PriceCatalog, since: PriceCatalog | None,
+                         ) -> list[tuple[str, str, int, ModelPrice | None]]:
+        """(provider, model, rows, new price) of the models in `scope` whose price in `catalog`
+        differs from the one in `since` (all of them without `since`)."""
+        rows = self._rows(f"SELECT provider, model, count(*) FROM {self._table('usage')} "
+                          f"WHERE {scope} GROUP BY provider, model")
+        changed = []
+        for provider, model, count in rows:
+            price = catalog.resolve(model, provider)
+            if since is None or since.resolve(model, provider) != price:
+                changed.append((provider, model, as_int(count), price))
         return changed
 
     def unpriced_rows(self, tenant_id: str, upload_id: str) -> dict[tuple[str, str], int]:
@@ -764,9 +799,9 @@ class SqlLedger:
         return {(provider, model): as_int(count) for provider, model, count in rows}
 
     @staticmethod
-    def _cost_expression(price: ModelPrice | None) -> str:
-        if price is None:
-            return "NULL"
+    def _cost_terms(price: ModelPrice) -> str:
+        """A row's cost at `price`, exact: token counts (at most 10^15) times prices per token
+        (at most 1, see MAX_PRICE_PER_MILLION) fit 38 digits with 18 decimals."""
         million = Decimal(1_000_000)
         parts = (("input_tokens - cached_input_tokens", price.input),
                  ("cached_input_tokens", price.effective_cached_input),
@@ -775,4 +810,4 @@ class SqlLedger:
         terms = " + ".join(
             f"CAST({tokens} AS DECIMAL(18, 0)) * CAST('{per_million / million:f}' AS "
             f"DECIMAL(38, 18))" for tokens, per_million in parts)
-        return f"CAST({terms} AS DECIMAL(18, 12))"
+        return f"({terms})"

@@ -23,7 +23,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from apex.analytics.pricing import ModelPrice, normalize_provider
-from apex.analytics.schema import COLUMN_NAMES, COST_PRECISION, COST_SCALE, RAW_FIELDS
+from apex.analytics.schema import (
+    COLUMN_NAMES,
+    COST_PRECISION,
+    COST_SCALE,
+    MAX_CALL_COST,
+    RAW_FIELDS,
+)
 
 LINE = "_line"
 ERROR = "_error"
@@ -72,7 +78,6 @@ _COST = f"DECIMAL({COST_PRECISION}, {COST_SCALE})"
 # times faster than 38-digit decimals. Token counts are 64-bit and prices under 2^31, so the
 # 128-bit products and their sum cannot overflow. A batch with any other price uses decimals.
 _PICO_PER_TOKEN_BOUND = 2**31
-_MAX_ROW_COST = 10 ** (COST_PRECISION - COST_SCALE)
 _PICO_COST = f"""CAST(
       CAST(p.input_tokens - p.cached_input_tokens AS HUGEINT) * r.input_pico
       + CAST(p.cached_input_tokens AS HUGEINT) * r.cached_pico
@@ -229,9 +234,9 @@ _FINISH_SELECT = f"""
 )
 SELECT
   p.{LINE},
-  CASE WHEN p.{ERROR} IS NULL AND p.catalog_cost >= {_MAX_ROW_COST}
+  CASE WHEN p.{ERROR} IS NULL AND p.catalog_cost >= {MAX_CALL_COST}
        THEN 'input_tokens/output_tokens: the cost at catalog prices would be over '
-            || '${_MAX_ROW_COST:,} for one call'
+            || '${MAX_CALL_COST:,} for one call'
        ELSE p.{ERROR} END AS {ERROR},
   CAST($tenant_id AS VARCHAR) AS tenant_id,
   CAST($upload_id AS VARCHAR) AS upload_id,
@@ -247,7 +252,7 @@ SELECT
   p.output_tokens,
   p.cached_input_tokens,
   p.reasoning_tokens,
-  coalesce(p.file_cost, CASE WHEN p.catalog_cost < {_MAX_ROW_COST}
+  coalesce(p.file_cost, CASE WHEN p.catalog_cost < {MAX_CALL_COST}
                              THEN CAST(p.catalog_cost AS {_COST}) END) AS cost_usd,
   CASE WHEN p.file_cost IS NOT NULL THEN 'file' WHEN p.priced THEN 'catalog' ELSE 'unpriced'
   END AS cost_source,

@@ -111,26 +111,56 @@ class CheaperModel:
         return self.current_cost - self.alternative_cost
 
 
+# Far above any model's price ($1 a token), and low enough that a price times the largest token
+# count the ledger accepts (10^15) stays exact in the re-pricing arithmetic.
+MAX_PRICE_PER_MILLION = Decimal(1_000_000)
+
+
 def _decimal(value: Any, what: str, *, optional: bool = False) -> Decimal | None:
     if value is None and optional:
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise BadRequest(f"{what}: expected a number, got {_shown(value)}", code="invalid_price")
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise BadRequest(f"{what}: expected a number, got {value!r}",
+        raise BadRequest(f"{what}: expected a number, got {_shown(value)}",
                          code="invalid_price") from None
-    if not number.is_finite() or number < 0:
-        raise BadRequest(f"{what}: expected a number >= 0, got {value!r}", code="invalid_price")
+    if not number.is_finite() or number < 0 or number > MAX_PRICE_PER_MILLION:
+        raise BadRequest(f"{what}: expected a number from 0 to {MAX_PRICE_PER_MILLION:,} (USD "
+                         f"per million tokens), got {_shown(value)}", code="invalid_price")
     return number
+
+
+def _shown(value: Any) -> str:
+    """A value of a hostile document, quoted short enough for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(entry: Mapping[str, Any], key: str, default: str, what: str) -> str:
+    value = entry.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"{what}.{key}: expected a string, got {_shown(value)}",
+                         code="invalid_price")
+    return value
 
 
 def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPrice:
     """One catalog entry (the JSON shape of prices.json) to a ModelPrice, validated."""
-    model_id = str(entry.get("id") or entry.get("model") or "").strip()
-    if not model_id:
+    model_id = entry.get("id") or entry.get("model") or ""
+    if not isinstance(model_id, str) or not model_id.strip():
         raise BadRequest("price entry: `id` (the model name) is required", code="invalid_price")
-    tier = entry.get("tier", "mid")
-    kind = entry.get("kind", "chat")
+    model_id = model_id.strip()
+    tier = _text(entry, "tier", "mid", model_id)
+    kind = _text(entry, "kind", "chat", model_id)
+    provider = _text(entry, "provider", "", model_id)
+    aliases = entry.get("aliases") or ()
+    if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) for a in aliases):
+        raise BadRequest(f"{model_id}.aliases: expected a list of model names",
+                         code="invalid_price")
     if tier not in TIER_RANK or kind not in ("chat", "embedding"):
         raise BadRequest(f"price entry {model_id}: tier must be small, mid or frontier and kind "
                          "chat or embedding", code="invalid_price")
@@ -144,7 +174,7 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
     assert input_price is not None and output_price is not None
     return ModelPrice(
         id=model_id,
-        provider=normalize_provider(entry.get("provider")) or "",
+        provider=normalize_provider(provider),
         input=input_price,
         output=output_price,
         cached_input=_decimal(entry.get("cached_input"), f"{model_id}.cached_input",
@@ -153,7 +183,7 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
         batch_discount=discount,
         tier=tier,
         kind=kind,
-        aliases=tuple(str(alias) for alias in entry.get("aliases", ())),
+        aliases=tuple(aliases),
         source=source,
     )
 

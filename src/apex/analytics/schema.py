@@ -13,6 +13,8 @@ import pyarrow as pa
 
 COST_SCALE = 12
 COST_PRECISION = 18
+# the most one call can cost in the ledger (USD, exclusive): what DECIMAL(18, 12) holds
+MAX_CALL_COST = 10 ** (COST_PRECISION - COST_SCALE)
 
 
 @dataclass(frozen=True, slots=True)

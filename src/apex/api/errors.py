@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apex.config.logging import get_logger
-from apex.errors import ApexError, RateLimited
+from apex.errors import ApexError, InvalidJson, RateLimited
 
 log = get_logger(__name__)
 
@@ -57,12 +57,12 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
     return {"field": ".".join(loc) or "body", "message": error.get("msg", "invalid")}
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """Undecodable JSON is 422 (cannot be understood); wrong or missing fields are 400."""
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(422, "invalid_json", "The request body is not valid JSON.")
+        return await _apex_error(request, InvalidJson())
     problems = [_describe(e) for e in errors[:20]]
     first = problems[0] if problems else {"field": "body", "message": "invalid"}
     return error_response(

@@ -20,12 +20,12 @@ from starlette.types import Message
 from apex.analytics.importers.base import FORMATS
 from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger import ALL_TIME, SqlLedger
-from apex.analytics.pricing import normalize_provider, price_from_dict
+from apex.analytics.pricing import TIER_RANK, normalize_provider, price_from_dict
 from apex.analytics.results import UsagePeriod
 from apex.analytics.uploads import UploadStatus
 from apex.api.deps import CurrentPrincipal
 from apex.config.logging import get_logger
-from apex.errors import BadRequest, NotFound, PayloadTooLarge
+from apex.errors import BadRequest, InvalidJson, NotFound, PayloadTooLarge
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/api/usage", tags=["usage"])
@@ -99,7 +99,27 @@ async def _run_upload(importer: UsageImporter, tenant_id: str, upload: UploadFil
         await upload.close()
 
 
-@router.post("/uploads")
+# The upload and price bodies are read by hand (a size limit while streaming; decimal prices
+# checked by the catalog's own rules), so their shapes are declared for the OpenAPI document.
+_UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"},
+                       "format": {"type": "string", "enum": list(FORMATS)},
+                       "wait": {"type": "boolean"}}}}}}}
+_PRICE = {"type": "number", "minimum": 0, "description": "USD per million tokens"}
+_PRICE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {
+        "type": "object", "required": ["input", "output"],
+        "properties": {"input": _PRICE, "output": _PRICE, "cached_input": _PRICE,
+                       "reasoning": _PRICE,
+                       "batch_discount": {"type": "number", "minimum": 0, "maximum": 1},
+                       "provider": {"type": "string"},
+                       "tier": {"type": "string", "enum": list(TIER_RANK)},
+                       "kind": {"type": "string", "enum": ["chat", "embedding"]}}}}}}}
+
+
+@router.post("/uploads", openapi_extra=_UPLOAD_BODY)
 async def upload_usage(request: Request, principal: CurrentPrincipal,
                        wait: bool = True) -> JSONResponse:
     """Import a usage file; `wait=false` (query or form field) answers 202 at once and the
@@ -217,13 +237,13 @@ async def list_prices(request: Request, principal: CurrentPrincipal) -> dict[str
             "models": [_price_json(price.to_dict()) for price in catalog.models]}
 
 
-@router.put("/prices/{model:path}")
+@router.put("/prices/{model:path}", openapi_extra=_PRICE_BODY)
 async def set_price(model: str, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     """Your own price for a model (per million tokens); your catalog-priced rows are re-priced."""
     try:
         body = await request.json()
     except ValueError:
-        raise BadRequest("The body is not valid JSON.", code="invalid_json") from None
+        raise InvalidJson() from None
     if not isinstance(body, dict):
         raise BadRequest("Expected a JSON object with input and output prices.",
                          code="invalid_price")
