@@ -209,10 +209,10 @@ class UsageImporter:
 
     def _commit(self, writer: UploadWriter, tenant_id: str, upload_id: str,
                 priced_with: list[ModelPrice], *,
-                replaces: str | None = None) -> tuple[int, int, PriceCatalog | None]:
+                replaces: str | None = None) -> tuple[int, int, bool]:
         """Commit an upload's staged rows, first erasing the tenant's other uploads whose id
-        starts with `replaces`; returns rows inserted, duplicates, and the catalog its rows
-        were re-priced with, if they were.
+        starts with `replaces`; returns rows inserted, duplicates, and whether its rows were
+        re-priced.
 
         The rows were priced when read, with the overrides of that moment. An override saved
         since re-priced only the rows already in the ledger, so in the same hold of the commit
@@ -224,10 +224,10 @@ class UsageImporter:
             inserted, duplicates = writer.commit()
             overrides = self.ledger.price_overrides(tenant_id)
             if not inserted or overrides == priced_with:
-                return inserted, duplicates, None
-            catalog = self.catalog.with_overrides(overrides)
-            self.ledger.reprice(tenant_id, catalog, upload_id=upload_id)
-            return inserted, duplicates, catalog
+                return inserted, duplicates, False
+            self.ledger.reprice(tenant_id, self.catalog.with_overrides(overrides),
+                                upload_id=upload_id)
+            return inserted, duplicates, True
 
     def status(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
         """Live progress when the upload runs in this process, else the saved record."""
@@ -323,7 +323,7 @@ class UsageImporter:
         except BaseException:
             writer.discard()
             raise
-        if repriced is not None:
+        if repriced:
             tally.unpriced = self.ledger.unpriced_rows(status.tenant_id, status.upload_id)
         final = tally.snapshot(state="completed", rows_accepted=inserted,
                                rows_duplicate=duplicates, rows_rejected=structural + invalid,

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from apex.errors import BadRequest, NotFound
 
 Tier = Literal["small", "mid", "frontier"]
 Kind = Literal["chat", "embedding"]
+KINDS: tuple[str, ...] = get_args(Kind)
 PriceSource = Literal["catalog", "file", "user"]
 TIER_RANK: dict[str, int] = {"small": 0, "mid": 1, "frontier": 2}
 MILLION = Decimal(1_000_000)
@@ -161,7 +162,7 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
     if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) for a in aliases):
         raise BadRequest(f"{model_id}.aliases: expected a list of model names",
                          code="invalid_price")
-    if tier not in TIER_RANK or kind not in ("chat", "embedding"):
+    if tier not in TIER_RANK or kind not in KINDS:
         raise BadRequest(f"price entry {model_id}: tier must be small, mid or frontier and kind "
                          "chat or embedding", code="invalid_price")
     discount = _decimal(entry.get("batch_discount", 0), f"{model_id}.batch_discount")

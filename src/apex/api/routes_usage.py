@@ -20,7 +20,7 @@ from starlette.types import Message
 from apex.analytics.importers.base import FORMATS
 from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger import ALL_TIME, SqlLedger
-from apex.analytics.pricing import TIER_RANK, normalize_provider, price_from_dict
+from apex.analytics.pricing import KINDS, TIER_RANK, normalize_provider, price_from_dict
 from apex.analytics.results import UsagePeriod
 from apex.analytics.uploads import UploadStatus
 from apex.api.deps import CurrentPrincipal
@@ -116,7 +116,7 @@ _PRICE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
                        "batch_discount": {"type": "number", "minimum": 0, "maximum": 1},
                        "provider": {"type": "string"},
                        "tier": {"type": "string", "enum": list(TIER_RANK)},
-                       "kind": {"type": "string", "enum": ["chat", "embedding"]}}}}}}}
+                       "kind": {"type": "string", "enum": list(KINDS)}}}}}}}
 
 
 @router.post("/uploads", openapi_extra=_UPLOAD_BODY)
