@@ -3,11 +3,17 @@ re-upload dedup, re-pricing and erasure."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -218,6 +224,141 @@ async def test_a_price_changed_while_a_file_is_read_applies_to_that_files_rows(
     assert totals.cost_usd == Decimal("1.00") * 3 + Decimal("9.99")
     assert totals.unpriced_requests == 2
     assert not importer.remove_price("t", "acme", "house-model")
+
+
+class _Stopped(Exception):
+    """The server stopping in the middle of a write: nothing after it runs."""
+
+
+def _stop_repricing(ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the ledger stops at the first row UPDATE of a re-pricing."""
+    def update(table: str, assignments: str, where: str) -> None:
+        raise _Stopped
+
+    monkeypatch.setattr(ledger, "_update", update)
+
+
+async def _cost(ledger: SqlLedger, tenant_id: str) -> tuple[Decimal, int]:
+    totals = await ledger.totals(tenant_id)
+    return totals.cost_usd, totals.unpriced_requests
+
+
+async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_start(
+        usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A price saved and its rows not yet re-priced when the server stops: they would keep
+    the replaced price for good. The tenant's next price change re-prices all its rows, and
+    so does the next start (`finish_interrupted_repricing`)."""
+    # ClickHouse leaves marks alone until they are ABANDONED_AFTER old (another server may
+    # still be re-pricing); the embedded ledger finishes every mark
+    monkeypatch.setattr(ledger_module, "ABANDONED_AFTER", timedelta(0))
+    importer = importer_for(usage_ledger)
+    header = b"timestamp,model,provider,input_tokens,output_tokens\n"
+    import_bytes(importer, "t", header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\n"
+                                         b"2024-03-01T00:00:01Z,house-model,acme,1000000,0\n")
+    import_bytes(importer, "other", header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\n")
+    update = usage_ledger._update
+    assert await _cost(usage_ledger, "t") == (Decimal("2.50"), 1)
+
+    def price(model: str, provider: str, per_million: str) -> Any:
+        return price_from_dict({"id": model, "provider": provider, "input": per_million,
+                                "output": "1"}, source="user")
+
+    _stop_repricing(usage_ledger, monkeypatch)
+    with pytest.raises(_Stopped):
+        importer.set_price("t", price("gpt-4o", "openai", "1.00"))
+    assert [p.id for p in usage_ledger.price_overrides("t")] == ["gpt-4o"]
+    assert await _cost(usage_ledger, "t") == (Decimal("2.50"), 1)  # the replaced price
+    assert usage_ledger.interrupted_repricing() == ["t"]
+
+    # the next price change re-prices every row of the tenant, not only house-model's
+    monkeypatch.setattr(usage_ledger, "_update", update)
+    assert importer.set_price("t", price("house-model", "acme", "0.50")) == 2
+    assert await _cost(usage_ledger, "t") == (Decimal("1.50"), 0)
+    assert usage_ledger.interrupted_repricing() == []
+
+    _stop_repricing(usage_ledger, monkeypatch)
+    with pytest.raises(_Stopped):
+        importer.remove_price("t", "openai", "gpt-4o")
+    monkeypatch.setattr(usage_ledger, "_update", update)
+    assert await _cost(usage_ledger, "t") == (Decimal("1.50"), 0)
+    assert importer.finish_interrupted_repricing() == ["t"]
+    assert await _cost(usage_ledger, "t") == (Decimal("3.00"), 0)
+    assert importer.finish_interrupted_repricing() == []
+
+    # a commit whose upload needs re-pricing (a price set while the file was read) stops
+    # after its insert: its rows are in, at the price they were read with, until the start
+    def set_price_then_stop() -> None:
+        importer.set_price("t", price("gpt-4o", "openai", "2.00"))
+        _stop_repricing(usage_ledger, monkeypatch)
+
+    with pytest.raises(_Stopped):
+        _import_while(importer, "t", header + b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0\n",
+                      set_price_then_stop)
+    monkeypatch.setattr(usage_ledger, "_update", update)
+    assert await _cost(usage_ledger, "t") == (Decimal("2.00") + Decimal("0.50") + Decimal("2.50"),
+                                             0)
+    assert importer.finish_interrupted_repricing() == ["t"]
+    assert await _cost(usage_ledger, "t") == (Decimal("2.00") * 2 + Decimal("0.50"), 0)
+    assert await _cost(usage_ledger, "other") == (Decimal("2.50"), 0)
+
+
+_KILLED_MID_REPRICING = """
+import os, sys
+from pathlib import Path
+from apex.analytics.ingest import UsageImporter
+from apex.analytics.ledger_duckdb import DuckDBLedger
+from apex.analytics.pricing import PriceCatalog, price_from_dict
+from tests.support.usage_files import import_bytes
+
+ledger = DuckDBLedger(Path(sys.argv[1]))
+importer = UsageImporter(ledger, PriceCatalog.load())
+import_bytes(importer, "t", b"timestamp,model,provider,input_tokens,output_tokens\\n"
+                            b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\\n")
+ledger._update = lambda *_: os._exit(3)  # killed: no close, no cleanup, no flush
+importer.set_price("t", price_from_dict(
+    {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"}, source="user"))
+"""
+
+
+async def test_a_server_killed_while_repricing_finishes_it_when_it_starts_again(
+        make_settings: Callable[..., Any]) -> None:
+    """A process that dies between saving a price and re-pricing the rows (the embedded
+    ledger, a real process exit): the next server start re-prices them before it serves."""
+    from tests.support.asgi import running_app
+
+    settings = make_settings()
+    settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(__file__).resolve().parents[2]
+    child = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _KILLED_MID_REPRICING, str(settings.ledger_path)],
+        check=False, cwd=root, env={**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"},
+        capture_output=True, text=True, timeout=120)
+    assert child.returncode == 3, child.stderr
+    async with running_app(settings) as (app, _client):
+        ledger = app.state.ledger
+        assert [p.id for p in ledger.price_overrides("t")] == ["gpt-4o"]
+        assert await _cost(ledger, "t") == (Decimal("1.00"), 0)
+        assert ledger.interrupted_repricing() == []
+
+
+def test_a_replaced_price_is_never_lost_to_a_failure_in_between(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The embedded ledger replaces an override in one transaction: when the insert of the
+    new one fails, the old one is still there."""
+    import duckdb
+
+    from apex.analytics.ledger_duckdb import DuckDBLedger
+
+    ledger = DuckDBLedger(tmp_path / "ledger.duckdb")
+    try:
+        ledger.save_price_override("t", price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": "1", "output": "4"}, source="user"))
+        with pytest.raises(duckdb.Error):
+            ledger._together([
+                ledger._delete_statement("price_overrides", "tenant_id = 't'"),
+                "INSERT INTO price_overrides VALUES ('t', 'openai', 'gpt-4o')"])
+        assert [(p.id, p.input) for p in ledger.price_overrides("t")] == [("gpt-4o", 1)]
+    finally:
+        ledger.close()
 
 
 async def test_a_price_that_would_take_a_call_past_the_ledgers_ceiling_is_refused(

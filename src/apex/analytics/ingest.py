@@ -167,13 +167,16 @@ class UsageImporter:
     def set_price(self, tenant_id: str, price: ModelPrice) -> int:
         """Save the tenant's own price for a model and re-price the tenant's rows it changes
         (aliases of the model included); returns how many. Both in one hold of the commit lock,
-        so no upload commits in between (see `_commit`)."""
+        so no upload commits in between (see `_commit`), and under a re-pricing mark, so a
+        stop midway is finished later (`finish_interrupted_repricing`)."""
         with self.ledger.commit_lock:
             before = self.catalog_for(tenant_id)
             after = before.with_overrides([price])
             self._refuse_calls_over_cost_limit(tenant_id, after, before, "At this price")
-            self.ledger.save_price_override(tenant_id, price)
-            return self.ledger.reprice(tenant_id, after, since=before)
+            with self.ledger.repricing(tenant_id) as interrupted:
+                self.ledger.save_price_override(tenant_id, price)
+                return self.ledger.reprice(tenant_id, after,
+                                           since=None if interrupted else before)
 
     def remove_price(self, tenant_id: str, provider: str, model: str) -> bool:
         """Drop the tenant's own price for a model and re-price its rows with the catalog;
@@ -187,9 +190,20 @@ class UsageImporter:
             after = self.catalog.with_overrides(kept)
             self._refuse_calls_over_cost_limit(tenant_id, after, before,
                                                "At the catalog's price")
-            self.ledger.delete_price_override(tenant_id, provider, model)
-            self.ledger.reprice(tenant_id, after, since=before)
+            with self.ledger.repricing(tenant_id) as interrupted:
+                self.ledger.delete_price_override(tenant_id, provider, model)
+                self.ledger.reprice(tenant_id, after, since=None if interrupted else before)
             return True
+
+    def finish_interrupted_repricing(self) -> list[str]:
+        """Re-price all the rows of every tenant whose re-pricing a stop or an error cut short
+        (`SqlLedger.repricing`), with the overrides as saved; returns those tenants. Run when
+        the server starts: slow on a large tenant (seconds at 10M rows), and rarely needed."""
+        tenants = self.ledger.interrupted_repricing()
+        for tenant_id in tenants:
+            with self.ledger.repricing(tenant_id):
+                self.ledger.reprice(tenant_id, self.catalog_for(tenant_id))
+        return tenants
 
     def _refuse_calls_over_cost_limit(self, tenant_id: str, after: PriceCatalog,
                                       before: PriceCatalog, at: str) -> None:
@@ -216,18 +230,23 @@ class UsageImporter:
 
         The rows were priced when read, with the overrides of that moment. An override saved
         since re-priced only the rows already in the ledger, so in the same hold of the commit
-        lock this checks the overrides again and re-prices the upload's rows when they
-        changed: no row keeps a price its tenant has replaced."""
+        lock this checks the overrides again and, when they changed, re-prices the upload's
+        rows under a re-pricing mark: no row keeps a price its tenant has replaced, even when
+        the server stops in between. (Within the lock no override can change, so checking
+        before the insert is checking after it.)"""
         with self.ledger.commit_lock:
             if replaces is not None:
                 self.ledger.delete_uploads_like(tenant_id, replaces, keep=upload_id)
-            inserted, duplicates = writer.commit()
             overrides = self.ledger.price_overrides(tenant_id)
-            if not inserted or overrides == priced_with:
+            if overrides == priced_with:
+                inserted, duplicates = writer.commit()
                 return inserted, duplicates, False
-            self.ledger.reprice(tenant_id, self.catalog.with_overrides(overrides),
-                                upload_id=upload_id)
-            return inserted, duplicates, True
+            with self.ledger.repricing(tenant_id) as interrupted:
+                inserted, duplicates = writer.commit()
+                if inserted or interrupted:
+                    self.ledger.reprice(tenant_id, self.catalog.with_overrides(overrides),
+                                        upload_id=None if interrupted else upload_id)
+            return inserted, duplicates, bool(inserted)
 
     def status(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
         """Live progress when the upload runs in this process, else the saved record."""

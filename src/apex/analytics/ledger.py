@@ -19,7 +19,8 @@ import asyncio
 import json
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -176,6 +177,9 @@ class SqlLedger:
 
     engine: q.Engine
     database: str | None = None
+    # True when no other process writes to the ledger (the embedded file): what a stop cut
+    # short is then settled when it opens, without waiting for it to go quiet
+    sole_writer: bool = False
 
     def __init__(self, answers: AnswerStore | None = None) -> None:
         # Held by every write that changes which rows a tenant has or what they cost. Reentrant,
@@ -205,6 +209,15 @@ class SqlLedger:
 
     def _update(self, table: str, assignments: str, where: str) -> None:
         raise NotImplementedError
+
+    def _delete_statement(self, table: str, where: str) -> str:
+        return f"DELETE FROM {self._table(table)} WHERE {where}"
+
+    def _together(self, statements: Sequence[str]) -> None:
+        """Statements that must all take effect or none; an engine without transactions
+        (ClickHouse) runs them one after another."""
+        for statement in statements:
+            self._command(statement)
 
     _UPSERT = "INSERT INTO"
 
@@ -627,7 +640,7 @@ class SqlLedger:
             self.rows_changed(tenant_id)
 
     def _delete(self, table: str, where: str) -> None:
-        self._command(f"DELETE FROM {self._table(table)} WHERE {where}")
+        self._command(self._delete_statement(table, where))
 
     def save_upload(self, status: UploadStatus) -> None:
         """Insert or replace the record of an upload (DuckDB replaces by key; ClickHouse keeps
@@ -713,22 +726,62 @@ class SqlLedger:
         return [price_from_dict(json.loads(row[0]), source="user") for row in rows]
 
     def save_price_override(self, tenant_id: str, price: ModelPrice) -> None:
+        """Replace the tenant's price for the model: the earlier one is deleted and the new one
+        inserted in one transaction where the engine has them (DuckDB)."""
         document = json.dumps(price.to_dict(), default=str)
         with self.commit_lock:
-            self.delete_price_override(tenant_id, price.provider, price.id)
-            self._command(
-                f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
-                f"document) VALUES ({self._literal(tenant_id)}, {self._literal(price.provider)}, "
-                f"{self._literal(price.id)}, {self._literal(document)})")
+            self._together([
+                self._delete_statement("price_overrides", self._override_scope(
+                    tenant_id, price.provider, price.id)),
+                (f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
+                 f"document) VALUES ({self._literal(tenant_id)}, "
+                 f"{self._literal(price.provider)}, {self._literal(price.id)}, "
+                 f"{self._literal(document)})")])
+
+    def _override_scope(self, tenant_id: str, provider: str, model: str) -> str:
+        return (f"tenant_id = {self._literal(tenant_id)} AND provider = "
+                f"{self._literal(provider)} AND model = {self._literal(model)}")
 
     def delete_price_override(self, tenant_id: str, provider: str, model: str) -> bool:
-        where = (f"tenant_id = {self._literal(tenant_id)} AND provider = "
-                 f"{self._literal(provider)} AND model = {self._literal(model)}")
+        where = self._override_scope(tenant_id, provider, model)
         found = as_int(self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} "
                                 f"WHERE {where}")[0][0])
         if found:
             self._delete("price_overrides", where)
         return bool(found)
+
+    @contextmanager
+    def repricing(self, tenant_id: str) -> Iterator[bool]:
+        """Hold the commit lock and mark the tenant's rows as being re-priced until the block
+        ends without an error; yields whether an earlier re-pricing of the tenant was cut
+        short (its mark is still there), in which case the caller re-prices all the tenant's
+        rows, not only those it changes.
+
+        Re-pricing a large tenant takes seconds and runs model by model, and an override is
+        saved before it: a stop or an error in between would leave rows at a price the tenant
+        has replaced, for good. The mark outlives both, and `interrupted_repricing` lists it.
+        """
+        with self.commit_lock:
+            interrupted = bool(self._rows(
+                f"SELECT count(*) FROM {self._table('repricing')} WHERE "
+                f"tenant_id = {self._literal(tenant_id)}")[0][0])
+            self._command(f"INSERT INTO {self._table('repricing')} (tenant_id, started_at) "
+                          f"VALUES ({self._literal(tenant_id)}, "
+                          f"{self._timestamp_sql(datetime.now(UTC))})")
+            yield interrupted
+            self._delete("repricing", f"tenant_id = {self._literal(tenant_id)}")
+
+    def interrupted_repricing(self) -> list[str]:
+        """Tenants whose re-pricing began and did not finish: every mark on a ledger this
+        process alone writes to, else only marks older than ABANDONED_AFTER (a re-pricing
+        that may still be running on another server is left alone)."""
+        where = ""
+        if not self.sole_writer:
+            where = (" WHERE started_at < "
+                     f"{self._timestamp_sql(datetime.now(UTC) - ABANDONED_AFTER)}")
+        rows = self._rows(f"SELECT DISTINCT tenant_id FROM {self._table('repricing')}{where} "
+                          "ORDER BY tenant_id")
+        return [row[0] for row in rows]
 
     def reprice(self, tenant_id: str, catalog: PriceCatalog, *, upload_id: str | None = None,
                 since: PriceCatalog | None = None) -> int:

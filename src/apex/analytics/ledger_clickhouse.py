@@ -118,6 +118,9 @@ class ClickHouseLedger(SqlLedger):
             f"CREATE TABLE IF NOT EXISTS {self._table('price_overrides')} (tenant_id String, "
             "provider String, model String, document String) ENGINE = MergeTree "
             "ORDER BY (tenant_id, provider, model)")
+        self._connection.command(
+            f"CREATE TABLE IF NOT EXISTS {self._table('repricing')} (tenant_id String, "
+            "started_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY tenant_id")
 
     def close(self) -> None:
         self._connection.close()
@@ -135,10 +138,10 @@ class ClickHouseLedger(SqlLedger):
     def open_upload(self, tenant_id: str, upload_id: str) -> "ClickHouseUploadWriter":
         return ClickHouseUploadWriter(self, tenant_id, upload_id)
 
-    def _delete(self, table: str, where: str) -> None:
+    def _delete_statement(self, table: str, where: str) -> str:
         """A mutation that has finished on every replica before it returns."""
-        self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
-                      "SETTINGS mutations_sync = 2")
+        return (f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
+                "SETTINGS mutations_sync = 2")
 
     def _timestamp_sql(self, value: datetime) -> str:
         return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"

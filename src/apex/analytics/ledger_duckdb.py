@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS uploads (upload_id VARCHAR PRIMARY KEY, tenant_id VAR
     updated_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR NOT NULL,
     model VARCHAR NOT NULL, document VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS repricing (tenant_id VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL);
 """
 
 
@@ -47,6 +48,7 @@ class DuckDBLedger(SqlLedger):
     """The embedded ledger: one DuckDB file in the data dir, a cursor per call."""
 
     engine: q.Engine = "duckdb"
+    sole_writer = True
 
     def __init__(self, path: Path | str, *, memory_limit_mb: int = 448,
                  threads: int | None = None) -> None:
@@ -95,6 +97,19 @@ class DuckDBLedger(SqlLedger):
 
     def _command(self, sql: str) -> None:
         self._statement(lambda cursor: cursor.execute(sql))
+
+    def _together(self, statements: Sequence[str]) -> None:
+        def transaction(cursor: duckdb.DuckDBPyConnection) -> None:
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                for statement in statements:
+                    cursor.execute(statement)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+        self._statement(transaction)
 
     def initialize(self) -> None:
         columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)

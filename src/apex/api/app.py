@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from apex import __version__
 from apex.agents.metering import ledger_recorder
 from apex.agents.supervisor import SupervisorWorkflow
 from apex.analytics.factory import build_importer, open_ledger
+from apex.analytics.ingest import UsageImporter
 from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
@@ -59,6 +61,19 @@ def _clickhouse_check(url: str) -> ReadinessCheck:
     return check
 
 
+async def _finish_interrupted_repricing(importer: UsageImporter) -> None:
+    """Before the first request: rows a stop left mid-way through a re-pricing get the prices
+    their tenant set. A ClickHouse ledger that cannot be reached yet is not a reason to stop
+    starting; its marks are finished at the tenant's next price change or re-priced commit."""
+    try:
+        tenants = await asyncio.to_thread(importer.finish_interrupted_repricing)
+    except Exception as exc:  # noqa: BLE001 - logged; the API starts regardless
+        log.warning("ledger.repricing_not_finished", error=str(exc))
+        return
+    if tenants:
+        log.warning("ledger.repricing_finished", tenants=len(tenants))
+
+
 def build_event_bus(settings: Settings) -> EventBus:
     """Redis Streams when Redis is configured (several processes), else in-process."""
     if settings.redis_url:
@@ -94,8 +109,9 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         app.state.accounts = auth.accounts
         app.state.oidc = auth.oidc
         app.state.ledger = open_ledger(settings)
-        app.state.ledger.prepare_recent_answers_soon(settings.ledger_prepare_tenants)
         app.state.usage_importer = build_importer(settings, app.state.ledger)
+        await _finish_interrupted_repricing(app.state.usage_importer)
+        app.state.ledger.prepare_recent_answers_soon(settings.ledger_prepare_tenants)
         app.state.price_catalog = app.state.usage_importer.catalog
         app.state.usage_tasks = set()
         importer = app.state.usage_importer
