@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from apex.analytics import ledger as ledger_module
-from apex.analytics.ingest import UsageImporter
+from apex.analytics.ingest import SERVER_FAILURE_AFTER_COMMIT, UsageImporter
 from apex.analytics.ledger import (
     ABANDONED_AFTER,
     INTERRUPTED_AFTER_COMMIT,
@@ -295,6 +295,9 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
         _import_while(importer, "t", header + b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0\n",
                       set_price_then_stop)
     monkeypatch.setattr(usage_ledger, "_update", update)
+    record = usage_ledger.list_uploads("t")[0]  # its rows are in: not "nothing was kept"
+    assert (record.state, record.rows_accepted, record.message) == (
+        "completed", 1, SERVER_FAILURE_AFTER_COMMIT)
     assert await _cost(usage_ledger, "t") == (Decimal("2.00") + Decimal("0.50") + Decimal("2.50"),
                                              0)
     assert importer.finish_interrupted_repricing() == ["t"]
@@ -305,7 +308,7 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
 _KILLED_MID_REPRICING = """
 import os, sys
 from pathlib import Path
-from apex.analytics.ingest import UsageImporter
+from apex.analytics.ingest import SERVER_FAILURE_AFTER_COMMIT, UsageImporter
 from apex.analytics.ledger_duckdb import DuckDBLedger
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from tests.support.usage_files import import_bytes

@@ -44,6 +44,10 @@ DEMO_PREFIX = "demo_"
 # what an upload that stopped on the server's side (a full disk, say) reports; the cause is logged
 SERVER_FAILURE = ("The import stopped on a server error and nothing from this file was kept; "
                   "try again later.")
+SERVER_FAILURE_AFTER_COMMIT = (
+    "The import stopped on a server error after this file's rows were added: rows_accepted "
+    "counts them, the other counts are as last saved. Sending the file again adds any row that "
+    "is missing and never counts one twice.")
 CALLS_PREFIX = "calls_"
 _CALL_TYPES: tuple[tuple[str, pa.DataType], ...] = (
     (LINE, pa.int64()), ("timestamp", pa.timestamp("us")), ("provider", pa.string()),
@@ -287,7 +291,7 @@ class UsageImporter:
             self._fail(status, exc.message)
             raise
         except Exception:
-            self._fail(status, SERVER_FAILURE)
+            self._fail_on_server_error(status)
             raise
         finally:
             normalizer.close()
@@ -303,7 +307,7 @@ class UsageImporter:
                                      upload_id=status.upload_id),
                                  replaces=DEMO_PREFIX)
         except Exception:
-            self._fail(status, SERVER_FAILURE)
+            self._fail_on_server_error(status)
             raise
         finally:
             normalizer.close()
@@ -352,6 +356,18 @@ class UsageImporter:
         if inserted:
             self.ledger.prepare_answers_soon(status.tenant_id)
         return final
+
+    def _fail_on_server_error(self, status: UploadStatus) -> None:
+        """An import that raised may have committed first (its re-pricing failed after the
+        insert): then its record says the rows are in, never that nothing was kept."""
+        try:
+            settled = self.ledger.settle_upload(
+                self.progress.get(status.upload_id, status), before_commit=SERVER_FAILURE,
+                after_commit=SERVER_FAILURE_AFTER_COMMIT)
+        except Exception:  # noqa: BLE001 - the ledger itself failed: record what is known
+            self._fail(status, SERVER_FAILURE)
+            return
+        self._publish(settled, save=False)
 
     def _fail(self, status: UploadStatus, message: str) -> None:
         self._publish(status.model_copy(update={"state": "failed", "message": message,

@@ -161,7 +161,7 @@ def _day(value: Any) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-# what an upload reports when the server stopped while it ran (see SqlLedger._settle)
+# what an upload reports when the server stopped while it ran (see SqlLedger.settle_upload)
 INTERRUPTED_BEFORE_COMMIT = ("The server stopped while this file was being imported; nothing "
                              "from it was kept. Send the file again.")
 INTERRUPTED_AFTER_COMMIT = ("The server stopped while this file's rows were being added, before "
@@ -672,29 +672,32 @@ class SqlLedger:
         return [row[0] for row in rows]
 
     def settle_interrupted_uploads(self) -> list[UploadStatus]:
-        """Give a final state to every upload still `processing` (see `_settle`).
+        """Give a final state to every upload still `processing` (see `settle_upload`).
 
         Only for a ledger no other process writes to, when it opens (the embedded one, which
         opens its file alone): elsewhere such a record may belong to an import still running,
         and only `_unless_abandoned` settles it, once it has been quiet long enough."""
         rows = self._rows(f"SELECT document FROM {self._uploads_source()} "
                           "WHERE state = 'processing' ORDER BY created_at, upload_id")
-        return [self._settle(UploadStatus.model_validate_json(document)) for (document,) in rows]
+        return [self.settle_upload(UploadStatus.model_validate_json(document)) for (document,) in rows]
 
-    def _settle(self, status: UploadStatus) -> UploadStatus:
-        """The final record of an upload whose import is gone: `failed` when none of its rows
-        are in the ledger, else `completed` with the rows that are. The embedded ledger commits
-        in one statement, so there an upload added all its rows or none; a ClickHouse insert
-        the server finished after its client was gone can have added some."""
+    def settle_upload(self, status: UploadStatus, *,
+                      before_commit: str = INTERRUPTED_BEFORE_COMMIT,
+                      after_commit: str = INTERRUPTED_AFTER_COMMIT) -> UploadStatus:
+        """The final record of an upload whose import is gone (or failed): `failed` when none
+        of its rows are in the ledger, else `completed` with the rows that are, each with its
+        message. The embedded ledger commits in one statement, so there an upload added all its
+        rows or none; a ClickHouse insert the server finished after its client was gone can
+        have added some, and a failure after the commit (its re-pricing) leaves them all."""
         kept = as_int(self._rows(
             f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
             f"{self._literal(status.tenant_id)} AND upload_id = "
             f"{self._literal(status.upload_id)}")[0][0])
         if kept:
             change: dict[str, object] = {"state": "completed", "rows_accepted": kept,
-                                         "message": INTERRUPTED_AFTER_COMMIT}
+                                         "message": after_commit}
         else:
-            change = {"state": "failed", "message": INTERRUPTED_BEFORE_COMMIT}
+            change = {"state": "failed", "message": before_commit}
         settled = status.model_copy(update={**change, "updated_at": datetime.now(UTC)})
         self.save_upload(settled)
         return settled
@@ -706,7 +709,7 @@ class SqlLedger:
         quiet = datetime.now(UTC) - status.updated_at
         if status.state != "processing" or quiet < ABANDONED_AFTER:
             return status
-        return self._settle(status)
+        return self.settle_upload(status)
 
     def _uploads_select(self, tenant_id: str) -> str:
         return (f"SELECT document FROM {self._uploads_source()} WHERE tenant_id = "
