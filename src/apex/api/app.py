@@ -62,9 +62,10 @@ def _clickhouse_check(url: str) -> ReadinessCheck:
 
 
 async def _finish_interrupted_repricing(importer: UsageImporter) -> None:
-    """Before the first request: rows a stop left mid-way through a re-pricing get the prices
-    their tenant set. A ClickHouse ledger that cannot be reached yet is not a reason to stop
-    starting; its marks are finished at the tenant's next price change or re-priced commit."""
+    """Rows a stop left mid-way through a re-pricing get the prices their tenant set: before the
+    first request on the embedded ledger, in the background on ClickHouse. A ClickHouse ledger
+    that cannot be reached yet is not a reason to stop starting; its marks are finished at the
+    tenant's next price change or re-priced commit, or the next start."""
     try:
         tenants = await asyncio.to_thread(importer.finish_interrupted_repricing)
     except Exception as exc:  # noqa: BLE001 - logged; the API starts regardless
@@ -110,10 +111,15 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         app.state.oidc = auth.oidc
         app.state.ledger = open_ledger(settings)
         app.state.usage_importer = build_importer(settings, app.state.ledger)
-        await _finish_interrupted_repricing(app.state.usage_importer)
+        app.state.usage_tasks = set()
+        finishing = asyncio.create_task(_finish_interrupted_repricing(app.state.usage_importer))
+        if app.state.ledger.sole_writer:
+            await finishing
+        else:  # a shared ClickHouse may be slow to reach: the API starts meanwhile
+            app.state.usage_tasks.add(finishing)
+            finishing.add_done_callback(app.state.usage_tasks.discard)
         app.state.ledger.prepare_recent_answers_soon(settings.ledger_prepare_tenants)
         app.state.price_catalog = app.state.usage_importer.catalog
-        app.state.usage_tasks = set()
         importer = app.state.usage_importer
         run_workflow = workflow or SupervisorWorkflow(
             ledger=app.state.ledger, catalog_for=importer.catalog_for,
