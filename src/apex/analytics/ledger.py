@@ -679,7 +679,8 @@ class SqlLedger:
         and only `_unless_abandoned` settles it, once it has been quiet long enough."""
         rows = self._rows(f"SELECT document FROM {self._uploads_source()} "
                           "WHERE state = 'processing' ORDER BY created_at, upload_id")
-        return [self.settle_upload(UploadStatus.model_validate_json(document)) for (document,) in rows]
+        return [self.settle_upload(UploadStatus.model_validate_json(document))
+                for (document,) in rows]
 
     def settle_upload(self, status: UploadStatus, *,
                       before_commit: str = INTERRUPTED_BEFORE_COMMIT,
