@@ -28,7 +28,7 @@ from apex.analytics.ledger import (
     SqlLedger,
 )
 from apex.analytics.normalize import LINE, Normalizer
-from apex.analytics.pricing import PriceCatalog, price_from_dict
+from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
 from apex.analytics.schema import MAX_CALL_COST
 from apex.analytics.uploads import UploadStatus
@@ -259,7 +259,7 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
     update = usage_ledger._update
     assert await _cost(usage_ledger, "t") == (Decimal("2.50"), 1)
 
-    def price(model: str, provider: str, per_million: str) -> Any:
+    def price(model: str, provider: str, per_million: str) -> ModelPrice:
         return price_from_dict({"id": model, "provider": provider, "input": per_million,
                                 "output": "1"}, source="user")
 
@@ -308,7 +308,7 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
 _KILLED_MID_REPRICING = """
 import os, sys
 from pathlib import Path
-from apex.analytics.ingest import SERVER_FAILURE_AFTER_COMMIT, UsageImporter
+from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger_duckdb import DuckDBLedger
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from tests.support.usage_files import import_bytes

@@ -175,12 +175,9 @@ class UsageImporter:
         stop midway is finished later (`finish_interrupted_repricing`)."""
         with self.ledger.commit_lock:
             before = self.catalog_for(tenant_id)
-            after = before.with_overrides([price])
-            self._refuse_calls_over_cost_limit(tenant_id, after, before, "At this price")
-            with self.ledger.repricing(tenant_id) as interrupted:
-                self.ledger.save_price_override(tenant_id, price)
-                return self.ledger.reprice(tenant_id, after,
-                                           since=None if interrupted else before)
+            return self._change_prices(
+                tenant_id, before, before.with_overrides([price]), "At this price",
+                lambda: self.ledger.save_price_override(tenant_id, price))
 
     def remove_price(self, tenant_id: str, provider: str, model: str) -> bool:
         """Drop the tenant's own price for a model and re-price its rows with the catalog;
@@ -190,14 +187,21 @@ class UsageImporter:
             kept = [o for o in overrides if (o.provider, o.id) != (provider, model)]
             if len(kept) == len(overrides):
                 return False
-            before = self.catalog.with_overrides(overrides)
-            after = self.catalog.with_overrides(kept)
-            self._refuse_calls_over_cost_limit(tenant_id, after, before,
-                                               "At the catalog's price")
-            with self.ledger.repricing(tenant_id) as interrupted:
-                self.ledger.delete_price_override(tenant_id, provider, model)
-                self.ledger.reprice(tenant_id, after, since=None if interrupted else before)
+            self._change_prices(
+                tenant_id, self.catalog.with_overrides(overrides),
+                self.catalog.with_overrides(kept), "At the catalog's price",
+                lambda: self.ledger.delete_price_override(tenant_id, provider, model))
             return True
+
+    def _change_prices(self, tenant_id: str, before: PriceCatalog, after: PriceCatalog, at: str,
+                       change: Callable[[], object]) -> int:
+        """Refuse a change that would take a call past the ledger's ceiling; else make it and
+        re-price the rows whose price it changes (all the tenant's rows when an earlier
+        re-pricing was cut short), under a re-pricing mark. Returns the rows re-priced."""
+        self._refuse_calls_over_cost_limit(tenant_id, after, before, at)
+        with self.ledger.repricing(tenant_id) as interrupted:
+            change()
+            return self.ledger.reprice(tenant_id, after, since=None if interrupted else before)
 
     def finish_interrupted_repricing(self) -> list[str]:
         """Re-price all the rows of every tenant whose re-pricing a stop or an error cut short
