@@ -127,6 +127,9 @@ def test_a_prices_file_extends_and_overrides(tmp_path: Path) -> None:
     {"id": "x", "input": True, "output": 1},
     {"id": "x", "input": 1e308, "output": 1},
     {"id": "x", "input": "1000000.01", "output": 1},
+    {"id": "m" * 5000, "input": -1, "output": 1},  # a hostile name is shortened in the message
+    {"id": "m" * 5000, "input": 1, "output": 1, "tier": "huge"},
+    {"id": "m" * 5000, "input": 1, "output": 1, "provider": 7},
 ])
 def test_bad_price_entries_are_refused(entry: dict[str, object]) -> None:
     with pytest.raises(BadRequest) as refused:

@@ -135,7 +135,10 @@ def _decimal(value: Any, what: str, *, optional: bool = False) -> Decimal | None
 
 def _shown(value: Any) -> str:
     """A value of a hostile document, quoted short enough for an error message."""
-    text = repr(value)
+    return _short(repr(value))
+
+
+def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -155,32 +158,33 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
     if not isinstance(model_id, str) or not model_id.strip():
         raise BadRequest("price entry: `id` (the model name) is required", code="invalid_price")
     model_id = model_id.strip()
-    tier = _text(entry, "tier", "mid", model_id)
-    kind = _text(entry, "kind", "chat", model_id)
-    provider = _text(entry, "provider", "", model_id)
+    label = _short(model_id)  # a model name in a message: the name itself may be hostile
+    tier = _text(entry, "tier", "mid", label)
+    kind = _text(entry, "kind", "chat", label)
+    provider = _text(entry, "provider", "", label)
     aliases = entry.get("aliases") or ()
     if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) for a in aliases):
-        raise BadRequest(f"{model_id}.aliases: expected a list of model names",
+        raise BadRequest(f"{label}.aliases: expected a list of model names",
                          code="invalid_price")
     if tier not in TIER_RANK or kind not in KINDS:
-        raise BadRequest(f"price entry {model_id}: tier must be small, mid or frontier and kind "
+        raise BadRequest(f"price entry {label}: tier must be small, mid or frontier and kind "
                          "chat or embedding", code="invalid_price")
-    discount = _decimal(entry.get("batch_discount", 0), f"{model_id}.batch_discount")
+    discount = _decimal(entry.get("batch_discount", 0), f"{label}.batch_discount")
     assert discount is not None
     if discount > 1:
-        raise BadRequest(f"{model_id}.batch_discount: a fraction between 0 and 1",
+        raise BadRequest(f"{label}.batch_discount: a fraction between 0 and 1",
                          code="invalid_price")
-    input_price = _decimal(entry.get("input"), f"{model_id}.input")
-    output_price = _decimal(entry.get("output"), f"{model_id}.output")
+    input_price = _decimal(entry.get("input"), f"{label}.input")
+    output_price = _decimal(entry.get("output"), f"{label}.output")
     assert input_price is not None and output_price is not None
     return ModelPrice(
         id=model_id,
         provider=normalize_provider(provider),
         input=input_price,
         output=output_price,
-        cached_input=_decimal(entry.get("cached_input"), f"{model_id}.cached_input",
+        cached_input=_decimal(entry.get("cached_input"), f"{label}.cached_input",
                               optional=True),
-        reasoning=_decimal(entry.get("reasoning"), f"{model_id}.reasoning", optional=True),
+        reasoning=_decimal(entry.get("reasoning"), f"{label}.reasoning", optional=True),
         batch_discount=discount,
         tier=tier,
         kind=kind,
