@@ -97,7 +97,9 @@ async def test_start_returns_at_once_and_the_run_completes(harness) -> None:  # 
     user_id = await h.user()
     run_id = await h.submit(user_id, "How can I cut my AI costs by 30%?")
     run = await h.manager.get(user_id, run_id)
-    assert run.state == "pending" and run.text == "How can I cut my AI costs by 30%?"
+    # returned before the workflow ran (on a busy machine its task may already be starting)
+    assert run.state in ("pending", "starting")
+    assert run.text == "How can I cut my AI costs by 30%?"
     assert not gate.is_set()
     events = await h.final(run_id)
     check_run_stream(events, run_id=run_id, user_id=user_id, state="completed")
