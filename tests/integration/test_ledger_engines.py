@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from apex.analytics.ledger import (
     INTERRUPTED_AFTER_COMMIT,
     INTERRUPTED_BEFORE_COMMIT,
     SqlLedger,
+    as_int,
 )
 from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
@@ -344,22 +346,66 @@ async def test_a_server_killed_while_repricing_finishes_it_when_it_starts_again(
         assert ledger.interrupted_repricing() == []
 
 
-def test_a_replaced_price_is_never_lost_to_a_failure_in_between(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The embedded ledger replaces an override in one transaction: when the insert of the
-    new one fails, the old one is still there."""
+def test_a_replaced_price_is_never_lost_to_a_failure_in_between(
+        usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A price is replaced by inserting the new one, then deleting the earlier: a failure
+    (or a stop) after the insert leaves both and the newer one counts; one before it leaves
+    the earlier one. Never none, on ClickHouse (no transactions) as on DuckDB."""
+    def price(per_million: str) -> ModelPrice:
+        return price_from_dict({"id": "gpt-4o", "provider": "openai", "input": per_million,
+                                "output": "4"}, source="user")
+
+    def stored() -> int:
+        return as_int(usage_ledger._rows("SELECT count(*) FROM "
+                                         f"{usage_ledger._table('price_overrides')}")[0][0])
+
+    usage_ledger.save_price_override("t", price("1"))
+    usage_ledger.save_price_override("other", price("7"))
+    command, delete = usage_ledger._command, usage_ledger._delete
+
+    def refuse(*_: object) -> None:
+        raise _Stopped
+
+    monkeypatch.setattr(usage_ledger, "_delete", refuse)  # the new price is in, the old stays
+    with pytest.raises(_Stopped):
+        usage_ledger.save_price_override("t", price("2"))
+    assert stored() == 3
+    assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 2)]
+
+    monkeypatch.setattr(usage_ledger, "_delete", delete)
+    monkeypatch.setattr(usage_ledger, "_command", refuse)  # the insert of the new one fails
+    with pytest.raises(_Stopped):
+        usage_ledger.save_price_override("t", price("3"))
+    monkeypatch.setattr(usage_ledger, "_command", command)
+    assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 2)]
+
+    usage_ledger.save_price_override("t", price("4"))  # a later save clears what was left
+    assert stored() == 2
+    assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 4)]
+    assert [(p.id, p.input) for p in usage_ledger.price_overrides("other")] == [("gpt-4o", 7)]
+
+
+def test_a_ledger_from_before_saved_prices_were_dated_gets_the_column(tmp_path: Path) -> None:
+    """`price_overrides.saved_at` came after the table: a ledger file created without it
+    gets it when it opens, and the prices already saved keep counting until replaced."""
     import duckdb
 
     from apex.analytics.ledger_duckdb import DuckDBLedger
 
-    ledger = DuckDBLedger(tmp_path / "ledger.duckdb")
+    path = tmp_path / "ledger.duckdb"
+    earlier = duckdb.connect(str(path))
+    earlier.execute("CREATE TABLE price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR "
+                    "NOT NULL, model VARCHAR NOT NULL, document VARCHAR NOT NULL)")
+    earlier.execute("INSERT INTO price_overrides VALUES ('t', 'openai', 'gpt-4o', ?)", [
+        json.dumps({"id": "gpt-4o", "provider": "openai", "input": "1", "output": "4"})])
+    earlier.close()
+    ledger = DuckDBLedger(path)
     try:
-        ledger.save_price_override("t", price_from_dict(
-            {"id": "gpt-4o", "provider": "openai", "input": "1", "output": "4"}, source="user"))
-        with pytest.raises(duckdb.Error):
-            ledger._together([
-                ledger._delete_statement("price_overrides", "tenant_id = 't'"),
-                "INSERT INTO price_overrides VALUES ('t', 'openai', 'gpt-4o')"])
         assert [(p.id, p.input) for p in ledger.price_overrides("t")] == [("gpt-4o", 1)]
+        ledger.save_price_override("t", price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": "2", "output": "4"}, source="user"))
+        assert [(p.id, p.input) for p in ledger.price_overrides("t")] == [("gpt-4o", 2)]
+        assert ledger._rows("SELECT count(*) FROM price_overrides")[0][0] == 1
     finally:
         ledger.close()
 

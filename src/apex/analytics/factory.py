@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import redis
+
+from apex.analytics.commit_lock import SharedCommitLock
 from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger import SqlLedger
 from apex.analytics.ledger_clickhouse import ClickHouseLedger, HttpClickHouse
@@ -11,9 +14,13 @@ from apex.config import Settings
 
 
 def open_ledger(settings: Settings) -> SqlLedger:
-    """ClickHouse when APEX_CLICKHOUSE_URL is set, else the DuckDB file in the data dir."""
+    """ClickHouse when APEX_CLICKHOUSE_URL is set, else the DuckDB file in the data dir. With
+    APEX_REDIS_URL too (several servers), ClickHouse writes take a lock that Redis shares."""
     if settings.clickhouse_url:
-        return ClickHouseLedger(HttpClickHouse(settings.clickhouse_url))
+        lock = (SharedCommitLock(redis.Redis.from_url(settings.redis_url),
+                                 name=f"{settings.redis_key_prefix}:ledger:commit")
+                if settings.redis_url else None)
+        return ClickHouseLedger(HttpClickHouse(settings.clickhouse_url), commit_lock=lock)
     settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
     return DuckDBLedger(settings.ledger_path, memory_limit_mb=settings.ledger_memory_limit_mb,
                         threads=settings.ledger_threads)

@@ -20,7 +20,7 @@ import json
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from apex.analytics import queries as q
 from apex.analytics.answers import AnswerStore
+from apex.analytics.commit_lock import SharedCommitLock
 from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
 from apex.analytics.results import (
     BatchableGroup,
@@ -181,12 +182,17 @@ class SqlLedger:
     # short is then settled when it opens, without waiting for it to go quiet
     sole_writer: bool = False
 
-    def __init__(self, answers: AnswerStore | None = None) -> None:
+    def __init__(self, answers: AnswerStore | None = None, *,
+                 commit_lock: SharedCommitLock | None = None) -> None:
         # Held by every write that changes which rows a tenant has or what they cost. Reentrant,
         # so a caller can hold it across several writes that must not interleave with a commit
         # (an override saved and the rows re-priced; an upload committed and checked against
-        # the overrides). One per process: ClickHouse servers sharing a ledger do not share it.
-        self.commit_lock = threading.RLock()
+        # the overrides). Per process, unless servers sharing a ClickHouse ledger pass one
+        # that Redis shares (`commit_lock.py`).
+        self.commit_lock: AbstractContextManager[Any] = commit_lock or threading.RLock()
+        # True when holding the lock means no write of any process is under way: a mark or a
+        # record of one that is still there was then cut short
+        self.writes_alone = self.sole_writer or commit_lock is not None
         self.answers = answers
         self._preparing: dict[str, bool] = {}
         self._preparers: list[threading.Thread] = []
@@ -213,16 +219,20 @@ class SqlLedger:
     def _delete_statement(self, table: str, where: str) -> str:
         return f"DELETE FROM {self._table(table)} WHERE {where}"
 
-    def _together(self, statements: Sequence[str]) -> None:
-        """Statements that must all take effect or none; an engine without transactions
-        (ClickHouse) runs them one after another."""
-        for statement in statements:
-            self._command(statement)
-
     _UPSERT = "INSERT INTO"
 
     def initialize(self) -> None:
         raise NotImplementedError
+
+    # an engine's timestamp column type, as `price_overrides.saved_at` declares it
+    _TIMESTAMP_TYPE = "TIMESTAMP"
+
+    def _later_columns(self) -> list[str]:
+        """Columns added to a table after its first release, for `initialize` to run: a ledger
+        created earlier gets them when it opens (rows already there get the default)."""
+        epoch = self._timestamp_sql(datetime(1970, 1, 1, tzinfo=UTC))
+        return [(f"ALTER TABLE {self._table('price_overrides')} ADD COLUMN IF NOT EXISTS "
+                 f"saved_at {self._TIMESTAMP_TYPE} DEFAULT {epoch}")]
 
     def close(self) -> None:
         raise NotImplementedError
@@ -725,22 +735,29 @@ class SqlLedger:
 
     # -- price overrides --------------------------------------------------------------------
     def price_overrides(self, tenant_id: str) -> list[ModelPrice]:
-        rows = self._rows(f"SELECT document FROM {self._table('price_overrides')} WHERE "
-                          f"tenant_id = {self._literal(tenant_id)} ORDER BY provider, model")
-        return [price_from_dict(json.loads(row[0]), source="user") for row in rows]
+        """The tenant's own prices; where a replacement left two for a model (see
+        `save_price_override`), the one saved last."""
+        rows = self._rows(f"SELECT provider, model, document FROM "
+                          f"{self._table('price_overrides')} WHERE tenant_id = "
+                          f"{self._literal(tenant_id)} ORDER BY provider, model, saved_at")
+        latest = {(provider, model): document for provider, model, document in rows}
+        return [price_from_dict(json.loads(document), source="user")
+                for document in latest.values()]
 
     def save_price_override(self, tenant_id: str, price: ModelPrice) -> None:
-        """Replace the tenant's price for the model: the earlier one is deleted and the new one
-        inserted in one transaction where the engine has them (DuckDB)."""
+        """Replace the tenant's price for the model: the new one is inserted first and only
+        then are the earlier ones deleted, so a stop or a failure in between leaves two
+        (the newer is read) rather than none, on an engine without transactions too."""
         document = json.dumps(price.to_dict(), default=str)
+        saved_at = self._timestamp_sql(datetime.now(UTC))
         with self.commit_lock:
-            self._together([
-                self._delete_statement("price_overrides", self._override_scope(
-                    tenant_id, price.provider, price.id)),
-                (f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
-                 f"document) VALUES ({self._literal(tenant_id)}, "
-                 f"{self._literal(price.provider)}, {self._literal(price.id)}, "
-                 f"{self._literal(document)})")])
+            self._command(
+                f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
+                f"document, saved_at) VALUES ({self._literal(tenant_id)}, "
+                f"{self._literal(price.provider)}, {self._literal(price.id)}, "
+                f"{self._literal(document)}, {saved_at})")
+            self._delete("price_overrides", self._override_scope(
+                tenant_id, price.provider, price.id) + f" AND saved_at < {saved_at}")
 
     def _override_scope(self, tenant_id: str, provider: str, model: str) -> str:
         return (f"tenant_id = {self._literal(tenant_id)} AND provider = "
@@ -776,15 +793,17 @@ class SqlLedger:
             self._delete("repricing", f"tenant_id = {self._literal(tenant_id)}")
 
     def interrupted_repricing(self) -> list[str]:
-        """Tenants whose re-pricing began and did not finish: every mark on a ledger this
-        process alone writes to, else only marks older than ABANDONED_AFTER (a re-pricing
-        that may still be running on another server is left alone)."""
-        where = ""
-        if not self.sole_writer:
-            where = (" WHERE started_at < "
-                     f"{self._timestamp_sql(datetime.now(UTC) - ABANDONED_AFTER)}")
-        rows = self._rows(f"SELECT DISTINCT tenant_id FROM {self._table('repricing')}{where} "
-                          "ORDER BY tenant_id")
+        """Tenants whose re-pricing began and did not finish. Every mark counts when no other
+        process can be re-pricing meanwhile (`writes_alone`, checked under the commit lock);
+        otherwise only marks older than ABANDONED_AFTER (a re-pricing that may still be
+        running on another server is left alone)."""
+        with self.commit_lock:
+            where = ""
+            if not self.writes_alone:
+                where = (" WHERE started_at < "
+                         f"{self._timestamp_sql(datetime.now(UTC) - ABANDONED_AFTER)}")
+            rows = self._rows(f"SELECT DISTINCT tenant_id FROM {self._table('repricing')}"
+                              f"{where} ORDER BY tenant_id")
         return [row[0] for row in rows]
 
     def reprice(self, tenant_id: str, catalog: PriceCatalog, *, upload_id: str | None = None,

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from apex.analytics import queries as q
+from apex.analytics.commit_lock import SharedCommitLock
 from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
 from apex.analytics.schema import COLUMN_NAMES, COLUMNS
 from apex.errors import ServiceUnavailable
@@ -70,13 +71,16 @@ class HttpClickHouse:
 
 
 class ClickHouseLedger(SqlLedger):
-    """The scaled ledger. MergeTree ordered by tenant and time; mutations run synchronously."""
+    """The scaled ledger. MergeTree ordered by tenant and time; mutations run synchronously.
+    Several servers may share it; they then need `commit_lock`, a lock Redis shares."""
 
     engine: q.Engine = "clickhouse"
 
-    def __init__(self, connection: ClickHouseConnection, *, database: str = "apex") -> None:
-        super().__init__()
+    def __init__(self, connection: ClickHouseConnection, *, database: str = "apex",
+                 commit_lock: SharedCommitLock | None = None) -> None:
+        super().__init__(commit_lock=commit_lock)
         self._connection = connection
+        self._shared_lock = commit_lock
         self.database = database
         self._ready = False
         self._ready_lock = threading.Lock()
@@ -121,9 +125,15 @@ class ClickHouseLedger(SqlLedger):
         self._connection.command(
             f"CREATE TABLE IF NOT EXISTS {self._table('repricing')} (tenant_id String, "
             "started_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY tenant_id")
+        for statement in self._later_columns():
+            self._connection.command(statement)
+
+    _TIMESTAMP_TYPE = "DateTime64(6, 'UTC')"
 
     def close(self) -> None:
         self._connection.close()
+        if self._shared_lock is not None:
+            self._shared_lock.close()
 
     def drop(self) -> None:
         """Remove the ledger's whole database (a decommissioned deployment, a test)."""

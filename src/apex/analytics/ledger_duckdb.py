@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -98,24 +98,13 @@ class DuckDBLedger(SqlLedger):
     def _command(self, sql: str) -> None:
         self._statement(lambda cursor: cursor.execute(sql))
 
-    def _together(self, statements: Sequence[str]) -> None:
-        def transaction(cursor: duckdb.DuckDBPyConnection) -> None:
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                for statement in statements:
-                    cursor.execute(statement)
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-
-        self._statement(transaction)
-
     def initialize(self) -> None:
         columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)
         for statement in _DUCKDB_TABLES.format(columns=columns).split(";"):
             if statement.strip():
                 self._command(statement)
+        for statement in self._later_columns():
+            self._command(statement)
 
     def close(self) -> None:
         """New calls are refused at once; those in flight (a commit included) finish first."""

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from apex.auth.redis_errors import redis_required
 from apex.errors import RateLimited
+from apex.store.redis_errors import redis_required
 
 PERIOD_S = 60.0
 

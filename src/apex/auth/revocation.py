@@ -18,8 +18,8 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from apex.auth.redis_errors import redis_required
 from apex.config.logging import get_logger
+from apex.store.redis_errors import redis_required
 
 log = get_logger("apex.auth.revocation")
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from apex.auth.redis_errors import redis_required
+from apex.store.redis_errors import redis_required
 
 MAX_TICKET_CHARS = 128
 PRUNE_EVERY_S = 60.0
