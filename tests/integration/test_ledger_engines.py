@@ -384,6 +384,14 @@ def test_a_replaced_price_is_never_lost_to_a_failure_in_between(
     assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 4)]
     assert [(p.id, p.input) for p in usage_ledger.price_overrides("other")] == [("gpt-4o", 7)]
 
+    # saved by a server whose clock is an hour ahead, then replaced here: the newer still wins
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    usage_ledger._update("price_overrides", f"saved_at = {usage_ledger._timestamp_sql(ahead)}",
+                         "tenant_id = 't'")
+    usage_ledger.save_price_override("t", price("5"))
+    assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 5)]
+    assert stored() == 2
+
 
 def test_a_ledger_from_before_saved_prices_were_dated_gets_the_column(tmp_path: Path) -> None:
     """`price_overrides.saved_at` came after the table: a ledger file created without it

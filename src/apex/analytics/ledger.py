@@ -747,17 +747,24 @@ class SqlLedger:
     def save_price_override(self, tenant_id: str, price: ModelPrice) -> None:
         """Replace the tenant's price for the model: the new one is inserted first and only
         then are the earlier ones deleted, so a stop or a failure in between leaves two
-        (the newer is read) rather than none, on an engine without transactions too."""
+        (the newer is read) rather than none, on an engine without transactions too. The new
+        one is dated after the earlier ones even when this server's clock is behind the one
+        that saved them."""
         document = json.dumps(price.to_dict(), default=str)
-        saved_at = self._timestamp_sql(datetime.now(UTC))
+        scope = self._override_scope(tenant_id, price.provider, price.id)
         with self.commit_lock:
+            latest = _utc(self._rows(f"SELECT max(saved_at) FROM "
+                                     f"{self._table('price_overrides')} WHERE {scope}")[0][0])
+            now = datetime.now(UTC)
+            if latest is not None and latest >= now:
+                now = latest + timedelta(microseconds=1)
+            saved_at = self._timestamp_sql(now)
             self._command(
                 f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
                 f"document, saved_at) VALUES ({self._literal(tenant_id)}, "
                 f"{self._literal(price.provider)}, {self._literal(price.id)}, "
                 f"{self._literal(document)}, {saved_at})")
-            self._delete("price_overrides", self._override_scope(
-                tenant_id, price.provider, price.id) + f" AND saved_at < {saved_at}")
+            self._delete("price_overrides", f"{scope} AND saved_at < {saved_at}")
 
     def _override_scope(self, tenant_id: str, provider: str, model: str) -> str:
         return (f"tenant_id = {self._literal(tenant_id)} AND provider = "
