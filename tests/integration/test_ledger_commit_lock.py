@@ -54,6 +54,16 @@ def test_servers_take_turns_and_a_server_may_take_its_own_lock_again(
         second.close()
 
 
+_DIES_HOLDING_THE_LOCK = """
+import os, sys, redis
+from apex.analytics.commit_lock import SharedCommitLock
+
+lock = SharedCommitLock(redis.Redis.from_url(sys.argv[1]), name=sys.argv[2], lease_s=3.0)
+lock.__enter__()
+os._exit(7)
+"""
+
+
 def test_the_lease_is_renewed_while_held_and_lapses_when_its_server_dies(
         redis_server: RedisServer, lock_name: str) -> None:
     holder = _lock(redis_server.url, lock_name, lease_s=0.6)
@@ -65,10 +75,7 @@ def test_the_lease_is_renewed_while_held_and_lapses_when_its_server_dies(
                 pass
         root = Path(__file__).resolve().parents[2]
         child = subprocess.run(  # takes the lock, then dies without giving it back
-            [sys.executable, "-c",
-             "import os, sys, redis; from apex.analytics.commit_lock import SharedCommitLock; "
-             "lock = SharedCommitLock(redis.Redis.from_url(sys.argv[1]), name=sys.argv[2], "
-             "lease_s=3.0); lock.__enter__(); os._exit(7)", redis_server.url, lock_name],
+            [sys.executable, "-c", _DIES_HOLDING_THE_LOCK, redis_server.url, lock_name],
             cwd=root, env={**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"},
             capture_output=True, text=True, timeout=60, check=False)
         assert child.returncode == 7, child.stderr
