@@ -216,9 +216,6 @@ class SqlLedger:
     def _update(self, table: str, assignments: str, where: str) -> None:
         raise NotImplementedError
 
-    def _delete_statement(self, table: str, where: str) -> str:
-        return f"DELETE FROM {self._table(table)} WHERE {where}"
-
     _UPSERT = "INSERT INTO"
 
     def initialize(self) -> None:
@@ -650,7 +647,7 @@ class SqlLedger:
             self.rows_changed(tenant_id)
 
     def _delete(self, table: str, where: str) -> None:
-        self._command(self._delete_statement(table, where))
+        self._command(f"DELETE FROM {self._table(table)} WHERE {where}")
 
     def save_upload(self, status: UploadStatus) -> None:
         """Insert or replace the record of an upload (DuckDB replaces by key; ClickHouse keeps

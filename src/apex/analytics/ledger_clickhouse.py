@@ -80,7 +80,6 @@ class ClickHouseLedger(SqlLedger):
                  commit_lock: SharedCommitLock | None = None) -> None:
         super().__init__(commit_lock=commit_lock)
         self._connection = connection
-        self._shared_lock = commit_lock
         self.database = database
         self._ready = False
         self._ready_lock = threading.Lock()
@@ -132,8 +131,8 @@ class ClickHouseLedger(SqlLedger):
 
     def close(self) -> None:
         self._connection.close()
-        if self._shared_lock is not None:
-            self._shared_lock.close()
+        if isinstance(self.commit_lock, SharedCommitLock):
+            self.commit_lock.close()
 
     def drop(self) -> None:
         """Remove the ledger's whole database (a decommissioned deployment, a test)."""
@@ -148,10 +147,10 @@ class ClickHouseLedger(SqlLedger):
     def open_upload(self, tenant_id: str, upload_id: str) -> "ClickHouseUploadWriter":
         return ClickHouseUploadWriter(self, tenant_id, upload_id)
 
-    def _delete_statement(self, table: str, where: str) -> str:
+    def _delete(self, table: str, where: str) -> None:
         """A mutation that has finished on every replica before it returns."""
-        return (f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
-                "SETTINGS mutations_sync = 2")
+        self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
+                      "SETTINGS mutations_sync = 2")
 
     def _timestamp_sql(self, value: datetime) -> str:
         return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"
