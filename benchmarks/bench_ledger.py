@@ -35,6 +35,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from apex.agents.data import DataAgent  # noqa: E402
+from apex.analytics.filters import EVERY_ROW  # noqa: E402
 from apex.analytics.demo import write_demo_file  # noqa: E402
 from apex.analytics.ingest import UsageImporter  # noqa: E402
 from apex.analytics.ledger_duckdb import DuckDBLedger  # noqa: E402
@@ -145,12 +146,14 @@ async def time_reads_at_once(ledger: DuckDBLedger,
     assert period is not None
     answers = ledger.answers
     assert answers is not None
-    reads = [read for read, _summary, _description in DataAgent(ledger).reads(TENANT).values()]
+    signals = [read for read, _summary, _description in DataAgent(ledger).reads(TENANT).values()]
+    reads = [lambda p, w: ledger.totals(TENANT, p, where=w),
+             lambda p, w: ledger.by_model(TENANT, p, where=w), *signals]
     samples, failed, retried = [], 0, ledger.memory.retried
     for _ in range(repeat):
         answers.clear()
         started = time.perf_counter()
-        results = await asyncio.gather(*(read(period) for read in reads),
+        results = await asyncio.gather(*(read(period, EVERY_ROW) for read in reads),
                                        return_exceptions=True)
         samples.append(time.perf_counter() - started)
         failed += sum(isinstance(result, Exception) for result in results)

@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from apex.analytics import ledger as ledger_module
+from apex.analytics.filters import ANALYSED_ROWS, EVERY_ROW, UsageFilter
 from apex.analytics.ingest import SERVER_FAILURE_AFTER_COMMIT, UsageImporter
 from apex.analytics.ledger import (
     ABANDONED_AFTER,
@@ -65,21 +66,24 @@ async def test_totals_are_exact_to_the_cent_against_an_independent_sum(
     assert sum(d.requests for d in by_day) == usage.good_rows
 
 
-async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | None) -> dict:
+async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | None,
+                        where: UsageFilter = EVERY_ROW) -> dict:
     return {
-        "summary": await ledger.summary(tenant, period),
-        "by_tag": await ledger.by_tag(tenant, period),
-        "by_model_feature": await ledger.by_model_feature(tenant, period),
-        "latency": await ledger.latency_percentiles(tenant, period),
-        "waste": await ledger.error_retry_waste(tenant, period),
-        "duplicates": await ledger.duplicate_prompts(tenant, period, top=5),
-        "prefixes": await ledger.shared_prefixes(tenant, period),
-        "output_outliers": await ledger.token_outliers(tenant, period, "output", 10),
-        "input_outliers": await ledger.token_outliers(tenant, period, "input", 10),
-        "hours": await ledger.hour_of_day(tenant, period),
-        "batchable": await ledger.batchable_share(tenant, period),
-        "bounds": await ledger.period_bounds(tenant),
+        "summary": await ledger.summary(tenant, period, where=where),
+        "by_tag": await ledger.by_tag(tenant, period, where=where),
+        "by_model_feature": await ledger.by_model_feature(tenant, period, where=where),
+        "latency": await ledger.latency_percentiles(tenant, period, where=where),
+        "waste": await ledger.error_retry_waste(tenant, period, where=where),
+        "duplicates": await ledger.duplicate_prompts(tenant, period, top=5, where=where),
+        "prefixes": await ledger.shared_prefixes(tenant, period, where=where),
+        "output_outliers": await ledger.token_outliers(tenant, period, "output", 10,
+                                                       where=where),
+        "input_outliers": await ledger.token_outliers(tenant, period, "input", 10, where=where),
+        "hours": await ledger.hour_of_day(tenant, period, where=where),
+        "batchable": await ledger.batchable_share(tenant, period, where=where),
+        "bounds": await ledger.period_bounds(tenant, where=where),
         "default_period": await ledger.default_period(tenant),
+        "names": await ledger.names(tenant),
     }
 
 
@@ -100,6 +104,29 @@ async def test_every_query_answers_identically_on_both_engines(
     assert duckdb_answers["waste"].retry_requests >= 0
     assert duckdb_answers["duplicates"].duplicate_requests > 0
     assert len(duckdb_answers["hours"].hours) == 24
+
+
+async def test_a_scope_narrows_every_read_identically_on_both_engines(
+        usage_ledgers: list[SqlLedger]) -> None:
+    usage = make_usage_csv(4_000, seed=5)
+    for ledger in usage_ledgers:
+        import_bytes(importer_for(ledger), "tenant-a", usage.data)
+    names = await usage_ledgers[0].names("tenant-a")
+    model, provider = names[0].model, names[0].provider
+    features = sorted({n.feature for n in names if n.feature})[:2]
+    where = UsageFilter(models=(model,), providers=(provider,), features=tuple(features))
+    answers = [await _every_answer(ledger, "tenant-a", None, where)
+               for ledger in usage_ledgers]
+    for name, value in answers[0].items():
+        assert value == answers[1][name], name
+    expected = [n for n in names
+                if n.model == model and n.provider == provider and n.feature in features]
+    totals = answers[0]["summary"].totals
+    assert totals.requests == sum(n.requests for n in expected) > 0
+    assert {(m.provider, m.model) for m in answers[0]["summary"].by_model} == {(provider, model)}
+    assert {f.feature for f in answers[0]["summary"].by_feature} == {n.feature for n in expected}
+    everything = await usage_ledgers[0].totals("tenant-a")
+    assert totals.requests < everything.requests
 
 
 async def test_tenants_never_see_each_other(usage_ledger: SqlLedger) -> None:
@@ -818,3 +845,19 @@ async def test_reads_that_outgrow_the_memory_limit_together_run_again_one_at_a_t
         assert alone[0].overall is not None and alone[0].overall.requests > 50_000
     finally:
         ledger.close()
+
+
+async def test_the_platforms_own_calls_are_recorded_on_both_engines(
+        usage_ledger: SqlLedger) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    calls = [{"timestamp": now + timedelta(seconds=i), "provider": "openai",
+              "model": "gpt-4o-mini", "operation": "chat", "input_tokens": 900,
+              "output_tokens": 40, "status": "ok", "feature": "apex", "tags": ["apex"],
+              "request_id": f"apex-{i}"} for i in range(3)]
+    importer = importer_for(usage_ledger)
+    assert await asyncio.to_thread(importer.record_calls, "tenant-m", calls[:2]) == 2
+    assert await asyncio.to_thread(importer.record_calls, "tenant-m", calls[2:]) == 1
+    names = await usage_ledger.names("tenant-m")
+    assert [(n.feature, n.requests) for n in names] == [("apex", 3)]
+    analysed = await usage_ledger.period_bounds("tenant-m", where=ANALYSED_ROWS)
+    assert analysed.requests == 0 and analysed.last_timestamp is None

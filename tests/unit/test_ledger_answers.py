@@ -87,3 +87,30 @@ def test_clear_forgets_everything() -> None:
     store.clear()
     assert len(store) == 0
     assert store.rows("a", "q", lambda: [(2,)]) == [(2,)]
+
+
+def test_the_platforms_own_calls_leave_the_answers_blind_to_them() -> None:
+    store = AnswerStore()
+    calls, compute = counting([(1,)])
+    store.rows("a", "blind", compute, blind_to_own_calls=True)
+    store.rows("a", "sees all", compute)
+    store.changed("a", own_calls_only=True)
+    store.rows("a", "blind", compute, blind_to_own_calls=True)
+    assert len(calls) == 2
+    store.rows("a", "sees all", compute)
+    assert len(calls) == 3
+    store.changed("a")
+    store.rows("a", "blind", compute, blind_to_own_calls=True)
+    assert len(calls) == 4
+
+
+def test_an_answer_computed_across_an_own_calls_write_is_kept_only_when_blind() -> None:
+    for blind in (True, False):
+        store = AnswerStore()
+
+        def compute(store: AnswerStore = store) -> list[tuple[int]]:
+            store.changed("a", own_calls_only=True)
+            return [(1,)]
+
+        store.rows("a", "q", compute, blind_to_own_calls=blind)
+        assert len(store) == (1 if blind else 0), blind

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
 import sqlglot
 
 from apex.analytics import queries as q
+from apex.analytics.filters import UsageFilter
 
 START, END = datetime(2024, 1, 1), datetime(2024, 2, 1)
+
+
+def _scanned(select: sqlglot.exp.Select) -> sqlglot.exp.Table | None:
+    """The table a SELECT reads directly (sqlglot names the clause `from_` since 28)."""
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if source is not None else None
+    return table if isinstance(table, sqlglot.exp.Table) else None
 
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
@@ -28,12 +37,13 @@ def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine:
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
 def test_every_statement_on_usage_filters_by_tenant(query: q.LedgerQuery) -> None:
-    tree = query.tree
-    for select in tree.find_all(sqlglot.exp.Select):
-        source = select.args.get("from")
-        if source and source.find(sqlglot.exp.Table) and source.find(
-                sqlglot.exp.Table).name == "usage":
+    scans = 0
+    for select in query.tree.find_all(sqlglot.exp.Select):
+        table = _scanned(select)
+        if table is not None and table.name == "usage":
             assert "tenant_id" in select.args["where"].sql()
+            scans += 1
+    assert scans
 
 
 def test_a_query_without_tenant_is_refused() -> None:
@@ -62,3 +72,40 @@ def test_a_value_that_looks_like_another_placeholder_stays_itself() -> None:
     where = sqlglot.parse_one(sql, read="duckdb").args["where"]
     literals = [lit.this for lit in where.find_all(sqlglot.exp.Literal) if lit.is_string]
     assert tricky in literals
+
+
+SCOPED = UsageFilter(models=("gpt-4o", "x' OR '1'='1"), providers=("openai",),
+                     features=("it's", "a\\'b"), exclude_features=("apex",))
+
+
+@pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
+def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
+    sql = q.render(query.narrowed(SCOPED), "duckdb", tenant_id="tenant-1", start=START,
+                   end=END, limit=5, min_requests=3, **q.filter_values(SCOPED))
+    scans = 0
+    for select in sqlglot.parse_one(sql, read="duckdb").find_all(sqlglot.exp.Select):
+        table = _scanned(select)
+        if table is not None and table.name == "usage":
+            where = select.args["where"]
+            literals = {lit.this for lit in where.find_all(sqlglot.exp.Literal) if lit.is_string}
+            assert set(SCOPED.models) | set(SCOPED.features) | {"openai", "apex"} <= literals
+            scans += 1
+    assert scans
+    clickhouse = q.render(query.narrowed(SCOPED), "clickhouse", tenant_id="tenant-1",
+                          start=START, end=END, limit=5, min_requests=3,
+                          **q.filter_values(SCOPED))
+    assert len(re.findall(r"(?:u\.)?provider IN \('openai'\)", clickhouse)) == scans
+    assert len(re.findall(r"NOT \((?:u\.)?feature IN \('apex'\)\)", clickhouse)) == scans
+
+
+def test_an_empty_scope_leaves_the_statement_as_it_is() -> None:
+    assert q.SUMMARY.narrowed(UsageFilter()) is q.SUMMARY
+    assert q.filter_values(UsageFilter()) == {}
+
+
+def test_only_the_dimensions_named_narrow() -> None:
+    where = UsageFilter(providers=("anthropic",))
+    sql = q.render(q.SUMMARY.narrowed(where), "duckdb", tenant_id="t", start=START, end=END,
+                   **q.filter_values(where))
+    condition = sql.split("WHERE", 1)[1]
+    assert "provider IN ('anthropic')" in condition and "model" not in condition

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from apex.analytics.demo import DemoWorkload
+from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
 from apex.analytics.ledger import SqlLedger, UploadWriter, naive_utc
@@ -398,12 +399,15 @@ class UsageImporter:
         columns[LINE] = list(range(1, len(calls) + 1))
         table = pa.table({name: pa.array(columns[name], type_) for name, type_ in _CALL_TYPES})
         normalizer, overrides = self._normalizer(tenant_id, threads=1)
-        writer = self.ledger.open_upload(tenant_id, CALLS_PREFIX + new_id())
+        own_calls_only = all(call.get("feature") == OWN_CALLS_FEATURE for call in calls)
+        # one id for the writer and its rows: ClickHouse commits the staged rows of that id
+        upload_id = CALLS_PREFIX + new_id()
+        writer = self.ledger.open_upload(tenant_id, upload_id, own_calls_only=own_calls_only)
         try:
             writer.stage(normalizer.finish_typed(table, tenant_id=tenant_id,
-                                                 upload_id=CALLS_PREFIX + "llm").rows)
-            inserted, _duplicates, _repriced = self._commit(writer, tenant_id,
-                                                            CALLS_PREFIX + "llm", overrides)
+                                                 upload_id=upload_id).rows)
+            inserted, _duplicates, _repriced = self._commit(writer, tenant_id, upload_id,
+                                                            overrides)
         except BaseException:
             writer.discard()
             raise

@@ -31,6 +31,13 @@ from pydantic import BaseModel
 from apex.analytics import queries as q
 from apex.analytics.answers import AnswerStore
 from apex.analytics.commit_lock import SharedCommitLock
+from apex.analytics.filters import (
+    ANALYSED_ROWS,
+    EVERY_ROW,
+    OWN_CALLS_FEATURE,
+    UsageFilter,
+    analysed_rows,
+)
 from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
 from apex.analytics.results import (
     BatchableGroup,
@@ -57,6 +64,7 @@ from apex.analytics.results import (
     TimeSpan,
     TokenOutlierGroup,
     UsagePeriod,
+    UsageNames,
     UsageSummary,
     UsageTotals,
 )
@@ -76,35 +84,45 @@ _UPLOAD_COLUMNS = ("upload_id", "tenant_id", "state", "document", "created_at", 
 
 
 class Ledger(Protocol):
-    """What callers may ask of the usage ledger. Every method is scoped by `tenant_id`."""
+    """What callers may ask of the usage ledger. Every method is scoped by `tenant_id`; `where`
+    narrows a read further to named models, providers and features."""
 
-    async def summary(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageSummary: ...
-    async def totals(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageTotals: ...
-    async def by_model(self, tenant_id: str,
-                       period: UsagePeriod | None = None) -> list[ModelUsage]: ...
-    async def by_feature(self, tenant_id: str,
-                         period: UsagePeriod | None = None) -> list[FeatureUsage]: ...
-    async def by_tag(self, tenant_id: str, period: UsagePeriod | None = None) -> list[TagUsage]: ...
-    async def by_day(self, tenant_id: str, period: UsagePeriod | None = None) -> list[DayUsage]: ...
-    async def by_model_feature(self, tenant_id: str,
-                               period: UsagePeriod | None = None) -> list[ModelFeatureUsage]: ...
+    async def summary(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                      where: UsageFilter = EVERY_ROW) -> UsageSummary: ...
+    async def totals(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                     where: UsageFilter = EVERY_ROW) -> UsageTotals: ...
+    async def by_model(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                       where: UsageFilter = EVERY_ROW) -> list[ModelUsage]: ...
+    async def by_feature(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                         where: UsageFilter = EVERY_ROW) -> list[FeatureUsage]: ...
+    async def by_tag(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                     where: UsageFilter = EVERY_ROW) -> list[TagUsage]: ...
+    async def by_day(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                     where: UsageFilter = EVERY_ROW) -> list[DayUsage]: ...
+    async def by_model_feature(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                               where: UsageFilter = EVERY_ROW) -> list[ModelFeatureUsage]: ...
     async def latency_percentiles(self, tenant_id: str, period: UsagePeriod | None = None, *,
-                                  overall: bool = True) -> LatencyReport: ...
-    async def error_retry_waste(self, tenant_id: str,
-                                period: UsagePeriod | None = None) -> ErrorRetryWaste: ...
+                                  overall: bool = True,
+                                  where: UsageFilter = EVERY_ROW) -> LatencyReport: ...
+    async def error_retry_waste(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                                where: UsageFilter = EVERY_ROW) -> ErrorRetryWaste: ...
     async def duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None = None,
-                                top: int = 10) -> DuplicatePrompts: ...
-    async def shared_prefixes(self, tenant_id: str,
-                              period: UsagePeriod | None = None) -> SharedPrefixes: ...
+                                top: int = 10, *,
+                                where: UsageFilter = EVERY_ROW) -> DuplicatePrompts: ...
+    async def shared_prefixes(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                              where: UsageFilter = EVERY_ROW) -> SharedPrefixes: ...
     async def token_outliers(self, tenant_id: str, period: UsagePeriod | None = None,
-                             kind: str = "output",
-                             min_requests: int = MIN_OUTLIER_REQUESTS) -> list[TokenOutlierGroup]: ...
-    async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None) -> HourOfDay: ...
-    async def batchable_share(self, tenant_id: str,
-                              period: UsagePeriod | None = None) -> BatchableShare: ...
-    async def coverage(self, tenant_id: str,
-                       period: UsagePeriod | None = None) -> ColumnCoverage: ...
-    async def period_bounds(self, tenant_id: str) -> LedgerBounds: ...
+                             kind: str = "output", min_requests: int = MIN_OUTLIER_REQUESTS, *,
+                             where: UsageFilter = EVERY_ROW) -> list[TokenOutlierGroup]: ...
+    async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                          where: UsageFilter = EVERY_ROW) -> HourOfDay: ...
+    async def batchable_share(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                              where: UsageFilter = EVERY_ROW) -> BatchableShare: ...
+    async def coverage(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                       where: UsageFilter = EVERY_ROW) -> ColumnCoverage: ...
+    async def period_bounds(self, tenant_id: str, *,
+                            where: UsageFilter = EVERY_ROW) -> LedgerBounds: ...
+    async def names(self, tenant_id: str) -> list[UsageNames]: ...
     async def default_period(self, tenant_id: str) -> UsagePeriod | None: ...
 
 
@@ -245,42 +263,47 @@ class SqlLedger:
         return "'" + value.replace("'", "''") + "'"
 
     def _query(self, query: q.LedgerQuery, tenant_id: str, period: UsagePeriod | None,
-               **values: object) -> list[Row]:
+               where: UsageFilter = EVERY_ROW, **values: object) -> list[Row]:
         scope = period or ALL_TIME
-        sql = q.render(query, self.engine, tenant_id=tenant_id, start=naive_utc(scope.start),
-                       end=naive_utc(scope.end), database=self.database, **values)
+        sql = q.render(query.narrowed(where), self.engine, tenant_id=tenant_id,
+                       start=naive_utc(scope.start), end=naive_utc(scope.end),
+                       database=self.database, **values, **q.filter_values(where))
         if self.answers is None:
             return self._rows(sql)
-        return self.answers.rows(tenant_id, sql, lambda: self._rows(sql))
+        return self.answers.rows(tenant_id, sql, lambda: self._rows(sql),
+                                 blind_to_own_calls=where.excludes(OWN_CALLS_FEATURE))
 
-    def rows_changed(self, tenant_id: str) -> None:
-        """Every write to a tenant's rows ends here: stored answers about them are void."""
+    def rows_changed(self, tenant_id: str, *, own_calls_only: bool = False) -> None:
+        """Every write to a tenant's rows ends here: stored answers about them are void (those
+        that leave out the platform's own calls stay when only such calls were written)."""
         if self.answers is not None:
-            self.answers.changed(tenant_id)
+            self.answers.changed(tenant_id, own_calls_only=own_calls_only)
 
     def prepare_answers(self, tenant_id: str) -> None:
         """Answer ahead of time what is asked first after new rows arrive: the usage page's
-        all-time summary and every read of a chat run over the default report period.
+        all-time summary and every read of a chat run over the default report period (those
+        leave out the platform's own calls, as a chat run's do).
         (Synchronous and slow on a large ledger: call from a background thread.)"""
         if self.answers is None:
             return
-        bounds = self._period_bounds(tenant_id)
+        where = analysed_rows(n.feature for n in self._names(tenant_id))
+        bounds = self._period_bounds(tenant_id, ANALYSED_ROWS)
         if bounds.last_timestamp is None:
             return
         period = default_period_ending(bounds.last_timestamp)
         reads: list[Callable[[], object]] = [
             lambda: self._summary(tenant_id, None),
-            lambda: self._coverage(tenant_id, period),
-            lambda: self._summary(tenant_id, period),
-            lambda: self._by_model_feature(tenant_id, period),
-            lambda: self._latency_percentiles(tenant_id, period, False),
-            lambda: self._duplicate_prompts(tenant_id, period, 0),
-            lambda: self._shared_prefixes(tenant_id, period),
+            lambda: self._coverage(tenant_id, period, where),
+            lambda: self._summary(tenant_id, period, where),
+            lambda: self._by_model_feature(tenant_id, period, where),
+            lambda: self._latency_percentiles(tenant_id, period, False, where),
+            lambda: self._duplicate_prompts(tenant_id, period, 0, where),
+            lambda: self._shared_prefixes(tenant_id, period, where),
             *(lambda kind=kind: self._token_outliers(tenant_id, period, kind,
-                                                     MIN_OUTLIER_REQUESTS)
+                                                     MIN_OUTLIER_REQUESTS, where)
               for kind in q.TOKEN_OUTLIERS),
-            lambda: self._batchable_share(tenant_id, period),
-            lambda: self._error_retry_waste(tenant_id, period),
+            lambda: self._batchable_share(tenant_id, period, where),
+            lambda: self._error_retry_waste(tenant_id, period, where),
         ]
         for read in reads:
             if self._closing.is_set():
@@ -362,8 +385,9 @@ class SqlLedger:
         return self._query(query, tenant_id, period, **values)
 
     # -- reads ------------------------------------------------------------------------------
-    def _totals(self, tenant_id: str, period: UsagePeriod | None) -> UsageTotals:
-        row = self._query(q.SUMMARY, tenant_id, period)[0]
+    def _totals(self, tenant_id: str, period: UsagePeriod | None,
+                where: UsageFilter = EVERY_ROW) -> UsageTotals:
+        row = self._query(q.SUMMARY, tenant_id, period, where)[0]
         requests = as_int(row[0])
         return UsageTotals(
             requests=requests, cost_usd=_decimal(row[1]), input_tokens=as_int(row[2]),
@@ -374,52 +398,58 @@ class SqlLedger:
             last_timestamp=_utc(row[9]) if requests else None,
         )
 
-    def _by_model(self, tenant_id: str, period: UsagePeriod | None) -> list[ModelUsage]:
+    def _by_model(self, tenant_id: str, period: UsagePeriod | None,
+                  where: UsageFilter = EVERY_ROW) -> list[ModelUsage]:
         return [ModelUsage(
             provider=r[0], model=r[1], requests=as_int(r[2]), cost_usd=_decimal(r[3]),
             input_tokens=as_int(r[4]), output_tokens=as_int(r[5]), cached_input_tokens=as_int(r[6]),
             reasoning_tokens=as_int(r[7]), errors=as_int(r[8]), unpriced_requests=as_int(r[9]),
             p50_latency_ms=_levels(r[10], 2)[0], p95_latency_ms=_levels(r[10], 2)[1],
-        ) for r in self._query(q.BY_MODEL, tenant_id, period)]
+        ) for r in self._query(q.BY_MODEL, tenant_id, period, where)]
 
-    def _by_feature(self, tenant_id: str, period: UsagePeriod | None) -> list[FeatureUsage]:
+    def _by_feature(self, tenant_id: str, period: UsagePeriod | None,
+                    where: UsageFilter = EVERY_ROW) -> list[FeatureUsage]:
         return [FeatureUsage(
             feature=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
             output_tokens=as_int(r[4]), errors=as_int(r[5]),
             p50_latency_ms=_levels(r[6], 2)[0], p95_latency_ms=_levels(r[6], 2)[1],
-        ) for r in self._query(q.BY_FEATURE, tenant_id, period)]
+        ) for r in self._query(q.BY_FEATURE, tenant_id, period, where)]
 
-    def _by_tag(self, tenant_id: str, period: UsagePeriod | None) -> list[TagUsage]:
+    def _by_tag(self, tenant_id: str, period: UsagePeriod | None,
+                where: UsageFilter = EVERY_ROW) -> list[TagUsage]:
         return [TagUsage(tag=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]))
-                for r in self._query(q.BY_TAG, tenant_id, period)]
+                for r in self._query(q.BY_TAG, tenant_id, period, where)]
 
-    def _by_day(self, tenant_id: str, period: UsagePeriod | None) -> list[DayUsage]:
+    def _by_day(self, tenant_id: str, period: UsagePeriod | None,
+                where: UsageFilter = EVERY_ROW) -> list[DayUsage]:
         return [DayUsage(
             day=_day(r[0]), requests=as_int(r[1]), cost_usd=_decimal(r[2]),
             input_tokens=as_int(r[3]),
             output_tokens=as_int(r[4]), errors=as_int(r[5]),
-        ) for r in self._query(q.BY_DAY, tenant_id, period)]
+        ) for r in self._query(q.BY_DAY, tenant_id, period, where)]
 
     def _by_model_feature(self, tenant_id: str,
-                          period: UsagePeriod | None) -> list[ModelFeatureUsage]:
+                          period: UsagePeriod | None,
+                          where: UsageFilter = EVERY_ROW) -> list[ModelFeatureUsage]:
         return [ModelFeatureUsage(
             provider=r[0], model=r[1], feature=r[2], operation=r[3], requests=as_int(r[4]),
             cost_usd=_decimal(r[5]), input_tokens=as_int(r[6]), output_tokens=as_int(r[7]),
             cached_input_tokens=as_int(r[8]), reasoning_tokens=as_int(r[9]), errors=as_int(r[10]),
             p50_input_tokens=_levels(r[11], 1)[0], p50_output_tokens=_levels(r[12], 2)[0],
             p95_output_tokens=_levels(r[12], 2)[1],
-        ) for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period)]
+        ) for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period, where)]
 
-    def _summary(self, tenant_id: str, period: UsagePeriod | None) -> UsageSummary:
-        totals = self._totals(tenant_id, period)
+    def _summary(self, tenant_id: str, period: UsagePeriod | None,
+                 where: UsageFilter = EVERY_ROW) -> UsageSummary:
+        totals = self._totals(tenant_id, period, where)
         if period is None:
             shown = TimeSpan(start=totals.first_timestamp, end=totals.last_timestamp)
         else:
             shown = TimeSpan(start=period.start, end=period.end)
         return UsageSummary(period=shown, totals=totals,
-                            by_model=self._by_model(tenant_id, period),
-                            by_feature=self._by_feature(tenant_id, period),
-                            by_day=self._by_day(tenant_id, period))
+                            by_model=self._by_model(tenant_id, period, where),
+                            by_feature=self._by_feature(tenant_id, period, where),
+                            by_day=self._by_day(tenant_id, period, where))
 
     @staticmethod
     def _latency(provider: str, model: str, feature: str, r: Sequence[Any]) -> LatencyStats:
@@ -433,23 +463,25 @@ class SqlLedger:
         )
 
     def _latency_percentiles(self, tenant_id: str, period: UsagePeriod | None,
-                             with_overall: bool) -> LatencyReport:
-        overall_rows = self._query(q.LATENCY_OVERALL, tenant_id, period) if with_overall else []
+                             with_overall: bool, where: UsageFilter = EVERY_ROW) -> LatencyReport:
+        overall_rows = (self._query(q.LATENCY_OVERALL, tenant_id, period, where)
+                        if with_overall else [])
         overall = None
         if overall_rows and as_int(overall_rows[0][0]):
             overall = self._latency("", "", "", overall_rows[0])
         groups = [self._latency(r[0], r[1], r[2], r[3:])
-                  for r in self._query(q.LATENCY, tenant_id, period)]
+                  for r in self._query(q.LATENCY, tenant_id, period, where)]
         return LatencyReport(overall=overall, groups=groups)
 
-    def _error_retry_waste(self, tenant_id: str, period: UsagePeriod | None) -> ErrorRetryWaste:
+    def _error_retry_waste(self, tenant_id: str, period: UsagePeriod | None,
+                           where: UsageFilter = EVERY_ROW) -> ErrorRetryWaste:
         errors = [ErrorGroup(
             provider=r[0], model=r[1], error_type=r[2], requests=as_int(r[3]),
             cost_usd=_decimal(r[4]), input_tokens=as_int(r[5]), output_tokens=as_int(r[6]),
-        ) for r in self._query(q.ERRORS, tenant_id, period)]
+        ) for r in self._query(q.ERRORS, tenant_id, period, where)]
         retries = [RetryGroup(provider=r[0], model=r[1], retries=as_int(r[2]),
                               recovered=as_int(r[3]), cost_usd=_decimal(r[4]))
-                   for r in self._query(q.RETRIES, tenant_id, period)]
+                   for r in self._query(q.RETRIES, tenant_id, period, where)]
         return ErrorRetryWaste(
             error_requests=sum(e.requests for e in errors),
             error_cost_usd=sum((e.cost_usd for e in errors), Decimal(0)),
@@ -459,8 +491,8 @@ class SqlLedger:
         )
 
     def _duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None,
-                           top: int) -> DuplicatePrompts:
-        rows = self._query(q.DUPLICATES, tenant_id, period, limit=max(1, top))
+                           top: int, where: UsageFilter = EVERY_ROW) -> DuplicatePrompts:
+        rows = self._query(q.DUPLICATES, tenant_id, period, where, limit=max(1, top))
         groups = sorted((DuplicateGroup(
             provider=r[1], model=r[2], hashed_requests=as_int(r[4]),
             distinct_prompts=as_int(r[5]), repeated_prompts=as_int(r[6]),
@@ -473,20 +505,21 @@ class SqlLedger:
         ) for r in rows if r[0] == "prompt" and top > 0), key=lambda p: (
             -p.calls, -p.cost_usd, p.prompt_hash, p.provider, p.model))
         return DuplicatePrompts(
-            requests=self._totals(tenant_id, period).requests,
+            requests=self._totals(tenant_id, period, where).requests,
             hashed_requests=sum(g.hashed_requests for g in groups),
             duplicate_requests=sum(g.duplicate_requests for g in groups),
             duplicate_cost_usd=sum((g.duplicate_cost_usd for g in groups), Decimal(0)),
             groups=groups, top_prompts=top_prompts,
         )
 
-    def _shared_prefixes(self, tenant_id: str, period: UsagePeriod | None) -> SharedPrefixes:
-        totals = self._totals(tenant_id, period)
+    def _shared_prefixes(self, tenant_id: str, period: UsagePeriod | None,
+                         where: UsageFilter = EVERY_ROW) -> SharedPrefixes:
+        totals = self._totals(tenant_id, period, where)
         groups = [PrefixGroup(
             provider=r[0], model=r[1], prefixes=as_int(r[2]), requests=as_int(r[3]),
             input_tokens=as_int(r[4]), cached_input_tokens=as_int(r[5]),
             repeated_prefix_tokens=as_int(r[6]),
-        ) for r in self._query(q.PREFIXES, tenant_id, period)]
+        ) for r in self._query(q.PREFIXES, tenant_id, period, where)]
         return SharedPrefixes(
             requests=totals.requests, shared_requests=sum(g.requests for g in groups),
             input_tokens=totals.input_tokens,
@@ -494,7 +527,8 @@ class SqlLedger:
         )
 
     def _token_outliers(self, tenant_id: str, period: UsagePeriod | None, kind: str,
-                        min_requests: int) -> list[TokenOutlierGroup]:
+                        min_requests: int,
+                        where: UsageFilter = EVERY_ROW) -> list[TokenOutlierGroup]:
         if kind not in q.TOKEN_OUTLIERS:
             raise ValueError("kind must be 'input' or 'output'")
         return [TokenOutlierGroup(
@@ -503,13 +537,14 @@ class SqlLedger:
             p99_tokens=_levels(r[4], 3)[2], max_tokens=as_int(r[5]), threshold=as_int(r[6]),
             outlier_requests=as_int(r[7]), outlier_tokens=as_int(r[8]),
             outlier_cost_usd=_decimal(r[9]),
-        ) for r in self._query(q.TOKEN_OUTLIERS[kind], tenant_id, period,
+        ) for r in self._query(q.TOKEN_OUTLIERS[kind], tenant_id, period, where,
                                min_requests=max(1, min_requests))]
 
-    def _hour_of_day(self, tenant_id: str, period: UsagePeriod | None) -> HourOfDay:
+    def _hour_of_day(self, tenant_id: str, period: UsagePeriod | None,
+                     where: UsageFilter = EVERY_ROW) -> HourOfDay:
         cells = [HourProfile(weekday=as_int(r[0]), hour=as_int(r[1]), requests=as_int(r[2]),
                              cost_usd=_decimal(r[3]), tokens=as_int(r[4]))
-                 for r in self._query(q.HOURLY, tenant_id, period)]
+                 for r in self._query(q.HOURLY, tenant_id, period, where)]
         hours = []
         for hour in range(24):
             in_hour = [cell for cell in cells if cell.hour == hour]
@@ -519,13 +554,14 @@ class SqlLedger:
                 tokens=sum(c.tokens for c in in_hour)))
         return HourOfDay(hours=hours, cells=cells)
 
-    def _batchable_share(self, tenant_id: str, period: UsagePeriod | None) -> BatchableShare:
-        totals = self._totals(tenant_id, period)
+    def _batchable_share(self, tenant_id: str, period: UsagePeriod | None,
+                         where: UsageFilter = EVERY_ROW) -> BatchableShare:
+        totals = self._totals(tenant_id, period, where)
         groups = [BatchableGroup(
             provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]),
             cost_usd=_decimal(r[4]), input_tokens=as_int(r[5]), output_tokens=as_int(r[6]),
             tagged_requests=as_int(r[7]), off_hours_requests=as_int(r[8]),
-        ) for r in self._query(q.BATCHABLE, tenant_id, period)]
+        ) for r in self._query(q.BATCHABLE, tenant_id, period, where)]
         return BatchableShare(
             requests=totals.requests, cost_usd=totals.cost_usd,
             batchable_requests=sum(g.requests for g in groups),
@@ -533,94 +569,115 @@ class SqlLedger:
             keywords=list(q.BATCH_KEYWORDS), groups=groups,
         )
 
-    def _coverage(self, tenant_id: str, period: UsagePeriod | None) -> ColumnCoverage:
-        row = self._query(q.COVERAGE, tenant_id, period)[0]
+    def _coverage(self, tenant_id: str, period: UsagePeriod | None,
+                  where: UsageFilter = EVERY_ROW) -> ColumnCoverage:
+        row = self._query(q.COVERAGE, tenant_id, period, where)[0]
         return ColumnCoverage(
             requests=as_int(row[0]), latency_rows=as_int(row[1]), ttft_rows=as_int(row[2]),
             feature_rows=as_int(row[3]), prompt_hash_rows=as_int(row[4]),
             prefix_hash_rows=as_int(row[5]), priced_rows=as_int(row[6]),
             output_token_rows=as_int(row[7]))
 
-    def _period_bounds(self, tenant_id: str) -> LedgerBounds:
-        row = self._query(q.BOUNDS, tenant_id, None)[0]
+    def _period_bounds(self, tenant_id: str, where: UsageFilter = EVERY_ROW) -> LedgerBounds:
+        row = self._query(q.BOUNDS, tenant_id, None, where)[0]
         requests = as_int(row[0])
         return LedgerBounds(requests=requests,
                             first_timestamp=_utc(row[1]) if requests else None,
                             last_timestamp=_utc(row[2]) if requests else None)
 
+    def _names(self, tenant_id: str) -> list[UsageNames]:
+        return [UsageNames(provider=r[0], model=r[1], feature=r[2], requests=as_int(r[3]))
+                for r in self._query(q.NAMES, tenant_id, None)]
+
     # -- the async surface ------------------------------------------------------------------
-    async def summary(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageSummary:
-        return await self._run(self._summary, tenant_id, period)
+    # `where` narrows a read to named models, providers and features (a question's scope)
+    async def summary(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                      where: UsageFilter = EVERY_ROW) -> UsageSummary:
+        return await self._run(self._summary, tenant_id, period, where)
 
-    async def totals(self, tenant_id: str, period: UsagePeriod | None = None) -> UsageTotals:
-        return await self._run(self._totals, tenant_id, period)
+    async def totals(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                     where: UsageFilter = EVERY_ROW) -> UsageTotals:
+        return await self._run(self._totals, tenant_id, period, where)
 
-    async def by_model(self, tenant_id: str,
-                       period: UsagePeriod | None = None) -> list[ModelUsage]:
-        return await asyncio.to_thread(self._by_model, tenant_id, period)
+    async def by_model(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                       where: UsageFilter = EVERY_ROW) -> list[ModelUsage]:
+        return await asyncio.to_thread(self._by_model, tenant_id, period, where)
 
-    async def by_feature(self, tenant_id: str,
-                         period: UsagePeriod | None = None) -> list[FeatureUsage]:
-        return await asyncio.to_thread(self._by_feature, tenant_id, period)
+    async def by_feature(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                         where: UsageFilter = EVERY_ROW) -> list[FeatureUsage]:
+        return await asyncio.to_thread(self._by_feature, tenant_id, period, where)
 
-    async def by_tag(self, tenant_id: str, period: UsagePeriod | None = None) -> list[TagUsage]:
-        return await asyncio.to_thread(self._by_tag, tenant_id, period)
+    async def by_tag(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                     where: UsageFilter = EVERY_ROW) -> list[TagUsage]:
+        return await asyncio.to_thread(self._by_tag, tenant_id, period, where)
 
-    async def by_day(self, tenant_id: str, period: UsagePeriod | None = None) -> list[DayUsage]:
-        return await asyncio.to_thread(self._by_day, tenant_id, period)
+    async def by_day(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                     where: UsageFilter = EVERY_ROW) -> list[DayUsage]:
+        return await asyncio.to_thread(self._by_day, tenant_id, period, where)
 
-    async def by_model_feature(self, tenant_id: str,
-                               period: UsagePeriod | None = None) -> list[ModelFeatureUsage]:
-        return await asyncio.to_thread(self._by_model_feature, tenant_id, period)
+    async def by_model_feature(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                               where: UsageFilter = EVERY_ROW) -> list[ModelFeatureUsage]:
+        return await asyncio.to_thread(self._by_model_feature, tenant_id, period, where)
 
     async def latency_percentiles(self, tenant_id: str, period: UsagePeriod | None = None, *,
-                                  overall: bool = True) -> LatencyReport:
+                                  overall: bool = True,
+                                  where: UsageFilter = EVERY_ROW) -> LatencyReport:
         """Per-group latency; `overall=False` skips the whole-period figures (a full pass over
         the rows) for callers that only read the groups."""
-        return await self._run(self._latency_percentiles, tenant_id, period, overall)
+        return await self._run(self._latency_percentiles, tenant_id, period, overall, where)
 
-    async def error_retry_waste(self, tenant_id: str,
-                                period: UsagePeriod | None = None) -> ErrorRetryWaste:
-        return await self._run(self._error_retry_waste, tenant_id, period)
+    async def error_retry_waste(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                                where: UsageFilter = EVERY_ROW) -> ErrorRetryWaste:
+        return await self._run(self._error_retry_waste, tenant_id, period, where)
 
     async def duplicate_prompts(self, tenant_id: str, period: UsagePeriod | None = None,
-                                top: int = 10) -> DuplicatePrompts:
-        return await self._run(self._duplicate_prompts, tenant_id, period, top)
+                                top: int = 10, *,
+                                where: UsageFilter = EVERY_ROW) -> DuplicatePrompts:
+        return await self._run(self._duplicate_prompts, tenant_id, period, top, where)
 
-    async def shared_prefixes(self, tenant_id: str,
-                              period: UsagePeriod | None = None) -> SharedPrefixes:
-        return await self._run(self._shared_prefixes, tenant_id, period)
+    async def shared_prefixes(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                              where: UsageFilter = EVERY_ROW) -> SharedPrefixes:
+        return await self._run(self._shared_prefixes, tenant_id, period, where)
 
     async def token_outliers(self, tenant_id: str, period: UsagePeriod | None = None,
-                             kind: str = "output",
-                             min_requests: int = MIN_OUTLIER_REQUESTS) -> list[TokenOutlierGroup]:
+                             kind: str = "output", min_requests: int = MIN_OUTLIER_REQUESTS, *,
+                             where: UsageFilter = EVERY_ROW) -> list[TokenOutlierGroup]:
         return await asyncio.to_thread(self._token_outliers, tenant_id, period, kind,
-                                       min_requests)
+                                       min_requests, where)
 
-    async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None) -> HourOfDay:
-        return await self._run(self._hour_of_day, tenant_id, period)
+    async def hour_of_day(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                          where: UsageFilter = EVERY_ROW) -> HourOfDay:
+        return await self._run(self._hour_of_day, tenant_id, period, where)
 
-    async def batchable_share(self, tenant_id: str,
-                              period: UsagePeriod | None = None) -> BatchableShare:
-        return await self._run(self._batchable_share, tenant_id, period)
+    async def batchable_share(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                              where: UsageFilter = EVERY_ROW) -> BatchableShare:
+        return await self._run(self._batchable_share, tenant_id, period, where)
 
-    async def coverage(self, tenant_id: str,
-                       period: UsagePeriod | None = None) -> ColumnCoverage:
-        return await self._run(self._coverage, tenant_id, period)
+    async def coverage(self, tenant_id: str, period: UsagePeriod | None = None, *,
+                       where: UsageFilter = EVERY_ROW) -> ColumnCoverage:
+        return await self._run(self._coverage, tenant_id, period, where)
 
-    async def period_bounds(self, tenant_id: str) -> LedgerBounds:
-        return await self._run(self._period_bounds, tenant_id)
+    async def period_bounds(self, tenant_id: str, *,
+                            where: UsageFilter = EVERY_ROW) -> LedgerBounds:
+        return await self._run(self._period_bounds, tenant_id, where)
+
+    async def names(self, tenant_id: str) -> list[UsageNames]:
+        """Every (provider, model, feature) of the tenant's rows, with its row count."""
+        return await self._run(self._names, tenant_id)
 
     async def default_period(self, tenant_id: str) -> UsagePeriod | None:
-        """The 30 days that end at the caller's newest row (PROTOCOL's default report period)."""
-        bounds = await self.period_bounds(tenant_id)
+        """The 30 days that end at the caller's newest row (PROTOCOL's default report period),
+        which is never one of the platform's own calls."""
+        bounds = await self.period_bounds(tenant_id, where=ANALYSED_ROWS)
         if bounds.last_timestamp is None:
             return None
         return default_period_ending(bounds.last_timestamp)
 
     # -- writes -----------------------------------------------------------------------------
-    def open_upload(self, tenant_id: str, upload_id: str) -> "UploadWriter":
-        """Somewhere to put an upload's rows until `commit` makes them visible at once."""
+    def open_upload(self, tenant_id: str, upload_id: str, *,
+                    own_calls_only: bool = False) -> "UploadWriter":
+        """Somewhere to put an upload's rows until `commit` makes them visible at once.
+        `own_calls_only`: every row is one of the platform's own calls (feature `apex`)."""
         raise NotImplementedError
 
     _TENANT_TABLES: tuple[str, ...] = ("usage", "uploads")

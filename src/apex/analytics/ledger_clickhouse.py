@@ -144,8 +144,9 @@ class ClickHouseLedger(SqlLedger):
 
     _TENANT_TABLES = ("usage", "usage_staging", "uploads")
 
-    def open_upload(self, tenant_id: str, upload_id: str) -> "ClickHouseUploadWriter":
-        return ClickHouseUploadWriter(self, tenant_id, upload_id)
+    def open_upload(self, tenant_id: str, upload_id: str, *,
+                    own_calls_only: bool = False) -> "ClickHouseUploadWriter":
+        return ClickHouseUploadWriter(self, tenant_id, upload_id, own_calls_only=own_calls_only)
 
     def _delete(self, table: str, where: str) -> None:
         """A mutation that has finished on every replica before it returns."""
@@ -163,7 +164,9 @@ class ClickHouseLedger(SqlLedger):
 class ClickHouseUploadWriter:
     """One upload's rows in `usage_staging`, until commit or discard."""
 
-    def __init__(self, ledger: ClickHouseLedger, tenant_id: str, upload_id: str) -> None:
+    def __init__(self, ledger: ClickHouseLedger, tenant_id: str, upload_id: str, *,
+                 own_calls_only: bool = False) -> None:
+        self.own_calls_only = own_calls_only
         self._ledger = ledger
         self._tenant_id = tenant_id
         self._where = (f"tenant_id = {ledger._literal(tenant_id)} AND upload_id = "
@@ -186,7 +189,7 @@ class ClickHouseUploadWriter:
                 f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})")
             inserted = as_int(ledger._rows(f"SELECT count(*) FROM {usage} WHERE "
                                          f"{self._where}")[0][0])
-            ledger.rows_changed(self._tenant_id)
+            ledger.rows_changed(self._tenant_id, own_calls_only=self.own_calls_only)
         self.discard()
         return inserted, self.staged - inserted
 

@@ -114,8 +114,9 @@ class DuckDBLedger(SqlLedger):
             self._calls_changed.wait_for(lambda: self._calls == 0)
         self._db.close()
 
-    def open_upload(self, tenant_id: str, upload_id: str) -> "DuckDBUploadWriter":
-        return DuckDBUploadWriter(self, tenant_id, upload_id)
+    def open_upload(self, tenant_id: str, upload_id: str, *,
+                    own_calls_only: bool = False) -> "DuckDBUploadWriter":
+        return DuckDBUploadWriter(self, tenant_id, upload_id, own_calls_only=own_calls_only)
 
     _UPSERT = "INSERT OR REPLACE INTO"
 
@@ -135,7 +136,9 @@ class DuckDBUploadWriter:
 
     _OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 
-    def __init__(self, ledger: DuckDBLedger, tenant_id: str, upload_id: str) -> None:
+    def __init__(self, ledger: DuckDBLedger, tenant_id: str, upload_id: str, *,
+                 own_calls_only: bool = False) -> None:
+        self.own_calls_only = own_calls_only
         self._ledger = ledger
         self._tenant_id = tenant_id
         self._tenant = ledger._literal(tenant_id)
@@ -164,7 +167,7 @@ class DuckDBUploadWriter:
         try:
             with self._ledger.commit_lock:
                 result = self._ledger._statement(self._insert_staged)
-                self._ledger.rows_changed(self._tenant_id)
+                self._ledger.rows_changed(self._tenant_id, own_calls_only=self.own_calls_only)
         finally:
             self.discard()
         inserted = int(result[0]) if result else 0

@@ -19,6 +19,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.clickhouse import ClickHouse
 
+from apex.analytics.filters import UsageFilter
+
 Engine = Literal["duckdb", "clickhouse"]
 
 BATCH_KEYWORDS = ("batch", "nightly", "offline", "background", "backfill", "cron", "etl",
@@ -26,7 +28,14 @@ BATCH_KEYWORDS = ("batch", "nightly", "offline", "background", "backfill", "cron
 OFF_HOURS_END = 6
 RETRY_WINDOW_S = 300
 
-_SCOPE = "tenant_id = :tenant_id AND timestamp >= :start AND timestamp < :end"
+def _scope(table: str = "") -> str:
+    """The tenant and period condition of a scan of the rows (`table`: its alias, if any)."""
+    prefix = f"{table}." if table else ""
+    return (f"{prefix}tenant_id = :tenant_id AND {prefix}timestamp >= :start "
+            f"AND {prefix}timestamp < :end")
+
+
+_SCOPE = _scope()
 
 
 def _group_key(*names: str) -> str:
@@ -83,6 +92,29 @@ class LedgerQuery:
     @property
     def tree(self) -> exp.Expression:
         return _parse(self.sql)
+
+
+    def narrowed(self, where: UsageFilter) -> "LedgerQuery":
+        """The statement with the filter's conditions added to each scan of the tenant's rows
+        (every `WHERE` that scopes by tenant and period), or itself when nothing narrows."""
+        if not where.clauses():
+            return self
+        return _narrowed(self, where)
+
+
+@cache
+def _narrowed(query: LedgerQuery, where: UsageFilter) -> LedgerQuery:
+    sql = query.sql
+    for table in ("", "u"):
+        condition = " AND ".join(clause for clause, _values in where.clauses(table))
+        scope = _scope(table)
+        sql = sql.replace(scope, f"{scope} AND {condition}")
+    return LedgerQuery(query.name, sql)
+
+
+def filter_values(where: UsageFilter) -> dict[str, str]:
+    """The values `narrowed(where)` statements need bound."""
+    return {name: value for _clause, values in where.clauses() for name, value in values.items()}
 
 
 @cache
@@ -385,7 +417,7 @@ outliers AS (
          coalesce(sum(u.cost_usd), 0) AS outlier_cost_usd
   FROM usage AS u
   JOIN stats AS s ON {_group_key("u.provider", "u.model", "u.feature")} = s.group_key
-  WHERE u.tenant_id = :tenant_id AND u.timestamp >= :start AND u.timestamp < :end
+  WHERE {_scope("u")}
     AND u.{kind}_tokens > s.threshold
   GROUP BY s.group_key
 )
@@ -442,8 +474,16 @@ SELECT count(*) AS requests, min(timestamp) AS first_timestamp, max(timestamp) A
 FROM usage WHERE {_SCOPE}
 """)
 
+# the names a tenant's rows use, so a question's names can be matched against them
+NAMES = LedgerQuery("names", f"""
+SELECT {_named("provider", "model", "feature")}, count(*) AS requests
+FROM usage WHERE {_SCOPE}
+GROUP BY {_group_key("provider", "model", "feature")}
+ORDER BY {_by_names("provider", "model", "feature")}
+""")
+
 ALL_QUERIES: tuple[LedgerQuery, ...] = (
     SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_MODEL_FEATURE, LATENCY, LATENCY_OVERALL,
     ERRORS, RETRIES, DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
-    BATCHABLE, COVERAGE, BOUNDS,
+    BATCHABLE, COVERAGE, BOUNDS, NAMES,
 )

@@ -69,6 +69,15 @@ class ColumnCoverage(_Result):
     output_token_rows: int
 
 
+class UsageNames(_Result):
+    """One (provider, model, feature) combination of a tenant's rows."""
+
+    provider: str
+    model: str
+    feature: str
+    requests: int
+
+
 class UsageTotals(_Result):
     requests: int
     cost_usd: Usd
