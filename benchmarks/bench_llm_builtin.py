@@ -20,8 +20,8 @@ from apex.llm import (
     ProseBrief,
     ProseEnd,
     ProseKind,
-    RequestClassification,
-    classification_messages,
+    QuestionPlan,
+    plan_messages,
     prose_messages,
 )
 from apex.llm.classify import classify_request
@@ -77,13 +77,13 @@ def main() -> None:
     async def classify() -> object:
         nonlocal question_index
         question_index = (question_index + 1) % len(QUESTIONS)
-        return await model.chat(classification_messages(QUESTIONS[question_index]),
-                                output_type=RequestClassification)
+        return await model.chat(plan_messages(QUESTIONS[question_index]),
+                                output_type=QuestionPlan)
 
     async def classify_follow_up() -> object:
-        return await model.chat(classification_messages(
+        return await model.chat(plan_messages(
             "and only for summarization?", ["How can I cut my AI costs by 30% in March?"]),
-            output_type=RequestClassification)
+            output_type=QuestionPlan)
 
     async def classify_hostile_long() -> object:
         return classify_request(HOSTILE_LONG)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apex.llm import ChatMessage, ChatSettings, LlmUsage, ProseEnd, RequestClassification
+from apex.llm import ChatMessage, ChatSettings, LlmUsage, ProseEnd, QuestionPlan
 from apex.llm.anthropic import OUTPUT_TOOL, AnthropicModel
 from apex.llm.resilience import ProviderGuard
 from tests.support.llm_stubs import LlmStub, Structured, Text, Usage
@@ -18,7 +18,7 @@ async def test_structured_request_forces_the_output_tool(anthropic_stub: LlmStub
     adapter = model(anthropic_stub)
     response = await adapter.chat(
         [ChatMessage.system("Classify."), ChatMessage.user("Which model?")],
-        output_type=RequestClassification, settings=ChatSettings(max_tokens=400))
+        output_type=QuestionPlan, settings=ChatSettings(max_tokens=400))
     await adapter.aclose()
     assert response.output.category.value == "model_selection"
     (request,) = anthropic_stub.requests
@@ -31,8 +31,8 @@ async def test_structured_request_forces_the_output_tool(anthropic_stub: LlmStub
     assert body["messages"] == [{"role": "user", "content": "Which model?"}]
     assert body["max_tokens"] == 400
     assert body["tools"] == [{"name": OUTPUT_TOOL,
-                              "description": RequestClassification.__doc__.strip(),
-                              "input_schema": RequestClassification.model_json_schema()}]
+                              "description": QuestionPlan.__doc__.strip(),
+                              "input_schema": QuestionPlan.model_json_schema()}]
     assert body["tool_choice"] == {"type": "tool", "name": OUTPUT_TOOL}
 
 
@@ -40,7 +40,7 @@ async def test_json_in_a_text_block_is_accepted(anthropic_stub: LlmStub) -> None
     anthropic_stub.script(Text('{"category": "reporting"}'))
     adapter = model(anthropic_stub)
     response = await adapter.chat([ChatMessage.user("report")],
-                                  output_type=RequestClassification)
+                                  output_type=QuestionPlan)
     await adapter.aclose()
     assert response.output.category.value == "reporting"
 

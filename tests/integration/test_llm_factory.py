@@ -13,8 +13,8 @@ from apex.llm import (
     ChatMessage,
     LanguageModel,
     RequestCategory,
-    RequestClassification,
-    classification_messages,
+    QuestionPlan,
+    plan_messages,
 )
 from tests.support.llm_stubs import Failure, LlmStub, Structured, Text
 
@@ -26,8 +26,8 @@ async def test_the_app_serves_the_builtin_engine_by_default(make_settings: MakeS
     app = create_app(make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"))
     async with app.router.lifespan_context(app):
         model: LanguageModel = app.state.language_model
-        response = await model.chat(classification_messages("Why is my p95 latency so high?"),
-                                    output_type=RequestClassification)
+        response = await model.chat(plan_messages("Why is my p95 latency so high?"),
+                                    output_type=QuestionPlan)
     assert model.provider == "builtin"
     assert response.output.category is RequestCategory.LATENCY
 
@@ -46,12 +46,12 @@ async def test_a_configured_provider_is_used_and_falls_back(
     async with app.router.lifespan_context(app):
         model: LanguageModel = app.state.language_model
         stub.script(Structured({"category": "capacity"}), Text("provider prose"))
-        classified = await model.chat(classification_messages("hmm"),
-                                      output_type=RequestClassification)
+        classified = await model.chat(plan_messages("hmm"),
+                                      output_type=QuestionPlan)
         prose = await model.chat([ChatMessage.user("hi")])
         stub.script(Failure(503))
-        fell_back = await model.chat(classification_messages("Cut my costs by 30%"),
-                                     output_type=RequestClassification)
+        fell_back = await model.chat(plan_messages("Cut my costs by 30%"),
+                                     output_type=QuestionPlan)
     assert classified.output.category is RequestCategory.CAPACITY and classified.fallback is None
     assert prose.text == "provider prose"
     assert fell_back.output.category is RequestCategory.COST

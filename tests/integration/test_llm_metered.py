@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.llm import (
     BuiltinModel,
     ChatMessage,
@@ -15,8 +16,8 @@ from apex.llm import (
     LlmUsage,
     MeteredModel,
     ProseEnd,
-    RequestClassification,
-    classification_messages,
+    QuestionPlan,
+    plan_messages,
 )
 from apex.llm.anthropic import AnthropicModel
 from apex.llm.openai import OpenAIModel
@@ -54,7 +55,7 @@ def anthropic_model(stub: LlmStub, **kwargs: int) -> AnthropicModel:
 async def test_a_successful_call_is_recorded_with_its_tokens(openai_stub: LlmStub) -> None:
     openai_stub.script(Text("x", Usage(1_500, 220, 1_024, 64)))
     ledger = Ledger()
-    model = MeteredModel(openai_model(openai_stub), ledger)
+    model = MeteredModel(openai_model(openai_stub), ledger, feature=OWN_CALLS_FEATURE)
     before = datetime.now(UTC)
     response = await model.chat([ChatMessage.user("hi")])
     await model.aclose()
@@ -69,7 +70,7 @@ async def test_a_successful_call_is_recorded_with_its_tokens(openai_stub: LlmStu
 async def test_a_stream_is_recorded_once_with_ttft(anthropic_stub: LlmStub) -> None:
     anthropic_stub.script(Text("a b c", Usage(300, 30, 100, 0)))
     ledger = Ledger()
-    model = MeteredModel(anthropic_model(anthropic_stub), ledger)
+    model = MeteredModel(anthropic_model(anthropic_stub), ledger, feature=OWN_CALLS_FEATURE)
     events = [event async for event in model.stream([ChatMessage.user("hi")])]
     await model.aclose()
     assert isinstance(events[-1], ProseEnd)
@@ -84,9 +85,10 @@ async def test_a_failed_provider_behind_a_fallback_is_recorded_as_an_error(
     anthropic_stub.script(Structured("not json", Usage(400, 40)),
                           Structured({"category": "nonsense"}, Usage(410, 41)))
     ledger = Ledger()
-    model = MeteredModel(FallbackModel(anthropic_model(anthropic_stub), BuiltinModel()), ledger)
-    response = await model.chat(classification_messages("Cut my costs"),
-                                output_type=RequestClassification)
+    model = MeteredModel(FallbackModel(anthropic_model(anthropic_stub), BuiltinModel()), ledger,
+                         feature=OWN_CALLS_FEATURE)
+    response = await model.chat(plan_messages("Cut my costs"),
+                                output_type=QuestionPlan)
     await model.aclose()
     assert response.fallback is not None and response.provider == "builtin"
     (record,) = ledger.records
@@ -98,10 +100,11 @@ async def test_a_failed_provider_behind_a_fallback_is_recorded_as_an_error(
 async def test_retries_are_counted_as_requests(openai_stub: LlmStub) -> None:
     openai_stub.script(Failure(503), Failure(429, {"retry-after": "0"}), Text("ok", Usage(10, 2)))
     ledger = Ledger()
-    model = MeteredModel(openai_model(openai_stub), ledger)
+    model = MeteredModel(openai_model(openai_stub), ledger, feature=OWN_CALLS_FEATURE)
     await model.chat([ChatMessage.user("hi")])
     openai_stub.default = Failure(500)
-    model_with_fallback = MeteredModel(FallbackModel(model.model, BuiltinModel()), ledger)
+    model_with_fallback = MeteredModel(FallbackModel(model.model, BuiltinModel()), ledger,
+                                       feature=OWN_CALLS_FEATURE)
     await model_with_fallback.chat([ChatMessage.user("hi")])
     await model.aclose()
     ok, failed = ledger.records
@@ -114,7 +117,7 @@ async def test_a_provider_error_without_fallback_is_recorded_then_raised(
 ) -> None:
     openai_stub.default = Failure(401)
     ledger = Ledger()
-    model = MeteredModel(openai_model(openai_stub), ledger)
+    model = MeteredModel(openai_model(openai_stub), ledger, feature=OWN_CALLS_FEATURE)
     try:
         await model.chat([ChatMessage.user("hi")])
     except LanguageModelError as error:
@@ -130,11 +133,11 @@ async def test_calls_that_reach_no_provider_are_not_recorded(openai_stub: LlmStu
     openai_stub.default = Failure(503)
     ledger = Ledger()
     primary = openai_model(openai_stub, max_attempts=1, threshold=1)
-    model = MeteredModel(FallbackModel(primary, BuiltinModel()), ledger)
+    model = MeteredModel(FallbackModel(primary, BuiltinModel()), ledger, feature=OWN_CALLS_FEATURE)
     await model.chat([ChatMessage.user("hi")])
     await model.chat([ChatMessage.user("hi")])
-    builtin_only = MeteredModel(BuiltinModel(), ledger)
-    await builtin_only.chat(classification_messages("Cut costs"), output_type=RequestClassification)
+    builtin_only = MeteredModel(BuiltinModel(), ledger, feature=OWN_CALLS_FEATURE)
+    await builtin_only.chat(plan_messages("Cut costs"), output_type=QuestionPlan)
     await model.aclose()
     assert len(ledger.records) == 1
     assert ledger.records[0].error_type == "server_error"
@@ -146,7 +149,7 @@ async def test_a_failing_recorder_never_fails_the_call(openai_stub: LlmStub) -> 
     async def broken(record: LlmCallRecord) -> None:
         raise RuntimeError("ledger down")
 
-    model = MeteredModel(openai_model(openai_stub), broken)
+    model = MeteredModel(openai_model(openai_stub), broken, feature=OWN_CALLS_FEATURE)
     assert (await model.chat([ChatMessage.user("hi")])).text == "still answered"
     await model.aclose()
 
@@ -155,7 +158,7 @@ async def test_each_run_records_only_its_own_calls(openai_stub: LlmStub) -> None
     openai_stub.default = Text("shared", Usage(5, 1))
     shared = openai_model(openai_stub)
     ledgers = [Ledger() for _ in range(4)]
-    runs = [MeteredModel(shared, ledger) for ledger in ledgers]
+    runs = [MeteredModel(shared, ledger, feature=OWN_CALLS_FEATURE) for ledger in ledgers]
     await asyncio.gather(*(run.chat([ChatMessage.user(f"run {i}")])
                            for i, run in enumerate(runs) for _ in range(i + 1)))
     await shared.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apex.llm import ChatMessage, ChatSettings, LlmUsage, ProseEnd, RequestClassification
+from apex.llm import ChatMessage, ChatSettings, LlmUsage, ProseEnd, QuestionPlan
 from apex.llm.openai import OpenAIModel
 from apex.llm.resilience import ProviderGuard
 from tests.support.llm_stubs import LlmStub, Structured, Text, Usage
@@ -19,7 +19,7 @@ async def test_structured_request_uses_json_schema(openai_stub: LlmStub) -> None
     openai_stub.script(Structured({"category": "latency"}))
     adapter = model(openai_stub)
     await adapter.chat([ChatMessage.system("Classify."), ChatMessage.user("p95?")],
-                       output_type=RequestClassification, settings=ChatSettings(max_tokens=300))
+                       output_type=QuestionPlan, settings=ChatSettings(max_tokens=300))
     await adapter.aclose()
     (request,) = openai_stub.requests
     assert request.path == "/v1/chat/completions"
@@ -31,8 +31,8 @@ async def test_structured_request_uses_json_schema(openai_stub: LlmStub) -> None
     assert body["max_completion_tokens"] == 300
     assert "temperature" not in body
     assert body["response_format"] == {"type": "json_schema", "json_schema": {
-        "name": "RequestClassification",
-        "schema": RequestClassification.model_json_schema(), "strict": False}}
+        "name": "QuestionPlan",
+        "schema": QuestionPlan.model_json_schema(), "strict": False}}
 
 
 async def test_prose_request_has_no_response_format(openai_stub: LlmStub) -> None:
@@ -72,7 +72,7 @@ async def test_fenced_json_from_local_models_is_accepted(openai_stub: LlmStub,
                                                          wrapped: str) -> None:
     openai_stub.script(Structured(wrapped))
     adapter = model(openai_stub)
-    response = await adapter.chat([ChatMessage.user("429s")], output_type=RequestClassification)
+    response = await adapter.chat([ChatMessage.user("429s")], output_type=QuestionPlan)
     await adapter.aclose()
     assert response.output.category.value == "capacity"
     assert len(openai_stub.requests) == 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -25,21 +24,15 @@ from apex.llm import (
     ProseEvent,
     ProseRestart,
     RequestCategory,
-    RequestClassification,
-    classification_messages,
+    QuestionPlan,
+    plan_messages,
 )
-from apex.llm.anthropic import AnthropicModel
-from apex.llm.openai import OpenAIModel
-from apex.llm.provider import ProviderModel
-from apex.llm.resilience import CircuitBreaker, CircuitState, ProviderGuard, ProviderRetryPolicy
+from apex.llm.resilience import CircuitState
 from tests.support.llm_stubs import (
-    FakeClock,
-    RecordingSleep,
     BrokenStream,
     Delay,
     Failure,
-    LlmStub,
-    OpenAIStub,
+    Provider,
     Structured,
     Text,
     Usage,
@@ -48,32 +41,9 @@ from tests.support.llm_stubs import (
 from tests.support.services import free_port
 
 
-@dataclass
-class Provider:
-    stub: LlmStub
-    sleep: RecordingSleep
-    clock: FakeClock
-
-    def model(self, *, timeout_s: float = 5.0, max_attempts: int = 3, threshold: int = 5,
-              real_sleep: bool = False, base_url: str | None = None) -> ProviderModel:
-        guard = ProviderGuard(
-            timeout_s=timeout_s, retry=ProviderRetryPolicy(max_attempts=max_attempts),
-            breaker=CircuitBreaker(failure_threshold=threshold, reset_timeout_s=30,
-                                   clock=self.clock),
-            sleep=asyncio.sleep if real_sleep else self.sleep,
-        )
-        root = base_url or self.stub.base_url
-        if isinstance(self.stub, OpenAIStub):
-            return OpenAIModel(model_name="gpt-4o-mini", guard=guard, base_url=root + "/v1",
-                               api_key="sk-test")
-        return AnthropicModel(model_name="claude-haiku-4-5", guard=guard, base_url=root,
-                              api_key="sk-ant-test")
-
-
 @pytest.fixture(params=["openai", "anthropic"])
 def provider(request: pytest.FixtureRequest) -> Provider:
-    stub = request.getfixturevalue(f"{request.param}_stub")
-    return Provider(stub, RecordingSleep(), FakeClock())
+    return Provider.of(request.getfixturevalue(f"{request.param}_stub"))
 
 
 async def collect(events: AsyncIterator[ProseEvent]) -> list[ProseEvent]:
@@ -100,10 +70,10 @@ async def test_prose_chat(provider: Provider) -> None:
 async def test_structured_output_is_validated(provider: Provider) -> None:
     provider.stub.script(Structured(TRIAGE))
     model = provider.model()
-    response = await model.chat(classification_messages("Cut gpt-4o costs by 30%"),
-                                output_type=RequestClassification)
+    response = await model.chat(plan_messages("Cut gpt-4o costs by 30%"),
+                                output_type=QuestionPlan)
     await model.aclose()
-    assert isinstance(response.output, RequestClassification)
+    assert isinstance(response.output, QuestionPlan)
     assert response.output.category is RequestCategory.COST
     assert response.output.entities.models == ["gpt-4o"]
 
@@ -263,8 +233,8 @@ async def test_half_open_admits_one_probe_at_a_time(provider: Provider) -> None:
 async def test_invalid_json_is_retried_once_with_the_errors(provider: Provider) -> None:
     provider.stub.script(Structured("this is not json", Usage(50, 5)), Structured(TRIAGE))
     model = provider.model()
-    response = await model.chat(classification_messages("Cut costs by 30%"),
-                                output_type=RequestClassification)
+    response = await model.chat(plan_messages("Cut costs by 30%"),
+                                output_type=QuestionPlan)
     await model.aclose()
     assert response.output.category is RequestCategory.COST
     assert response.usage.requests == 2 and response.usage.input_tokens == 50 + 12
@@ -278,7 +248,7 @@ async def test_invalid_output_twice_fails_with_its_usage(provider: Provider) -> 
                          Structured({"confidence": 2}, Usage(41, 5)))
     model = provider.model()
     with pytest.raises(LanguageModelError) as caught:
-        await model.chat(classification_messages("hi"), output_type=RequestClassification)
+        await model.chat(plan_messages("hi"), output_type=QuestionPlan)
     await model.aclose()
     assert caught.value.reason is LlmFailureReason.INVALID_OUTPUT
     assert caught.value.usage == LlmUsage(input_tokens=81, output_tokens=9, requests=2)
@@ -331,8 +301,8 @@ async def test_a_stream_that_breaks_off_raises(provider: Provider) -> None:
 async def test_fallback_to_builtin_reports_why(provider: Provider) -> None:
     provider.stub.default = Failure(503)
     model: LanguageModel = FallbackModel(provider.model(max_attempts=2), BuiltinModel())
-    response = await model.chat(classification_messages("Why is my p95 latency so high?"),
-                                output_type=RequestClassification)
+    response = await model.chat(plan_messages("Why is my p95 latency so high?"),
+                                output_type=QuestionPlan)
     assert response.output.category is RequestCategory.LATENCY
     assert response.provider == "builtin"
     notice = response.fallback
@@ -346,18 +316,18 @@ async def test_fallback_on_invalid_output_and_open_circuit(provider: Provider) -
     provider.stub.script(Structured("nope"), Structured("still nope"))
     primary = provider.model(max_attempts=1, threshold=1)
     model = FallbackModel(primary, BuiltinModel())
-    first = await model.chat(classification_messages("Cut costs"),
-                             output_type=RequestClassification)
+    first = await model.chat(plan_messages("Cut costs"),
+                             output_type=QuestionPlan)
     assert first.fallback is not None
     assert first.fallback.reason is LlmFailureReason.INVALID_OUTPUT
     provider.stub.default = Failure(500)
-    second = await model.chat(classification_messages("Cut costs"),
-                              output_type=RequestClassification)
+    second = await model.chat(plan_messages("Cut costs"),
+                              output_type=QuestionPlan)
     assert second.fallback is not None
     assert second.fallback.reason is LlmFailureReason.SERVER_ERROR
     requests_so_far = len(provider.stub.requests)
-    third = await model.chat(classification_messages("Cut costs"),
-                             output_type=RequestClassification)
+    third = await model.chat(plan_messages("Cut costs"),
+                             output_type=QuestionPlan)
     assert third.fallback is not None
     assert third.fallback.reason is LlmFailureReason.CIRCUIT_OPEN
     assert third.output.category is RequestCategory.COST

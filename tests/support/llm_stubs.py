@@ -4,8 +4,8 @@ Paid LLM APIs are the one boundary the suite cannot run, so each adapter is test
 HTTP server on a free loopback port (uvicorn in a thread) that answers like the provider:
 `/v1/chat/completions` with JSON or SSE chunks ending in `data: [DONE]` and the usage chunk;
 `/v1/messages` with JSON or the `message_start` … `message_stop` event stream. A test scripts the
-replies in order (text, structured JSON, HTTP errors with headers, delays, streams that break off)
-and reads back every request the SDK actually sent.
+replies in order (text, structured JSON, tool calls, HTTP errors with headers, delays, streams
+that break off) and reads back every request the SDK actually sent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from apex.llm.anthropic import AnthropicModel
+from apex.llm.openai import OpenAIModel
+from apex.llm.provider import ProviderModel
+from apex.llm.resilience import CircuitBreaker, ProviderGuard, ProviderRetryPolicy
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,18 @@ class Structured:
 
 
 @dataclass(frozen=True)
+class ToolCalls:
+    """An answer choosing tools: `(name, arguments)` pairs in order, after optional `text`. A
+    dict is sent as the provider sends arguments (OpenAI: JSON text, Anthropic: the `input`
+    object); anything else goes on the wire as it is, to play a malformed call. The i-th call's
+    id is the stub's `call_id(i)`."""
+
+    calls: Sequence[tuple[str, Any]]
+    usage: Usage = field(default_factory=Usage)
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class Failure:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -72,7 +89,7 @@ class BrokenStream:
     chunks: int = 2
 
 
-Reply = Text | Structured | Failure | Delay | BrokenStream
+Reply = Text | Structured | ToolCalls | Failure | Delay | BrokenStream
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,7 @@ class LlmStub:
     """One provider's API on a loopback port; subclasses render the wire format."""
 
     path: str = ""
+    call_id_prefix: str = ""
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
@@ -157,6 +175,10 @@ class LlmStub:
             self.replies.clear()
             self.default = None
             self.requests.clear()
+
+    def call_id(self, position: int) -> str:
+        """The id this stub gives the tool call at `position` of a `ToolCalls` answer."""
+        return f"{self.call_id_prefix}{position}"
 
     def script(self, *replies: Reply) -> None:
         with self._lock:
@@ -212,13 +234,14 @@ def _content(reply: Reply) -> str:
 
 
 def _usage(reply: Reply) -> Usage:
-    return reply.usage if isinstance(reply, Text | Structured) else Usage()
+    return reply.usage if isinstance(reply, Text | Structured | ToolCalls) else Usage()
 
 
 class OpenAIStub(LlmStub):
     """`POST /v1/chat/completions` as OpenAI (and vLLM, Ollama) serve it."""
 
     path = "/v1/chat/completions"
+    call_id_prefix = "call_stub"
     created = 1_760_000_000
 
     @staticmethod
@@ -242,12 +265,23 @@ class OpenAIStub(LlmStub):
                           "code": code}}
 
     def message(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        if isinstance(reply, ToolCalls):
+            message["content"] = reply.text or None
+            message["tool_calls"] = [
+                {"id": self.call_id(i), "type": "function", "function": {
+                    "name": name,
+                    "arguments": json.dumps(args) if isinstance(args, dict) else args}}
+                for i, (name, args) in enumerate(reply.calls)]
+            finish = "tool_calls"
+        else:
+            message["content"] = _content(reply)
+            finish = "stop"
         return {
             "id": "chatcmpl-stub", "object": "chat.completion", "created": self.created,
             "model": body.get("model", "stub-model"), "system_fingerprint": "fp_stub",
-            "choices": [{"index": 0, "logprobs": None, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": _content(reply),
-                                     "refusal": None}}],
+            "choices": [{"index": 0, "logprobs": None, "finish_reason": finish,
+                         "message": message}],
             "usage": self.usage_body(_usage(reply)),
         }
 
@@ -277,6 +311,7 @@ class AnthropicStub(LlmStub):
     """`POST /v1/messages` as the Anthropic API serves it."""
 
     path = "/v1/messages"
+    call_id_prefix = "toolu_stub"
 
     @staticmethod
     def usage_body(usage: Usage, output_tokens: int | None = None) -> dict[str, Any]:
@@ -302,6 +337,11 @@ class AnthropicStub(LlmStub):
             tool = body["tools"][0]["name"]
             content: list[dict[str, Any]] = [{"type": "tool_use", "id": "toolu_stub",
                                               "name": tool, "input": reply.data}]
+            stop = "tool_use"
+        elif isinstance(reply, ToolCalls):
+            content = [{"type": "text", "text": reply.text}] if reply.text else []
+            content += [{"type": "tool_use", "id": self.call_id(i), "name": name, "input": args}
+                        for i, (name, args) in enumerate(reply.calls)]
             stop = "tool_use"
         else:
             content = [{"type": "text", "text": _content(reply)}]
@@ -335,3 +375,36 @@ class AnthropicStub(LlmStub):
                                                     "thinking_tokens": usage.reasoning_tokens}}
                                                    if usage.reasoning_tokens else {})}}), False
         yield event("message_stop", {"type": "message_stop"}), False
+
+
+@dataclass
+class Provider:
+    """One stub and the adapter that speaks its wire format, with a guard a test controls: its
+    sleeps are recorded (unless `real_sleep`) and its breaker runs on a hand-moved clock."""
+
+    stub: LlmStub
+    sleep: RecordingSleep
+    clock: FakeClock
+
+    @classmethod
+    def of(cls, stub: LlmStub) -> "Provider":
+        return cls(stub, RecordingSleep(), FakeClock())
+
+    @property
+    def name(self) -> str:
+        return "openai" if isinstance(self.stub, OpenAIStub) else "anthropic"
+
+    def model(self, *, timeout_s: float = 5.0, max_attempts: int = 3, threshold: int = 5,
+              real_sleep: bool = False, base_url: str | None = None) -> ProviderModel:
+        guard = ProviderGuard(
+            timeout_s=timeout_s, retry=ProviderRetryPolicy(max_attempts=max_attempts),
+            breaker=CircuitBreaker(failure_threshold=threshold, reset_timeout_s=30,
+                                   clock=self.clock),
+            sleep=asyncio.sleep if real_sleep else self.sleep,
+        )
+        root = base_url or self.stub.base_url
+        if isinstance(self.stub, OpenAIStub):
+            return OpenAIModel(model_name="gpt-4o-mini", guard=guard, base_url=root + "/v1",
+                               api_key="sk-test")
+        return AnthropicModel(model_name="claude-haiku-4-5", guard=guard, base_url=root,
+                              api_key="sk-ant-test")

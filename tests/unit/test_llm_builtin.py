@@ -20,8 +20,8 @@ from apex.llm import (
     ProseEnd,
     ProseKind,
     RequestCategory,
-    RequestClassification,
-    classification_messages,
+    QuestionPlan,
+    plan_messages,
     prose_messages,
 )
 from apex.llm.classify import classify_request
@@ -65,11 +65,11 @@ def test_builtin_satisfies_the_protocol() -> None:
 
 async def test_classification_through_chat() -> None:
     response = await BuiltinModel().chat(
-        classification_messages("How can I cut my AI costs by 30%?"),
-        output_type=RequestClassification)
+        plan_messages("How can I cut my AI costs by 30%?"),
+        output_type=QuestionPlan)
     assert response.output.category is RequestCategory.COST
     assert response.output.entities.targets[0].percent == 30
-    assert RequestClassification.model_validate_json(response.text) == response.output
+    assert QuestionPlan.model_validate_json(response.text) == response.output
     assert response.usage == LlmUsage()
     assert response.provider == "builtin" and response.fallback is None
 
@@ -78,18 +78,18 @@ async def test_classification_uses_the_thread() -> None:
     messages = [ChatMessage.user("Why is my p95 latency so high?"),
                 ChatMessage.assistant("Here is what drives your latency."),
                 ChatMessage.user("and only for summarization?")]
-    response = await BuiltinModel().chat(messages, output_type=RequestClassification)
+    response = await BuiltinModel().chat(messages, output_type=QuestionPlan)
     assert response.output.category is RequestCategory.LATENCY
     assert response.output.follow_up
     assert response.output.entities.features == ["summarization"]
 
 
-class TriageWithNotes(RequestClassification):
+class TriageWithNotes(QuestionPlan):
     notes: str = ""
 
 
 async def test_a_subclass_of_the_classification_is_filled() -> None:
-    response = await BuiltinModel().chat(classification_messages("Why is p95 slow?"),
+    response = await BuiltinModel().chat(plan_messages("Why is p95 slow?"),
                                          output_type=TriageWithNotes)
     assert isinstance(response.output, TriageWithNotes)
     assert response.output.category is RequestCategory.LATENCY
@@ -116,17 +116,20 @@ async def test_stream_yields_the_same_text_as_chat() -> None:
 
 
 def test_cost_answer_quotes_the_numbers_it_was_given() -> None:
-    text = answer("How can I cut my AI costs by 30% with a budget of $15k/month?")
+    combined = 5_000.0
+    report = {**REPORT, "answer": {"headline": "h",
+                                   "figures": {"achievable_monthly_savings_usd": combined}}}
+    text = answer("How can I cut my AI costs by 30% with a budget of $15k/month?", report)
     assert "**$18,234.50**" in text and "120,000 requests" in text
     monthly = 18_234.5 * 30 / 30
     assert f"${monthly:,.2f}/month" in text
     assert text.index("Route summarization") < text.index("Cache duplicate prompts")
     assert "$4,100.00/month (22.5% of monthly spend)" in text
     assert "high confidence, low risk, affects 31% of traffic" in text
-    total = 4_100.0 + 1_200.5
-    assert f"at most ${total:,.2f}/month, {100 * total / monthly:.1f}%" in text
-    assert "falls short of your 30% target by 0.9 points" in text
-    assert f"after these changes about ${monthly - total:,.2f}, within the budget" in text
+    assert (f"so that no saving is counted twice, they save ${combined:,.2f}/month, "
+            f"{100 * combined / monthly:.1f}% of your run rate") in text
+    assert f"falls short of your 30% target by {30 - 100 * combined / monthly:.1f} points" in text
+    assert f"after these changes about ${monthly - combined:,.2f}, within the budget" in text
     assert "2 changes" in text
 
 

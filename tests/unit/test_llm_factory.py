@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from apex.config import Settings
+from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.llm import BuiltinModel, FallbackModel, LanguageModel, LlmCallRecord, MeteredModel
 from apex.llm.factory import LlmConfigurationError, build_language_model
 
@@ -49,7 +50,8 @@ def test_every_model_and_wrapper_satisfies_the_protocol(make_settings: MakeSetti
     async def recorder(record: LlmCallRecord) -> None:
         return None
 
-    for model in (built, built.primary, built.fallback, MeteredModel(built, recorder)):
+    for model in (built, built.primary, built.fallback, MeteredModel(built, recorder,
+                                                                     feature=OWN_CALLS_FEATURE)):
         assert isinstance(model, LanguageModel)
 
 

@@ -14,13 +14,18 @@ from apex.llm.base import (
     ProseEnd,
     ProseEvent,
     ProseRestart,
+    RejectedToolCall,
+    ToolCall,
+    ToolSpec,
 )
 from apex.llm.builtin import BuiltinModel
-from apex.llm.classification import (
+from apex.llm.plan import (
+    CONVERSATIONAL,
+    Intent,
     ClassificationFlag,
     ReductionTarget,
     RequestCategory,
-    RequestClassification,
+    QuestionPlan,
     RequestedPeriod,
     RequestEntities,
     SpendBudget,
@@ -28,15 +33,16 @@ from apex.llm.classification import (
 from apex.llm.errors import LanguageModelError, LlmFailureReason
 from apex.llm.fallback import FallbackModel
 from apex.llm.metered import LlmCallRecord, LlmUsageRecorder, MeteredModel
-from apex.llm.prompts import classification_messages, prose_messages
+from apex.llm.prompts import plan_messages, prose_messages, tool_messages
 from apex.llm.prose import ProseBrief, ProseKind
 from apex.llm.usage import LlmUsage
 
 __all__ = [
-    "BuiltinModel", "ChatMessage", "ChatResponse", "ChatSettings", "ClassificationFlag",
-    "FallbackModel", "FallbackNotice", "LanguageModel", "LanguageModelError", "LlmCallRecord",
+    "CONVERSATIONAL", "BuiltinModel", "ChatMessage", "ChatResponse", "ChatSettings", "ClassificationFlag",
+    "FallbackModel", "FallbackNotice", "Intent", "LanguageModel", "LanguageModelError", "LlmCallRecord",
     "LlmFailureReason", "LlmUsage", "LlmUsageRecorder", "MeteredModel", "ProseBrief",
     "ProseDelta", "ProseEnd", "ProseEvent", "ProseKind", "ProseRestart", "ReductionTarget",
-    "RequestCategory", "RequestClassification", "RequestEntities", "RequestedPeriod",
-    "SpendBudget", "classification_messages", "prose_messages",
+    "RequestCategory", "QuestionPlan", "RequestEntities", "RequestedPeriod",
+    "SpendBudget", "plan_messages", "prose_messages", "tool_messages",
+    "RejectedToolCall", "ToolCall", "ToolSpec",
 ]

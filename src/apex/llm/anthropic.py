@@ -1,9 +1,11 @@
 """Anthropic Messages API through the official `anthropic` SDK.
 
 Structured output is requested as a forced tool call whose input schema is the output type's
-JSON schema; the tool input is then validated with pydantic. System messages go to the `system`
-parameter. Usage is converted to Apex's convention: Anthropic's `input_tokens` excludes cache
-reads and cache writes, so both are added back, and cache reads become `cached_input_tokens`.
+JSON schema; the tool input is then validated with pydantic. Offered tools go out as
+`{name, description, input_schema}` with `tool_choice: auto`; the model's `tool_use` content
+blocks are its calls. System messages go to the `system` parameter. Usage is converted to Apex's
+convention: Anthropic's `input_tokens` excludes cache reads and cache writes, so both are added
+back, and cache reads become `cached_input_tokens`.
 The SDK's own retries are off: `ProviderGuard` owns timeouts, retries and the breaker.
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 import anthropic
 from pydantic import BaseModel
 
-from apex.llm.base import ChatMessage, ChatSettings, ProseDelta
+from apex.llm.base import ChatMessage, ChatSettings, ProseDelta, ToolSpec
 from apex.llm.errors import LanguageModelError
 from apex.llm.provider import (
     NO_API_KEY,
@@ -26,6 +28,7 @@ from apex.llm.provider import (
     StreamedUsage,
     output_schema,
     sdk_error,
+    tool_call,
 )
 from apex.llm.resilience import ProviderGuard
 from apex.llm.usage import LlmUsage
@@ -46,6 +49,10 @@ def _usage(usage: Any, output_tokens: int | None = None) -> LlmUsage:
         reasoning_tokens=getattr(details, "thinking_tokens", None) or 0,
         requests=1,
     )
+
+
+def _text(message: Any) -> str:
+    return "".join(block.text for block in message.content if block.type == "text")
 
 
 def _translate(error: anthropic.AnthropicError) -> LanguageModelError:
@@ -82,17 +89,29 @@ class AnthropicModel(ProviderModel):
                 "input_schema": output_schema(output_type),
             }]
             request["tool_choice"] = {"type": "tool", "name": OUTPUT_TOOL}
-        try:
-            message = await self._client.messages.create(**request)
-        except anthropic.AnthropicError as error:
-            raise _translate(error) from error
+        message = await self._create(request)
         tool_inputs = [block.input for block in message.content
                        if block.type == "tool_use" and block.name == OUTPUT_TOOL]
-        if tool_inputs:
-            text = json.dumps(tool_inputs[0])
-        else:
-            text = "".join(block.text for block in message.content if block.type == "text")
+        text = json.dumps(tool_inputs[0]) if tool_inputs else _text(message)
         return ProviderReply(text=text, usage=_usage(message.usage))
+
+    async def _send_tools(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec],
+                          settings: ChatSettings) -> ProviderReply:
+        request = self._request(messages, settings)
+        request["tools"] = [{"name": tool.name, "description": tool.description,
+                             "input_schema": dict(tool.parameters)} for tool in tools]
+        request["tool_choice"] = {"type": "auto"}
+        message = await self._create(request)
+        uses = [block for block in message.content if block.type == "tool_use"]
+        calls = [tool_call(tools, position, block.id, block.name, block.input)
+                 for position, block in enumerate(uses)]
+        return ProviderReply.with_calls(_text(message), _usage(message.usage), calls)
+
+    async def _create(self, request: dict[str, Any]) -> Any:
+        try:
+            return await self._client.messages.create(**request)
+        except anthropic.AnthropicError as error:
+            raise _translate(error) from error
 
     async def _open_stream(self, messages: Sequence[ChatMessage],
                            settings: ChatSettings) -> Pieces:

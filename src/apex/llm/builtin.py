@@ -1,11 +1,13 @@
 """The built-in deterministic engine: the default language model, with no network at all.
 
 It answers the two requests Apex makes of a language model:
-- structured output of type `RequestClassification` (or a subclass): rules over the latest user
+- structured output of type `QuestionPlan` (or a subclass): rules over the latest user
   message, with the earlier user messages as thread context (`classify`);
 - prose (no output type): Markdown from templates, filled from the `ProseBrief` carried by the
   messages (`templates`), or, without a brief, a reply saying how the request was understood.
 Any other output type is refused with `unsupported_output`, so a misuse fails loudly.
+Offered tools, it chooses none: the response has no tool calls and no text, and the caller
+falls back to its own rules, exactly as it does when a provider's model calls no tool.
 It reports zero tokens and zero requests: it is never billed and never metered.
 """
 
@@ -16,8 +18,17 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
-from apex.llm.base import ChatMessage, ChatResponse, ChatSettings, ProseDelta, ProseEnd, ProseEvent
-from apex.llm.classification import RequestClassification
+from apex.llm.base import (
+    ChatMessage,
+    ChatResponse,
+    ChatSettings,
+    ProseDelta,
+    ProseEnd,
+    ProseEvent,
+    ToolSpec,
+    require_tools,
+)
+from apex.llm.plan import QuestionPlan
 from apex.llm.classify import classify_request
 from apex.llm.errors import LanguageModelError, LlmFailureReason
 from apex.llm.prose import ProseBrief
@@ -51,7 +62,7 @@ class BuiltinModel:
     def model_name(self) -> str:
         return BUILTIN_MODEL_NAME
 
-    def classify(self, messages: Sequence[ChatMessage]) -> RequestClassification:
+    def classify(self, messages: Sequence[ChatMessage]) -> QuestionPlan:
         texts = _user_texts(messages)
         if not texts:
             return classify_request("")
@@ -72,15 +83,22 @@ class BuiltinModel:
         if output_type is None:
             text = self.write(messages)
             return self._response(text, None, started)
-        if not (isinstance(output_type, type) and issubclass(output_type, RequestClassification)):
+        if not (isinstance(output_type, type) and issubclass(output_type, QuestionPlan)):
             raise LanguageModelError(
-                f"the built-in engine produces RequestClassification or prose, not "
+                f"the built-in engine produces QuestionPlan or prose, not "
                 f"{getattr(output_type, '__name__', output_type)}",
                 reason=LlmFailureReason.UNSUPPORTED_OUTPUT,
             )
         classification = self.classify(messages)
         output = output_type.model_validate(classification.model_dump())
         return self._response(output.model_dump_json(), output, started)
+
+    async def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        settings: ChatSettings | None = None,
+    ) -> ChatResponse[None]:
+        require_tools(tools)
+        return self._response("", None, time.perf_counter())
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None

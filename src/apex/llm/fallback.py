@@ -7,7 +7,7 @@ When the primary cannot answer, the fallback answers and the response carries a
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from apex.llm.base import (
     ProseEnd,
     ProseEvent,
     ProseRestart,
+    ToolSpec,
 )
 from apex.llm.errors import LanguageModelError, LlmFailureReason
 
@@ -63,12 +64,25 @@ class FallbackModel:
         self, messages: Sequence[ChatMessage], *, output_type: type[Any] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[Any]:
+        return await self._answer(
+            lambda model: model.chat(messages, output_type=output_type, settings=settings))
+
+    async def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        settings: ChatSettings | None = None,
+    ) -> ChatResponse[None]:
+        """The built-in fallback chooses no tools: the notice tells the caller why none came."""
+        return await self._answer(lambda model: model.call_tools(messages, tools,
+                                                                 settings=settings))
+
+    async def _answer(
+        self, ask: Callable[[LanguageModel], Awaitable[ChatResponse[Any]]],
+    ) -> ChatResponse[Any]:
         try:
-            return await self.primary.chat(messages, output_type=output_type, settings=settings)
+            return await ask(self.primary)
         except Exception as error:
             notice = self._notice(error)
-        response = await self.fallback.chat(messages, output_type=output_type, settings=settings)
-        return replace(response, fallback=notice)
+        return replace(await ask(self.fallback), fallback=notice)
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None

@@ -1,4 +1,4 @@
-"""Self-metering: record Apex's own language-model calls, tagged `feature="apex"`.
+"""Self-metering: record Apex's own language-model calls, tagged with a feature of their own.
 
 `MeteredModel` wraps any model and hands one `LlmCallRecord` per provider call to an injected
 recorder. The recorder is a plain async callable, so this layer knows nothing of the usage ledger:
@@ -24,11 +24,11 @@ from apex.llm.base import (
     LanguageModel,
     ProseEnd,
     ProseEvent,
+    ToolSpec,
 )
 from apex.llm.errors import LanguageModelError
 from apex.llm.usage import LlmUsage
 
-SELF_FEATURE = "apex"
 OPERATION = "chat"
 log = get_logger("apex.llm.metered")
 
@@ -48,7 +48,8 @@ class LlmCallRecord:
     ttft_ms: float | None
     status: Literal["ok", "error"]
     error_type: str | None
-    feature: str = SELF_FEATURE
+    # the usage row's feature: the caller names the one its ledger keeps these calls under
+    feature: str
 
 
 LlmUsageRecorder = Callable[[LlmCallRecord], Awaitable[None]]
@@ -58,7 +59,7 @@ class MeteredModel:
     """`model`, with every provider call it makes reported to `recorder`."""
 
     def __init__(self, model: LanguageModel, recorder: LlmUsageRecorder, *,
-                 feature: str = SELF_FEATURE) -> None:
+                 feature: str) -> None:
         self.model = model
         self.recorder = recorder
         self.feature = feature
@@ -75,9 +76,22 @@ class MeteredModel:
         self, messages: Sequence[ChatMessage], *, output_type: type[Any] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[Any]:
+        return await self._metered(
+            lambda: self.model.chat(messages, output_type=output_type, settings=settings))
+
+    async def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        settings: ChatSettings | None = None,
+    ) -> ChatResponse[None]:
+        """Recorded as a chat call: on the wire it is one, with tools offered."""
+        return await self._metered(lambda: self.model.call_tools(messages, tools,
+                                                                 settings=settings))
+
+    async def _metered(self, call: Callable[[], Awaitable[ChatResponse[Any]]]
+                       ) -> ChatResponse[Any]:
         timestamp, started = datetime.now(UTC), time.perf_counter()
         try:
-            response = await self.model.chat(messages, output_type=output_type, settings=settings)
+            response = await call()
         except LanguageModelError as error:
             await self._record_failure(timestamp, started, error)
             raise

@@ -3,6 +3,8 @@
 Any server speaking `/v1/chat/completions` works: OpenAI itself, vLLM, Ollama, LiteLLM proxy.
 Structured output is requested as `response_format: json_schema` (non-strict, so pydantic schemas
 with defaults are accepted and local servers can guide decoding with it) and validated here.
+Tools are offered as `function` tools with `tool_choice: auto` and parallel calls allowed; each
+call's `function.arguments` is JSON text, decoded and checked here.
 The SDK's own retries are off: `ProviderGuard` owns timeouts, retries and the breaker.
 """
 
@@ -14,7 +16,14 @@ from typing import Any
 import openai
 from pydantic import BaseModel
 
-from apex.llm.base import ChatMessage, ChatSettings, ProseDelta
+from apex.llm.base import (
+    ChatMessage,
+    ChatSettings,
+    ProseDelta,
+    RejectedToolCall,
+    ToolCall,
+    ToolSpec,
+)
 from apex.llm.errors import LanguageModelError
 from apex.llm.provider import (
     NO_API_KEY,
@@ -25,6 +34,7 @@ from apex.llm.provider import (
     output_schema,
     schema_name,
     sdk_error,
+    tool_call,
 )
 from apex.llm.resilience import ProviderGuard
 from apex.llm.usage import LlmUsage
@@ -56,6 +66,24 @@ def _wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": message.role, "content": message.content} for message in messages]
 
 
+def _wire_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": {
+        "name": tool.name, "description": tool.description, "parameters": dict(tool.parameters),
+    }} for tool in tools]
+
+
+def _read_call(tools: Sequence[ToolSpec], position: int, call: Any) -> ToolCall | RejectedToolCall:
+    """A `function` call; any other kind (a `custom` tool call) has no `function` and is refused
+    as a tool that was not offered."""
+    function = getattr(call, "function", None)
+    return tool_call(tools, position, getattr(call, "id", None), getattr(function, "name", None),
+                     getattr(function, "arguments", None), json_text=True)
+
+
+def _message(completion: Any) -> Any:
+    return completion.choices[0].message if completion.choices else None
+
+
 class OpenAIModel(ProviderModel):
     def __init__(self, *, model_name: str, guard: ProviderGuard, base_url: str | None = None,
                  api_key: str | None = None) -> None:
@@ -83,13 +111,28 @@ class OpenAIModel(ProviderModel):
                 "name": schema_name(output_type), "schema": output_schema(output_type),
                 "strict": False,
             }}
+        completion = await self._complete(request)
+        message = _message(completion)
+        text = (message.content if message is not None else None) or ""
+        return ProviderReply(text=text, usage=_usage(completion.usage))
+
+    async def _send_tools(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec],
+                          settings: ChatSettings) -> ProviderReply:
+        request = self._request(messages, settings)
+        request.update(tools=_wire_tools(tools), tool_choice="auto", parallel_tool_calls=True)
+        completion = await self._complete(request)
+        message = _message(completion)
+        if message is None:
+            return ProviderReply(text="", usage=_usage(completion.usage))
+        calls = [_read_call(tools, position, call)
+                 for position, call in enumerate(message.tool_calls or [])]
+        return ProviderReply.with_calls(message.content or "", _usage(completion.usage), calls)
+
+    async def _complete(self, request: dict[str, Any]) -> Any:
         try:
-            completion = await self._client.chat.completions.create(**request)
+            return await self._client.chat.completions.create(**request)
         except openai.OpenAIError as error:
             raise _translate(error) from error
-        choice = completion.choices[0] if completion.choices else None
-        text = (choice.message.content if choice is not None else None) or ""
-        return ProviderReply(text=text, usage=_usage(completion.usage))
 
     async def _open_stream(self, messages: Sequence[ChatMessage],
                            settings: ChatSettings) -> Pieces:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from apex.llm.classification import RequestClassification
+from apex.llm.plan import QuestionPlan
 
 
 class ProseKind(StrEnum):
@@ -37,6 +37,6 @@ class ProseBrief(BaseModel):
 
     kind: ProseKind
     question: str = Field(default="", max_length=20_000)
-    classification: RequestClassification | None = None
+    classification: QuestionPlan | None = None
     report: dict[str, Any] = Field(default_factory=dict)
     missing: list[str] = Field(default_factory=list, max_length=50)

@@ -1,27 +1,41 @@
 """What every network provider adapter shares: guarded requests, structured output, streaming.
 
-An adapter only knows its wire format: how to send one request (`_send`) and how to open one
-stream (`_open_stream`), translating its SDK's errors into `LanguageModelError`. This base runs
-each request under the `ProviderGuard`, validates structured output with pydantic and, when the
-model's JSON does not fit the schema, asks once more with the validation errors before giving up
-with `invalid_output` (so a fallback can answer).
+An adapter only knows its wire format: how to send one request (`_send`), one request offering
+tools (`_send_tools`) and how to open one stream (`_open_stream`), translating its SDK's errors
+into `LanguageModelError`. This base runs each request under the `ProviderGuard`, validates
+structured output with pydantic and, when the model's JSON does not fit the schema, asks once more
+with the validation errors before giving up with `invalid_output` (so a fallback can answer).
+Tool calls are not asked for again: an unusable one is dropped and reported, the rest still run.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import re
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from apex.llm.base import ChatMessage, ChatResponse, ChatSettings, ProseDelta, ProseEnd, ProseEvent
+from apex.config.logging import get_logger
+from apex.llm.base import (
+    ChatMessage,
+    ChatResponse,
+    ChatSettings,
+    ProseDelta,
+    ProseEnd,
+    ProseEvent,
+    RejectedToolCall,
+    ToolCall,
+    ToolSpec,
+    require_tools,
+)
 from apex.llm.errors import LanguageModelError, LlmFailureReason
 from apex.llm.resilience import ProviderGuard
 from apex.llm.usage import LlmUsage
@@ -29,14 +43,27 @@ from apex.llm.usage import LlmUsage
 MAX_INVALID_OUTPUT_ATTEMPTS = 2
 NO_API_KEY = "not-needed"
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+log = get_logger("apex.llm.provider")
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderReply:
-    """One provider response: the text (the JSON itself for structured output) and its usage."""
+    """One provider response: the text (the JSON itself for structured output), its usage and,
+    when tools were offered, the calls the model chose, usable or not."""
 
     text: str
     usage: LlmUsage
+    tool_calls: tuple[ToolCall, ...] = ()
+    rejected_tool_calls: tuple[RejectedToolCall, ...] = ()
+
+    @classmethod
+    def with_calls(cls, text: str, usage: LlmUsage,
+                   calls: Iterable[ToolCall | RejectedToolCall]) -> "ProviderReply":
+        read = list(calls)
+        return cls(text=text, usage=usage,
+                   tool_calls=tuple(call for call in read if isinstance(call, ToolCall)),
+                   rejected_tool_calls=tuple(
+                       call for call in read if isinstance(call, RejectedToolCall)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +147,25 @@ def sdk_error(provider: str, error: Exception, *, connection_error: type[Excepti
                               reason=LlmFailureReason.SERVER_ERROR, retryable=True)
 
 
+def tool_call(tools: Sequence[ToolSpec], position: int, call_id: str | None, name: str | None,
+              arguments: object, *, json_text: bool = False) -> ToolCall | RejectedToolCall:
+    """One call as the model wrote it, checked: an offered tool, arguments that are a JSON object.
+    `json_text`: the arguments arrive as JSON text (OpenAI); a server that already decoded them
+    is accepted too. A missing id (some local servers send none) becomes its position."""
+    call_id = call_id or f"call_{position}"
+    name = name or ""
+    if name not in {tool.name for tool in tools}:
+        return RejectedToolCall(call_id, name, "not one of the offered tools")
+    if json_text and isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return RejectedToolCall(call_id, name, "arguments are not valid JSON")
+    if not isinstance(arguments, dict):
+        return RejectedToolCall(call_id, name, "arguments are not a JSON object")
+    return ToolCall(call_id, name, arguments)
+
+
 def parse_output(output_type: type[BaseModel], text: str) -> BaseModel:
     """Validate the model's JSON, tolerating the Markdown fence some local models wrap it in."""
     fenced = _FENCE.match(text)
@@ -161,6 +207,12 @@ class ProviderModel(abc.ABC):
     async def _send(self, messages: Sequence[ChatMessage], output_type: type[BaseModel] | None,
                     settings: ChatSettings) -> ProviderReply:
         """One request; raise `LanguageModelError` for every provider failure."""
+
+    @abc.abstractmethod
+    async def _send_tools(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec],
+                          settings: ChatSettings) -> ProviderReply:
+        """One request offering `tools` (the model chooses); raise `LanguageModelError` for every
+        provider failure, never for an unusable call."""
 
     @abc.abstractmethod
     def _open_stream(self, messages: Sequence[ChatMessage],
@@ -206,6 +258,22 @@ class ProviderModel(abc.ABC):
             f"{MAX_INVALID_OUTPUT_ATTEMPTS} attempts",
             reason=LlmFailureReason.INVALID_OUTPUT, usage=usage,
         )
+
+    async def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        settings: ChatSettings | None = None,
+    ) -> ChatResponse[None]:
+        require_tools(tools)
+        settings = settings or ChatSettings()
+        started = time.perf_counter()
+        reply = await self.guard.call(lambda: self._send_tools(messages, tools, settings))
+        if reply.rejected_tool_calls:
+            log.warning("llm_tool_calls_rejected", provider=self.provider, model=self.model_name,
+                        rejected=[f"{call.name or '?'}: {call.reason}"
+                                  for call in reply.rejected_tool_calls])
+        return replace(self._response(reply.text, None, reply.usage, started),
+                       tool_calls=reply.tool_calls,
+                       rejected_tool_calls=reply.rejected_tool_calls)
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from apex.llm.classification import (
+from apex.llm.plan import (
     ClassificationFlag,
     RequestCategory,
-    RequestClassification,
+    QuestionPlan,
     RequestEntities,
 )
 from apex.llm.prose import ProseBrief, ProseKind
@@ -65,6 +65,9 @@ _CATEGORY_NEEDS: dict[RequestCategory, tuple[str, ...]] = {
     RequestCategory.REPORTING: ("timestamp", "feature", "end_user"),
     RequestCategory.GENERAL: ("timestamp", "input_tokens", "output_tokens", "latency_ms"),
 }
+# intents answered by their figures alone (PROTOCOL.md section 5): no recommendation to list
+_PLAIN_INTENTS = frozenset({"spend", "breakdown", "what_if", "compare", "forecast", "latency",
+                            "reliability"})
 _SUGGESTIONS = (
     "How can I cut my AI costs by 30%?",
     "Why is my p95 latency so high?",
@@ -284,12 +287,15 @@ def _capacity_paragraph(report: Mapping[str, Any]) -> str | None:
 def _target_paragraph(report: Mapping[str, Any], entities: RequestEntities,
                       recommendations: list[Mapping[str, Any]]) -> list[str]:
     monthly = _monthly_spend(report)
-    savings = sum(_number(item.get("monthly_savings_usd")) or 0.0 for item in recommendations)
+    combined = _figure(report, "achievable_monthly_savings_usd")
+    savings = combined if combined is not None else max(
+        (_number(item.get("monthly_savings_usd")) or 0.0 for item in recommendations),
+        default=0.0)
     lines: list[str] = []
-    if monthly and recommendations:
-        lines.append(f"Together these add up to at most {usd(savings)}/month, "
-                     f"{100 * savings / monthly:.1f}% of your run rate (some overlap, so treat the "
-                     "sum as an upper bound).")
+    if monthly and recommendations and combined is not None:
+        lines.append(f"Applied one after another, so that no saving is counted twice, they "
+                     f"save {usd(savings)}/month, {100 * savings / monthly:.1f}% of your run "
+                     "rate.")
     for target in entities.targets:
         if target.metric not in (None, "cost") or not monthly:
             continue
@@ -313,7 +319,20 @@ def _target_paragraph(report: Mapping[str, Any], entities: RequestEntities,
     return lines
 
 
-def _answer(brief: ProseBrief, classification: RequestClassification) -> str:
+def _figure(report: Mapping[str, Any], name: str) -> float | None:
+    """One of the answer's figures (PROTOCOL.md section 5), when the report has it."""
+    answer = report.get("answer")
+    figures = answer.get("figures") if isinstance(answer, Mapping) else None
+    return _number(figures.get(name)) if isinstance(figures, Mapping) else None
+
+
+def _answers_without_recommendations(report: Mapping[str, Any]) -> bool:
+    """The report answers a question that recommends nothing (spend, breakdown, what-if...)."""
+    question = report.get("question")
+    return isinstance(question, Mapping) and question.get("intent") in _PLAIN_INTENTS
+
+
+def _answer(brief: ProseBrief, classification: QuestionPlan) -> str:
     report = brief.report
     category = classification.category
     entities = classification.entities
@@ -324,6 +343,9 @@ def _answer(brief: ProseBrief, classification: RequestClassification) -> str:
     spend = _spend_paragraph(report)
     if spend:
         blocks.append(spend)
+    if _answers_without_recommendations(report):
+        blocks.extend(_flag_notes(classification.flags))
+        return "\n\n".join(blocks)
     if category is RequestCategory.LATENCY:
         blocks.append(_latency_paragraph(report, entities)
                       or "The data has no latency figures per model yet.")
@@ -361,7 +383,7 @@ def _needs(category: RequestCategory, missing: Sequence[str]) -> list[str]:
     return [f"- {_COLUMN_HELP.get(name, f'`{_text(name, 40)}`')}" for name in names]
 
 
-def _guidance(brief: ProseBrief, classification: RequestClassification) -> str:
+def _guidance(brief: ProseBrief, classification: QuestionPlan) -> str:
     category = classification.category
     blocks = [
         "I could not find usage data in your account"
@@ -382,7 +404,7 @@ def _guidance(brief: ProseBrief, classification: RequestClassification) -> str:
     return "\n\n".join(blocks)
 
 
-def _partial(brief: ProseBrief, classification: RequestClassification) -> str:
+def _partial(brief: ProseBrief, classification: QuestionPlan) -> str:
     blocks = ["Your data answers part of this question; here is what it supports."]
     spend = _spend_paragraph(brief.report)
     if spend:
@@ -404,7 +426,7 @@ def _partial(brief: ProseBrief, classification: RequestClassification) -> str:
     return "\n\n".join(blocks)
 
 
-def _off_topic(classification: RequestClassification) -> str:
+def _off_topic(classification: QuestionPlan) -> str:
     blocks = ["I'm Apex: I analyse your LLM usage data (spend, latency, model choice, capacity) "
               "and answer with a plan quantified from your own rows. That request is outside what "
               "I can help with.",
@@ -413,7 +435,7 @@ def _off_topic(classification: RequestClassification) -> str:
     return "\n\n".join(blocks)
 
 
-def render_brief(brief: ProseBrief, classification: RequestClassification) -> str:
+def render_brief(brief: ProseBrief, classification: QuestionPlan) -> str:
     """The prose for a brief; `classification` is the brief's own, or one made from its question."""
     if classification.category is RequestCategory.OFF_TOPIC:
         return _off_topic(classification)
@@ -424,7 +446,7 @@ def render_brief(brief: ProseBrief, classification: RequestClassification) -> st
     return _answer(brief, classification)
 
 
-def render_reply(classification: RequestClassification) -> str:
+def render_reply(classification: QuestionPlan) -> str:
     """A reply without computed numbers: what the request was understood as, and what comes next."""
     if classification.category is RequestCategory.OFF_TOPIC:
         return _off_topic(classification)
