@@ -7,6 +7,7 @@ both ledger engines.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from collections import defaultdict
@@ -16,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
+import yaml
 
 from apex.analytics.demo import PLANTED
 from tests.support.agent_harness import demo_rows, load_demo, run_workflow, supervisor
@@ -24,6 +26,7 @@ from tests.support.protocol_checks import check_run_stream
 ROWS = 30_000
 USER = "planted-user"
 MILLION = Decimal(1_000_000)
+TIER_RANK = {"small": 0, "mid": 1, "frontier": 2}
 
 
 @pytest.fixture(scope="module")
@@ -109,18 +112,35 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
 
     planted = {item.id: item for item in PLANTED}
 
-    # model routing: the same tokens on the cheapest chat model of the provider
+    # model routing: the same tokens on the cheapest chat model of the provider at or above the
+    # group's quality floor: one tier below its model at most, and small only for short
+    # answers without reasoning tokens; every cheaper candidate (five at most) is listed
     item = planted["routing-classification"]
     routed = group(item.provider, item.model, item.feature)
     current = sum((cost(row) for row in routed), Decimal(0))
+    short = percentile([row["output_tokens"] for row in routed], 0.95) <= 64 and \
+        not any(row["reasoning_tokens"] for row in routed)
+    floor = max(TIER_RANK[prices[(item.provider, item.model)]["tier"]] - 1, 0 if short else 1)
     options = {model_id: sum((row_cost(row, price) for row in routed), Decimal(0))
                for (provider, model_id), price in prices.items()
-               if provider == item.provider and price["kind"] == "chat" and model_id != item.model}
-    cheapest = min(options, key=lambda name: (options[name], name))
+               if provider == item.provider and price["kind"] == "chat" and model_id != item.model
+               and TIER_RANK[price["tier"]] >= floor}
+    ranked = sorted((name for name in options if options[name] < current),
+                    key=lambda name: (options[name], name))
     routing = find(report, "model_routing", model=item.model, feature=item.feature)
-    assert routing["evidence"]["alternative_model"] == cheapest
-    assert close(routing["monthly_savings_usd"], monthly(current - options[cheapest]))
+    assert routing["evidence"]["alternative_model"] == ranked[0]
+    assert [c["model"] for c in routing["evidence"]["candidates"]] == ranked[:5]
+    assert all(close(c["cost_usd"], options[c["model"]])
+               for c in routing["evidence"]["candidates"])
+    cheapest_of_provider = min(
+        ((sum((row_cost(row, price) for row in routed), Decimal(0)), model_id)
+         for (provider, model_id), price in prices.items()
+         if provider == item.provider and price["kind"] == "chat"))[1]
+    assert ranked[0] != cheapest_of_provider  # that one is two tiers below gpt-4o
+    assert close(routing["monthly_savings_usd"], monthly(current - options[ranked[0]]))
     assert abs(routing["traffic_share"] - len(routed) / len(in_period)) < 0.001
+    (acts_on,) = routing["evidence"]["acts_on"]
+    assert abs(Decimal(str(acts_on["cost_usd"])) - current) < Decimal("0.000001")
 
     # response cache: every repeat of a successful prompt after its dearest call
     item = planted["duplicate-classification-prompts"]
@@ -191,10 +211,51 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     money = [r["monthly_savings_usd"] for r in report["recommendations"] if r["kind"] != "latency"]
     assert money == sorted(money, reverse=True)
 
+    # confidence and risk come from each recommendation's own evidence
+    for entry in report["recommendations"]:
+        assert 0.05 <= entry["confidence"] <= 0.95
+        assert entry["confidence"] == round(entry["confidence"], 2)
+        assert entry["risk"] in ("low", "medium", "high")
+    assert len({entry["confidence"] for entry in report["recommendations"]}) > 2
+
+    # together: applied one after another over the same (provider, model, feature) spend,
+    # largest saving first, each taking its own share of what the ones before it left
+    left: dict[tuple[str, str, str], Decimal] = {}
+    achievable = Decimal(0)
+    for entry in sorted(report["recommendations"],
+                        key=lambda r: (-r["evidence"]["period_savings_usd"], r["id"])):
+        for part in entry["evidence"].get("acts_on", []):
+            key = (part["provider"], part["model"], part["feature"])
+            spend = Decimal(str(part["cost_usd"]))
+            if part["feature"]:
+                rows_spend = sum((cost(row) for row in group(*key)), Decimal(0))
+                assert abs(spend - rows_spend) < Decimal("0.000001"), key
+            fraction = min(Decimal(str(part["savings_usd"])) / spend, Decimal(1))
+            before = left.setdefault(key, spend)
+            left[key] = before * (1 - fraction)
+            achievable += before * fraction
+    plain = sum((Decimal(str(r["evidence"]["period_savings_usd"]))
+                 for r in report["recommendations"]), Decimal(0))
+    assert achievable < plain  # routing and the response cache share gpt-4o's classification
+    figures = report["answer"]["figures"]
+    assert abs(Decimal(str(figures["achievable_monthly_savings_usd"])) - monthly(achievable)) \
+        <= Decimal("0.01")
+
+    # one action plan per recommendation, each concrete, its snippet in its stated format
     # one action plan per recommendation, each concrete
     assert [a["recommendation_id"] for a in report["actions"]] == [
         r["id"] for r in report["recommendations"]]
+    for action in report["actions"]:
+        snippet = action["config_snippet"]
+        if action["config_format"] == "yaml":
+            assert isinstance(yaml.safe_load(snippet), dict)
+        elif action["config_format"] == "json":
+            assert isinstance(json.loads(snippet), dict)
+        else:
+            assert action["config_format"] == "python"
+            ast.parse(snippet)
+        assert not any(f'"{name}/' in snippet for name in ("gcp.gemini", "mistral_ai"))
     plan = next(a for a in report["actions"] if a["recommendation_id"] == routing["id"])
-    assert "model_list" in plan["config_snippet"] and cheapest in plan["config_snippet"]
+    assert f'"openai/{ranked[0]}"' in plan["config_snippet"]
     assert plan["validation"] and plan["rollback"] and plan["steps"]
     assert "## Recommendations" in report["markdown"] and run.final_response == report["markdown"]

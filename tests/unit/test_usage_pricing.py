@@ -13,8 +13,10 @@ from apex.analytics.pricing import (
     MAX_PRICE_PER_MILLION,
     ModelPrice,
     PriceCatalog,
+    Tier,
     normalize_provider,
     price_from_dict,
+    tier_floor,
 )
 from apex.errors import BadRequest, NotFound
 
@@ -147,3 +149,53 @@ def test_provider_names_follow_opentelemetry() -> None:
     assert normalize_provider("Google") == "gcp.gemini"
     assert normalize_provider(" mistral ") == "mistral_ai"
     assert normalize_provider("") == "" and normalize_provider("acme") == "acme"
+
+
+@pytest.mark.parametrize(("tier", "allowed", "floor"), [
+    ("frontier", "small", "mid"), ("frontier", "mid", "mid"), ("frontier", "frontier", "frontier"),
+    ("mid", "small", "small"), ("mid", "mid", "mid"), ("small", "small", "small"),
+])
+def test_a_workload_goes_down_one_tier_at_most_and_never_below_its_signals(
+        tier: Tier, allowed: Tier, floor: Tier) -> None:
+    assert tier_floor(tier, allowed) == floor
+
+
+def test_cheaper_alternatives_keep_the_tier_floor(catalog: PriceCatalog) -> None:
+    document = json.loads(resources.files("apex.analytics").joinpath(
+        "data/prices.json").read_text())
+    rank = {"small": 0, "mid": 1, "frontier": 2}
+
+    def cost(entry: dict[str, str]) -> Decimal:
+        return (600 * Decimal(entry["input"]) + 5 * Decimal(entry["output"])) / 1_000_000
+
+    current = next(e for e in document["models"] if e["id"] == "gpt-4o")
+    expected = sorted((cost(e), e["id"]) for e in document["models"]
+                      if e["provider"] == "openai" and e["kind"] == "chat"
+                      and rank[e["tier"]] >= rank["mid"] and cost(e) < cost(current))
+    options = catalog.cheaper_alternatives("gpt-4o", "openai", input_tokens=600, output_tokens=5,
+                                           min_tier=tier_floor("frontier"), same_provider=True,
+                                           limit=50)
+    assert [(o.alternative_cost, o.model.id) for o in options] == expected
+    cheapest_overall = min((cost(e), e["id"]) for e in document["models"]
+                           if e["provider"] == "openai" and e["kind"] == "chat")
+    assert cheapest_overall not in expected  # a small model is two tiers below gpt-4o
+
+
+def test_reasoning_tokens_cost_the_reasoning_price_only_on_a_reasoning_model() -> None:
+    def price(model_id: str, output: str, reasoning: str | None = None) -> ModelPrice:
+        return ModelPrice(id=model_id, provider="acme", input=Decimal(1), output=Decimal(output),
+                          reasoning=None if reasoning is None else Decimal(reasoning))
+
+    catalog = PriceCatalog(version="t", as_of="2026-01-01", models=(
+        price("thinker-large", "20", "30"), price("thinker-small", "4", "6"),
+        price("plain-small", "5")))
+    options = {o.model.id: o for o in catalog.cheaper_alternatives(
+        "thinker-large", input_tokens=1_000_000, output_tokens=3_000_000,
+        reasoning_tokens=2_000_000)}
+    # 1M input at $1; 1M answer tokens at the output price; 2M reasoning tokens at the
+    # reasoning price of a reasoning model, at the output price of any other model
+    assert options["thinker-small"].current_cost == Decimal(1 + 20 + 60)
+    assert options["thinker-small"].alternative_cost == Decimal(1 + 4 + 12)
+    assert options["plain-small"].alternative_cost == Decimal(1 + 5 + 10)
+    assert catalog.price("thinker-small").reasoning_model
+    assert not catalog.price("plain-small").reasoning_model

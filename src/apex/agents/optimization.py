@@ -1,15 +1,18 @@
 """The optimization agent: every recommendation kind of PRODUCT.md, computed from the rows read.
 
 Each kind (`apex.agents.kinds`) is a tool, so the events show what was computed and what it
-found. Savings are exact over the period, then scaled to 30 days; shares are of the scope's
-requests and spend. Recommendations are ranked by monthly savings, latency ones (which save
-time, not money) after them. A money saving under `MIN_SHARE_OF_SPEND` of the scope's spend is
-noise next to the rest and is left out.
+found; a question about one kind runs only that kind's finder. Savings are exact over the
+period, then scaled to 30 days; shares are of the scope's requests and spend. Recommendations
+are ranked by monthly savings, latency ones (which save time, not money) after them. A money
+saving under `MIN_SHARE_OF_SPEND` of the scope's spend is noise next to the rest and is left
+out. What the recommendations save together is not their sum: they are applied one after
+another over the same spend (`apex.agents.combined`), so an overlap counts once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +24,7 @@ from apex.agents.kinds import (
     prompt_caching,
     token_outliers,
 )
+from apex.agents.combined import combine
 from apex.agents.opportunity import Opportunity
 from apex.agents.scope import AnalysisScope, UsageData, scoped_totals
 from apex.analytics.pricing import PriceCatalog
@@ -41,22 +45,43 @@ FINDERS: dict[str, Finder] = {
 MIN_SHARE_OF_SPEND = Decimal("0.001")
 
 
+@dataclass(frozen=True, slots=True)
+class Optimization:
+    """The report's recommendations, and what they save together over the period: applied
+    one after another over the same spend, overlaps counted once (exact, not rounded)."""
+
+    recommendations: list[dict[str, Any]]
+    achievable_period_savings_usd: Decimal
+
+
+def selected(finders: Sequence[str] | None) -> dict[str, Finder]:
+    """The finders to run: all of `FINDERS`, or the named ones in `FINDERS`' order."""
+    if finders is None:
+        return dict(FINDERS)
+    unknown = sorted(set(finders) - set(FINDERS))
+    if unknown:
+        raise ValueError(f"unknown finders: {', '.join(unknown)}")
+    return {name: finder for name, finder in FINDERS.items() if name in finders}
+
+
 class OptimizationAgent:
     name = "optimization"
     task = "Compute each kind of saving from your rows and the price catalog"
 
     async def run(self, agent: AgentScope, scope: AnalysisScope, data: UsageData,
-                  catalog: PriceCatalog) -> list[dict[str, Any]]:
+                  catalog: PriceCatalog, *,
+                  finders: Sequence[str] | None = None) -> Optimization:
+        chosen = selected(finders)
         totals = scoped_totals(data, scope)
         await agent.think(f"Pricing alternatives against catalog {catalog.version} for "
                           f"{totals.requests:,} calls costing {money(float(totals.cost_usd))}.")
-        for name, finder in FINDERS.items():
+        for name, finder in chosen.items():
             agent.context.tools.register(
                 name, _tool(finder, data, scope, catalog), include_result=False,
                 description=(finder.__module__ or "").rsplit(".", 1)[-1],
                 summarize=_summary(scope))
         found: list[Opportunity] = []
-        for name in FINDERS:
+        for name in chosen:
             result = await agent.call(name, scope.period_arguments())
             if result.ok:
                 found.extend(result.result)
@@ -69,17 +94,23 @@ class OptimizationAgent:
                                   -o.requests, o.id))
         recommendations = [o.to_report(scope, total_cost=totals.cost_usd,
                                        total_requests=totals.requests) for o in found]
-        monthly = sum(item["monthly_savings_usd"] for item in recommendations)
-        await agent.think(f"{len(recommendations)} recommendations worth about "
-                          f"{money(monthly)}/month in total (they overlap in places).")
-        agent.result_summary = f"{len(recommendations)} recommendations, {money(monthly)}/month"
-        return recommendations
+        together = combine(found).period_savings_usd
+        monthly = float(scope.monthly(together))
+        added = float(scope.monthly(sum((o.period_savings_usd for o in found), Decimal(0))))
+        overlap = (f"; added up without removing their overlaps they would claim "
+                   f"{money(added)}" if money(added) != money(monthly) else "")
+        await agent.think(f"{len(recommendations)} recommendations; applied one after another "
+                          f"over the same spend they save {money(monthly)}/month together"
+                          f"{overlap}.")
+        agent.result_summary = (f"{len(recommendations)} recommendations, {money(monthly)}/month "
+                                "combined")
+        return Optimization(recommendations, together)
 
 
 def _summary(scope: AnalysisScope) -> Callable[[list[Opportunity]], str]:
     def summary(found: list[Opportunity]) -> str:
-        monthly = sum(scope.monthly(o.period_savings_usd) for o in found)
-        return f"{len(found)} found, {money(float(monthly))}/month"
+        monthly = scope.monthly(combine(found).period_savings_usd)
+        return f"{len(found)} found, {money(float(monthly))}/month together"
 
     return summary
 

@@ -20,10 +20,11 @@ from typing import Any, Literal, get_args
 from apex.errors import BadRequest, NotFound
 
 Tier = Literal["small", "mid", "frontier"]
+TIERS: tuple[Tier, ...] = get_args(Tier)
 Kind = Literal["chat", "embedding"]
 KINDS: tuple[str, ...] = get_args(Kind)
 PriceSource = Literal["catalog", "file", "user"]
-TIER_RANK: dict[str, int] = {"small": 0, "mid": 1, "frontier": 2}
+TIER_RANK: dict[str, int] = {tier: rank for rank, tier in enumerate(TIERS)}
 MILLION = Decimal(1_000_000)
 
 PROVIDER_ALIASES: dict[str, str] = {
@@ -45,6 +46,13 @@ _SAME_PRICE_HOSTS: dict[str, str] = {
 _PREFIX_SEGMENTS = frozenset(PROVIDER_ALIASES) | {"models", "openrouter", "litellm_proxy"}
 _DATE_SUFFIX = re.compile(r"(?:[-@](?:20\d\d-?\d\d-?\d\d|\d{4}|latest|v\d+(?::\d+)?))+$")
 _BEDROCK_PREFIX = re.compile(r"^(?:[a-z]{2}\.)?(?:anthropic|meta|mistral|amazon|cohere)\.")
+
+
+def tier_floor(tier: Tier, allowed: Tier = "small") -> Tier:
+    """The lowest tier a workload running on `tier` may move to: one step down at most (a
+    bigger drop in capability is a rewrite, not a routing change), and never below `allowed`,
+    the lowest tier the workload's own signals allow."""
+    return TIERS[max(TIER_RANK[tier] - 1, TIER_RANK[allowed])]
 
 
 def normalize_provider(raw: str | None) -> str:
@@ -76,7 +84,14 @@ class ModelPrice:
         return self.input if self.cached_input is None else self.cached_input
 
     @property
+    def reasoning_model(self) -> bool:
+        """A reasoning model, as the catalog marks one: an entry with its own reasoning price."""
+        return self.reasoning is not None
+
+    @property
     def effective_reasoning(self) -> Decimal:
+        """What a reasoning token costs here: the reasoning price of a reasoning model; on any
+        other model the same tokens are billed as output tokens."""
         return self.output if self.reasoning is None else self.reasoning
 
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
@@ -283,17 +298,25 @@ class PriceCatalog:
 
     def cheaper_alternatives(
         self, model: str, provider: str | None = None, *, input_tokens: int,
-        output_tokens: int, cached_input_tokens: int = 0, min_tier: Tier | None = None,
-        same_provider: bool = False, limit: int = 5,
+        output_tokens: int, cached_input_tokens: int = 0, reasoning_tokens: int = 0,
+        min_tier: Tier | None = None, same_provider: bool = False, limit: int = 5,
     ) -> list[CheaperModel]:
         """Models of the same kind that would have cost less for this token mix, cheapest first.
 
         `min_tier` keeps only models at least that capable (small < mid < frontier); the
-        caller decides how far down a workload may go.
+        caller decides how far down a workload may go (see `tier_floor`). Every model is
+        priced with `ModelPrice.cost`: cached tokens at its cached-input price, and the
+        mix's reasoning tokens (part of `output_tokens`) at its reasoning price when it is a
+        reasoning model, as output tokens when it is not.
         """
         current = self.price(model, provider)
-        current_cost = current.cost(input_tokens=input_tokens, output_tokens=output_tokens,
-                                    cached_input_tokens=cached_input_tokens)
+
+        def cost(price: ModelPrice) -> Decimal:
+            return price.cost(input_tokens=input_tokens, output_tokens=output_tokens,
+                              cached_input_tokens=cached_input_tokens,
+                              reasoning_tokens=reasoning_tokens)
+
+        current_cost = cost(current)
         floor = TIER_RANK[min_tier] if min_tier else -1
         seen: set[tuple[str, str]] = set()
         found: list[CheaperModel] = []
@@ -306,10 +329,9 @@ class PriceCatalog:
                 continue
             if same_provider and candidate.provider != current.provider:
                 continue
-            cost = candidate.cost(input_tokens=input_tokens, output_tokens=output_tokens,
-                                  cached_input_tokens=cached_input_tokens)
-            if cost < current_cost:
-                found.append(CheaperModel(candidate, current_cost, cost))
+            alternative_cost = cost(candidate)
+            if alternative_cost < current_cost:
+                found.append(CheaperModel(candidate, current_cost, alternative_cost))
         found.sort(key=lambda alternative: (alternative.alternative_cost, alternative.model.id))
         return found[:limit]
 

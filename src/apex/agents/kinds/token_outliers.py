@@ -3,14 +3,21 @@
 Per (model, feature) group the ledger gives the p95 threshold and the calls above it. A group is
 heavy-tailed when its p99 is at least `TAIL_RATIO` times its median; then a cap (outputs) or a
 trim (inputs) at the p95 would have removed the tokens above the threshold, priced at the
-model's output or (uncached) input price.
+model's output or (uncached) input price. The saving acts on the group's spend.
+
+Confidence = rows x tail x kind: rows = `support(calls above the threshold, 25)`, tail =
+`separation(p99, p50, TAIL_RATIO)` (the further the tail stands from the median, the clearer
+the outliers are), kind = 1 for caps and 0.9 for trimming (a trimmed prompt needs the application
+to change). Risk: one warning when the cap or trim removes more than a quarter of those calls'
+tokens, another above three quarters (answers cut short, context lost).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from apex.agents.opportunity import Opportunity
+from apex.agents.kinds.confidence import bounded, risk_of, separation, support
+from apex.agents.opportunity import Opportunity, group_spend
 from apex.agents.scope import AnalysisScope, UsageData, usd
 from apex.analytics.pricing import MILLION, PriceCatalog
 from apex.analytics.results import TokenOutlierGroup
@@ -23,12 +30,17 @@ def _heavy(group: TokenOutlierGroup) -> bool:
         and group.excess_tokens > 0
 
 
+def _cut(group: TokenOutlierGroup) -> float:
+    """The share of the outlier calls' tokens the threshold removes."""
+    return group.excess_tokens / group.outlier_tokens if group.outlier_tokens else 0.0
+
+
 def _evidence(group: TokenOutlierGroup) -> dict[str, object]:
     return {"provider": group.provider, "model": group.model, "feature": group.feature,
             "p50_tokens": group.p50_tokens, "p95_tokens": group.p95_tokens,
             "p99_tokens": group.p99_tokens, "max_tokens": group.max_tokens,
             "threshold_tokens": group.threshold, "outlier_requests": group.outlier_requests,
-            "excess_tokens": group.excess_tokens,
+            "excess_tokens": group.excess_tokens, "cut_share": round(_cut(group), 4),
             "outlier_cost_usd": usd(group.outlier_cost_usd)}
 
 
@@ -38,7 +50,7 @@ def find(data: UsageData, scope: AnalysisScope, catalog: PriceCatalog) -> list[O
                          ("prompt_trimming", data.input_outliers)):
         for group in groups:
             price = catalog.resolve(group.model, group.provider)
-            if price is None or not scope.covers(group.feature) or not _heavy(group):
+            if price is None or not _heavy(group):
                 continue
             output = kind == "output_token_caps"
             per_mtok = price.output if output else price.input
@@ -47,11 +59,15 @@ def find(data: UsageData, scope: AnalysisScope, catalog: PriceCatalog) -> list[O
                      f"{group.threshold:,}" if output else
                      f"Trim oversized {feature} prompts on {group.model} to "
                      f"{group.threshold:,} tokens")
+            savings = Decimal(group.excess_tokens) * per_mtok / MILLION
+            tail = separation(group.p99_tokens, group.p50_tokens, TAIL_RATIO)
+            confidence = support(group.outlier_requests, 25) * tail * (1.0 if output else 0.9)
             found.append(Opportunity(
                 kind=kind, key=f"{group.model}-{group.feature}", title=title,
-                period_savings_usd=Decimal(group.excess_tokens) * per_mtok / MILLION,
-                requests=group.outlier_requests, confidence=0.7 if output else 0.6,
-                risk="medium",
+                period_savings_usd=savings, requests=group.outlier_requests,
+                confidence=bounded(confidence),
+                risk=risk_of(sum((_cut(group) > 0.25, _cut(group) > 0.75))),
+                spend=group_spend(data, group.provider, group.model, group.feature, savings),
                 evidence={**_evidence(group),
                           ("output_per_mtok" if output else "input_per_mtok"): str(per_mtok)}))
     return found
