@@ -4,6 +4,7 @@ really stops, and a configured provider is called and metered into the caller's 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import make_user
+from tests.support.agent_harness import features_acted_on
 from tests.support.asgi import running_app
-from tests.support.llm_stubs import Failure, LlmStub, Structured, Text, Usage
+from tests.support.llm_stubs import Failure, LlmStub, Structured, Text, ToolCalls, Usage
 from tests.support.protocol_checks import check_run_stream
 from tests.support.run_harness import wait_until_ended
 
@@ -54,8 +56,8 @@ async def test_a_thread_holds_each_report_and_follow_ups_use_it(
     assert follow["report"]["totals"]["requests"] == summarization["requests"]
     assert round(follow["report"]["totals"]["cost_usd"], 2) == round(
         summarization["cost_usd"], 2)
-    assert all(r["evidence"]["feature"] == "summarization"
-               for r in follow["report"]["recommendations"])
+    assert all(feature == "summarization" for r in follow["report"]["recommendations"]
+               for feature in features_acted_on(r))
     messages = (await client.get(f"/api/threads/{first['thread_id']}/messages",
                                  headers=headers)).json()["items"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
@@ -129,6 +131,47 @@ async def test_a_configured_provider_classifies_writes_and_is_metered(
     notices = [e["payload"]["thought"] for e in events if e["type"] == "agent_thinking"
                and "did not answer" in e["payload"]["thought"]]
     assert notices and "openai:gpt-4o-mini" in notices[0]
+
+
+async def test_own_metered_calls_never_move_the_period_or_enter_an_answer(
+        make_settings, tmp_path: Path,  # type: ignore[no-untyped-def]
+        openai_stub: LlmStub) -> None:
+    """Data that ends in the past, a provider whose calls are metered into the same ledger at
+    "now": the report's period stays the 30 days before the newest uploaded row, the figures
+    hold only the uploaded rows, and the chat run's stored reads survive the metered writes."""
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+                             llm_provider="openai", llm_model="gpt-4o-mini",
+                             llm_base_url=openai_stub.base_url + "/v1", llm_max_attempts=1)
+    end = datetime(2026, 1, 1, tzinfo=UTC)
+    plan = Structured({"category": "reporting", "intent": "spend", "confidence": 0.9},
+                      Usage(input_tokens=900, output_tokens=40))
+    tools = ToolCalls([("usage_totals", {}), ("breakdown", {"dimension": "model"})],
+                      Usage(input_tokens=1_200, output_tokens=30))
+    prose = Text("Here is your spend.", Usage(input_tokens=1_000, output_tokens=50))
+    async with running_app(settings) as (app, client):
+        user_id, headers = await make_user(app)
+        await app.state.usage_importer.load_demo(user_id, rows=2_000, seed=3, end=end)
+        ledger = app.state.ledger
+        uploaded = await ledger.totals(user_id)
+        openai_stub.script(plan, tools, prose)
+        first = await ask(client, headers, "How much did we spend?")
+        misses = ledger.answers.misses
+        openai_stub.script(plan, tools, prose)
+        second = await ask(client, headers, "How much did we spend?")
+        repeated_misses = ledger.answers.misses - misses
+        own = next(f for f in await ledger.by_feature(user_id) if f.feature == "apex")
+    assert own.requests == 6
+    for run in (first, second):
+        report = run["report"]
+        assert report["question"]["intent"] == "spend"
+        assert report["period"]["to"] <= "2026-01-01T00:00:00.001Z"
+        assert report["totals"]["requests"] == uploaded.requests
+        assert report["answer"]["figures"]["requests"] == uploaded.requests
+        assert Decimal(str(report["answer"]["figures"]["cost_usd"])) == \
+            uploaded.cost_usd.quantize(Decimal("0.01"))
+    assert second["report"]["period"] == first["report"]["period"]
+    # the second run's reads were all stored ones; only the names (which see every row) ran
+    assert repeated_misses <= 1
 
 
 async def test_a_run_past_its_timeout_ends_in_timeout_with_every_agent_closed(

@@ -37,7 +37,8 @@ async def test_start_a_run_and_read_its_answer(app: FastAPI, client: httpx.Async
     run = await wait_until_ended(client, headers, body["run_id"])
     assert run["state"] == "completed" and run["thread_id"] == body["thread_id"]
     assert {"created_at", "started_at", "finished_at"} <= set(run) and "error" not in run
-    assert "cost question" in run["final_response"] and "30%" in run["final_response"]
+    assert "cost reduction" in run["final_response"] and "30%" in run["final_response"]
+    assert run["report"]["question"]["intent"] == "cost_reduction"
     report = run["report"]
     assert report["by_model"] == [] and report["recommendations"] == []
     assert report["markdown"] == run["final_response"]

@@ -75,16 +75,27 @@ async def test_register_load_ask_and_get_the_report(server: ServerProcess) -> No
         final = events[-1]
         assert final["type"] == "agent_completed" and final["payload"]["state"] == "completed"
         report = final["payload"]["report"]
-        assert set(report) == {"period", "totals", "by_model", "recommendations", "actions",
-                               "markdown"}
+        assert set(report) == {"question", "answer", "period", "totals", "by_model",
+                               "recommendations", "actions", "markdown"}
         assert report["totals"]["requests"] == 20_000
+        question, answer = report["question"], report["answer"]
+        assert question["intent"] == "cost_reduction" and question["target_pct"] == 30
+        assert question["period"] == report["period"] and question["unknown"] == []
+        figures = answer["figures"]
+        assert set(figures) == {"current_monthly_usd", "achievable_monthly_savings_usd",
+                                "target_pct", "meets_target"}
+        assert 0 < figures["achievable_monthly_savings_usd"] <= figures["current_monthly_usd"]
+        assert figures["meets_target"] == (figures["achievable_monthly_savings_usd"]
+                                           >= round(0.3 * figures["current_monthly_usd"], 2))
+        assert f"${figures['achievable_monthly_savings_usd']:,.2f}" in answer["headline"]
+        assert report["markdown"].startswith(answer["headline"])
         assert {r["kind"] for r in report["recommendations"]} == KINDS
         for item in report["recommendations"]:
             assert set(item) == {"id", "kind", "title", "monthly_savings_usd", "savings_pct",
                                  "confidence", "risk", "traffic_share", "evidence"}
         for action in report["actions"]:
             assert set(action) == {"recommendation_id", "title", "steps", "config_snippet",
-                                   "validation", "rollback"}
+                                   "config_format", "validation", "rollback"}
         assert final["payload"]["final_response"] == report["markdown"]
 
         run = (await http.get(f"/api/runs/{run_id}", headers=headers)).json()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from apex.agents.supervisor import SupervisorWorkflow
@@ -47,10 +47,14 @@ class RunRecord:
                 if e["agent_name"] != "supervisor"]
 
 
-def supervisor(ledger: SqlLedger, *, model: LanguageModel | None = None) -> SupervisorWorkflow:
+def supervisor(ledger: SqlLedger, *, model: LanguageModel | None = None,
+               today: date | None = None) -> SupervisorWorkflow:
+    """The app's workflow over `ledger`; `today` fixes the date relative periods resolve
+    against (the real UTC date when None)."""
     catalog = PriceCatalog.load()
+    extra = {} if today is None else {"today": lambda: today}
     return SupervisorWorkflow(ledger=ledger, catalog_for=lambda _user: catalog,
-                              model=model or BuiltinModel())
+                              model=model or BuiltinModel(), **extra)
 
 
 async def run_workflow(workflow: Workflow, user_id: str, text: str,
@@ -91,3 +95,10 @@ def answer(history_text: str, report: dict[str, Any], run_id: str = "r-earlier",
     return [ThreadMessage(role="user", text=history_text, run_id=run_id, created_at=at),
             ThreadMessage(role="assistant", text=report.get("markdown", ""), run_id=run_id,
                           created_at=at, report=report)]
+
+
+def features_acted_on(recommendation: dict[str, Any]) -> set[str]:
+    """The features a recommendation's evidence says it acts on (its spend, or its group)."""
+    evidence = recommendation["evidence"]
+    found = {share["feature"] for share in evidence.get("acts_on", [])}
+    return found | ({evidence["feature"]} if "feature" in evidence else set())

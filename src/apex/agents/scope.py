@@ -1,9 +1,9 @@
-"""What one analysis covers (whose rows, which period, which features) and what was read.
+"""What the recommendation finders work on: the scope (whose rows, which period, which
+features) and the signals the data agent read for it.
 
-`AnalysisScope` is built by triage from the caller's identity and the question; nothing in it
+`AnalysisScope` is built from the caller's identity and the understood question; nothing in it
 comes from text except the period and the feature names, and those only narrow the caller's own
-rows. `UsageData` is what the data agent read for that scope, the one input of the optimization
-and reporting agents.
+rows. `UsageData` holds the reads behind each kind of saving, already narrowed to the scope.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from apex.analytics.results import (
     DayUsage,
     DuplicatePrompts,
     ErrorRetryWaste,
-    FeatureUsage,
     LatencyReport,
     ModelFeatureUsage,
     ModelUsage,
@@ -28,6 +27,7 @@ from apex.analytics.results import (
     UsagePeriod,
     UsageTotals,
 )
+from apex.analytics.filters import EVERY_ROW, UsageFilter
 from apex.timestamps import as_utc, format_timestamp
 
 DAYS_PER_MONTH = Decimal(30)
@@ -43,31 +43,41 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+def period_days(period: UsagePeriod) -> Decimal:
+    """The days a period spans, exactly (never zero)."""
+    seconds = Decimal(str((period.end - period.start).total_seconds()))
+    return max(seconds / Decimal(86_400), Decimal("0.000001"))
+
+
+def monthly(amount: Decimal, period: UsagePeriod) -> Decimal:
+    """A period's amount scaled to 30 days (PROTOCOL.md: `monthly_*`)."""
+    return amount * DAYS_PER_MONTH / period_days(period)
+
+
 @dataclass(frozen=True, slots=True)
 class AnalysisScope:
     tenant_id: str
     period: UsagePeriod
-    features: tuple[str, ...] = ()
+    where: UsageFilter = EVERY_ROW
 
     @property
     def days(self) -> Decimal:
-        seconds = Decimal(str((self.period.end - self.period.start).total_seconds()))
-        return max(seconds / Decimal(86_400), Decimal("0.000001"))
+        return period_days(self.period)
 
     def monthly(self, amount: Decimal) -> Decimal:
         """A period amount scaled to 30 days."""
-        return amount * DAYS_PER_MONTH / self.days
+        return monthly(amount, self.period)
 
-    def period_arguments(self) -> dict[str, str]:
-        """The period as tool arguments (the tenant is never an argument: it is the caller)."""
-        return self.report_period()
+    def period_arguments(self) -> dict[str, Any]:
+        """The period and scope as tool arguments (the tenant is never an argument: it is the
+        caller)."""
+        names = {"models": list(self.where.models), "providers": list(self.where.providers),
+                 "features": list(self.where.features)}
+        return {**self.report_period(), **{key: value for key, value in names.items() if value}}
 
     def report_period(self) -> dict[str, str]:
         return {"from": format_timestamp(as_utc(self.period.start)),
                 "to": format_timestamp(as_utc(self.period.end))}
-
-    def covers(self, feature: str) -> bool:
-        return not self.features or feature in self.features
 
 
 @dataclass(slots=True)
@@ -77,7 +87,6 @@ class UsageData:
     totals: UsageTotals
     coverage: ColumnCoverage
     by_model: list[ModelUsage] = field(default_factory=list)
-    by_feature: list[FeatureUsage] = field(default_factory=list)
     by_day: list[DayUsage] = field(default_factory=list)
     mix: list[ModelFeatureUsage] = field(default_factory=list)
     latency: LatencyReport | None = None
@@ -89,58 +98,6 @@ class UsageData:
     errors: ErrorRetryWaste | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ScopedTotals:
-    """The totals of the rows in scope (all of the period's rows, or only named features)."""
-
-    requests: int
-    cost_usd: Decimal
-    input_tokens: int
-    output_tokens: int
-    errors: int
-
-    def to_report(self) -> dict[str, Any]:
-        return {"requests": self.requests, "cost_usd": usd(self.cost_usd),
-                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "errors": self.errors}
-
-
-def scoped_totals(data: UsageData, scope: AnalysisScope) -> ScopedTotals:
-    """Totals of the scope: the ledger's own sums, or sums of the per-feature groups."""
-    if not scope.features:
-        totals = data.totals
-        return ScopedTotals(totals.requests, totals.cost_usd, totals.input_tokens,
-                            totals.output_tokens, totals.errors)
-    rows = [row for row in data.mix if row.feature in scope.features]
-    return ScopedTotals(
-        requests=sum(row.requests for row in rows),
-        cost_usd=sum((row.cost_usd for row in rows), Decimal(0)),
-        input_tokens=sum(row.input_tokens for row in rows),
-        output_tokens=sum(row.output_tokens for row in rows),
-        errors=sum(row.errors for row in rows))
-
-
-def scoped_models(data: UsageData, scope: AnalysisScope) -> list[dict[str, Any]]:
-    """`by_model` of the report for the scope, dearest first."""
-    if not scope.features:
-        return [{"provider": m.provider, "model": m.model, "requests": m.requests,
-                 "cost_usd": usd(m.cost_usd), "p50_latency_ms": m.p50_latency_ms,
-                 "p95_latency_ms": m.p95_latency_ms} for m in data.by_model]
-    merged: dict[tuple[str, str], list[ModelFeatureUsage]] = {}
-    for row in data.mix:
-        if row.feature in scope.features:
-            merged.setdefault((row.provider, row.model), []).append(row)
-    latency = {(g.provider, g.model, g.feature): g
-               for g in (data.latency.groups if data.latency else [])}
-    models = []
-    for (provider, model), rows in merged.items():
-        features = {row.feature for row in rows}
-        stats = latency.get((provider, model, next(iter(features)))) if len(features) == 1 \
-            else None
-        models.append({
-            "provider": provider, "model": model, "requests": sum(r.requests for r in rows),
-            "cost_usd": usd(sum((r.cost_usd for r in rows), Decimal(0))),
-            "p50_latency_ms": stats.p50_latency_ms if stats else None,
-            "p95_latency_ms": stats.p95_latency_ms if stats else None})
-    models.sort(key=lambda m: (-m["cost_usd"], -m["requests"], m["provider"], m["model"]))
-    return models
+def scoped_totals(data: UsageData, scope: AnalysisScope) -> UsageTotals:
+    """Totals of the scope: every read of a run is already narrowed to its scope."""
+    return data.totals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,7 @@ from apex.config.logging import configure_logging, get_logger
 from apex.execution.manager import RunManager
 from apex.execution.workflow import Workflow
 from apex.llm.factory import build_language_model
+from apex.llm.language import preload as preload_language
 from apex.realtime.bus import EventBus
 from apex.realtime.memory import InProcessEventBus
 from apex.realtime.redis_streams import RedisEventBus
@@ -104,6 +106,9 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         app.state.db = db
         app.state.readiness_checks = checks
         app.state.language_model = build_language_model(settings)
+        # the question-language identifier takes about a second to load: in the background,
+        # so the server is ready at once and the first question rarely waits for it
+        threading.Thread(target=preload_language, name="apex-language", daemon=True).start()
         auth = await open_auth_stack(settings, db)
         app.state.access_tokens = auth.access_tokens
         app.state.auth = auth.auth

@@ -1,0 +1,71 @@
+"""Spend of a coming period, from the scope's daily spend of the last four weeks.
+
+Method: the base is the 28 whole UTC days that end with the day of the caller's newest row (a
+day with no rows counts as $0). The projection is the mean daily spend times the days of the
+period asked about; the interval is that projection plus or minus 1.96 sample standard deviations
+of the daily spend times the square root of those days, which is a 95% interval when days are
+independent draws from the last four weeks (it ignores trend and weekly seasonality), floored at
+$0. Money stays exact until the figures are rounded to the cent.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from apex.agents.analyses.registry import AnalysisArguments, AnalysisContext, analysis
+from apex.analytics.results import Usd, UsagePeriod
+from apex.llm.templates import usd as money
+
+BASE_DAYS = 28
+Z_95 = Decimal("1.96")
+
+
+class ForecastArguments(AnalysisArguments):
+    """`from`/`to` are the base window; `forecast_from`/`forecast_to` the period forecast."""
+
+    forecast_start: AwareDatetime = Field(alias="forecast_from")
+    forecast_end: AwareDatetime = Field(alias="forecast_to")
+
+
+class Forecast(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    base_days: int
+    mean_daily_usd: Usd
+    stdev_daily_usd: Usd
+    days: float
+    projected_cost_usd: Usd
+    low_usd: Usd
+    high_usd: Usd
+
+
+def base_window(newest: datetime) -> UsagePeriod:
+    """The 28 whole days ending with the newest row's day."""
+    end = datetime.combine(newest.astimezone(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+    return UsagePeriod(start=end - timedelta(days=BASE_DAYS), end=end)
+
+
+@analysis("forecast", "Projected spend of a coming period from the last 28 days' daily spend, "
+          "with a 95% interval.", ForecastArguments,
+          lambda f: f"{money(float(f.projected_cost_usd))} "
+                    f"({money(float(f.low_usd))} to {money(float(f.high_usd))})")
+async def forecast(context: AnalysisContext, arguments: ForecastArguments) -> Forecast:
+    days = await context.ledger.by_day(context.tenant_id, arguments.period,
+                                       where=arguments.where(context))
+    count = max(1, round((arguments.end - arguments.start).total_seconds() / 86_400))
+    daily = [day.cost_usd for day in days] + [Decimal(0)] * max(0, count - len(days))
+    mean = sum(daily, Decimal(0)) / count
+    variance = (sum(((value - mean) ** 2 for value in daily), Decimal(0)) / (count - 1)
+                if count > 1 else Decimal(0))
+    stdev = variance.sqrt()
+    span = Decimal(str((arguments.forecast_end - arguments.forecast_start).total_seconds())) \
+        / Decimal(86_400)
+    projected = mean * span
+    spread = Z_95 * stdev * Decimal(str(math.sqrt(float(span))))
+    return Forecast(base_days=count, mean_daily_usd=mean, stdev_daily_usd=stdev,
+                    days=float(span), projected_cost_usd=projected,
+                    low_usd=max(Decimal(0), projected - spread), high_usd=projected + spread)

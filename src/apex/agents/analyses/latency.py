@@ -1,0 +1,15 @@
+"""Latency of a scope: its percentiles, and the slowest model and feature groups."""
+
+from __future__ import annotations
+
+from apex.agents.analyses.registry import AnalysisArguments, AnalysisContext, analysis
+from apex.analytics.results import LatencyReport
+
+
+@analysis("latency", "p50/p95/p99 latency of the scope and of each model and feature.",
+          AnalysisArguments,
+          lambda r: (f"p95 {r.overall.p95_latency_ms:,.0f} ms over {len(r.groups)} groups"
+                     if r.overall else "no latency in the rows"))
+async def latency(context: AnalysisContext, arguments: AnalysisArguments) -> LatencyReport:
+    return await context.ledger.latency_percentiles(context.tenant_id, arguments.period,
+                                                    where=arguments.where(context))
