@@ -7,17 +7,21 @@ from prices.json with plain Decimal arithmetic, never with the code under test.
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from apex.agents.analyses import AnalysisContext
 from apex.agents.kinds import batch_api, error_retry_waste, model_routing, token_outliers
 from apex.agents.optimization import OptimizationAgent, Optimization
 from apex.agents.scope import AnalysisScope, UsageData
+from apex.analytics.ledger_duckdb import DuckDBLedger
 from apex.analytics.pricing import PriceCatalog
 from apex.analytics.results import (
     BatchableGroup,
@@ -218,8 +222,13 @@ def test_confidence_and_risk_follow_the_evidence(kind: str) -> None:
 
 
 async def _run(data: UsageData, finders: list[str] | None) -> tuple[Optimization, list[Any]]:
+    """The optimization agent over signals built by hand (the ledger is real but holds nothing:
+    the finders only read the signals given to them)."""
     bus = InProcessEventBus(replay_max=10_000, replay_ttl_s=600, retained_runs=10)
     await bus.start()
+    ledger = DuckDBLedger(Path(tempfile.mkdtemp()) / "empty.duckdb", memory_limit_mb=128,
+                          threads=1)
+    analyses = AnalysisContext(tenant_id="user-1", ledger=ledger, catalog=CATALOG, usage=data)
     ctx = UserExecutionContext(user_id="user-1", thread_id="t-" + uuid.uuid4().hex[:12],
                                run_id="r-" + uuid.uuid4().hex[:12], request_id="q-1")
     emitter = RunEmitter(ctx, bus, task="optimize")
@@ -229,10 +238,11 @@ async def _run(data: UsageData, finders: list[str] | None) -> tuple[Optimization
                                   tools=ToolDispatcher(emitter, default_timeout_s=60))
         agent_ = OptimizationAgent()
         async with context.agent(agent_.name, agent_.task) as agent:
-            result = await agent_.run(agent, SCOPE, data, CATALOG, finders=finders)
+            result = await agent_.run(agent, analyses, SCOPE, finders=finders)
         events = [event.to_dict() for event in await bus.replay(ctx.run_id)]
     finally:
         await bus.close()
+        ledger.close()
     return result, events
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from apex.agents.analyses.budget import BudgetFit
 from apex.agents.analyses.compare import Comparison
 from apex.agents.analyses.forecast import Forecast
 from apex.agents.analyses.usage import Breakdown
@@ -152,21 +153,22 @@ def _forecast(findings: Findings) -> Answer:
 
 
 def _budget(findings: Findings) -> Answer:
-    budget = findings.understood.question.budget_usd
-    current = cents(findings.monthly(findings.cost))
-    after = cents(findings.monthly(findings.cost) - findings.achievable_monthly)
-    if budget is None:
+    fit: BudgetFit | None = findings.results.get("budget_fit")
+    if fit is None:
+        current = cents(findings.monthly(findings.cost))
+        after = cents(findings.monthly(findings.cost) - findings.achievable_monthly)
         return Answer(headline=f"No budget amount was named; your run rate is {usd(current)} a "
                                "month.",
                       figures={"budget_usd": None, "current_monthly_usd": current,
                                "after_recommendations_monthly_usd": after, "fits": None})
-    fits = after <= budget
+    budget, current = cents(fit.budget_usd), cents(fit.current_monthly_usd)
+    after = cents(fit.after_recommendations_monthly_usd)
     headline = (f"Your run rate is {usd(current)} a month against a budget of {usd(budget)}; "
                 f"after the recommendations it would be {usd(after)}, "
-                + ("within the budget." if fits else "still over the budget."))
+                + ("within the budget." if fit.fits else "still over the budget."))
     return Answer(headline=headline, figures={"budget_usd": budget, "current_monthly_usd": current,
                                               "after_recommendations_monthly_usd": after,
-                                              "fits": fits})
+                                              "fits": fit.fits})
 
 
 def _latency(findings: Findings) -> Answer:

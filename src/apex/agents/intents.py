@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apex.agents.optimization import FINDERS
+from apex.agents.analyses.finders import FINDERS
 from apex.llm import Intent
 
 ALL_FINDERS = tuple(FINDERS)

@@ -1,7 +1,8 @@
 """The optimization agent: every recommendation kind of PRODUCT.md, computed from the rows read.
 
-Each kind (`apex.agents.kinds`) is a tool, so the events show what was computed and what it
-found; a question about one kind runs only that kind's finder. Savings are exact over the
+Each kind (`apex.agents.kinds`) is a finder analysis of the registry (`analyses/finders.py`),
+run as a tool, so the events show what was computed and what it found; a question about one
+kind runs only that kind's finder. Savings are exact over the
 period, then scaled to 30 days; shares are of the scope's requests and spend. Recommendations
 are ranked by monthly savings, latency ones (which save time, not money) after them. A money
 saving under `MIN_SHARE_OF_SPEND` of the scope's spend is noise next to the rest and is left
@@ -11,36 +12,18 @@ another over the same spend (`apex.agents.combined`), so an overlap counts once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from apex.agents.kinds import (
-    batch_api,
-    error_retry_waste,
-    latency,
-    model_routing,
-    prompt_caching,
-    token_outliers,
-)
+from apex.agents.analyses import AnalysisArguments, AnalysisContext, run_analysis
+from apex.agents.analyses.finders import FINDERS
 from apex.agents.combined import combine
 from apex.agents.opportunity import Opportunity
-from apex.agents.scope import AnalysisScope, UsageData, scoped_totals
-from apex.analytics.pricing import PriceCatalog
+from apex.agents.scope import AnalysisScope, scoped_totals
 from apex.execution.workflow import AgentScope
 from apex.llm.templates import usd as money
-
-Finder = Callable[[UsageData, AnalysisScope, PriceCatalog], list[Opportunity]]
-FINDERS: dict[str, Finder] = {
-    "find_model_routing": model_routing.find,
-    "find_prompt_caching": prompt_caching.find,
-    "find_batch_api": batch_api.find,
-    "find_token_outliers": token_outliers.find,
-    "find_error_retry_waste": error_retry_waste.find,
-    "find_latency_outliers": latency.find,
-}
-
 
 MIN_SHARE_OF_SPEND = Decimal("0.001")
 
@@ -54,37 +37,37 @@ class Optimization:
     achievable_period_savings_usd: Decimal
 
 
-def selected(finders: Sequence[str] | None) -> dict[str, Finder]:
+def selected(finders: Sequence[str] | None) -> list[str]:
     """The finders to run: all of `FINDERS`, or the named ones in `FINDERS`' order."""
     if finders is None:
-        return dict(FINDERS)
+        return list(FINDERS)
     unknown = sorted(set(finders) - set(FINDERS))
     if unknown:
         raise ValueError(f"unknown finders: {', '.join(unknown)}")
-    return {name: finder for name, finder in FINDERS.items() if name in finders}
+    return [name for name in FINDERS if name in finders]
 
 
 class OptimizationAgent:
     name = "optimization"
     task = "Compute each kind of saving from your rows and the price catalog"
 
-    async def run(self, agent: AgentScope, scope: AnalysisScope, data: UsageData,
-                  catalog: PriceCatalog, *,
+    async def run(self, agent: AgentScope, context: AnalysisContext, scope: AnalysisScope, *,
                   finders: Sequence[str] | None = None) -> Optimization:
+        """`context.usage` holds the signals read for `scope`."""
+        assert context.usage is not None
         chosen = selected(finders)
-        totals = scoped_totals(data, scope)
-        await agent.think(f"Pricing alternatives against catalog {catalog.version} for "
+        totals = scoped_totals(context.usage, scope)
+        await agent.think(f"Pricing alternatives against catalog {context.catalog.version} for "
                           f"{totals.requests:,} calls costing {money(float(totals.cost_usd))}.")
-        for name, finder in chosen.items():
-            agent.context.tools.register(
-                name, _tool(finder, data, scope, catalog), include_result=False,
-                description=(finder.__module__ or "").rsplit(".", 1)[-1],
-                summarize=_summary(scope))
+        arguments = AnalysisArguments.model_validate({
+            "from": scope.period.start, "to": scope.period.end,
+            "models": list(scope.where.models), "providers": list(scope.where.providers),
+            "features": list(scope.where.features)})
         found: list[Opportunity] = []
         for name in chosen:
-            result = await agent.call(name, scope.period_arguments())
+            result = await run_analysis(agent, context, name, arguments)
             if result.ok:
-                found.extend(result.result)
+                found.extend(result.result.opportunities)
             else:
                 await agent.think(f"{name.replace('_', ' ')} failed ({result.error}); "
                                   "left out of the report.")
@@ -105,19 +88,3 @@ class OptimizationAgent:
         agent.result_summary = (f"{len(recommendations)} recommendations, {money(monthly)}/month "
                                 "combined")
         return Optimization(recommendations, together)
-
-
-def _summary(scope: AnalysisScope) -> Callable[[list[Opportunity]], str]:
-    def summary(found: list[Opportunity]) -> str:
-        monthly = scope.monthly(combine(found).period_savings_usd)
-        return f"{len(found)} found, {money(float(monthly))}/month together"
-
-    return summary
-
-
-def _tool(finder: Finder, data: UsageData, scope: AnalysisScope,
-          catalog: PriceCatalog) -> Callable[..., Any]:
-    async def tool(**_period: Any) -> list[Opportunity]:
-        return finder(data, scope, catalog)
-
-    return tool

@@ -70,8 +70,8 @@ def question_arguments(name: str, understood: Understood,
 
 
 def tool_specs() -> list[ToolSpec]:
-    """Every analysis as a provider's tool."""
-    return [ToolSpec(**analysis.schema()) for analysis in ANALYSES.values()]
+    """Every analysis a question's reads may be, as a provider's tool."""
+    return [ToolSpec(**analysis.schema()) for analysis in ANALYSES.values() if analysis.offered]
 
 
 async def plan_analyses(agent: AgentScope, model: LanguageModel, understood: Understood,
@@ -119,7 +119,8 @@ async def _chosen(agent: AgentScope, model: LanguageModel, understood: Understoo
                           f"{MAX_TOOL_CALLS} are read.")
     chosen: list[PlannedAnalysis] = []
     for call in calls[:MAX_TOOL_CALLS]:
-        if call.name not in ANALYSES or any(p.name == call.name for p in chosen):
+        if (call.name not in ANALYSES or not ANALYSES[call.name].offered
+                or any(p.name == call.name for p in chosen)):
             continue
         try:
             expected = question_arguments(call.name, understood, context)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from apex.agents.actions import ActionsAgent
-from apex.agents.analyses import AnalysisContext
+from apex.agents.analyses import AnalysisContext, run_analysis
+from apex.agents.analyses.budget import BudgetFitArguments
 from apex.agents.answering import (
     Findings,
     answer,
@@ -34,10 +36,11 @@ from apex.agents.answering import (
     unknown_answer,
     with_unknown_note,
 )
-from apex.agents.data import DataAgent, DataRead
+from apex.agents.data import DataAgent, DataRead, ledger_unavailable
 from apex.agents.data_helper import DataHelperAgent
 from apex.agents.intents import NEEDS, IntentNeeds
 from apex.agents.optimization import OptimizationAgent
+from apex.agents.planning import question_arguments
 from apex.agents.question import ReportPeriod, Understood
 from apex.agents.report import Action, Answer, ModelLine, Recommendation, Report, Totals
 from apex.agents.reporting import ReportingAgent
@@ -46,9 +49,10 @@ from apex.agents.triage import Sufficiency, TriageAgent, TriageVerdict
 from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.analytics.ledger import Ledger
 from apex.analytics.pricing import PriceCatalog
-from apex.execution.workflow import WorkflowContext, WorkflowOutcome
+from apex.execution.workflow import AgentScope, WorkflowContext, WorkflowOutcome
 from apex.llm import (
     CONVERSATIONAL,
+    Intent,
     LanguageModel,
     LlmUsageRecorder,
     MeteredModel,
@@ -168,8 +172,12 @@ class SupervisorWorkflow:
                             total_steps=5)
         optimization = OptimizationAgent()
         async with context.agent(optimization.name, optimization.task) as agent:
-            found = await optimization.run(agent, scope, read.usage, analyses.catalog,
+            found = await optimization.run(agent, replace(analyses, usage=read.usage), scope,
                                            finders=list(needs.finders))
+            budget = understood.question.budget_usd
+            if verdict.classification.intent is Intent.BUDGET and budget is not None:
+                await self._fit_budget(agent, analyses, understood, read, budget,
+                                       scope.monthly(found.achievable_period_savings_usd))
         await self._pace()
         await context.think("Turning the recommendations into an action plan.", step=4,
                             total_steps=5)
@@ -178,6 +186,17 @@ class SupervisorWorkflow:
             actions = await actions_agent.run(agent, found.recommendations)
         await self._pace()
         return found.recommendations, actions, found.achievable_period_savings_usd
+
+    @staticmethod
+    async def _fit_budget(agent: AgentScope, analyses: AnalysisContext, understood: Understood,
+                          read: DataRead, budget: float, achievable: Decimal) -> None:
+        arguments = BudgetFitArguments.model_validate({
+            **question_arguments("budget_fit", understood, analyses).model_dump(by_alias=True),
+            "budget_usd": Decimal(str(budget)), "achievable_monthly_savings_usd": achievable})
+        fit = await run_analysis(agent, analyses, "budget_fit", arguments)
+        if not fit.ok:
+            raise ledger_unavailable(fit.error)
+        read.results["budget_fit"] = fit.result
 
     def _assemble(self, verdict: TriageVerdict, read: DataRead,
                   optimized: tuple[list[dict[str, object]], list[dict[str, object]], Decimal]

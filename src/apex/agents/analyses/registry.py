@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from apex.agents.scope import UsageData
 from apex.analytics.filters import UsageFilter
 from apex.analytics.ledger import Ledger
 from apex.analytics.pricing import PriceCatalog
@@ -37,6 +38,8 @@ class AnalysisContext:
     exclude_features: tuple[str, ...] = ()
     # the caller's newest analysed row (a forecast's base window ends on its day)
     newest: datetime | None = None
+    # the signals the data agent read for the recommendation finders, once read
+    usage: UsageData | None = None
 
 
 class AnalysisArguments(BaseModel):
@@ -81,6 +84,10 @@ class Analysis(Generic[ArgumentsT, ResultT]):
     arguments: type[ArgumentsT]
     function: Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]
     summarize: Callable[[ResultT], str]
+    # offered to a model that plans a question's reads; the finders (they work on the signals
+    # read, `AnalysisContext.usage`) and the budget fit (it needs their combined saving) run
+    # for the intents that recommend instead
+    offered: bool = True
 
     def bound(self, context: AnalysisContext) -> Callable[..., Awaitable[ResultT]]:
         """The tool for one run: validates its keyword arguments, then reads."""
@@ -99,7 +106,7 @@ ANALYSES: dict[str, Analysis[Any, Any]] = {}
 
 
 def analysis(name: str, description: str, arguments: type[ArgumentsT],
-             summarize: Callable[[ResultT], str]) -> Callable[
+             summarize: Callable[[ResultT], str], *, offered: bool = True) -> Callable[
                  [Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]],
                  Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]]:
     """Register the decorated function as the analysis `name`."""
@@ -107,7 +114,7 @@ def analysis(name: str, description: str, arguments: type[ArgumentsT],
                  ) -> Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]:
         if name in ANALYSES:
             raise ValueError(f"analysis {name!r} is defined twice")
-        ANALYSES[name] = Analysis(name, description, arguments, function, summarize)
+        ANALYSES[name] = Analysis(name, description, arguments, function, summarize, offered)
         return function
 
     return register
