@@ -219,7 +219,7 @@ def test_entity_fields_are_bounded_for_provider_output() -> None:
     ("codestral and mistral large", ["codestral", "mistral-large"]),
     ("gpt-4o chat is slow", ["gpt-4o"]),
     ("GPT-4o-Kosten und Mistral-Aufrufe", ["gpt-4o"]),
-    ("Claude and Gemini", []),
+    ("Claude and Gemini", ["claude", "gemini"]),
 ])
 def test_any_version_of_a_known_family_is_a_model(text: str, models: list[str]) -> None:
     assert extract_models(normalize(text)) == models

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from apex.config import Settings
 from apex.analytics.filters import OWN_CALLS_FEATURE
+from apex.config import Settings
 from apex.llm import BuiltinModel, FallbackModel, LanguageModel, LlmCallRecord, MeteredModel
 from apex.llm.factory import LlmConfigurationError, build_language_model
 

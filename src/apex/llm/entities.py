@@ -55,6 +55,9 @@ _MODEL = re.compile(
         rf"\bphi[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
         r"\bcommand[- ](?:r|a)(?:\+|[- ]plus)?",
         r"\btext-embedding-[a-z0-9-]+|\bembed-(?:english|multilingual)-v\d(?:\.\d)?",
+        # a family on its own ("compare gpt-4o and claude"): triage matches it to the family's
+        # models in the caller's rows
+        r"\b(?:claude|gemini|llama|qwen|grok|deepseek)\b(?![- ]?\d)",
     ))
 )
 # "switch X to Y", "from X to Y", "replace X with Y", "von X auf Y", "X durch Y ersetzen",

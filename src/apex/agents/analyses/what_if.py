@@ -3,8 +3,8 @@
 Each (provider, model, feature) group's input, cached-input, output and reasoning tokens are
 priced on the target with the catalog's own arithmetic (`ModelPrice.cost`), so cached reads and
 reasoning tokens are priced apart as on an invoice. Without a named target, the target is the
-cheapest model of the same kind that the scope's costliest model may move to: one tier down at
-most (`tier_floor`), the same bar model routing uses.
+cheapest model of the same kind and provider that the scope's costliest model may move to: one
+tier down at most (`tier_floor`), the bar model routing uses.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _target(catalog: PriceCatalog, named: str | None,
         output_tokens=sum(g.output_tokens for g in groups),
         cached_input_tokens=sum(g.cached_input_tokens for g in groups),
         reasoning_tokens=sum(g.reasoning_tokens for g in groups),
-        min_tier=tier_floor(current.tier), limit=1)
+        min_tier=tier_floor(current.tier), same_provider=True, limit=1)
     return options[0].model if options else None
 
 
