@@ -1,5 +1,7 @@
 """The UI's own logic, run in the real browser on the modules the server ships: exactly-once event
 ordering after a reconnect, the live timeline, the report (ranking, copy, export) and the charts.
+The report here has no `answer` (a thread from before it existed); test_web_answers.py has the
+answer card.
 
 Events and the report follow PROTOCOL.md sections 3 and 4 to the letter; the server-driven versions
 of these flows are in test_web_golden_path.py and test_web_runs.py."""
@@ -294,8 +296,9 @@ def test_the_timeline_draws_every_event_once_across_a_reconnect_replay(page: Pag
     expect(page.locator("[data-agent=optimization] [data-testid=tool-chip]")).to_have_attribute(
         "data-status", "error"
     )
-    expect(page.get_by_test_id("final-response")).to_have_text("Route classification first.")
+    # The report shows the answer; the final response (its Markdown) is not shown a second time.
     expect(page.get_by_test_id("report")).to_be_visible()
+    expect(page.get_by_test_id("final-response")).to_have_count(0)
     expect(page.get_by_test_id("stop-run")).to_have_count(0)
 
 
@@ -356,6 +359,8 @@ def test_the_report_ranks_recommendations_by_savings(page: Page) -> None:
 
 def test_config_snippets_copy_to_the_clipboard(page: Page) -> None:
     page.evaluate(RENDER_REPORT_JS, REPORT)
+    expect(page.get_by_test_id("action-plan")).to_be_hidden()
+    page.get_by_test_id("action-plan-toggle").click()
     button = page.get_by_test_id("action").nth(0).get_by_test_id("copy-snippet")
     button.click()
     expect(button).to_have_text("Copied")
@@ -392,7 +397,8 @@ def test_a_report_without_data_shows_the_guidance(page: Page) -> None:
         "markdown": "Upload a CSV with timestamp, model, input_tokens and output_tokens.",
     }
     page.evaluate(RENDER_REPORT_JS, guidance)
-    expect(page.get_by_test_id("report-guidance")).to_have_text(guidance["markdown"])
+    expect(page.get_by_test_id("report")).to_have_attribute("data-guidance", "true")
+    expect(page.get_by_test_id("answer-prose")).to_have_text(guidance["markdown"])
     expect(page.get_by_test_id("recommendations")).to_have_count(0)
 
 

@@ -119,6 +119,10 @@ def test_golden_path_click_by_click(
         report = api_get(page, f"/api/runs/{run_id}")["body"]["report"]
         assert report["recommendations"], "the demo workload must yield recommendations"
         view = run.get_by_test_id("report")
+        expect(view.get_by_test_id("answer-headline")).to_have_text(report["answer"]["headline"])
+        for part in ["recommendations", "action-plan", "by-model"]:
+            expect(view.get_by_test_id(f"{part}-section")).not_to_have_attribute("open", "")
+            view.get_by_test_id(f"{part}-toggle").click()
         expect(view.get_by_test_id("total-cost")).to_contain_text(
             dollars(report["totals"]["cost_usd"])
         )
@@ -144,6 +148,7 @@ def test_golden_path_click_by_click(
             view.get_by_test_id("export-json").click()
         exported.value.save_as(tmp_path / "report.json")
         assert json.loads((tmp_path / "report.json").read_text()) == report
+        view.evaluate("el => el.querySelectorAll('details').forEach((d) => { d.open = false; })")
         screenshot(view, "report")
 
         # 6. Reload: the thread, its messages and the report are still there.

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
+import numpy
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import make_user
+from tests.conftest import close_usage_ledger, make_user, open_usage_ledger
 from tests.support.asgi import running_app
 from tests.support.usage_files import make_usage_csv
 
@@ -311,3 +316,86 @@ async def test_a_restarted_server_prepares_the_answers_of_its_latest_uploaders(
         summary = (await http.get("/api/usage/summary", headers=headers)).json()
         assert summary["totals"]["requests"] == usage.good_rows
         assert (ledger.answers.misses == misses) == (prepared_tenants > 0)
+
+
+@pytest.fixture(params=["duckdb", "clickhouse"])
+async def engine_app(  # type: ignore[no-untyped-def]
+        request: pytest.FixtureRequest, make_settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app over a usage ledger on each engine (ClickHouse through chDB)."""
+    ledger = open_usage_ledger(request.param, tmp_path, request)
+    monkeypatch.setattr("apex.api.app.open_ledger", lambda _settings: ledger)
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'apex.db'}")
+    async with running_app(settings) as running:
+        assert running[0].state.ledger is ledger
+        yield running
+    close_usage_ledger(ledger)
+
+
+LATENCY_MODELS = (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"),
+                  ("anthropic", "claude-sonnet-4"))
+LATENCY_FEATURES = ("chat", "search")
+
+
+def latency_rows(seed: int) -> tuple[bytes, dict[tuple[str, str], list[float]],
+                                     dict[str, list[float]]]:
+    """A file of calls with skewed latencies (some without one), and each model's and
+    feature's latencies as written."""
+    rng = random.Random(seed)
+    by_model: dict[tuple[str, str], list[float]] = defaultdict(list)
+    by_feature: dict[str, list[float]] = defaultdict(list)
+    lines = ["timestamp,provider,model,input_tokens,output_tokens,latency_ms,feature"]
+    for i in range(420):
+        provider, model = LATENCY_MODELS[i % len(LATENCY_MODELS)]
+        feature = rng.choice(LATENCY_FEATURES)
+        stamp = f"2024-04-{1 + i % 3:02d}T{i % 24:02d}:{i % 60:02d}:00Z"
+        latency = "" if i % 17 == 0 else f"{rng.lognormvariate(6.5, 0.9):.3f}"
+        if latency:
+            by_model[(provider, model)].append(float(latency))
+            by_feature[feature].append(float(latency))
+        lines.append(f"{stamp},{provider},{model},{rng.randint(50, 4000)},"
+                     f"{rng.randint(10, 900)},{latency},{feature}")
+    return ("\n".join(lines) + "\n").encode(), by_model, by_feature
+
+
+async def test_summary_p99_latency_is_the_linear_percentile_of_the_uploaded_rows(
+        engine_app: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = engine_app
+    _, headers = await make_user(app)
+    data, by_model, by_feature = latency_rows(seed=99)
+    assert (await upload(client, headers, data)).json()["rows_accepted"] == 420
+    summary = (await client.get("/api/usage/summary", headers=headers)).json()
+    served = {(m["provider"], m["model"]): m for m in summary["by_model"]}
+    assert set(served) == set(by_model)
+    for key, latencies in by_model.items():
+        for level, field in ((50, "p50_latency_ms"), (95, "p95_latency_ms"),
+                             (99, "p99_latency_ms")):
+            assert served[key][field] == pytest.approx(numpy.percentile(latencies, level),
+                                                       abs=1e-6), (key, field)
+    features = {f["feature"]: f for f in summary["by_feature"]}
+    for feature, latencies in by_feature.items():
+        assert features[feature]["p99_latency_ms"] == pytest.approx(
+            numpy.percentile(latencies, 99), abs=1e-6)
+
+
+async def test_summary_splits_each_days_spend_by_model(
+        engine_app: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = engine_app
+    _, headers = await make_user(app)
+    usage = make_usage_csv(1_500, seed=8)
+    await upload(client, headers, usage.data)
+    summary = (await client.get("/api/usage/summary?from=2024-03-04&to=2024-03-20",
+                                headers=headers)).json()
+    split: dict[str, Decimal] = defaultdict(Decimal)
+    requests: dict[str, int] = defaultdict(int)
+    for row in summary["by_day_model"]:
+        assert set(row) == {"day", "provider", "model", "requests", "cost_usd"}
+        split[row["day"]] += Decimal(str(row["cost_usd"]))
+        requests[row["day"]] += row["requests"]
+    days = {row["day"]: row for row in summary["by_day"]}
+    assert set(split) == set(days) and len(days) > 1
+    for day, row in days.items():
+        assert requests[day] == row["requests"]
+        assert abs(split[day] - Decimal(str(row["cost_usd"]))) <= Decimal("0.00001")
+    models = {(m["provider"], m["model"]) for m in summary["by_model"]}
+    assert {(r["provider"], r["model"]) for r in summary["by_day_model"]} == models

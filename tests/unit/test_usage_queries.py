@@ -62,7 +62,7 @@ def test_hostile_tenant_ids_stay_literals() -> None:
 
 def test_clickhouse_gets_exact_percentiles_and_utc_bounds() -> None:
     sql = q.render(q.BY_MODEL, "clickhouse", tenant_id="t", start=START, end=END)
-    assert "quantilesExactInclusive(0.5, 0.95)(latency_ms)" in sql
+    assert "quantilesExactInclusive(0.5, 0.95, 0.99)(latency_ms)" in sql
     assert "toDateTime64('2024-01-01 00:00:00.000000', 6, 'UTC')" in sql
 
 

@@ -43,6 +43,7 @@ from apex.analytics.results import (
     BatchableGroup,
     BatchableShare,
     ColumnCoverage,
+    DayModelUsage,
     DayUsage,
     DuplicateGroup,
     DuplicatePrompts,
@@ -174,6 +175,12 @@ def _levels(value: Any, count: int) -> list[float | None]:
     """A list of quantiles (None when the group had no values) as `count` floats or Nones."""
     values = list(value) if value is not None else []
     return [_float(values[i]) if i < len(values) else None for i in range(count)]
+
+
+def _latency_levels(value: Any) -> dict[str, float | None]:
+    """The p50, p95 and p99 latency of a breakdown row's quantile list, by field name."""
+    p50, p95, p99 = _levels(value, 3)
+    return {"p50_latency_ms": p50, "p95_latency_ms": p95, "p99_latency_ms": p99}
 
 
 def _day(value: Any) -> date:
@@ -404,7 +411,7 @@ class SqlLedger:
             provider=r[0], model=r[1], requests=as_int(r[2]), cost_usd=_decimal(r[3]),
             input_tokens=as_int(r[4]), output_tokens=as_int(r[5]), cached_input_tokens=as_int(r[6]),
             reasoning_tokens=as_int(r[7]), errors=as_int(r[8]), unpriced_requests=as_int(r[9]),
-            p50_latency_ms=_levels(r[10], 2)[0], p95_latency_ms=_levels(r[10], 2)[1],
+            **_latency_levels(r[10]),
         ) for r in self._query(q.BY_MODEL, tenant_id, period, where)]
 
     def _by_feature(self, tenant_id: str, period: UsagePeriod | None,
@@ -412,7 +419,7 @@ class SqlLedger:
         return [FeatureUsage(
             feature=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
             output_tokens=as_int(r[4]), errors=as_int(r[5]),
-            p50_latency_ms=_levels(r[6], 2)[0], p95_latency_ms=_levels(r[6], 2)[1],
+            **_latency_levels(r[6]),
         ) for r in self._query(q.BY_FEATURE, tenant_id, period, where)]
 
     def _by_tag(self, tenant_id: str, period: UsagePeriod | None,
@@ -427,6 +434,13 @@ class SqlLedger:
             input_tokens=as_int(r[3]),
             output_tokens=as_int(r[4]), errors=as_int(r[5]),
         ) for r in self._query(q.BY_DAY, tenant_id, period, where)]
+
+    def _by_day_model(self, tenant_id: str, period: UsagePeriod | None,
+                      where: UsageFilter = EVERY_ROW) -> list[DayModelUsage]:
+        return [DayModelUsage(
+            day=_day(r[0]), provider=r[1], model=r[2], requests=as_int(r[3]),
+            cost_usd=_decimal(r[4]),
+        ) for r in self._query(q.BY_DAY_MODEL, tenant_id, period, where)]
 
     def _by_model_feature(self, tenant_id: str,
                           period: UsagePeriod | None,
@@ -449,7 +463,8 @@ class SqlLedger:
         return UsageSummary(period=shown, totals=totals,
                             by_model=self._by_model(tenant_id, period, where),
                             by_feature=self._by_feature(tenant_id, period, where),
-                            by_day=self._by_day(tenant_id, period, where))
+                            by_day=self._by_day(tenant_id, period, where),
+                            by_day_model=self._by_day_model(tenant_id, period, where))
 
     @staticmethod
     def _latency(provider: str, model: str, feature: str, r: Sequence[Any]) -> LatencyStats:

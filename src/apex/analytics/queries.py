@@ -223,7 +223,7 @@ BY_MODEL = LedgerQuery("by_model", f"""
 SELECT {_named("provider", "model")},
        {_USAGE_SUMS}
        sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests,
-       quantile_cont(latency_ms, [0.5, 0.95]) AS latency_quantiles
+       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles
 FROM usage WHERE {_SCOPE}
 GROUP BY {_group_key("provider", "model")}
 ORDER BY spend DESC, requests DESC, {_by_names("provider", "model")}
@@ -236,7 +236,7 @@ SELECT feature,
        sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
-       quantile_cont(latency_ms, [0.5, 0.95]) AS latency_quantiles
+       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles
 FROM usage WHERE {_SCOPE}
 GROUP BY feature
 ORDER BY spend DESC, requests DESC, feature
@@ -261,6 +261,17 @@ SELECT CAST(timestamp AS DATE) AS day,
 FROM usage WHERE {_SCOPE}
 GROUP BY day
 ORDER BY day
+""")
+
+# spend by day split by model: what the usage page stacks (its day totals are BY_DAY's)
+BY_DAY_MODEL = LedgerQuery("by_day_model", f"""
+SELECT CAST(timestamp AS DATE) AS day,
+       {_named("provider", "model")},
+       count(*) AS requests,
+       coalesce(sum(cost_usd), 0) AS spend
+FROM usage WHERE {_SCOPE}
+GROUP BY day, {_group_key("provider", "model")}
+ORDER BY day, spend DESC, requests DESC, {_by_names("provider", "model")}
 """)
 
 BY_MODEL_FEATURE = LedgerQuery("by_model_feature", f"""
@@ -483,7 +494,7 @@ ORDER BY {_by_names("provider", "model", "feature")}
 """)
 
 ALL_QUERIES: tuple[LedgerQuery, ...] = (
-    SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_MODEL_FEATURE, LATENCY, LATENCY_OVERALL,
-    ERRORS, RETRIES, DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
+    SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_DAY_MODEL, BY_MODEL_FEATURE, LATENCY,
+    LATENCY_OVERALL, ERRORS, RETRIES, DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
     BATCHABLE, COVERAGE, BOUNDS, NAMES,
 )

@@ -104,6 +104,8 @@ class ModelUsage(_Result):
     unpriced_requests: int
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    # defaulted: the tail is read for the usage page, and figures built elsewhere may omit it
+    p99_latency_ms: float | None = None
 
 
 class FeatureUsage(_Result):
@@ -115,6 +117,7 @@ class FeatureUsage(_Result):
     errors: int
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    p99_latency_ms: float | None = None
 
 
 class TagUsage(_Result):
@@ -130,6 +133,16 @@ class DayUsage(_Result):
     input_tokens: int
     output_tokens: int
     errors: int
+
+
+class DayModelUsage(_Result):
+    """One model's spend on one UTC day: a day's rows sum to that day's `DayUsage`."""
+
+    day: date
+    provider: str
+    model: str
+    requests: int
+    cost_usd: Usd
 
 
 class ModelFeatureUsage(_Result):
@@ -330,3 +343,4 @@ class UsageSummary(_Result):
     by_model: list[ModelUsage]
     by_feature: list[FeatureUsage]
     by_day: list[DayUsage]
+    by_day_model: list[DayModelUsage]

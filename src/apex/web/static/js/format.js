@@ -5,6 +5,10 @@ const usdSmall = new Intl.NumberFormat("en-US", { style: "currency", currency: "
 const usdCompact = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 1 });
 const integerFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const compactFormat = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
+const numberFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const secondsFormat = new Intl.NumberFormat("en-US",
+  { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const rateFormat = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 2 });
 const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 
 function isNumber(value) {
@@ -54,6 +58,63 @@ export function milliseconds(value) {
   if (!isNumber(value)) return "—";
   if (value >= 10000) return `${(value / 1000).toFixed(1)} s`;
   return `${integerFormat.format(Math.round(value))} ms`;
+}
+
+/** A number to at most two decimals, grouped: 7029.5 → "7,029.5". */
+export function number(value) {
+  return isNumber(value) ? numberFormat.format(value) : "—";
+}
+
+/** A rate or share from 0 to 1 as a percentage to two decimals: 0.164 → "16.4%". */
+export function rate(value) {
+  return isNumber(value) ? rateFormat.format(value) : "—";
+}
+
+/** A percentage already from 0 to 100, to two decimals: 39.1 → "39.1%". */
+export function pct(value) {
+  return isNumber(value) ? rateFormat.format(value / 100) : "—";
+}
+
+/**
+ * The one unit a column of latencies is shown in, so the values compare at a glance: "ms" while
+ * every value is under 10 s, else "s".
+ */
+export function latencyUnit(values) {
+  return values.some((value) => isNumber(value) && value >= 10000) ? "s" : "ms";
+}
+
+/** A latency in milliseconds written in `unit` ("ms" or "s"), without the unit. */
+export function inLatencyUnit(value, unit) {
+  if (!isNumber(value)) return "—";
+  if (unit === "s") return secondsFormat.format(value / 1000);
+  return integerFormat.format(Math.round(value));
+}
+
+/**
+ * A value of the report formatted by its field name, as PROTOCOL.md names them: `*_usd` money,
+ * `*_pct` a percentage, `share`/`*_rate` a fraction, `*_ms` a latency, `*_s` seconds,
+ * `*_per_mtok` a price (its label says per million tokens); booleans Yes/No, missing "—".
+ */
+export function fieldValue(name, value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "boolean") return value ? "Yes" : "No";
+  if (/_per_mtok$/.test(name)) return usd(Number(value));
+  if (typeof value !== "number") return String(value);
+  if (/_usd$/.test(name)) return usd(value);
+  if (/_pct$/.test(name)) return pct(value);
+  if (/(^|_)(share|rate)$/.test(name)) return rate(value);
+  if (/_ms$/.test(name)) return milliseconds(value);
+  if (/_s$/.test(name)) return `${number(value)} s`;
+  return number(value);
+}
+
+const LABEL_WORDS = { usd: "", ms: "", s: "", pct: "", mtok: "M tokens", ttft: "TTFT", api: "API" };
+
+/** A field name as a label: "current_cost_usd" → "Current cost", "p95_ttft_ms" → "p95 TTFT". */
+export function fieldLabel(name) {
+  const text = String(name).split("_").map((word) => LABEL_WORDS[word] ?? word)
+    .filter(Boolean).join(" ");
+  return /^p\d/.test(text) ? text : text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** "3 min ago", "yesterday", "Nov 2": how long ago, relative to now. */

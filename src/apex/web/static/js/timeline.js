@@ -4,6 +4,7 @@
 
 import { h, uniqueId } from "./dom.js";
 import { milliseconds } from "./format.js";
+import { renderMarkdown } from "./markdown.js";
 import { renderReport } from "./report.js";
 
 const STATE_LABELS = {
@@ -223,14 +224,16 @@ export class RunView {
       }
     }
     this.setState(state);
-    if (payload.final_response) {
-      this.outcome.append(h("div", { class: "answer", testid: "final-response" }, String(payload.final_response)));
+    const report = payload.report && typeof payload.report === "object" ? payload.report : null;
+    if (payload.final_response && !report) {
+      this.outcome.append(renderMarkdown(String(payload.final_response),
+        { class: "prose", testid: "final-response" }));
     }
     if (payload.error && state !== "completed") {
       const message = typeof payload.error === "string" ? payload.error : payload.error.message;
       this.outcome.append(h("p", { class: "alert", role: "alert", testid: "run-error" }, message || "The run failed."));
     }
-    if (payload.report && typeof payload.report === "object") this.outcome.append(renderReport(payload.report));
+    if (report) this.outcome.append(renderReport(report));
     this.onFinal(this);
   }
 

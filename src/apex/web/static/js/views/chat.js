@@ -1,8 +1,10 @@
 // One thread: its history (user and assistant messages with their reports), the live timeline of
-// runs in flight, and the composer (Enter sends, Shift+Enter adds a newline).
+// runs in flight, and the composer (Enter sends, Shift+Enter adds a newline). A new chat starts
+// with example questions once the user has usage data, and with a way to get some before that.
 
 import { h, uniqueId } from "../dom.js";
-import { dateTime, relativeTime } from "../format.js";
+import { dateTime, integer, relativeTime } from "../format.js";
+import { renderMarkdown } from "../markdown.js";
 import { renderReport } from "../report.js";
 import { isTerminal } from "../timeline.js";
 
@@ -21,10 +23,13 @@ function userBubble(message) {
     h("div", { class: "text" }, message.text ?? ""), stamp(message.created_at));
 }
 
+/** An answer: its report, which holds the text too; a message without one shows its Markdown. */
 function assistantBubble(message) {
+  const report = message.report && typeof message.report === "object" ? message.report : null;
   return h("div", { class: "msg assistant", testid: "assistant-message", dataset: { messageId: message.id, runId: message.run_id } },
-    message.text ? h("div", { class: "answer", testid: "final-response" }, message.text) : null,
-    message.report && typeof message.report === "object" ? renderReport(message.report) : null,
+    report ? renderReport(report) : null,
+    !report && message.text
+      ? renderMarkdown(message.text, { class: "prose", testid: "final-response" }) : null,
     stamp(message.created_at));
 }
 
@@ -95,19 +100,60 @@ export class ChatView {
     if (force || this.nearBottom()) this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
+  /** A new chat: example questions when there is data to ask about, else how to get some. */
   welcome() {
+    const start = h("div", { class: "start", "aria-busy": "true" });
+    this.api.summary().then(
+      (summary) => start.replaceWith(
+        summary?.totals?.requests > 0 ? this.examples() : this.noData()),
+      (error) => { if (error.status !== 401) start.replaceWith(this.noData()); });
     return h("div", { class: "welcome", testid: "welcome" },
       h("h2", {}, "Ask about your AI spend"),
       h("p", { class: "hint" }, "Apex analyses your usage data and answers with a quantified plan."),
-      h("div", { class: "examples" }, EXAMPLES.map((text) => {
-        const button = h("button", { type: "button", class: "small" }, text);
-        button.addEventListener("click", () => {
-          this.input.value = text;
-          this.resizeComposer();
-          this.input.focus();
-        });
-        return button;
-      })));
+      start);
+  }
+
+  examples() {
+    return h("div", { class: "examples", testid: "examples" }, EXAMPLES.map((text) => {
+      const button = h("button", { type: "button", class: "small", testid: "example-question" },
+        text);
+      button.addEventListener("click", () => {
+        this.input.value = text;
+        this.resizeComposer();
+        this.input.focus();
+      });
+      return button;
+    }));
+  }
+
+  noData() {
+    const status = h("p", { class: "hint", testid: "chat-demo-status", role: "status" });
+    const demo = h("button", { type: "button", testid: "chat-load-demo" }, "Load demo data");
+    const card = h("div", { class: "no-data", testid: "no-data" },
+      h("h3", {}, "No usage data yet"),
+      h("p", {}, "Apex answers from your own LLM usage: upload a CSV, JSON Lines, OpenTelemetry or "
+        + "LiteLLM export, or try it on a realistic demo workload."),
+      h("div", { class: "buttons" },
+        h("a", { href: "#/usage", class: "button primary", testid: "chat-upload" },
+          "Upload usage"),
+        demo),
+      status);
+    demo.addEventListener("click", async () => {
+      demo.disabled = true;
+      status.textContent = "Loading demo data…";
+      try {
+        const upload = await this.api.loadDemo();
+        const rows = upload?.rows_accepted ?? upload?.rows;
+        const loaded = Number.isFinite(rows) ? `Loaded ${integer(rows)} demo rows.`
+          : "Demo data loaded.";
+        card.replaceWith(h("p", { class: "notice", testid: "chat-demo-loaded", role: "status" },
+          `${loaded} Try a question:`), this.examples());
+      } catch (error) {
+        demo.disabled = false;
+        status.textContent = `Could not load the demo data: ${error.message}`;
+      }
+    });
+    return card;
   }
 
   async load() {
