@@ -89,6 +89,7 @@ async def test_register_load_ask_and_get_the_report(server: ServerProcess) -> No
                                            >= round(0.3 * figures["current_monthly_usd"], 2))
         assert f"${figures['achievable_monthly_savings_usd']:,.2f}" in answer["headline"]
         assert report["markdown"].startswith(answer["headline"])
+        assert answer["headline"].startswith(final["payload"]["result_summary"].rstrip("…"))
         assert {r["kind"] for r in report["recommendations"]} == KINDS
         for item in report["recommendations"]:
             assert set(item) == {"id", "kind", "title", "monthly_savings_usd", "savings_pct",

@@ -69,7 +69,8 @@ async def run_workflow(workflow: Workflow, user_id: str, text: str,
         outcome = await workflow.run(WorkflowContext(
             ctx=ctx, text=text, history=tuple(history), events=emitter,
             tools=ToolDispatcher(emitter, default_timeout_s=60)))
-        await emitter.finish_completed(outcome.final_response, outcome.report)
+        await emitter.finish_completed(outcome.final_response, outcome.report,
+                                       summary=outcome.summary)
         events = [event.to_dict() for event in await bus.replay(ctx.run_id)]
     finally:
         await bus.close()

@@ -243,4 +243,5 @@ class SupervisorWorkflow:
             written = await reporting.run(agent, kind=kind, classification=verdict.classification,
                                           report=report, missing=list(verdict.missing),
                                           extra=extra)
-        return WorkflowOutcome(final_response=written.markdown, report=written.to_protocol())
+        return WorkflowOutcome(final_response=written.markdown, report=written.to_protocol(),
+                               summary=written.answer.headline)

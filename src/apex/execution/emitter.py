@@ -179,11 +179,15 @@ class RunEmitter:
         for agent_name in reversed(list(self.brackets.agents)):
             await self.agent_error(agent_name, code, message)
 
-    async def finish_completed(self, final_response: str, report: Mapping[str, Any]) -> RunEvent:
+    async def finish_completed(self, final_response: str, report: Mapping[str, Any], *,
+                               summary: str = "") -> RunEvent:
+        """The final event; `summary` (else the start of the final response) is its one-line
+        `result_summary`."""
         await self._close_open(tool_status="error", code="agent_unfinished",
                                message="The run finished before this step did.")
         return await self._emit(EventType.AGENT_COMPLETED, SUPERVISOR, {
-            "result_summary": summarize(final_response), "final": True, "state": "completed",
+            "result_summary": summarize(summary or final_response), "final": True,
+            "state": "completed",
             "final_response": final_response, "report": dict(report)})
 
     async def finish_error(self, state: str, code: str, message: str) -> RunEvent:

@@ -221,7 +221,8 @@ class RunManager:
                     ctx, RunState.COMPLETED, expected=live.state, reply=outcome.final_response,
                     final_response=outcome.final_response, report=dict(outcome.report))
                 RUNS_FINISHED.labels(RunState.COMPLETED.value).inc()
-                await live.emitter.finish_completed(outcome.final_response, outcome.report)
+                await live.emitter.finish_completed(outcome.final_response, outcome.report,
+                                                    summary=outcome.summary)
         except asyncio.CancelledError:
             if live.stop_reason == "cancelled":
                 await self._end(live, RunState.CANCELLED)

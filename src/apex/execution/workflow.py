@@ -39,6 +39,8 @@ class ThreadMessage:
 class WorkflowOutcome:
     final_response: str
     report: Mapping[str, Any] = field(default_factory=dict)
+    # one line for the final event's `result_summary` (empty: the start of `final_response`)
+    summary: str = ""
 
 
 class AgentScope:
