@@ -30,7 +30,7 @@ bench: $(VENV)/.installed-dev
 
 screenshots: $(VENV)/.installed-dev
 	bash scripts/system-deps.sh
-	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_golden_path.py tests/e2e/test_web_shell.py
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_golden_path.py tests/e2e/test_web_shell.py tests/e2e/test_web_answers.py tests/e2e/test_web_usage.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports

@@ -70,7 +70,7 @@ function exportName(report, extension) {
 /** A part of the report, collapsed: `${name}-section`, opened by `${name}-toggle`. */
 function collapsible(name, title, ...content) {
   return h("details", { class: "report-part", testid: `${name}-section` },
-    h("summary", { testid: `${name}-toggle` }, h("h3", {}, title)), ...content);
+    h("summary", { testid: `${name}-toggle` }, h("h2", {}, title)), ...content);
 }
 
 function fact(label, value, attrs = {}) {

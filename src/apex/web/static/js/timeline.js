@@ -145,7 +145,7 @@ export class RunView {
       class: "agent", testid: "agent-card", "aria-label": `Agent ${agent}`,
       dataset: { agent, status: "running", startedSeq: seq ?? undefined },
     },
-    h("header", {}, h("h3", {}, agent), card.status),
+    h("header", {}, h("h2", {}, agent), card.status),
     task ? h("div", { class: "task", testid: "agent-task" }, typeof task === "string" ? task : compactJson(task)) : null,
     card.thoughts, card.tools);
     this.cards.push(card);
