@@ -39,11 +39,6 @@ def ledger_unavailable(error: str | None) -> ServiceUnavailable:
                               code="ledger_unavailable")
 
 
-def period_of(arguments: dict[str, Any]) -> UsagePeriod:
-    """The period named by a tool's `from`/`to` arguments."""
-    return UsagePeriod.model_validate({"start": arguments["from"], "end": arguments["to"]})
-
-
 def _count(items: list[Any], noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 

@@ -21,7 +21,7 @@ from apex.agents.analyses import AnalysisArguments, AnalysisContext, run_analysi
 from apex.agents.analyses.finders import FINDERS
 from apex.agents.combined import combine
 from apex.agents.opportunity import Opportunity
-from apex.agents.scope import AnalysisScope, scoped_totals
+from apex.agents.scope import AnalysisScope
 from apex.execution.workflow import AgentScope
 from apex.llm.templates import usd as money
 
@@ -56,7 +56,7 @@ class OptimizationAgent:
         """`context.usage` holds the signals read for `scope`."""
         assert context.usage is not None
         chosen = selected(finders)
-        totals = scoped_totals(context.usage, scope)
+        totals = context.usage.totals
         await agent.think(f"Pricing alternatives against catalog {context.catalog.version} for "
                           f"{totals.requests:,} calls costing {money(float(totals.cost_usd))}.")
         arguments = AnalysisArguments.model_validate({

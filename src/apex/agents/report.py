@@ -14,20 +14,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from apex.agents.question import ReportPeriod, ReportQuestion
+from apex.agents.scope import usd
 from apex.analytics.results import ModelUsage, UsageTotals
 
 CENT = Decimal("0.01")
-MICRO = Decimal("0.000001")
 
 
 def cents(amount: Decimal) -> float:
     """USD rounded to the cent, as `figures` carry money (half up, from the exact sum)."""
     return float(amount.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def micro_usd(amount: Decimal) -> float:
-    """USD exact to the micro-dollar (so to the cent), as `totals` and `by_model` carry it."""
-    return float(amount.quantize(MICRO, rounding=ROUND_HALF_UP))
 
 
 class Answer(BaseModel):
@@ -49,7 +44,7 @@ class Totals(BaseModel):
 
     @classmethod
     def of(cls, totals: UsageTotals) -> "Totals":
-        return cls(requests=totals.requests, cost_usd=micro_usd(totals.cost_usd),
+        return cls(requests=totals.requests, cost_usd=usd(totals.cost_usd),
                    input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
                    errors=totals.errors)
 
@@ -65,7 +60,7 @@ class ModelLine(BaseModel):
     @classmethod
     def of(cls, usage: ModelUsage) -> "ModelLine":
         return cls(provider=usage.provider, model=usage.model, requests=usage.requests,
-                   cost_usd=micro_usd(usage.cost_usd), p50_latency_ms=usage.p50_latency_ms,
+                   cost_usd=usd(usage.cost_usd), p50_latency_ms=usage.p50_latency_ms,
                    p95_latency_ms=usage.p95_latency_ms)
 
 

@@ -96,8 +96,3 @@ class UsageData:
     input_outliers: list[TokenOutlierGroup] = field(default_factory=list)
     batchable: BatchableShare | None = None
     errors: ErrorRetryWaste | None = None
-
-
-def scoped_totals(data: UsageData, scope: AnalysisScope) -> UsageTotals:
-    """Totals of the scope: every read of a run is already narrowed to its scope."""
-    return data.totals
