@@ -55,7 +55,7 @@ async def test_ping_pong_and_heartbeats(server: LiveServer) -> None:
     _user, token = await new_user(server)
     client = await WsClient.connect(server, token)
     await client.send({"type": "ping", "client_message_id": "p1"})
-    pong = await client.recv()
+    pong = await client.reply()
     assert pong["type"] == "pong" and TIMESTAMP.match(pong["server_time"])
     heartbeat = await client.recv(timeout=5)
     assert heartbeat["type"] == "heartbeat" and TIMESTAMP.match(heartbeat["server_time"])
@@ -94,7 +94,7 @@ async def test_another_users_runs_and_threads_do_not_exist(server: LiveServer) -
     ]
     for frame, code in probes:
         await intruder.send(frame)
-        error = await intruder.recv()
+        error = await intruder.reply()
         assert error == {"type": "error", "error": {"code": code, "message": error["error"]["message"]},
                          "ref": frame["client_message_id"]}
     await owner.send({"type": "stop_run", "run_id": run["run_id"]})
@@ -111,7 +111,7 @@ async def test_frames_over_the_limit_close_1009(server: LiveServer) -> None:
     at_limit = json.dumps({"type": "ping", "pad": "x" * (2048 - len(at_limit))})
     assert len(at_limit) == 2048
     await client.send(at_limit)
-    assert (await client.recv())["type"] == "pong"
+    assert (await client.reply())["type"] == "pong"
     await client.send(json.dumps({"type": "ping", "pad": "x" * 4096}))
     with pytest.raises(ConnectionClosed) as closed:
         await client.recv()
@@ -122,10 +122,10 @@ async def test_binary_frames_are_refused_and_the_socket_stays_open(server: LiveS
     _user, token = await new_user(server)
     client = await WsClient.connect(server, token)
     await client.connection.send(b'{"type":"ping"}')
-    error = await client.recv()
+    error = await client.reply()
     assert error["type"] == "error" and error["error"]["code"] == "invalid_frame"
     await client.send({"type": "ping"})
-    assert (await client.recv())["type"] == "pong"
+    assert (await client.reply())["type"] == "pong"
     await client.close()
 
 
@@ -152,6 +152,8 @@ async def test_a_raw_websocket_client_without_the_helpers(server: LiveServer) ->
         assert json.loads(await ws.recv())["type"] == "connection_ready"
         await ws.send(json.dumps({"type": "user_message", "content": "hello"}))
         accepted = json.loads(await ws.recv())
+        while accepted["type"] == "heartbeat":
+            accepted = json.loads(await ws.recv())
         assert accepted["type"] == "message_accepted" and accepted["client_message_id"] is None
         first = json.loads(await ws.recv())
         while first["type"] == "heartbeat":  # this server beats every 0.4 s of silence

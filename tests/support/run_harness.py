@@ -95,6 +95,11 @@ class WsClient:
         self.frames.append(frame)
         return frame
 
+    async def reply(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next frame that is not a heartbeat: a server that beats every few hundred
+        milliseconds of silence may slip one in before any answer."""
+        return (await self.recv_until(lambda f: True, timeout))[-1]
+
     async def recv_until(self, done: Callable[[dict[str, Any]], bool],
                          timeout: float = 20.0) -> list[dict[str, Any]]:
         """Frames up to and including the first for which `done` is true (heartbeats skipped)."""
