@@ -18,8 +18,18 @@ delivery latency.
 * memory: server RSS growth per idle connection (1,000 connections, after connection_ready).
 * soak: 10,000 runs of the built-in workflow across 50 users (3 in flight each), every event
   delivered to the user's connection; server RSS after the first 1,000 runs and after all.
+* runs (`--runs-per-client R`): the built-in workflow. First 50 users each start a run at the
+  same moment: time to first event (sending `user_message` to receiving the run's first event),
+  p50 and p99; then `--clients N` users, one connection each, each start R runs at once: every
+  client must receive every run's final event (each process keeps its default cap of runs
+  executing at once; the others wait). Figures are printed against their targets and
+  the script exits 1 when one is missed. `--processes 2` spreads the clients over two server
+  processes sharing Redis and PostgreSQL (both started here unless `--redis-url` and
+  `--database-url` name them).
 
     PYTHONPATH=src:. python benchmarks/bench_events.py [--clients 1,100,1000] [--soak-runs 10000]
+    PYTHONPATH=src:. python benchmarks/bench_events.py --clients 1000 --runs-per-client 1 \
+        [--redis-url redis://…] [--processes 2]
 """
 
 from __future__ import annotations
@@ -52,11 +62,15 @@ from apex.config import load_settings  # noqa: E402
 from apex.execution.workflow import WorkflowContext, WorkflowOutcome  # noqa: E402
 from apex.realtime.events import EventDraft, EventType, RunEvent  # noqa: E402
 from apex.realtime.memory import InProcessEventBus  # noqa: E402
-from tests.conftest import TEST_JWT_SECRET, make_user  # noqa: E402
+from tests.conftest import TEST_JWT_SECRET, create_pg_database, make_user  # noqa: E402
 from tests.support.services import free_port  # noqa: E402
 
 CONNECTIONS_PER_USER = 10
 WARM_UP_SEQ = 3
+BURST_USERS = 50
+TTFE_P50_TARGET_MS = 50.0
+TTFE_P99_TARGET_MS = 250.0
+FINAL_TIMEOUT_S = 120.0
 
 
 class BenchWorkflow:
@@ -87,7 +101,8 @@ def serve(args: argparse.Namespace) -> None:
 
 
 class Server:
-    def __init__(self, workflow: str, redis_url: str | None) -> None:
+    def __init__(self, workflow: str, redis_url: str | None,
+                 database_url: str | None = None, *, global_cap: bool = False) -> None:
         self.workflow = workflow
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="apex-bench-"))
@@ -95,12 +110,16 @@ class Server:
         self.env.update({
             "APEX_ENV": "test", "APEX_LOG_LEVEL": "WARNING", "APEX_DATA_DIR": str(self.directory),
             "APEX_JWT_SECRET": TEST_JWT_SECRET, "APEX_MAX_RUNS_GLOBAL": "10000",
-            "APEX_DATABASE_URL": f"sqlite+aiosqlite:///{self.directory / 'apex.db'}",
+            "APEX_DATABASE_URL": database_url
+            or f"sqlite+aiosqlite:///{self.directory / 'apex.db'}",
             "APEX_ACCESS_TOKEN_TTL_S": "86400",
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT),
+                                           os.environ.get("PYTHONPATH", "")]),
         })
         if redis_url:
             self.env["APEX_REDIS_URL"] = redis_url
+        if global_cap:
+            del self.env["APEX_MAX_RUNS_GLOBAL"]
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
 
     async def __aenter__(self) -> Server:
@@ -120,7 +139,12 @@ class Server:
 
     async def __aexit__(self, *_exc: object) -> None:
         self.process.terminate()
-        self.process.wait(30)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            print(f"  (server {self.process.pid} did not stop within 60 s of SIGTERM: killed)")
+            self.process.kill()
+            self.process.wait()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def cpu_s(self) -> float:
@@ -297,6 +321,99 @@ async def bench_soak(total_runs: int, users: int, checkpoint: int, redis_url: st
     return marks
 
 
+async def first_event_and_final(ws: websockets.ClientConnection, runs: int,
+                                timeout_s: float) -> tuple[list[float], int]:
+    """Start `runs` runs at once; time to each run's first event (ms) and how many finals came."""
+    sent_at: dict[int, float] = {}
+    by_run: dict[str, float] = {}
+    first: list[float] = []
+    finals = 0
+    for index in range(runs):
+        sent_at[index] = time.perf_counter()
+        await ws.send(json.dumps({"type": "user_message", "client_message_id": index,
+                                  "text": f"How can I cut my AI costs by {10 + index % 50}%?"}))
+    try:
+        async with asyncio.timeout(timeout_s):
+            while finals < runs:
+                frame = json.loads(await ws.recv())
+                if frame.get("type") == "message_accepted":
+                    by_run[frame["run_id"]] = sent_at[frame["client_message_id"]]
+                elif frame.get("seq") == 1 and frame.get("run_id") in by_run:
+                    first.append((time.perf_counter() - by_run[frame["run_id"]]) * 1000)
+                if frame.get("payload", {}).get("final") and frame.get("run_id") in by_run:
+                    finals += 1
+    except (TimeoutError, websockets.ConnectionClosed):
+        pass
+    return first, finals
+
+
+async def bench_runs(clients: int, runs_per_client: int, servers: list[Server]) -> dict[str, Any]:
+    tokens = await servers[0].tokens(max(clients, BURST_USERS))
+    sockets = [await connect(servers[i % len(servers)], token) for i, token in enumerate(tokens)]
+    # one run per process first, unmeasured: the servers' connection pools are then warm, as a
+    # server that has been up for a while has them
+    await asyncio.gather(*(first_event_and_final(ws, 1, FINAL_TIMEOUT_S)
+                           for ws in sockets[-len(servers):]))
+    burst = await asyncio.gather(*(first_event_and_final(ws, 1, FINAL_TIMEOUT_S)
+                                   for ws in sockets[:BURST_USERS]))
+    ttfe = [ms for times, _finals in burst for ms in times]
+    started = time.perf_counter()
+    load = await asyncio.gather(*(first_event_and_final(ws, runs_per_client, FINAL_TIMEOUT_S)
+                                  for ws in sockets[:clients]))
+    elapsed = time.perf_counter() - started
+    for ws in sockets:
+        await ws.close()
+    return {"ttfe_p50_ms": statistics.median(ttfe), "ttfe_p99_ms": percentile(ttfe, 0.99),
+            "burst_finals_lost": BURST_USERS - sum(f for _t, f in burst),
+            "finals_lost": clients * runs_per_client - sum(f for _t, f in load),
+            "load_s": elapsed}
+
+
+def verdict(name: str, figure: float, target: float, unit: str) -> bool:
+    met = figure <= target
+    print(f"  {name}: {figure:.1f}{unit} (target <= {target:g}{unit}) {'ok' if met else 'MISSED'}")
+    return met
+
+
+async def main_runs(args: argparse.Namespace) -> int:
+    from tests.support.services import PostgresServer, RedisServer
+
+    redis_url, database_url = args.redis_url, args.database_url
+    services: list[Any] = []
+    if args.processes > 1 and not redis_url:
+        services.append(RedisServer.start())
+        redis_url = services[-1].url
+    if args.processes > 1 and not database_url:
+        services.append(PostgresServer.start())
+        database_url = await create_pg_database(services[-1])
+    backend = "Redis" if redis_url else "in-process bus"
+    print(f"apex runs: {args.processes} process(es), {backend}, "
+          f"{'PostgreSQL' if database_url else 'SQLite'}; {os.cpu_count()} CPUs shared by servers "
+          f"and clients; load average at start {os.getloadavg()[0]:.2f}")
+    try:
+        servers = [Server("builtin", redis_url, database_url, global_cap=True)
+                   for _ in range(args.processes)]
+        for server in servers:
+            await server.__aenter__()
+        try:
+            clients = int(args.clients.split(",")[-1])
+            result = await bench_runs(clients, args.runs_per_client, servers)
+        finally:
+            for server in servers:
+                await server.__aexit__()
+    finally:
+        for service in services:
+            service.stop()
+    print(f"  {BURST_USERS} users starting a run at once; then {clients} clients x "
+          f"{args.runs_per_client} run(s) at once ({result['load_s']:.1f} s); load average now "
+          f"{os.getloadavg()[0]:.2f}")
+    met = [verdict("time to first event p50", result["ttfe_p50_ms"], TTFE_P50_TARGET_MS, " ms"),
+           verdict("time to first event p99", result["ttfe_p99_ms"], TTFE_P99_TARGET_MS, " ms"),
+           verdict(f"finals lost ({BURST_USERS} users)", result["burst_finals_lost"], 0, ""),
+           verdict(f"finals lost ({clients} clients)", result["finals_lost"], 0, "")]
+    return 0 if all(met) else 1
+
+
 async def main(args: argparse.Namespace) -> None:
     backend = "Redis Streams" if args.redis_url else "in-process bus, SQLite"
     print(f"apex live events ({backend}); {os.cpu_count()} CPUs shared by server and clients; "
@@ -340,6 +457,10 @@ if __name__ == "__main__":
     parser.add_argument("--soak-runs", type=int, default=10_000)
     parser.add_argument("--soak-users", type=int, default=50)
     parser.add_argument("--redis-url")
+    parser.add_argument("--database-url", help="with --processes 2 (else PostgreSQL is started)")
+    parser.add_argument("--runs-per-client", type=int,
+                        help="measure runs (time to first event, finals lost) instead")
+    parser.add_argument("--processes", type=int, default=1, choices=[1, 2])
     arguments = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8_192)), hard))
@@ -348,4 +469,6 @@ if __name__ == "__main__":
     else:
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
+        if arguments.runs_per_client:
+            sys.exit(asyncio.run(main_runs(arguments)))
         asyncio.run(main(arguments))

@@ -102,7 +102,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-_CATEGORY_BY_DIR = {"unit", "integration", "e2e", "mission_critical"}
+_CATEGORY_BY_DIR = {"unit", "integration", "e2e", "mission_critical", "faults"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 class ApexError(Exception):
     status: ClassVar[int] = 400
     default_code: ClassVar[str] = "bad_request"
+    # when set, the answer carries `Retry-After`: the client may simply try again then
+    retry_after_s: int | None = None
 
     def __init__(
         self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
@@ -76,3 +78,20 @@ class RateLimited(ApexError):
 class ServiceUnavailable(ApexError):
     status = 503
     default_code = "service_unavailable"
+    retry_after_s = 5
+
+
+class DependencyUnavailable(ServiceUnavailable):
+    """A service the request needs (the app database, Redis) is not answering: a 503 the client
+    retries, never a 500. `details.dependency` names it, as `/health/ready` does."""
+
+    default_code = "dependency_unavailable"
+    retry_after_s = 2
+
+    LABELS: ClassVar[dict[str, str]] = {"database": "the app database", "redis": "Redis"}
+
+    def __init__(self, dependency: str, action: str) -> None:
+        label = self.LABELS.get(dependency, dependency)
+        super().__init__(f"{action} needs {label}, which is not answering; try again shortly.",
+                         details={"dependency": dependency})
+        self.dependency = dependency

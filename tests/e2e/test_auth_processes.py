@@ -10,22 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET, create_pg_database
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
+from tests.support.cluster import shared_env
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresServer, RedisServer
 
 PASSWORD = "correct horse battery"
-
-
-def shared_env(postgres_server: PostgresServer, redis_server: RedisServer) -> dict[str, str]:
-    """What makes several processes one deployment: one database, one Redis, one signing key."""
-    return {
-        "APEX_DATABASE_URL": asyncio.run(create_pg_database(postgres_server)),
-        "APEX_REDIS_URL": redis_server.url,
-        "APEX_REDIS_KEY_PREFIX": f"e2e{uuid.uuid4().hex[:12]}",
-        "APEX_JWT_SECRET": TEST_JWT_SECRET,
-    }
 
 
 def start(tmp: Path, name: str, env: dict[str, str]) -> ServerProcess:

@@ -6,65 +6,14 @@ ends its runs (`server_shutdown`)."""
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from apex.api.app import create_app
-from apex.store.database import Database
-from apex.store.models import Run
-from tests.conftest import TEST_JWT_SECRET, create_pg_database, make_user
 from tests.support.protocol_checks import check_run_stream, event_types
+from tests.support.cluster import Endpoint, cluster  # noqa: F401 - the fixture
 from tests.support.run_harness import WsClient, bearer
 from tests.support.server import ServerProcess
-
-
-class Endpoint:
-    """Just enough of a LiveServer for WsClient: the process's WebSocket URL."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.ws_url = server.ws_url
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path, postgres_server, redis_server, make_settings) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
-    url = await create_pg_database(postgres_server)
-    started: list[ServerProcess] = []
-
-    async def start(name: str, **env: str) -> ServerProcess:
-        server = ServerProcess(data_dir=tmp_path / name, env={
-            "APEX_DATABASE_URL": url, "APEX_REDIS_URL": redis_server.url,
-            "APEX_JWT_SECRET": TEST_JWT_SECRET, **env})
-        await asyncio.to_thread(server.start)
-        started.append(server)
-        return server
-
-    async def user() -> tuple[str, str]:
-        """An account in the shared database, with a token both processes accept."""
-        app = create_app(make_settings(database_url=url, redis_url=redis_server.url))
-        async with app.router.lifespan_context(app):
-            user_id, headers = await make_user(app)
-        return user_id, headers["Authorization"].removeprefix("Bearer ")
-
-    async def worker_pid(run_id: str) -> int:
-        """The process id recorded in the run's worker id (host:pid:nonce)."""
-        db = Database(url)
-        try:
-            async with db.session() as session:
-                run = await session.get(Run, run_id)
-        finally:
-            await db.dispose()
-        assert run is not None and run.worker_id is not None
-        return int(run.worker_id.split(":")[1])
-
-    start.user = user  # type: ignore[attr-defined]
-    start.worker_pid = worker_pid  # type: ignore[attr-defined]
-    yield start
-    for server in started:
-        await asyncio.to_thread(server.stop)
 
 
 async def start_run_on(server: ServerProcess, token: str, text: str) -> dict[str, Any]:

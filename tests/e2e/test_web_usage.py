@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import (
     api_get,
+    api_upload,
     browser_page,
     load_demo_data,
     register,
@@ -46,21 +46,6 @@ def reopen_usage(page: Page) -> None:
     page.get_by_test_id("nav-chat").click()
     page.get_by_test_id("nav-usage").click()
     page.get_by_test_id("dashboard-totals").wait_for()
-
-
-def api_upload(page: Page, name: str, text: str) -> Any:
-    """POST /api/usage/uploads with the page's own access token."""
-    return page.evaluate(
-        """async ([name, text]) => {
-            const token = JSON.parse(localStorage.getItem('apex.session')).access_token;
-            const form = new FormData();
-            form.append('file', new File([text], name, {type: 'text/csv'}));
-            const response = await fetch('/api/usage/uploads', {
-              method: 'POST', headers: {Authorization: `Bearer ${token}`}, body: form});
-            return {status: response.status, body: await response.json()};
-        }""",
-        [name, text],
-    )
 
 
 def latency_text(value: float, unit: str) -> str:
@@ -285,3 +270,23 @@ def test_the_dashboard_follows_the_date_range(browser: Browser, web_server: Serv
             f"{everything['totals']['requests']:,}"
         )
         expect(page.get_by_label("From", exact=True)).to_have_value("")
+
+
+def test_requests_no_price_covers_never_read_as_zero(
+    browser: Browser, web_server: ServerProcess
+) -> None:
+    unknown_model = "in-house-model-7"
+    rows = ["timestamp,provider,model,input_tokens,output_tokens,latency_ms,status,feature"]
+    rows += [f"2026-11-02T09:0{minute}:00Z,openai,gpt-4o-mini,1000,200,700,ok,chat"
+             for minute in range(3)]
+    rows += [f"2026-11-02T10:0{minute}:00Z,acme,{unknown_model},800,100,500,ok,lab"
+             for minute in range(2)]
+    with browser_page(browser) as page:
+        register(page, web_server.base_url)
+        assert api_upload(page, "mixed.csv", "\n".join(rows) + "\n")["status"] in (200, 201, 202)
+        summary = api_get(page, "/api/usage/summary")["body"]
+        assert summary["totals"]["unpriced_requests"] == 2
+        page.get_by_test_id("nav-usage").click()
+        expect(page.get_by_test_id("dashboard-cost")).to_contain_text("+ 2 unpriced")
+        lab = page.get_by_test_id("top-features").locator("tbody tr", has_text="lab")
+        expect(lab.locator("td").nth(1)).to_have_text("unpriced")

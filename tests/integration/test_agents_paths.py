@@ -42,7 +42,7 @@ async def test_no_data_gives_the_guidance_report(usage_ledger: SqlLedger) -> Non
     assert report["by_model"] == [] and report["recommendations"] == [] and \
         report["actions"] == []
     assert report["totals"] == {"requests": 0, "cost_usd": 0.0, "input_tokens": 0,
-                                "output_tokens": 0, "errors": 0}
+                                "output_tokens": 0, "errors": 0, "unpriced_requests": 0}
     markdown = report["markdown"]
     for needle in ("Upload", "CSV", "JSONL", "OpenTelemetry", "LiteLLM", "timestamp,provider,model",
                    "demo"):

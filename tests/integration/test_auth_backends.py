@@ -7,15 +7,23 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from apex.auth.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from apex.auth.revocation import LocalRevocationList, RedisRevocationList
+from apex.auth.revocation import (
+    STARTUP_WAIT_S,
+    LocalRevocationList,
+    RecordedRevocationList,
+    RedisRevocationList,
+)
 from apex.auth.tickets import LocalTicketStore, RedisTicketStore, TicketStore
-from apex.errors import ServiceUnavailable
+from apex.errors import DependencyUnavailable
+from apex.store.database import Database
+from apex.store.repositories.revocations import RevocationRepository
 from tests.support.services import RedisServer, free_port
 
 
@@ -67,32 +75,45 @@ async def test_local_revocation_is_immediate_and_forgets_expired_entries() -> No
     await revocations.close()
 
 
-async def test_redis_revocation_reaches_another_process(redis_client: aioredis.Redis,
-                                                        prefix: str) -> None:
-    first = RedisRevocationList(redis_client, prefix)
-    second = RedisRevocationList(redis_client, prefix)
-    await first.start()
-    await second.start()
-    assert first.synced.is_set() and second.synced.is_set()
+@asynccontextmanager
+async def running(*lists: RecordedRevocationList) -> AsyncIterator[None]:
+    for revocations in lists:
+        await revocations.start()
     try:
+        yield
+    finally:
+        for revocations in lists:
+            await revocations.close()
+
+
+def recorded(database: Database, redis_client: aioredis.Redis, prefix: str,
+             **options: float) -> RedisRevocationList:
+    """One process's revocation list: recorded in the app database, announced through Redis."""
+    return RedisRevocationList(RevocationRepository(database), redis_client, prefix, **options)
+
+
+async def test_redis_revocation_reaches_another_process(
+    database: Database, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    first = recorded(database, redis_client, prefix)
+    second = recorded(database, redis_client, prefix)
+    async with running(first, second):
+        assert first.synced.is_set() and second.synced.is_set()
         await first.revoke(["jti-a"], time.time() + 60)
         assert first.is_revoked("jti-a")  # at once where it happened
         assert await eventually(lambda: second.is_revoked("jti-a"))
         assert not second.is_revoked("jti-b")
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_a_process_starting_later_loads_live_revocations_only(
-    redis_client: aioredis.Redis, prefix: str
+    database: Database, redis_client: aioredis.Redis, prefix: str
 ) -> None:
-    first = RedisRevocationList(redis_client, prefix)
+    first = recorded(database, redis_client, prefix)
     await first.start()
     await first.revoke(["live"], time.time() + 60)
     await first.revoke(["expired"], time.time() - 1)
     await first.close()
-    late = RedisRevocationList(redis_client, prefix)
+    late = recorded(database, redis_client, prefix)
     await late.start()
     try:
         assert late.is_revoked("live")
@@ -101,51 +122,102 @@ async def test_a_process_starting_later_loads_live_revocations_only(
         await late.close()
 
 
-async def test_lost_messages_and_dropped_connections_are_recovered(
-    redis_client: aioredis.Redis, prefix: str
+async def test_the_database_is_the_record_whatever_redis_forgets(
+    database: Database, redis_client: aioredis.Redis, prefix: str
 ) -> None:
-    follower = RedisRevocationList(redis_client, prefix, resync_every_s=0.2)
+    """Redis emptied (a restart without persistence) forgets nothing: it only carried news."""
+    first = recorded(database, redis_client, prefix)
+    await first.start()
+    await first.revoke(["before-flush"], time.time() + 60)
+    await first.close()
+    await redis_client.flushdb()
+    late = recorded(database, redis_client, prefix)
+    await late.start()
+    try:
+        assert late.is_revoked("before-flush")
+    finally:
+        await late.close()
+
+
+async def test_lost_messages_and_dropped_connections_are_recovered(
+    database: Database, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    follower = recorded(database, redis_client, prefix, resync_every_s=0.2)
     await follower.start()
     try:
-        # a revocation whose message this process never saw: only in the sorted set
-        await redis_client.zadd(f"{prefix}:auth:revoked", {"never-published": time.time() + 60})
+        # a revocation whose message this process never saw: only in the record
+        await RevocationRepository(database).record(["never-published"], time.time() + 60)
         assert await eventually(lambda: follower.is_revoked("never-published"))
         killed = await redis_client.client_kill_filter(_type="pubsub")
         assert killed >= 1
-        await RedisRevocationList(redis_client, prefix).revoke(["after-drop"], time.time() + 60)
+        await recorded(database, redis_client, prefix).revoke(["after-drop"], time.time() + 60)
         assert await eventually(lambda: follower.is_revoked("after-drop"), timeout_s=5.0)
     finally:
         await follower.close()
 
 
-async def test_junk_on_the_channel_is_ignored(redis_client: aioredis.Redis, prefix: str) -> None:
-    follower = RedisRevocationList(redis_client, prefix)
+async def test_listeners_hear_of_new_revocations_once(
+    database: Database, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    first = recorded(database, redis_client, prefix)
+    second = recorded(database, redis_client, prefix)
+    heard: list[str] = []
+    second.on_revoked(lambda: heard.append("second"))
+    first.on_revoked(lambda: heard.append("first"))
+    async with running(first, second):
+        await first.revoke(["jti-l", "sid-l"], time.time() + 60)
+        assert await eventually(lambda: "second" in heard)
+        await first.revoke(["jti-l"], time.time() + 120)  # already denied: nothing new
+        await asyncio.sleep(0.2)
+        assert sorted(heard) == ["first", "second"]
+
+
+async def test_junk_on_the_channel_is_ignored(
+    database: Database, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    follower = recorded(database, redis_client, prefix)
     await follower.start()
     try:
         for junk in (b"not json", b"[]", b"5", b'{"ids": 5}', b'{"ids": ["x"]}', b"\xff\xfe",
                      b'{"ids": "xyz", "until": 9e99}', b'{"ids": [1, 2], "until": 9e99}',
                      b'{"ids": ["x"], "until": "soon"}'):
             await redis_client.publish(f"{prefix}:auth:revocations", junk)
-        await RedisRevocationList(redis_client, prefix).revoke(["after-junk"], time.time() + 60)
+        await recorded(database, redis_client, prefix).revoke(["after-junk"], time.time() + 60)
         assert await eventually(lambda: follower.is_revoked("after-junk"))
         assert not any(follower.is_revoked(i) for i in ("x", "y", "z", "1"))
     finally:
         await follower.close()
 
 
-async def test_without_redis_start_does_not_hang_and_revoke_says_503() -> None:
+async def test_without_redis_start_does_not_hang_and_revocations_are_still_recorded(
+    database: Database,
+) -> None:
     client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    revocations = RedisRevocationList(client, "dead")
+    revocations = recorded(database, client, "dead")
     started = time.monotonic()
     await revocations.start()
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < STARTUP_WAIT_S + 1
     assert not revocations.synced.is_set()
-    with pytest.raises(ServiceUnavailable) as caught:
-        await revocations.revoke(["jti"], time.time() + 60)
-    assert caught.value.details == {"dependency": "redis"}
-    assert revocations.is_revoked("jti")  # this process still refuses it
+    await revocations.revoke(["jti"], time.time() + 60)
+    assert revocations.is_revoked("jti")
+    another = RecordedRevocationList(RevocationRepository(database))
+    await another.start()
+    assert another.is_revoked("jti")  # recorded: the next process to start knows it
+    await another.close()
     await revocations.close()
     await client.aclose()
+
+
+async def test_without_the_database_revoke_says_503_and_this_process_still_refuses() -> None:
+    unreachable = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone")
+    revocations = RecordedRevocationList(RevocationRepository(unreachable))
+    await revocations.start()  # does not raise: the record is read again in the background
+    with pytest.raises(DependencyUnavailable) as caught:
+        await revocations.revoke(["jti"], time.time() + 60)
+    assert caught.value.details == {"dependency": "database"}
+    assert revocations.is_revoked("jti")
+    await revocations.close()
+    await unreachable.dispose()
 
 
 # -- tickets --------------------------------------------------------------------------------

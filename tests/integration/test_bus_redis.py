@@ -49,7 +49,9 @@ async def test_two_processes_share_one_gap_free_sequence_and_live_tail(make_bus)
     async with asyncio.timeout(5):
         while len(tail) < 300:
             await asyncio.sleep(0.01)
-    assert [e.seq for e in tail] == list(range(1, 301))
+    # each event once; a process hands its own events over directly, so the two publishers'
+    # events may interleave out of order here (consumers order them: OrderedFeed)
+    assert sorted(e.seq for e in tail) == list(range(1, 301))
     assert [e.seq for e in await process_a.replay(run_id, after_seq=250)] == list(range(251, 301))
 
 
@@ -78,7 +80,7 @@ async def test_heartbeats_tell_live_workers_from_lost_ones(make_bus) -> None:  #
     alive, gone = f"alive-{uuid.uuid4().hex}", f"gone-{uuid.uuid4().hex}"
     await bus.heartbeat(gone)
     await bus.heartbeat(alive)
-    assert {alive, gone} <= await bus.live_workers()
+    assert await bus.live_workers() is None, "a bus just connected must not judge anyone yet"
     for _ in range(4):
         await asyncio.sleep(1)
         await bus.heartbeat(alive)

@@ -1,9 +1,15 @@
 """Health, readiness per dependency, metrics, request ids and the error shape."""
 
+import sqlite3
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from redis import exceptions as redis_exc
+from sqlalchemy import exc as sa_exc
 
 from tests.support.asgi import running_app
 from tests.support.services import RedisServer, free_port
@@ -72,3 +78,46 @@ async def test_database_url_on_postgres_is_ready(make_settings, postgres_server,
     url = await create_pg_database(postgres_server)
     response = await _ready(make_settings(database_url=url))
     assert response.json()["checks"] == {"database": "ok"}
+
+
+def _wrapped_by_the_driver_adapter(cause: Exception) -> sa_exc.DBAPIError:
+    """As SQLAlchemy's asyncpg dialect raises it: its adapter's error, caused by asyncpg's."""
+    adapted = Exception(str(cause))
+    adapted.__cause__ = cause
+    return sa_exc.DBAPIError("SELECT 1", {}, adapted)
+
+
+def _raising(error: Exception):  # type: ignore[no-untyped-def]
+    async def endpoint() -> None:
+        raise error
+
+    return endpoint
+
+
+@pytest.mark.parametrize(("error", "dependency"), [
+    (ConnectionRefusedError(111, "Connect call failed"), "database"),
+    (asyncpg.CannotConnectNowError("the database system is starting up"), "database"),
+    (_wrapped_by_the_driver_adapter(asyncpg.CannotConnectNowError("shutting down")), "database"),
+    (_wrapped_by_the_driver_adapter(asyncpg.UndefinedTableError("no such table")), None),
+    (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")),
+     "database"),
+    (sa_exc.InterfaceError("SELECT", {}, Exception("connection is closed")), "database"),
+    (sa_exc.TimeoutError("QueuePool limit reached"), "database"),
+    (redis_exc.ConnectionError("Error 111 connecting"), "redis"),
+    (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("FOREIGN KEY")), None),
+    (FileNotFoundError(2, "No such file"), None),
+])
+async def test_an_outage_is_a_503_with_retry_after_and_anything_else_a_500(
+        app: FastAPI, client: httpx.AsyncClient, error: Exception,
+        dependency: str | None) -> None:
+    app.router.routes.insert(0, APIRoute("/api/probe-error", _raising(error)))
+    answer = await client.get("/api/probe-error")
+    body = answer.json()
+    assert set(body) == {"error"} and body["error"]["message"]
+    if dependency is None:
+        assert answer.status_code == 500 and body["error"]["code"] == "internal_error"
+        assert "retry-after" not in answer.headers
+    else:
+        assert answer.status_code == 503 and body["error"]["code"] == "dependency_unavailable"
+        assert body["error"]["details"] == {"dependency": dependency}
+        assert int(answer.headers["Retry-After"]) > 0

@@ -53,7 +53,8 @@ async def test_usage_adds_cache_reads_and_writes_back_to_input(anthropic_stub: L
     response = await adapter.chat([ChatMessage.user("hi")])
     await adapter.aclose()
     assert response.usage == LlmUsage(input_tokens=2_000, output_tokens=500,
-                                      cached_input_tokens=1_200, reasoning_tokens=320, requests=1)
+                                      cached_input_tokens=1_200, cache_write_input_tokens=300,
+                                      reasoning_tokens=320, requests=1)
 
 
 async def test_stream_usage_comes_from_start_and_delta_events(anthropic_stub: LlmStub) -> None:

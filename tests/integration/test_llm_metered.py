@@ -60,7 +60,8 @@ async def test_a_successful_call_is_recorded_with_its_tokens(openai_stub: LlmStu
     response = await model.chat([ChatMessage.user("hi")])
     await model.aclose()
     (record,) = ledger.records
-    assert record.usage == response.usage == LlmUsage(1_500, 220, 1_024, 64, 1)
+    assert record.usage == response.usage == LlmUsage(
+        1_500, 220, cached_input_tokens=1_024, reasoning_tokens=64, requests=1)
     assert (record.provider, record.model, record.operation) == ("openai", "gpt-4o-mini", "chat")
     assert (record.status, record.error_type, record.feature) == ("ok", None, "apex")
     assert before <= record.timestamp <= datetime.now(UTC)
@@ -75,7 +76,7 @@ async def test_a_stream_is_recorded_once_with_ttft(anthropic_stub: LlmStub) -> N
     await model.aclose()
     assert isinstance(events[-1], ProseEnd)
     (record,) = ledger.records
-    assert record.usage == LlmUsage(300, 30, 100, 0, 1)
+    assert record.usage == LlmUsage(300, 30, cached_input_tokens=100, requests=1)
     assert record.provider == "anthropic" and record.ttft_ms is not None
 
 

@@ -62,7 +62,7 @@ async def test_stream_asks_for_usage(openai_stub: LlmStub) -> None:
     assert openai_stub.requests[0].body["stream_options"] == {"include_usage": True}
     end = events[-1]
     assert isinstance(end, ProseEnd)
-    assert end.response.usage == LlmUsage(40, 3, 0, 1, 1)
+    assert end.response.usage == LlmUsage(40, 3, cached_input_tokens=0, reasoning_tokens=1, requests=1)
 
 
 @pytest.mark.parametrize("wrapped", [

@@ -127,3 +127,47 @@ async def test_runs_of_live_processes_are_left_alone(process, shared_db) -> None
     assert await watcher.recover_lost_runs() == 0
     assert (await watcher.get(user.id, ticket.run_id)).state == "running"
     await busy.cancel(user.id, ticket.run_id)
+
+
+async def test_the_per_user_run_limit_holds_across_processes(process, shared_db) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    slow = ScriptedWorkflow([Call("slow")], tools={"slow": sleeping_tool(30, reached)})
+    process_a = await process(slow, max_runs_per_user=1)
+    process_b = await process(ScriptedWorkflow([]), max_runs_per_user=1)
+    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
+                                                  password_hash=None, name=None)
+    seen = await record(process_b, user.id)
+    busy = await process_a.submit(user_id=user.id, text="long", request_id="q")
+    await asyncio.wait_for(reached.wait(), 10)
+    waiting = await process_b.submit(user_id=user.id, text="short", request_id="r")
+    await asyncio.sleep(1)
+    assert (await process_b.get(user.id, waiting.run_id)).state == "pending"
+    assert not [e for e in seen if e.run_id == waiting.run_id]
+    await process_a.cancel(user.id, busy.run_id)
+    async with asyncio.timeout(10):
+        while not any(e.final and e.run_id == waiting.run_id for e in seen):
+            await asyncio.sleep(0.02)
+    assert (await process_b.get(user.id, waiting.run_id)).state == "completed"
+
+
+async def test_a_run_its_own_live_process_no_longer_executes_is_ended(process, shared_db) -> None:  # type: ignore[no-untyped-def]
+    """Its end could not be stored when it happened (the database was away): the process's own
+    sweep ends it, with its final event, once the database answers."""
+    manager = await process(ScriptedWorkflow([]), worker_heartbeat_s=60,
+                            worker_lost_after_s=120)  # only this test's sweeps run
+    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
+                                                  password_hash=None, name=None)
+    seen = await record(manager, user.id)
+    thread = await ThreadRepository(shared_db).create(user.id, "t")
+    run_id = new_id()
+    await RunRepository(shared_db).create(run_id=run_id, user_id=user.id, thread_id=thread.id,
+                                          text="stalled", worker_id=manager.worker_id)
+    assert await manager.end_orphaned_runs() == 0, "too young to be judged"
+    await asyncio.sleep(2.1)
+    assert await manager.end_orphaned_runs() == 1
+    events = await until_final(seen, timeout=5)
+    check_run_stream(events, run_id=run_id, user_id=user.id, state="failed")
+    assert events[-1]["payload"]["error"]["code"] == "run_stalled"
+    run = await manager.get(user.id, run_id)
+    assert (run.state, run.error_code, run.last_seq) == ("failed", "run_stalled", len(events))
+    assert run.final_event is not None and '"final":true' in run.final_event

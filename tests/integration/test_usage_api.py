@@ -389,13 +389,16 @@ async def test_summary_splits_each_days_spend_by_model(
     split: dict[str, Decimal] = defaultdict(Decimal)
     requests: dict[str, int] = defaultdict(int)
     for row in summary["by_day_model"]:
-        assert set(row) == {"day", "provider", "model", "requests", "cost_usd"}
-        split[row["day"]] += Decimal(str(row["cost_usd"]))
+        assert set(row) == {"day", "provider", "model", "requests", "cost_usd",
+                            "unpriced_requests"}
+        # a model no price is known for has no cost, never a cost of 0
+        assert (row["cost_usd"] is None) == (row["unpriced_requests"] == row["requests"])
+        split[row["day"]] += Decimal(str(row["cost_usd"] or 0))
         requests[row["day"]] += row["requests"]
     days = {row["day"]: row for row in summary["by_day"]}
     assert set(split) == set(days) and len(days) > 1
     for day, row in days.items():
         assert requests[day] == row["requests"]
-        assert abs(split[day] - Decimal(str(row["cost_usd"]))) <= Decimal("0.00001")
+        assert abs(split[day] - Decimal(str(row["cost_usd"] or 0))) <= Decimal("0.00001")
     models = {(m["provider"], m["model"]) for m in summary["by_model"]}
     assert {(r["provider"], r["model"]) for r in summary["by_day_model"]} == models

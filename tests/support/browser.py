@@ -142,6 +142,21 @@ def api_get(page: Page, path: str) -> Any:
     )
 
 
+def api_upload(page: Page, name: str, text: str) -> Any:
+    """POST /api/usage/uploads with the page's own access token."""
+    return page.evaluate(
+        """async ([name, text]) => {
+            const token = JSON.parse(localStorage.getItem('apex.session')).access_token;
+            const form = new FormData();
+            form.append('file', new File([text], name, {type: 'text/csv'}));
+            const response = await fetch('/api/usage/uploads', {
+              method: 'POST', headers: {Authorization: `Bearer ${token}`}, body: form});
+            return {status: response.status, body: await response.json()};
+        }""",
+        [name, text],
+    )
+
+
 def screenshot(target: Any, name: str) -> Path:
     """Saves a screenshot in SCREENSHOTS (docs/screenshots/ under `make screenshots`)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

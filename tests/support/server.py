@@ -48,17 +48,26 @@ class ServerProcess:
              str(self.port), "--data-dir", str(self.data_dir)],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
+        try:
+            self.wait_until_ready(timeout_s)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def wait_until_ready(self, timeout_s: float = 30.0) -> None:
+        """Until `/health/ready` answers 200: after a start, or after a dependency is back."""
+        assert self.process is not None, "start() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
                 if httpx.get(self.base_url + "/health/ready", timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        self.stop()
         raise TimeoutError(f"server not ready: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:

@@ -17,7 +17,23 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
+PG_MIN_MAJOR = 14
+
+
+def postgres_bin_dirs() -> tuple[str, ...]:
+    """Where any PostgreSQL >= 14 keeps `initdb` and `pg_ctl`: what `pg_config --bindir` says,
+    then Debian's versioned directories, newest first, then /usr/local/bin."""
+    found: list[str] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        if result.returncode == 0 and result.stdout.strip():
+            found.append(result.stdout.strip())
+    versioned = [path for path in Path("/usr/lib/postgresql").glob("*/bin")
+                 if path.parent.name.isdigit() and int(path.parent.name) >= PG_MIN_MAJOR]
+    found += [str(path) for path in sorted(versioned, key=lambda p: -int(p.parent.name))]
+    found.append("/usr/local/bin")
+    return tuple(dict.fromkeys(found))
 
 
 def free_port() -> int:
@@ -62,6 +78,7 @@ class PostgresServer:
     port: int
     data_dir: Path
     pg_ctl: str
+    options: str = ""
 
     @property
     def admin_dsn(self) -> str:
@@ -73,8 +90,9 @@ class PostgresServer:
     @classmethod
     def start(cls) -> "PostgresServer":
         hint = "apt-get install -y postgresql"
-        initdb = require_binary("initdb", hint, PG_BIN_DIRS)
-        pg_ctl = require_binary("pg_ctl", hint, PG_BIN_DIRS)
+        bin_dirs = postgres_bin_dirs()
+        initdb = require_binary("initdb", hint, bin_dirs)
+        pg_ctl = require_binary("pg_ctl", hint, bin_dirs)
         root = Path(tempfile.mkdtemp(prefix="apex-pg-"))
         data_dir = root / "data"
         prefix = _as_postgres_user()
@@ -88,12 +106,21 @@ class PostgresServer:
         port = free_port()
         options = (f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        server = cls(port=port, data_dir=data_dir, pg_ctl=pg_ctl, options=options)
+        server.resume()
+        return server
+
+    def halt(self) -> None:
+        """Stop the server and keep its data, as an outage would; `resume` ends the outage."""
+        subprocess.run([*_as_postgres_user(), self.pg_ctl, "-D", str(self.data_dir), "-m",
+                        "fast", "-w", "stop"], check=True, capture_output=True)
+
+    def resume(self) -> None:
         subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data_dir), "-o", options, "-l", str(root / "log"),
-             "-w", "start"],
+            [*_as_postgres_user(), self.pg_ctl, "-D", str(self.data_dir), "-o", self.options,
+             "-l", str(self.data_dir.parent / "log"), "-w", "start"],
             check=True, capture_output=True,
         )
-        return cls(port=port, data_dir=data_dir, pg_ctl=pg_ctl)
 
     def stop(self) -> None:
         subprocess.run(
@@ -128,10 +155,29 @@ class RedisServer:
         wait_for_port(port)
         return cls(port=port, process=process, directory=directory)
 
-    def stop(self) -> None:
+    def restart(self) -> None:
+        """Stop, then start again on the same port with nothing kept (it has no persistence),
+        as Redis comes back from a crash or a restart."""
+        self.halt()
+        self.resume()
+
+    def halt(self) -> None:
+        """Stop the server, as an outage would; `resume` starts it again, empty."""
+        self._end()
+
+    def resume(self) -> None:
+        self.process = subprocess.Popen(self.process.args, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def _end(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        self._end()
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -145,6 +145,21 @@ def test_otlp_request_without_resource_spans_is_reported() -> None:
     assert errors == [(1, "expected an OTLP export request with `resourceSpans`")]
 
 
+@pytest.mark.parametrize("request_body", [
+    {"resourceSpans": [{"scopeSpans": ["x"]}]},
+    {"resourceSpans": [{"scopeSpans": {"spans": []}}]},
+    {"resourceSpans": [{"resource": "x", "scopeSpans": [{"spans": "x"}]}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [{"status": "x", "attributes": 5}]}]}]},
+    {"resourceSpans": [{"resource": {"attributes": [{"key": 5}]}, "scopeSpans": [None]}]},
+])
+def test_otlp_requests_of_the_wrong_shape_never_raise(request_body: object) -> None:
+    good = _request(_span("ok1", "gpt-4o", gen_ai__usage__input_tokens=1))
+    data = (json.dumps(request_body) + "\n" + json.dumps(good) + "\n").encode()
+    _, rows, errors, _, _ = load(data, "otlp")
+    assert [row["request_id"] for row in rows] == ["ok1"]
+    assert all(line == 1 for line, _message in errors)
+
+
 def _spend_log(request_id: str, **extra: object) -> dict[str, object]:
     return {"request_id": request_id, "call_type": "acompletion", "api_key": "hashed",
             "spend": 0.0021, "total_tokens": 120, "prompt_tokens": 100, "completion_tokens": 20,

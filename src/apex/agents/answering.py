@@ -20,7 +20,7 @@ from apex.agents.analyses.forecast import Forecast
 from apex.agents.analyses.usage import Breakdown
 from apex.agents.analyses.what_if import WhatIf
 from apex.agents.question import Understood
-from apex.agents.report import Answer, cents
+from apex.agents.report import Answer, cents, unpriced_note
 from apex.agents.scope import monthly
 from apex.analytics.results import ErrorRetryWaste, LatencyReport, UsageTotals
 from apex.llm import Intent
@@ -82,8 +82,9 @@ def _spend(findings: Findings) -> Answer:
     totals = findings.totals
     requests = totals.requests if totals else 0
     cost = cents(findings.cost)
-    return Answer(headline=f"You spent {usd(cost)}{_scope_words(findings)} over {requests:,} "
-                           f"requests{_period_words(findings)}.",
+    left_out = unpriced_note(totals.unpriced_requests if totals else 0)
+    return Answer(headline=f"You spent {usd(cost)}{left_out}{_scope_words(findings)} over "
+                           f"{requests:,} requests{_period_words(findings)}.",
                   figures={"cost_usd": cost, "requests": requests})
 
 
@@ -152,6 +153,23 @@ def _forecast(findings: Findings) -> Answer:
         figures={"projected_cost_usd": projected, "low_usd": low, "high_usd": high})
 
 
+BUDGETS_LINK = "#/budgets"
+
+
+def _budget_request_words(findings: Findings) -> str:
+    """What setting up the named budget would do, and where that is done: the chat never
+    creates one (a budget raises alerts; making one stays an explicit action of its owner)."""
+    request = findings.understood.budget_request
+    if request is None:
+        return ""
+    per = "daily" if request.per == "day" else "monthly"
+    amount = request.amount_usd if request.per in ("day", "month") else (
+        request.monthly_usd or request.amount_usd)
+    return (f" A {per} budget of {usd(amount)}{_scope_words(findings)} would alert you at 50%, "
+            f"80% and 100% of it and when spend is on course to overrun it; the chat does not "
+            f"create budgets, so add it on the Budgets page ({BUDGETS_LINK}).")
+
+
 def _budget(findings: Findings) -> Answer:
     fit: BudgetFit | None = findings.results.get("budget_fit")
     if fit is None:
@@ -165,7 +183,8 @@ def _budget(findings: Findings) -> Answer:
     after = cents(fit.after_recommendations_monthly_usd)
     headline = (f"Your run rate is {usd(current)} a month against a budget of {usd(budget)}; "
                 f"after the recommendations it would be {usd(after)}, "
-                + ("within the budget." if fit.fits else "still over the budget."))
+                + ("within the budget." if fit.fits else "still over the budget.")
+                + _budget_request_words(findings))
     return Answer(headline=headline, figures={"budget_usd": budget, "current_monthly_usd": current,
                                               "after_recommendations_monthly_usd": after,
                                               "fits": fit.fits})

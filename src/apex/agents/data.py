@@ -21,6 +21,7 @@ from apex.agents.analyses import AnalysisArguments, AnalysisContext, run_analysi
 from apex.agents.intents import IntentNeeds
 from apex.agents.planning import plan_analyses, question_arguments
 from apex.agents.question import Understood
+from apex.agents.report import unpriced_note
 from apex.agents.scope import UsageData
 from apex.analytics.filters import UsageFilter
 from apex.analytics.ledger import Ledger
@@ -122,7 +123,8 @@ class DataAgent:
         if signals:
             read.usage = await self._usage(agent, totals, coverage, by_model,
                                            results[len(calls):])
-        agent.result_summary = f"{totals.requests:,} calls, {money(float(totals.cost_usd))} read"
+        agent.result_summary = (f"{totals.requests:,} calls, {money(float(totals.cost_usd))}"
+                                f"{unpriced_note(totals.unpriced_requests)} read")
         return read
 
     def _signals(self, agent: AgentScope, context: AnalysisContext, coverage: ColumnCoverage,

@@ -21,6 +21,7 @@ def ledger_recorder(importer: UsageImporter, user_id: str) -> LlmUsageRecorder:
             "operation": call.operation, "input_tokens": call.usage.input_tokens,
             "output_tokens": call.usage.output_tokens,
             "cached_input_tokens": call.usage.cached_input_tokens,
+            "cache_write_input_tokens": call.usage.cache_write_input_tokens,
             "reasoning_tokens": call.usage.reasoning_tokens, "latency_ms": call.latency_ms,
             "ttft_ms": call.ttft_ms, "status": call.status, "error_type": call.error_type or "",
             "feature": call.feature, "tags": [call.feature], "request_id": "apex-" + new_id()}])

@@ -21,6 +21,7 @@ from apex.agents.analyses import AnalysisArguments, AnalysisContext, run_analysi
 from apex.agents.analyses.finders import FINDERS
 from apex.agents.combined import combine
 from apex.agents.opportunity import Opportunity
+from apex.agents.report import unpriced_note
 from apex.agents.scope import AnalysisScope
 from apex.execution.workflow import AgentScope
 from apex.llm.templates import usd as money
@@ -58,7 +59,8 @@ class OptimizationAgent:
         chosen = selected(finders)
         totals = context.usage.totals
         await agent.think(f"Pricing alternatives against catalog {context.catalog.version} for "
-                          f"{totals.requests:,} calls costing {money(float(totals.cost_usd))}.")
+                          f"{totals.requests:,} calls costing {money(float(totals.cost_usd))}"
+                          f"{unpriced_note(totals.unpriced_requests)}.")
         arguments = AnalysisArguments.model_validate({
             "from": scope.period.start, "to": scope.period.end,
             "models": list(scope.where.models), "providers": list(scope.where.providers),

@@ -22,7 +22,7 @@ from apex.analytics.filters import OWN_CALLS_FEATURE, UsageFilter, analysed_rows
 from apex.analytics.ledger import default_period_ending
 from apex.analytics.pricing import PriceCatalog
 from apex.analytics.results import UsageNames, UsagePeriod
-from apex.llm import Intent, QuestionPlan, RequestedPeriod
+from apex.llm import Intent, QuestionPlan, RequestedPeriod, SpendBudget
 from apex.timestamps import as_utc, format_timestamp
 
 
@@ -77,6 +77,8 @@ class Understood:
     forecast: UsagePeriod | None = None
     # what a breakdown groups by, when the question said
     dimension: str | None = None
+    # the budget the user asked to have set up (the chat describes it; creating stays theirs)
+    budget_request: SpendBudget | None = None
 
 
 def _match(named: Sequence[str], known: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -144,7 +146,8 @@ def understand(plan: QuestionPlan, *, names: Sequence[UsageNames], catalog: Pric
         unknown=unknown)
     return Understood(question=question, period=period, where=where,
                       nothing_to_compute=nothing, forecast=forecast,
-                      dimension=entities.dimension)
+                      dimension=entities.dimension,
+                      budget_request=budget if budget is not None and budget.setup else None)
 
 
 def _periods(plan: QuestionPlan, newest: datetime | None,

@@ -35,33 +35,50 @@ class Answer(BaseModel):
     table: list[dict[str, Any]] = Field(default_factory=list)
 
 
+def unpriced_note(unpriced_requests: int) -> str:
+    """What a sum of spend leaves out, to follow the amount ('' when every request is priced):
+    a model no price is known for adds nothing to a cost, and a total must say so."""
+    if not unpriced_requests:
+        return ""
+    return (f" ({unpriced_requests:,} requests of models with no known price are not in the "
+            "cost)")
+
+
 class Totals(BaseModel):
+    """`cost_usd` leaves out the `unpriced_requests` (models no price is known for)."""
+
     requests: int = 0
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
     errors: int = 0
+    unpriced_requests: int = 0
 
     @classmethod
     def of(cls, totals: UsageTotals) -> "Totals":
         return cls(requests=totals.requests, cost_usd=usd(totals.cost_usd),
                    input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
-                   errors=totals.errors)
+                   errors=totals.errors, unpriced_requests=totals.unpriced_requests)
 
 
 class ModelLine(BaseModel):
+    """`cost_usd` is None for a model none of whose requests could be priced."""
+
     provider: str
     model: str
     requests: int
-    cost_usd: float
+    cost_usd: float | None
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    unpriced_requests: int = 0
 
     @classmethod
     def of(cls, usage: ModelUsage) -> "ModelLine":
+        unpriced = usage.requests > 0 and usage.unpriced_requests == usage.requests
         return cls(provider=usage.provider, model=usage.model, requests=usage.requests,
-                   cost_usd=usd(usage.cost_usd), p50_latency_ms=usage.p50_latency_ms,
-                   p95_latency_ms=usage.p95_latency_ms)
+                   cost_usd=None if unpriced else usd(usage.cost_usd),
+                   p50_latency_ms=usage.p50_latency_ms, p95_latency_ms=usage.p95_latency_ms,
+                   unpriced_requests=usage.unpriced_requests)
 
 
 class Recommendation(BaseModel):

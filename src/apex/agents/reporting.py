@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from apex.agents.report import Report
+from apex.agents.report import Report, unpriced_note
 from apex.execution.workflow import AgentScope
 from apex.llm import (
     BuiltinModel,
@@ -118,11 +118,12 @@ def render_sections(report: Report) -> str:
                  "", "| provider | model | requests | cost | p50 ms | p95 ms |",
                  "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {_cell(m.provider)} | {_cell(m.model)} | {m.requests:,} | "
-                  f"{money(m.cost_usd)} | {_ms(m.p50_latency_ms)} | {_ms(m.p95_latency_ms)} |"
+                  f"{'unpriced' if m.cost_usd is None else money(m.cost_usd)} | "
+                  f"{_ms(m.p50_latency_ms)} | {_ms(m.p95_latency_ms)} |"
                   for m in report.by_model]
         totals = report.totals
-        lines += ["", f"Total: {totals.requests:,} requests, {money(totals.cost_usd)}, "
-                      f"{totals.errors:,} errors."]
+        lines += ["", f"Total: {totals.requests:,} requests, {money(totals.cost_usd)}"
+                      f"{unpriced_note(totals.unpriced_requests)}, {totals.errors:,} errors."]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

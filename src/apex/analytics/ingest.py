@@ -54,14 +54,16 @@ _CALL_TYPES: tuple[tuple[str, pa.DataType], ...] = (
     (LINE, pa.int64()), ("timestamp", pa.timestamp("us")), ("provider", pa.string()),
     ("model", pa.string()), ("operation", pa.string()), ("input_tokens", pa.int64()),
     ("output_tokens", pa.int64()), ("cached_input_tokens", pa.int64()),
-    ("reasoning_tokens", pa.int64()), ("latency_ms", pa.float64()), ("ttft_ms", pa.float64()),
+    ("cache_write_input_tokens", pa.int64()), ("reasoning_tokens", pa.int64()),
+    ("latency_ms", pa.float64()), ("ttft_ms", pa.float64()),
     ("status", pa.string()), ("error_type", pa.string()), ("feature", pa.string()),
     ("tags", pa.list_(pa.string())), ("end_user", pa.string()), ("prompt_hash", pa.string()),
     ("prefix_hash", pa.string()), ("prefix_tokens", pa.int64()), ("request_id", pa.string()),
 )
 _CALL_DEFAULTS: dict[str, Any] = {
     "provider": "", "model": "", "operation": "chat", "input_tokens": 0, "output_tokens": 0,
-    "cached_input_tokens": 0, "reasoning_tokens": 0, "latency_ms": None, "ttft_ms": None,
+    "cached_input_tokens": 0, "cache_write_input_tokens": 0, "reasoning_tokens": 0,
+    "latency_ms": None, "ttft_ms": None,
     "status": "ok", "error_type": "", "feature": "", "tags": [], "end_user": "",
     "prompt_hash": "", "prefix_hash": "", "prefix_tokens": 0, "request_id": "",
 }
@@ -164,6 +166,18 @@ class UsageImporter:
         self.batch_rows = batch_rows
         self.memory_limit_mb = memory_limit_mb
         self.progress: dict[str, UploadStatus] = {}
+        self._commit_listeners: list[Callable[[str], None]] = []
+
+    def on_rows_committed(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(tenant_id)` after each commit that added rows to a tenant (budgets
+        and alerts are evaluated then). Called from the committing thread: keep it quick."""
+        self._commit_listeners.append(listener)
+
+    def rows_committed(self, tenant_id: str) -> None:
+        """The one hook every writer of a tenant's usage rows calls after its commit (uploads,
+        demo loads, live ingestion)."""
+        for listener in self._commit_listeners:
+            listener(tenant_id)
 
     def catalog_for(self, tenant_id: str) -> PriceCatalog:
         """The catalog with the tenant's own price overrides on top."""
@@ -280,11 +294,16 @@ class UsageImporter:
 
     def import_stream(self, status: UploadStatus, stream: BinaryIO,
                       fmt: str | None = None) -> UploadStatus:
-        """Read a whole file (synchronously: call from a worker thread)."""
+        """Read a whole file (synchronously: call from a worker thread). However the import
+        ends, its record leaves `processing`: a refused file says why, anything else is
+        settled as a server failure."""
         try:
             chosen, batches = read_batches(stream, fmt, batch_rows=self.batch_rows)
         except UnreadableFile as exc:
             self._fail(status, exc.message)
+            raise
+        except BaseException:
+            self._fail_on_server_error(status)
             raise
         status = status.model_copy(update={"format": chosen})
         normalizer, overrides = self._normalizer(status.tenant_id)
@@ -295,7 +314,7 @@ class UsageImporter:
         except UnreadableFile as exc:
             self._fail(status, exc.message)
             raise
-        except Exception:
+        except BaseException:
             self._fail_on_server_error(status)
             raise
         finally:
@@ -360,6 +379,7 @@ class UsageImporter:
         self._publish(final)
         if inserted:
             self.ledger.prepare_answers_soon(status.tenant_id)
+            self.rows_committed(status.tenant_id)
         return final
 
     def _fail_on_server_error(self, status: UploadStatus) -> None:
@@ -402,18 +422,29 @@ class UsageImporter:
         own_calls_only = all(call.get("feature") == OWN_CALLS_FEATURE for call in calls)
         # one id for the writer and its rows: ClickHouse commits the staged rows of that id
         upload_id = CALLS_PREFIX + new_id()
+        try:
+            rows = normalizer.finish_typed(table, tenant_id=tenant_id, upload_id=upload_id).rows
+        finally:
+            normalizer.close()
+        inserted, _duplicates = self.commit_rows(tenant_id, upload_id, rows, overrides,
+                                                 own_calls_only=own_calls_only)
+        return inserted
+
+    def commit_rows(self, tenant_id: str, upload_id: str, rows: pa.Table,
+                    priced_with: list[ModelPrice], *,
+                    own_calls_only: bool = False) -> tuple[int, int]:
+        """Commit finished rows (normalized with `upload_id`, priced with the overrides
+        `priced_with`) the way an upload commits: minus the rows the tenant has, re-priced if
+        the overrides changed since. Returns rows inserted and duplicates (synchronous)."""
         writer = self.ledger.open_upload(tenant_id, upload_id, own_calls_only=own_calls_only)
         try:
-            writer.stage(normalizer.finish_typed(table, tenant_id=tenant_id,
-                                                 upload_id=upload_id).rows)
-            inserted, _duplicates, _repriced = self._commit(writer, tenant_id, upload_id,
-                                                            overrides)
+            writer.stage(rows)
+            inserted, duplicates, _repriced = self._commit(writer, tenant_id, upload_id,
+                                                           priced_with)
         except BaseException:
             writer.discard()
             raise
-        finally:
-            normalizer.close()
-        return inserted
+        return inserted, duplicates
 
     async def load_demo(self, tenant_id: str, *, rows: int, seed: int,
                         end: datetime | None = None) -> UploadStatus:

@@ -38,7 +38,7 @@ from apex.analytics.filters import (
     UsageFilter,
     analysed_rows,
 )
-from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
+from apex.analytics.pricing import ModelPrice, PriceCatalog, Rates, price_from_dict
 from apex.analytics.results import (
     BatchableGroup,
     BatchableShare,
@@ -403,6 +403,7 @@ class SqlLedger:
             unpriced_requests=as_int(row[7]),
             first_timestamp=_utc(row[8]) if requests else None,
             last_timestamp=_utc(row[9]) if requests else None,
+            cache_write_input_tokens=as_int(row[10]),
         )
 
     def _by_model(self, tenant_id: str, period: UsagePeriod | None,
@@ -411,7 +412,7 @@ class SqlLedger:
             provider=r[0], model=r[1], requests=as_int(r[2]), cost_usd=_decimal(r[3]),
             input_tokens=as_int(r[4]), output_tokens=as_int(r[5]), cached_input_tokens=as_int(r[6]),
             reasoning_tokens=as_int(r[7]), errors=as_int(r[8]), unpriced_requests=as_int(r[9]),
-            **_latency_levels(r[10]),
+            **_latency_levels(r[10]), cache_write_input_tokens=as_int(r[11]),
         ) for r in self._query(q.BY_MODEL, tenant_id, period, where)]
 
     def _by_feature(self, tenant_id: str, period: UsagePeriod | None,
@@ -419,12 +420,13 @@ class SqlLedger:
         return [FeatureUsage(
             feature=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]), input_tokens=as_int(r[3]),
             output_tokens=as_int(r[4]), errors=as_int(r[5]),
-            **_latency_levels(r[6]),
+            **_latency_levels(r[6]), unpriced_requests=as_int(r[7]),
         ) for r in self._query(q.BY_FEATURE, tenant_id, period, where)]
 
     def _by_tag(self, tenant_id: str, period: UsagePeriod | None,
                 where: UsageFilter = EVERY_ROW) -> list[TagUsage]:
-        return [TagUsage(tag=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]))
+        return [TagUsage(tag=r[0], requests=as_int(r[1]), cost_usd=_decimal(r[2]),
+                         unpriced_requests=as_int(r[3]))
                 for r in self._query(q.BY_TAG, tenant_id, period, where)]
 
     def _by_day(self, tenant_id: str, period: UsagePeriod | None,
@@ -432,14 +434,14 @@ class SqlLedger:
         return [DayUsage(
             day=_day(r[0]), requests=as_int(r[1]), cost_usd=_decimal(r[2]),
             input_tokens=as_int(r[3]),
-            output_tokens=as_int(r[4]), errors=as_int(r[5]),
+            output_tokens=as_int(r[4]), errors=as_int(r[5]), unpriced_requests=as_int(r[6]),
         ) for r in self._query(q.BY_DAY, tenant_id, period, where)]
 
     def _by_day_model(self, tenant_id: str, period: UsagePeriod | None,
                       where: UsageFilter = EVERY_ROW) -> list[DayModelUsage]:
         return [DayModelUsage(
             day=_day(r[0]), provider=r[1], model=r[2], requests=as_int(r[3]),
-            cost_usd=_decimal(r[4]),
+            cost_usd=_decimal(r[4]), unpriced_requests=as_int(r[5]),
         ) for r in self._query(q.BY_DAY_MODEL, tenant_id, period, where)]
 
     def _by_model_feature(self, tenant_id: str,
@@ -450,7 +452,7 @@ class SqlLedger:
             cost_usd=_decimal(r[5]), input_tokens=as_int(r[6]), output_tokens=as_int(r[7]),
             cached_input_tokens=as_int(r[8]), reasoning_tokens=as_int(r[9]), errors=as_int(r[10]),
             p50_input_tokens=_levels(r[11], 1)[0], p50_output_tokens=_levels(r[12], 2)[0],
-            p95_output_tokens=_levels(r[12], 2)[1],
+            p95_output_tokens=_levels(r[12], 2)[1], unpriced_requests=as_int(r[13]),
         ) for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period, where)]
 
     def _summary(self, tenant_id: str, period: UsagePeriod | None,
@@ -696,13 +698,16 @@ class SqlLedger:
         raise NotImplementedError
 
     _TENANT_TABLES: tuple[str, ...] = ("usage", "uploads")
+    _ACCOUNT_ONLY_TABLES: tuple[str, ...] = ("price_overrides", "repricing")
 
-    def delete_usage(self, tenant_id: str) -> int:
-        """Erase the tenant's rows and upload records; returns how many rows there were."""
+    def delete_usage(self, tenant_id: str, *, whole_account: bool = False) -> int:
+        """Erase the tenant's rows and upload records (and, when its account is deleted, its
+        own prices and re-pricing marks too); returns how many rows there were."""
         with self.commit_lock:
             count = as_int(self._rows(f"SELECT count(*) FROM {self._table('usage')} WHERE "
                                     f"tenant_id = {self._literal(tenant_id)}")[0][0])
-            for table in self._TENANT_TABLES:
+            extra = self._ACCOUNT_ONLY_TABLES if whole_account else ()
+            for table in (*self._TENANT_TABLES, *extra):
                 self._delete(table, f"tenant_id = {self._literal(tenant_id)}")
             self.rows_changed(tenant_id)
         return count
@@ -952,14 +957,25 @@ class SqlLedger:
 
     @staticmethod
     def _cost_terms(price: ModelPrice) -> str:
-        """A row's cost at `price`, exact: token counts (at most 10^15) times prices per token
-        (at most 1, see MAX_PRICE_PER_MILLION) fit 38 digits with 18 decimals."""
+        """A row's cost at `price`, exact, in the price band of the row's input size: token
+        counts (at most 10^15) times prices per token (at most 1, see MAX_PRICE_PER_MILLION)
+        fit 38 digits with 18 decimals."""
         million = Decimal(1_000_000)
-        parts = (("input_tokens - cached_input_tokens", price.input),
-                 ("cached_input_tokens", price.effective_cached_input),
-                 ("output_tokens - reasoning_tokens", price.output),
-                 ("reasoning_tokens", price.effective_reasoning))
-        terms = " + ".join(
-            f"CAST({tokens} AS DECIMAL(18, 0)) * CAST('{per_million / million:f}' AS "
-            f"DECIMAL(38, 18))" for tokens, per_million in parts)
-        return f"({terms})"
+
+        def terms(band: Rates) -> str:
+            parts = (("input_tokens - cached_input_tokens - cache_write_input_tokens",
+                      band.input),
+                     ("cached_input_tokens", band.cached_input),
+                     ("cache_write_input_tokens", band.cache_write),
+                     ("output_tokens - reasoning_tokens", band.output),
+                     ("reasoning_tokens", band.reasoning))
+            return "(" + " + ".join(
+                f"CAST({tokens} AS DECIMAL(18, 0)) * CAST('{per_million / million:f}' AS "
+                f"DECIMAL(38, 18))" for tokens, per_million in parts) + ")"
+
+        base, *tiers = price.bands()
+        if not tiers:
+            return terms(base)
+        cases = " ".join(f"WHEN input_tokens >= {band.min_input} THEN {terms(band)}"
+                         for band in reversed(tiers))
+        return f"(CASE {cases} ELSE {terms(base)} END)"

@@ -17,7 +17,7 @@ import pyarrow as pa
 from apex.analytics import queries as q
 from apex.analytics.commit_lock import SharedCommitLock
 from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
-from apex.analytics.schema import COLUMN_NAMES, COLUMNS
+from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
 from apex.errors import ServiceUnavailable
 
 class ClickHouseConnection(Protocol):
@@ -126,6 +126,11 @@ class ClickHouseLedger(SqlLedger):
             "started_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY tenant_id")
         for statement in self._later_columns():
             self._connection.command(statement)
+        for table in ("usage", "usage_staging"):
+            for column in ADDED_COLUMNS:
+                self._connection.command(
+                    f"ALTER TABLE {self._table(table)} ADD COLUMN IF NOT EXISTS `{column.name}` "
+                    f"{column.clickhouse} DEFAULT {column.added_default}")
 
     _TIMESTAMP_TYPE = "DateTime64(6, 'UTC')"
 

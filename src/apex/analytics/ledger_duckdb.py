@@ -31,7 +31,7 @@ from apex.analytics import queries as q
 from apex.analytics.answers import AnswerStore
 from apex.analytics.ledger import Row, SqlLedger, naive_utc
 from apex.analytics.memory_gate import MemoryGate, ResultT
-from apex.analytics.schema import COLUMN_NAMES, COLUMNS
+from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
 
 _DUCKDB_TABLES = """
 CREATE TABLE IF NOT EXISTS usage ({columns});
@@ -105,6 +105,12 @@ class DuckDBLedger(SqlLedger):
                 self._command(statement)
         for statement in self._later_columns():
             self._command(statement)
+        for column in ADDED_COLUMNS:
+            # DuckDB adds no column with a constraint: an upgraded file's is nullable, and
+            # every insert names it
+            self._command(f'ALTER TABLE usage ADD COLUMN IF NOT EXISTS "{column.name}" '
+                          f"{column.duckdb.removesuffix(' NOT NULL')} DEFAULT "
+                          f"{column.added_default}")
 
     def close(self) -> None:
         """New calls are refused at once; those in flight (a commit included) finish first."""

@@ -22,17 +22,21 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from apex.analytics.pricing import ModelPrice, normalize_provider
+from apex.analytics.pricing import MAX_INPUT, MIN_INPUT, ModelPrice, normalize_provider
 from apex.analytics.schema import (
     COLUMN_NAMES,
     COST_PRECISION,
     COST_SCALE,
+    INPUT_EXCLUDES_CACHE,
     MAX_CALL_COST,
     RAW_FIELDS,
 )
 
 LINE = "_line"
 ERROR = "_error"
+TOTAL_ONLY = ("total_tokens: a total alone cannot be priced, input and output tokens have "
+              "different prices; give input_tokens and output_tokens (or prompt_tokens and "
+              "completion_tokens)")
 MAX_REPORTED_ERRORS = 50
 
 PriceResolver = Callable[[str, str], ModelPrice | None]
@@ -69,7 +73,7 @@ _ERROR_WORDS = ("error", "failure", "failed", "fail", "false", "0", "no", "timeo
                 "status_code_error", "aborted")
 _ERROR_KINDS = ("timeout", "timed_out", "cancelled", "canceled", "rate_limited", "aborted")
 _COUNTS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",
-           "reasoning_tokens", "prefix_tokens")
+           "cache_write_input_tokens", "reasoning_tokens", "prefix_tokens")
 _DURATIONS = (("latency_ms", "milliseconds"), ("latency_s", "seconds"),
               ("ttft_ms", "milliseconds"))
 _COST = f"DECIMAL({COST_PRECISION}, {COST_SCALE})"
@@ -78,15 +82,19 @@ _COST = f"DECIMAL({COST_PRECISION}, {COST_SCALE})"
 # times faster than 38-digit decimals. Token counts are 64-bit and prices under 2^31, so the
 # 128-bit products and their sum cannot overflow. A batch with any other price uses decimals.
 _PICO_PER_TOKEN_BOUND = 2**31
+_PRICE_PARTS = ("input", "cached", "cache_write", "output", "reasoning")
+_FRESH_INPUT = "p.input_tokens - p.cached_input_tokens - p.cache_write_input_tokens"
 _PICO_COST = f"""CAST(
-      CAST(p.input_tokens - p.cached_input_tokens AS HUGEINT) * r.input_pico
+      CAST({_FRESH_INPUT} AS HUGEINT) * r.input_pico
       + CAST(p.cached_input_tokens AS HUGEINT) * r.cached_pico
+      + CAST(p.cache_write_input_tokens AS HUGEINT) * r.cache_write_pico
       + CAST(p.output_tokens - p.reasoning_tokens AS HUGEINT) * r.output_pico
       + CAST(p.reasoning_tokens AS HUGEINT) * r.reasoning_pico AS DECIMAL(38, 0))
       * CAST(0.000000000001 AS {_COST})"""
-_DECIMAL_COST = """
-      CAST(p.input_tokens - p.cached_input_tokens AS DECIMAL(18, 0)) * r.input_per_token
+_DECIMAL_COST = f"""
+      CAST({_FRESH_INPUT} AS DECIMAL(18, 0)) * r.input_per_token
       + CAST(p.cached_input_tokens AS DECIMAL(18, 0)) * r.cached_per_token
+      + CAST(p.cache_write_input_tokens AS DECIMAL(18, 0)) * r.cache_write_per_token
       + CAST(p.output_tokens - p.reasoning_tokens AS DECIMAL(18, 0)) * r.output_per_token
       + CAST(p.reasoning_tokens AS DECIMAL(18, 0)) * r.reasoning_per_token"""
 
@@ -146,6 +154,12 @@ checked AS (
     CASE WHEN output_tokens IS NULL AND total_tokens IS NOT NULL
          THEN coalesce(n_total_tokens, 0) - coalesce(n_input_tokens, 0)
          ELSE coalesce(n_output_tokens, 0) END AS output_count,
+    CASE WHEN input_tokens IS NULL AND output_tokens IS NOT NULL AND total_tokens IS NOT NULL
+             THEN coalesce(n_total_tokens, 0) - coalesce(n_output_tokens, 0)
+         WHEN {INPUT_EXCLUDES_CACHE} = 'true'
+             THEN coalesce(n_input_tokens, 0) + coalesce(n_cached_input_tokens, 0)
+                  + coalesce(n_cache_write_input_tokens, 0)
+         ELSE coalesce(n_input_tokens, 0) END AS input_count,
     CASE
       WHEN timestamp IS NULL THEN 'timestamp: missing'
       WHEN ts IS NULL
@@ -155,17 +169,27 @@ checked AS (
           THEN 'timestamp: out of range (2000 to 2099), got ' || apex_quote(timestamp)
       WHEN model IS NULL THEN 'model: missing'
 {_count_checks()}
+      WHEN total_tokens IS NOT NULL AND input_tokens IS NULL AND output_tokens IS NULL
+          THEN '{TOTAL_ONLY}'
       WHEN cost_usd IS NOT NULL AND NOT coalesce(file_cost >= 0, false)
           THEN 'cost_usd: expected an amount >= 0 in USD, got ' || apex_quote(cost_usd)
 {_duration_checks()}
       WHEN end_time IS NOT NULL AND end_ts IS NULL
           THEN 'end_time: not a date and time I can read, got ' || apex_quote(end_time)
       WHEN end_ts < ts THEN 'end_time: before the start timestamp'
-      WHEN coalesce(n_cached_input_tokens, 0) > coalesce(n_input_tokens, 0)
-          THEN 'cached_input_tokens: more than input_tokens'
       WHEN output_tokens IS NULL AND total_tokens IS NOT NULL
                AND n_total_tokens < coalesce(n_input_tokens, 0)
           THEN 'total_tokens: fewer than input_tokens'
+      WHEN input_tokens IS NULL AND output_tokens IS NOT NULL AND total_tokens IS NOT NULL
+               AND n_total_tokens < n_output_tokens
+          THEN 'total_tokens: fewer than output_tokens'
+      WHEN coalesce(n_cache_write_input_tokens, 0) = 0
+               AND coalesce(n_cached_input_tokens, 0) > input_count
+          THEN 'cached_input_tokens: more than input_tokens'
+      WHEN coalesce(n_cached_input_tokens, 0) + coalesce(n_cache_write_input_tokens, 0)
+               > input_count
+          THEN 'cached_input_tokens + cache_write_input_tokens: more than input_tokens, which '
+               || 'counts cache reads and writes in this format'
       WHEN status_raw <> '' AND status_raw NOT IN ({_words(_OK_WORDS + _ERROR_WORDS)})
                AND NOT regexp_full_match(status_raw, '[1-5][0-9][0-9]')
           THEN 'status: expected ok or error (or an HTTP status code), got ' || apex_quote(status)
@@ -190,9 +214,10 @@ SELECT
     WHEN lower(model) LIKE '%embed%' THEN 'embeddings'
     ELSE 'chat'
   END AS operation,
-  coalesce(n_input_tokens, 0) AS input_tokens,
+  input_count AS input_tokens,
   output_count AS output_tokens,
   coalesce(n_cached_input_tokens, 0) AS cached_input_tokens,
+  coalesce(n_cache_write_input_tokens, 0) AS cache_write_input_tokens,
   least(coalesce(n_reasoning_tokens, 0), output_count) AS reasoning_tokens,
   file_cost,
   coalesce(d_latency_ms, d_latency_s * 1000,
@@ -224,6 +249,13 @@ FROM checked LEFT JOIN tag_lists ON checked.tags = tag_lists.tags_text
 )
 """
 
+# The key of a row without cache writes is the one it had before the ledger counted them, so
+# a file sent again after the upgrade is still recognised.
+_ROW_KEY_FIELDS = """p.timestamp, p.resolved_provider, p.model, p.operation, p.input_tokens,
+       p.output_tokens, p.cached_input_tokens, p.reasoning_tokens, p.file_cost, p.latency_ms,
+       p.ttft_ms, p.status, p.error_type, p.feature, p.tags, p.end_user, p.prompt_hash,
+       p.prefix_hash, p.prefix_tokens, p.request_id"""
+
 # A row whose catalog cost would not fit the ledger's cost column (absurd token counts) is
 # rejected with its line, never allowed to fail the whole batch.
 _FINISH_SELECT = f"""
@@ -231,6 +263,7 @@ _FINISH_SELECT = f"""
   SELECT p.*, r.provider AS resolved_provider, coalesce(r.priced, false) AS priced,
          CASE WHEN r.priced AND p.file_cost IS NULL THEN {{cost}} END AS catalog_cost
   FROM parsed p LEFT JOIN resolved r ON p.provider_raw = r.provider_raw AND p.model = r.model
+      AND p.input_tokens BETWEEN r.min_input AND r.max_input
 )
 SELECT
   p.{LINE},
@@ -240,10 +273,8 @@ SELECT
        ELSE p.{ERROR} END AS {ERROR},
   CAST($tenant_id AS VARCHAR) AS tenant_id,
   CAST($upload_id AS VARCHAR) AS upload_id,
-  hash(p.timestamp, p.resolved_provider, p.model, p.operation, p.input_tokens,
-       p.output_tokens, p.cached_input_tokens, p.reasoning_tokens, p.file_cost, p.latency_ms,
-       p.ttft_ms, p.status, p.error_type, p.feature, p.tags, p.end_user, p.prompt_hash,
-       p.prefix_hash, p.prefix_tokens, p.request_id) AS row_key,
+  CASE WHEN p.cache_write_input_tokens = 0 THEN hash({_ROW_KEY_FIELDS})
+       ELSE hash({_ROW_KEY_FIELDS}, p.cache_write_input_tokens) END AS row_key,
   p.timestamp,
   coalesce(p.resolved_provider, '') AS provider,
   p.model,
@@ -251,6 +282,7 @@ SELECT
   p.input_tokens,
   p.output_tokens,
   p.cached_input_tokens,
+  p.cache_write_input_tokens,
   p.reasoning_tokens,
   coalesce(p.file_cost, CASE WHEN p.catalog_cost < {MAX_CALL_COST}
                              THEN CAST(p.catalog_cost AS {_COST}) END) AS cost_usd,
@@ -341,6 +373,9 @@ class Normalizer:
 
     def finish_typed(self, typed: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
         """Rows that are typed already (the demo generator): only price and key them."""
+        if "cache_write_input_tokens" not in typed.column_names:
+            typed = typed.append_column("cache_write_input_tokens",
+                                        pa.array([0] * typed.num_rows, pa.int64()))
         return self._run("typed_batch", typed, _TYPED_PAIRS, _TYPED_CTE, tenant_id, upload_id)
 
     def _run(self, name: str, source: pa.Table, pairs_sql: str, ctes: str, tenant_id: str,
@@ -362,10 +397,12 @@ class Normalizer:
         return _split(table)
 
     def _resolution_table(self, pairs: list[tuple[str, str]]) -> pa.Table:
-        parts = ("input", "cached", "output", "reasoning")
+        """One row per price band of each (provider, model) of the batch: the rows join the
+        band their input size falls in (an unknown model has one band, unpriced)."""
         columns: dict[str, list[object]] = {name: [] for name in (
-            "provider_raw", "model", "provider", "priced",
-            *(f"{part}_per_token" for part in parts), *(f"{part}_pico" for part in parts))}
+            "provider_raw", "model", "provider", "priced", "min_input", "max_input",
+            *(f"{part}_per_token" for part in _PRICE_PARTS),
+            *(f"{part}_pico" for part in _PRICE_PARTS))}
         for provider_raw, model in pairs:
             key = (provider_raw, model)
             if key not in self._resolutions:
@@ -373,33 +410,37 @@ class Normalizer:
                 provider = normalize_provider(provider_raw) or (price.provider if price else "")
                 self._resolutions[key] = (provider, price)
             provider, price = self._resolutions[key]
-            columns["provider_raw"].append(provider_raw)
-            columns["model"].append(model)
-            columns["provider"].append(provider)
-            columns["priced"].append(price is not None)
-            prices = {
-                "input": price and price.input,
-                "cached": price and price.effective_cached_input,
-                "output": price and price.output,
-                "reasoning": price and price.effective_reasoning,
-            }
-            picos = {name: _picodollars_per_token(value) for name, value in prices.items()}
-            exact = all(value is not None for value in picos.values())
-            for name, value in prices.items():
-                columns[f"{name}_per_token"].append(
-                    per_token(value) if value is not None else None)
-                columns[f"{name}_pico"].append(picos[name] if exact else None)
+            for band in price.bands() if price is not None else (None,):
+                columns["provider_raw"].append(provider_raw)
+                columns["model"].append(model)
+                columns["provider"].append(provider)
+                columns["priced"].append(band is not None)
+                columns["min_input"].append(band.min_input if band else MIN_INPUT)
+                columns["max_input"].append(band.max_input if band else MAX_INPUT)
+                prices = {
+                    "input": band and band.input, "cached": band and band.cached_input,
+                    "cache_write": band and band.cache_write, "output": band and band.output,
+                    "reasoning": band and band.reasoning,
+                }
+                picos = {name: _picodollars_per_token(value) for name, value in prices.items()}
+                exact = all(value is not None for value in picos.values())
+                for name, value in prices.items():
+                    columns[f"{name}_per_token"].append(
+                        per_token(value) if value is not None else None)
+                    columns[f"{name}_pico"].append(picos[name] if exact else None)
         decimal = pa.decimal128(38, 18)
-        table = pa.table({
+        return pa.table({
             "provider_raw": pa.array(columns["provider_raw"], pa.string()),
             "model": pa.array(columns["model"], pa.string()),
             "provider": pa.array(columns["provider"], pa.string()),
             "priced": pa.array(columns["priced"], pa.bool_()),
+            "min_input": pa.array(columns["min_input"], pa.int64()),
+            "max_input": pa.array(columns["max_input"], pa.int64()),
             **{f"{part}_per_token": pa.array(columns[f"{part}_per_token"], decimal)
-               for part in parts},
-            **{f"{part}_pico": pa.array(columns[f"{part}_pico"], pa.int64()) for part in parts},
+               for part in _PRICE_PARTS},
+            **{f"{part}_pico": pa.array(columns[f"{part}_pico"], pa.int64())
+               for part in _PRICE_PARTS},
         })
-        return table
 
 
 def _split(table: pa.Table) -> NormalizedBatch:

@@ -1,9 +1,12 @@
 """The versioned price catalog: per-model USD prices per million tokens, and lookups over it.
 
 Prices come from `data/prices.json` (versioned, with its as-of date), optionally extended or
-overridden by a server-wide file (`APEX_PRICES_FILE`) and by each user's own overrides. Model
-names are matched conservatively (case, provider prefixes, date suffixes, listed aliases): a name
-that does not match is reported as unknown rather than priced by a guess.
+overridden by a server-wide file (`APEX_PRICES_FILE`, in this shape or LiteLLM's) and by each
+user's own overrides. Each kind of token has its price (fresh input, cache reads, cache writes,
+output, reasoning), and a model may bill a long request wholly at other prices (`tiers`). Model
+names are matched conservatively (case, provider, region and route prefixes, date suffixes,
+listed aliases): a name that does not match is reported as unknown rather than priced by a
+guess.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from apex.analytics.litellm_prices import catalog_entries, looks_like_litellm_prices
 from apex.errors import BadRequest, NotFound
 
 Tier = Literal["small", "mid", "frontier"]
@@ -43,9 +47,17 @@ PROVIDER_ALIASES: dict[str, str] = {
 _SAME_PRICE_HOSTS: dict[str, str] = {
     "azure.ai.openai": "openai", "gcp.vertex_ai": "gcp.gemini", "aws.bedrock": "anthropic",
 }
-_PREFIX_SEGMENTS = frozenset(PROVIDER_ALIASES) | {"models", "openrouter", "litellm_proxy"}
+# Path segments a gateway or a cloud puts before the model's own name: provider routes
+# (`bedrock/`, `vertex_ai/`, `openrouter/`), Bedrock's API routes and AWS regions
+# (`bedrock/converse/us-east-1/...`).
+_PREFIX_SEGMENTS = frozenset(PROVIDER_ALIASES) | {
+    "models", "openrouter", "litellm_proxy", "converse", "invoke", "bedrock_converse",
+    "vertex_ai_beta", "azure_ai", "publishers"}
+_REGION_SEGMENT = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
 _DATE_SUFFIX = re.compile(r"(?:[-@](?:20\d\d-?\d\d-?\d\d|\d{4}|latest|v\d+(?::\d+)?))+$")
-_BEDROCK_PREFIX = re.compile(r"^(?:[a-z]{2}\.)?(?:anthropic|meta|mistral|amazon|cohere)\.")
+# Bedrock model ids, `anthropic.claude-...`, with a cross-region inference profile in front
+_BEDROCK_PREFIX = re.compile(
+    r"^(?:(?:[a-z]{2}|apac|global|us-gov)\.)?(?:anthropic|meta|mistral|amazon|cohere)\.")
 
 
 def tier_floor(tier: Tier, allowed: Tier = "small") -> Tier:
@@ -64,8 +76,59 @@ def normalize_provider(raw: str | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Rates:
+    """What each kind of token costs (USD per million) in a request whose input tokens, cache
+    reads and writes included, are from `min_input` to `max_input`: one price band."""
+
+    min_input: int
+    max_input: int
+    input: Decimal
+    cached_input: Decimal
+    cache_write: Decimal
+    output: Decimal
+    reasoning: Decimal
+
+    def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
+             cache_write_input_tokens: int = 0, reasoning_tokens: int = 0) -> Decimal:
+        """Exact USD: `input_tokens` includes the cache reads and writes, `output_tokens` the
+        reasoning tokens; each part is priced once, at its own price."""
+        fresh = input_tokens - cached_input_tokens - cache_write_input_tokens
+        return (
+            Decimal(fresh) * self.input
+            + Decimal(cached_input_tokens) * self.cached_input
+            + Decimal(cache_write_input_tokens) * self.cache_write
+            + Decimal(output_tokens - reasoning_tokens) * self.output
+            + Decimal(reasoning_tokens) * self.reasoning
+        ) / MILLION
+
+
+# the bounds of the price bands, beyond any token count the ledger accepts (10^15)
+MIN_INPUT = -(2**62)
+MAX_INPUT = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """Long-context prices: a request whose input is above `above_input_tokens` is billed
+    wholly at these. A cache price left out is the entry's own."""
+
+    above_input_tokens: int
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"above_input_tokens": self.above_input_tokens, "input": self.input,
+                "output": self.output, "cached_input": self.cached_input,
+                "cache_write": self.cache_write}
+
+
+@dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """USD per million tokens. `cached_input`/`reasoning` are None where not distinct."""
+    """USD per million tokens. `cached_input`, `cache_write` and `reasoning` are None where
+    the provider does not price them apart (they are then billed as input, input and output);
+    `tiers` are the long-context prices, by ascending threshold."""
 
     id: str
     provider: str
@@ -78,10 +141,17 @@ class ModelPrice:
     kind: Kind = "chat"
     aliases: tuple[str, ...] = ()
     source: PriceSource = "catalog"
+    cache_write: Decimal | None = None
+    tiers: tuple[PriceTier, ...] = ()
 
     @property
     def effective_cached_input(self) -> Decimal:
         return self.input if self.cached_input is None else self.cached_input
+
+    @property
+    def effective_cache_write(self) -> Decimal:
+        """A cache write where the provider bills none apart is an ordinary input token."""
+        return self.input if self.cache_write is None else self.cache_write
 
     @property
     def reasoning_model(self) -> bool:
@@ -94,22 +164,56 @@ class ModelPrice:
         other model the same tokens are billed as output tokens."""
         return self.output if self.reasoning is None else self.reasoning
 
+    def bands(self) -> tuple[Rates, ...]:
+        """The price bands by request size, covering every input count once: the base prices
+        up to the first tier's threshold, then each tier up to the next one's."""
+        bounds = [tier.above_input_tokens for tier in self.tiers]
+        # a reasoning price that is the output price follows the tier's output price
+        own_reasoning = self.reasoning is not None and self.reasoning != self.output
+        bands = [Rates(MIN_INPUT, bounds[0] if bounds else MAX_INPUT, self.input,
+                       self.effective_cached_input, self.effective_cache_write, self.output,
+                       self.effective_reasoning)]
+        for index, tier in enumerate(self.tiers):
+            upper = bounds[index + 1] if index + 1 < len(bounds) else MAX_INPUT
+            bands.append(Rates(
+                tier.above_input_tokens + 1, upper, tier.input,
+                self.effective_cached_input if tier.cached_input is None else tier.cached_input,
+                self.effective_cache_write if tier.cache_write is None else tier.cache_write,
+                tier.output, self.effective_reasoning if own_reasoning else tier.output))
+        return tuple(bands)
+
+    def rates_for(self, input_tokens: int) -> Rates:
+        """The band one request with `input_tokens` input tokens is billed in."""
+        return next(band for band in self.bands()
+                    if band.min_input <= input_tokens <= band.max_input)
+
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-             reasoning_tokens: int = 0, batch: bool = False) -> Decimal:
-        """Exact USD for one call (or a sum of calls): cached and reasoning tokens priced apart."""
-        total = (
-            Decimal(input_tokens - cached_input_tokens) * self.input
-            + Decimal(cached_input_tokens) * self.effective_cached_input
-            + Decimal(output_tokens - reasoning_tokens) * self.output
-            + Decimal(reasoning_tokens) * self.effective_reasoning
-        ) / MILLION
+             cache_write_input_tokens: int = 0, reasoning_tokens: int = 0,
+             batch: bool = False) -> Decimal:
+        """Exact USD for a mix of calls at the base prices (a sum of calls has no one size to
+        pick a long-context tier by; `request_cost` prices one call)."""
+        total = self.bands()[0].cost(
+            input_tokens=input_tokens, output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            cache_write_input_tokens=cache_write_input_tokens, reasoning_tokens=reasoning_tokens)
         return total * (1 - self.batch_discount) if batch else total
+
+    def request_cost(self, *, input_tokens: int, output_tokens: int,
+                     cached_input_tokens: int = 0, cache_write_input_tokens: int = 0,
+                     reasoning_tokens: int = 0) -> Decimal:
+        """Exact USD for one call, in the price band its input size falls in."""
+        return self.rates_for(input_tokens).cost(
+            input_tokens=input_tokens, output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            cache_write_input_tokens=cache_write_input_tokens, reasoning_tokens=reasoning_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "provider": self.provider, "kind": self.kind, "tier": self.tier,
-            "input": self.input, "cached_input": self.cached_input, "output": self.output,
+            "input": self.input, "cached_input": self.cached_input,
+            "cache_write": self.cache_write, "output": self.output,
             "reasoning": self.reasoning, "batch_discount": self.batch_discount,
+            "tiers": [tier.to_dict() for tier in self.tiers],
             "aliases": list(self.aliases), "source": self.source,
         }
 
@@ -130,6 +234,8 @@ class CheaperModel:
 # Far above any model's price ($1 a token), and low enough that a price times the largest token
 # count the ledger accepts (10^15) stays exact in the re-pricing arithmetic.
 MAX_PRICE_PER_MILLION = Decimal(1_000_000)
+# the most tokens of one kind the ledger accepts in one call
+MAX_TOKENS = 10**15
 
 
 def _decimal(value: Any, what: str, *, optional: bool = False) -> Decimal | None:
@@ -200,6 +306,8 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
         cached_input=_decimal(entry.get("cached_input"), f"{label}.cached_input",
                               optional=True),
         reasoning=_decimal(entry.get("reasoning"), f"{label}.reasoning", optional=True),
+        cache_write=_decimal(entry.get("cache_write"), f"{label}.cache_write", optional=True),
+        tiers=_tiers(entry.get("tiers"), label),
         batch_discount=discount,
         tier=tier,
         kind=kind,
@@ -208,12 +316,45 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
     )
 
 
+MAX_TIERS = 8
+
+
+def _tiers(value: Any, label: str) -> tuple[PriceTier, ...]:
+    """`tiers`: long-context prices by strictly ascending `above_input_tokens`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or len(value) > MAX_TIERS:
+        raise BadRequest(f"{label}.tiers: expected a list of at most {MAX_TIERS} price tiers",
+                         code="invalid_price")
+    tiers: list[PriceTier] = []
+    for index, item in enumerate(value):
+        what = f"{label}.tiers[{index}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"{what}: expected an object", code="invalid_price")
+        above = item.get("above_input_tokens")
+        lowest = tiers[-1].above_input_tokens + 1 if tiers else 1
+        if isinstance(above, bool) or not isinstance(above, int) or not (
+                lowest <= above < MAX_TOKENS):
+            raise BadRequest(f"{what}.above_input_tokens: expected a whole number of tokens "
+                             f"from {lowest:,}, above the tier before, got {_shown(above)}",
+                             code="invalid_price")
+        input_price = _decimal(item.get("input"), f"{what}.input")
+        output_price = _decimal(item.get("output"), f"{what}.output")
+        assert input_price is not None and output_price is not None
+        tiers.append(PriceTier(
+            above, input_price, output_price,
+            _decimal(item.get("cached_input"), f"{what}.cached_input", optional=True),
+            _decimal(item.get("cache_write"), f"{what}.cache_write", optional=True)))
+    return tuple(tiers)
+
+
 def _name_candidates(model: str) -> list[str]:
     """The spellings a model name is looked up under, most literal first."""
     key = model.strip().lower()
     candidates = [key]
     segments = key.split("/")
-    while len(segments) > 1 and segments[0] in _PREFIX_SEGMENTS:
+    while len(segments) > 1 and (segments[0] in _PREFIX_SEGMENTS
+                                 or _REGION_SEGMENT.match(segments[0])):
         segments = segments[1:]
         candidates.append("/".join(segments))
     base = candidates[-1]
@@ -252,10 +393,24 @@ class PriceCatalog:
         )
         if extra_file is not None:
             extra = json.loads(Path(extra_file).read_text())
-            entries = extra["models"] if isinstance(extra, dict) else extra
+            if looks_like_litellm_prices(extra):
+                entries = [catalog.inherited(entry) for entry in catalog_entries(extra)]
+            else:
+                entries = extra["models"] if isinstance(extra, dict) else extra
             catalog = catalog.with_overrides(price_from_dict(entry, source="file")
                                              for entry in entries)
         return catalog
+
+    def inherited(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A price file's entry with the capability tier of the catalog model it names, and the
+        aliases of the entry it replaces, when it has none of its own (a LiteLLM price map has
+        neither)."""
+        name = str(entry.get("id", ""))
+        known = self.resolve(name, str(entry.get("provider") or ""))
+        if known is None:
+            return entry
+        aliases = list(known.aliases) if known.id.lower() == name.lower() else []
+        return {"tier": known.tier, "aliases": aliases, **entry}
 
     def with_overrides(self, overrides: Iterable[ModelPrice]) -> "PriceCatalog":
         """A catalog where each override replaces the entry of the same provider and id."""

@@ -196,6 +196,9 @@ LEDGER_TABLES = frozenset({"usage"})
 # ClickHouse resolves a name to a SELECT alias before a column; SQL (and DuckDB) do the opposite.
 _CLICKHOUSE_SETTINGS = " SETTINGS prefer_column_name_to_alias = 1"
 
+# the requests whose model had no price: in every sum of spend, which leaves them out
+_UNPRICED = "sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests"
+
 SUMMARY = LedgerQuery("summary", f"""
 SELECT count(*) AS requests,
        sum(cost_usd) AS cost_usd,
@@ -204,9 +207,10 @@ SELECT count(*) AS requests,
        sum(cached_input_tokens) AS cached_input_tokens,
        sum(reasoning_tokens) AS reasoning_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
-       sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests,
+       {_UNPRICED},
        min(timestamp) AS first_timestamp,
-       max(timestamp) AS last_timestamp
+       max(timestamp) AS last_timestamp,
+       sum(cache_write_input_tokens) AS cache_write_input_tokens
 FROM usage WHERE {_SCOPE}
 """)
 
@@ -222,8 +226,9 @@ _USAGE_SUMS = """count(*) AS requests,
 BY_MODEL = LedgerQuery("by_model", f"""
 SELECT {_named("provider", "model")},
        {_USAGE_SUMS}
-       sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests,
-       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles
+       {_UNPRICED},
+       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles,
+       sum(cache_write_input_tokens) AS cache_write_input_tokens
 FROM usage WHERE {_SCOPE}
 GROUP BY {_group_key("provider", "model")}
 ORDER BY spend DESC, requests DESC, {_by_names("provider", "model")}
@@ -236,7 +241,8 @@ SELECT feature,
        sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
-       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles
+       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles,
+       {_UNPRICED}
 FROM usage WHERE {_SCOPE}
 GROUP BY feature
 ORDER BY spend DESC, requests DESC, feature
@@ -245,8 +251,9 @@ ORDER BY spend DESC, requests DESC, feature
 BY_TAG = LedgerQuery("by_tag", f"""
 SELECT tag,
        count(*) AS requests,
-       coalesce(sum(cost_usd), 0) AS spend
-FROM (SELECT UNNEST(tags) AS tag, cost_usd FROM usage WHERE {_SCOPE}) AS tagged
+       coalesce(sum(cost_usd), 0) AS spend,
+       {_UNPRICED}
+FROM (SELECT UNNEST(tags) AS tag, cost_usd, cost_source FROM usage WHERE {_SCOPE}) AS tagged
 GROUP BY tag
 ORDER BY spend DESC, requests DESC, tag
 """)
@@ -257,7 +264,8 @@ SELECT CAST(timestamp AS DATE) AS day,
        coalesce(sum(cost_usd), 0) AS spend,
        sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens,
-       sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors
+       sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
+       {_UNPRICED}
 FROM usage WHERE {_SCOPE}
 GROUP BY day
 ORDER BY day
@@ -268,7 +276,8 @@ BY_DAY_MODEL = LedgerQuery("by_day_model", f"""
 SELECT CAST(timestamp AS DATE) AS day,
        {_named("provider", "model")},
        count(*) AS requests,
-       coalesce(sum(cost_usd), 0) AS spend
+       coalesce(sum(cost_usd), 0) AS spend,
+       {_UNPRICED}
 FROM usage WHERE {_SCOPE}
 GROUP BY day, {_group_key("provider", "model")}
 ORDER BY day, spend DESC, requests DESC, {_by_names("provider", "model")}
@@ -278,7 +287,8 @@ BY_MODEL_FEATURE = LedgerQuery("by_model_feature", f"""
 SELECT {_named("provider", "model", "feature", "operation")},
        {_USAGE_SUMS}
        quantile_cont(input_tokens, [0.5]) AS input_quantiles,
-       quantile_cont(output_tokens, [0.5, 0.95]) AS output_quantiles
+       quantile_cont(output_tokens, [0.5, 0.95]) AS output_quantiles,
+       {_UNPRICED}
 FROM usage WHERE {_SCOPE}
 GROUP BY {_group_key("provider", "model", "feature", "operation")}
 ORDER BY spend DESC, requests DESC, {_by_names("provider", "model", "feature", "operation")}

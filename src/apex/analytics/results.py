@@ -10,7 +10,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from apex.timestamps import as_utc, format_timestamp
 
@@ -29,6 +37,24 @@ UtcTime = Annotated[
 
 class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class _Spend(_Result):
+    """Spend over some requests, some of which may be of models no price is known for: their
+    cost is not in `cost_usd`, and `unpriced_requests` says how many they are. In JSON, the
+    cost of requests none of which could be priced is null, never a misleading 0."""
+
+    requests: int
+    cost_usd: Usd
+    unpriced_requests: int = 0
+
+    @model_serializer(mode="wrap")
+    def _unknown_cost_is_null(self, handler: SerializerFunctionWrapHandler,
+                              info: SerializationInfo) -> dict[str, object]:
+        data = handler(self)
+        if info.mode_is_json() and self.requests and self.unpriced_requests == self.requests:
+            data["cost_usd"] = None
+        return data
 
 
 def share(part: int, whole: int) -> float:
@@ -78,40 +104,34 @@ class UsageNames(_Result):
     requests: int
 
 
-class UsageTotals(_Result):
-    requests: int
-    cost_usd: Usd
+class UsageTotals(_Spend):
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int
     reasoning_tokens: int
     errors: int
-    unpriced_requests: int
     first_timestamp: UtcTime | None
     last_timestamp: UtcTime | None
+    cache_write_input_tokens: int = 0
 
 
-class ModelUsage(_Result):
+class ModelUsage(_Spend):
     provider: str
     model: str
-    requests: int
-    cost_usd: Usd
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int
     reasoning_tokens: int
     errors: int
-    unpriced_requests: int
+    cache_write_input_tokens: int = 0
     p50_latency_ms: float | None
     p95_latency_ms: float | None
     # defaulted: the tail is read for the usage page, and figures built elsewhere may omit it
     p99_latency_ms: float | None = None
 
 
-class FeatureUsage(_Result):
+class FeatureUsage(_Spend):
     feature: str
-    requests: int
-    cost_usd: Usd
     input_tokens: int
     output_tokens: int
     errors: int
@@ -120,38 +140,30 @@ class FeatureUsage(_Result):
     p99_latency_ms: float | None = None
 
 
-class TagUsage(_Result):
+class TagUsage(_Spend):
     tag: str
-    requests: int
-    cost_usd: Usd
 
 
-class DayUsage(_Result):
+class DayUsage(_Spend):
     day: date
-    requests: int
-    cost_usd: Usd
     input_tokens: int
     output_tokens: int
     errors: int
 
 
-class DayModelUsage(_Result):
+class DayModelUsage(_Spend):
     """One model's spend on one UTC day: a day's rows sum to that day's `DayUsage`."""
 
     day: date
     provider: str
     model: str
-    requests: int
-    cost_usd: Usd
 
 
-class ModelFeatureUsage(_Result):
+class ModelFeatureUsage(_Spend):
     provider: str
     model: str
     feature: str
     operation: str
-    requests: int
-    cost_usd: Usd
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int

@@ -25,6 +25,9 @@ class LedgerColumn:
     clickhouse: str
     otel: str | None
     doc: str
+    # set on a column added after the ledger's first release: what the rows of a ledger file
+    # created before it hold once `initialize` has added the column
+    added_default: str | None = None
 
 
 _DECIMAL = f"DECIMAL({COST_PRECISION},{COST_SCALE})"
@@ -34,8 +37,8 @@ _COUNT = ("BIGINT NOT NULL", "Int64")
 
 
 def _column(name: str, arrow: pa.DataType, types: tuple[str, str], otel: str | None,
-            doc: str) -> LedgerColumn:
-    return LedgerColumn(name, arrow, types[0], types[1], otel, doc)
+            doc: str, added_default: str | None = None) -> LedgerColumn:
+    return LedgerColumn(name, arrow, types[0], types[1], otel, doc, added_default)
 
 
 COLUMNS: tuple[LedgerColumn, ...] = (
@@ -53,11 +56,14 @@ COLUMNS: tuple[LedgerColumn, ...] = (
     _column("operation", pa.string(), _TEXT, "gen_ai.operation.name",
             "chat, text_completion, embeddings, execute_tool, ..."),
     _column("input_tokens", pa.int64(), _COUNT, "gen_ai.usage.input_tokens",
-            "all input tokens, cached ones included"),
+            "all input tokens, cache reads and cache writes included"),
     _column("output_tokens", pa.int64(), _COUNT, "gen_ai.usage.output_tokens",
             "all output tokens, reasoning ones included"),
     _column("cached_input_tokens", pa.int64(), _COUNT, "gen_ai.usage.cache_read.input_tokens",
             "input tokens served from the provider cache"),
+    _column("cache_write_input_tokens", pa.int64(), _COUNT,
+            "gen_ai.usage.cache_write.input_tokens",
+            "input tokens written to the provider cache", added_default="0"),
     _column("reasoning_tokens", pa.int64(), _COUNT, "gen_ai.usage.reasoning.output_tokens",
             "output tokens spent on hidden reasoning"),
     _column("cost_usd", pa.decimal128(COST_PRECISION, COST_SCALE), (_DECIMAL, _CH_DECIMAL),
@@ -88,10 +94,17 @@ ARROW_SCHEMA = pa.schema(
     [pa.field(c.name, c.arrow, nullable=not c.duckdb.endswith("NOT NULL")) for c in COLUMNS]
 )
 
+ADDED_COLUMNS: tuple[LedgerColumn, ...] = tuple(c for c in COLUMNS if c.added_default)
+
+# Set (to "true") by an importer whose source counts input tokens without the cache reads and
+# writes (Anthropic's usage object): the normalizer adds them, as the ledger counts them in.
+INPUT_EXCLUDES_CACHE = "input_excludes_cache"
+
 # The normalized columns an importer may deliver (as text); everything else is derived.
 RAW_FIELDS: tuple[str, ...] = (
     "timestamp", "end_time", "provider", "model", "operation", "input_tokens", "output_tokens",
-    "total_tokens", "cached_input_tokens", "reasoning_tokens", "cost_usd", "latency_ms",
+    "total_tokens", "cached_input_tokens", "cache_write_input_tokens", INPUT_EXCLUDES_CACHE,
+    "reasoning_tokens", "cost_usd", "latency_ms",
     "latency_s", "ttft_ms", "first_token_time", "status", "error_type", "feature", "tags",
     "end_user",
     "prompt_hash", "prefix_hash", "prefix_tokens", "prompt", "request_id",

@@ -17,16 +17,24 @@ from apex.agents.metering import ledger_recorder
 from apex.agents.supervisor import SupervisorWorkflow
 from apex.analytics.factory import build_importer, open_ledger
 from apex.analytics.ingest import UsageImporter
+from apex.analytics.live_ingest import LiveIngest
 from apex.api.errors import install_error_handlers
 from apex.api.health import ReadinessCheck
 from apex.api.health import router as health_router
 from apex.api.middleware import RequestContextMiddleware
+from apex.api.routes_alerts import router as alerts_router
 from apex.api.routes_auth import router as auth_router
+from apex.api.routes_budgets import router as budgets_router
+from apex.api.routes_ingest_keys import router as ingest_keys_router
+from apex.api.routes_otlp import router as otlp_router
 from apex.api.routes_runs import router as runs_router
 from apex.api.routes_threads import router as threads_router
 from apex.api.routes_usage import router as usage_router
+from apex.api.routes_webhooks import router as webhooks_router
 from apex.api.websocket import router as websocket_router
+from apex.api.ws_auth import close_revoked
 from apex.api.ws_hub import ConnectionHub
+from apex.auth.ingestion_keys import IngestionKeys
 from apex.auth.stack import open_auth_stack
 from apex.config import Settings, load_settings
 from apex.config.logging import configure_logging, get_logger
@@ -34,13 +42,17 @@ from apex.execution.manager import RunManager
 from apex.execution.workflow import Workflow
 from apex.llm.factory import build_language_model
 from apex.llm.language import preload as preload_language
+from apex.monitoring.service import open_monitoring
 from apex.realtime.bus import EventBus
 from apex.realtime.memory import InProcessEventBus
 from apex.realtime.redis_streams import RedisEventBus
 from apex.store.database import Database
+from apex.store.repositories.ingestion_keys import IngestionKeyRepository
 from apex.web import STATIC_DIR
 
 log = get_logger("apex.app")
+# OTLP exports read at once, at most (each holds up to `otlp_max_request_bytes`, twice)
+OTLP_CONCURRENT_REQUESTS = 16
 
 
 def _redis_check(url: str) -> ReadinessCheck:
@@ -82,7 +94,8 @@ def build_event_bus(settings: Settings) -> EventBus:
     if settings.redis_url:
         return RedisEventBus(settings.redis_url, replay_max=settings.event_replay_max,
                              replay_ttl_s=settings.event_replay_ttl_s,
-                             worker_lost_after_s=settings.worker_lost_after_s)
+                             worker_lost_after_s=settings.worker_lost_after_s,
+                             outbox_max=settings.event_outbox_max)
     return InProcessEventBus(replay_max=settings.event_replay_max,
                              replay_ttl_s=settings.event_replay_ttl_s,
                              retained_runs=settings.event_replay_retained_runs)
@@ -126,6 +139,12 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         app.state.ledger.prepare_recent_answers_soon(settings.ledger_prepare_tenants)
         app.state.price_catalog = app.state.usage_importer.catalog
         importer = app.state.usage_importer
+        app.state.ingestion_keys = IngestionKeys(IngestionKeyRepository(db))
+        app.state.live_ingest = LiveIngest(
+            importer, commit_interval_s=settings.otlp_commit_interval_s,
+            commit_rows=settings.otlp_commit_rows,
+            max_pending_rows=settings.otlp_max_pending_rows)
+        app.state.otlp_requests = asyncio.Semaphore(OTLP_CONCURRENT_REQUESTS)
         run_workflow = workflow or SupervisorWorkflow(
             ledger=app.state.ledger, catalog_for=importer.catalog_for,
             model=app.state.language_model,
@@ -137,17 +156,24 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         await run_manager.open()
         ws_hub = ConnectionHub(settings.ws_heartbeat_s)
         await ws_hub.start()
+        auth.auth.revocations.on_revoked(lambda: close_revoked(ws_hub.members(), auth.auth))
         app.state.event_bus = bus
         app.state.run_manager = run_manager
         app.state.threads = run_manager.threads
         app.state.messages = run_manager.messages
         app.state.ws_hub = ws_hub
+        monitoring = open_monitoring(settings, db, app.state.ledger)
+        await monitoring.start(ws_hub.send_to)
+        importer.on_rows_committed(monitoring.triggers.evaluate_soon)
+        app.state.monitoring = monitoring
         log.info("apex_started", env=settings.env.value, database=db.dialect,
                  redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.live_ingest.close)
             await run_manager.close()
+            await monitoring.close()
             await ws_hub.close()
             await bus.close()
             await app.state.language_model.aclose()
@@ -168,6 +194,11 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
     app.include_router(usage_router)
     app.include_router(threads_router)
     app.include_router(runs_router)
+    app.include_router(budgets_router)
+    app.include_router(alerts_router)
+    app.include_router(webhooks_router)
     app.include_router(websocket_router)
+    app.include_router(ingest_keys_router)
+    app.include_router(otlp_router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apex.config.logging import get_logger
-from apex.errors import ApexError, InvalidJson, RateLimited
+from apex.errors import ApexError, DependencyUnavailable, InvalidJson
+from apex.store.database import is_unreachable
 
 log = get_logger(__name__)
 
@@ -41,8 +45,27 @@ def error_response(
 
 async def _apex_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApexError)
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+def dependency_error(exc: BaseException) -> DependencyUnavailable | None:
+    """The 503 an outage of the app database or Redis deserves, or None for any other error."""
+    if isinstance(exc, RedisError):
+        return DependencyUnavailable("redis", "This request")
+    if is_unreachable(exc):
+        return DependencyUnavailable("database", "This request")
+    return None
+
+
+async def _dependency_or_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Errors an outage raises (driver, SQLAlchemy, socket, Redis): a 503 with `Retry-After`
+    when a dependency is down, else the same 500 as any other unexpected error."""
+    unavailable = dependency_error(exc)
+    if unavailable is None:
+        return await _unexpected(request, exc)
+    log.warning("dependency_unavailable", dependency=unavailable.dependency, error=repr(exc)[:300])
+    return await _apex_error(request, unavailable)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -82,4 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApexError, _apex_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for outage in (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                   RedisError):
+        app.add_exception_handler(outage, _dependency_or_unexpected)
     app.add_exception_handler(Exception, _unexpected)

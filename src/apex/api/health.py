@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from apex.errors import DependencyUnavailable
+
 router = APIRouter()
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -43,6 +45,7 @@ async def ready(request: Request) -> JSONResponse:
                 },
             },
             status_code=503,
+            headers={"Retry-After": str(DependencyUnavailable.retry_after_s)},
         )
     return JSONResponse({"status": "ok", "checks": results})
 

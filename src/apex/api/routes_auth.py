@@ -3,6 +3,7 @@ work happens in apex.auth; this module maps HTTP to it and back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import urlencode
@@ -21,12 +22,15 @@ from apex.auth.oidc import PENDING_LOGIN_TTL_S, OidcLogin
 from apex.auth.passwords import MAX_PASSWORD_CHARS
 from apex.auth.service import AuthService
 from apex.errors import BadRequest, Unauthorized
+from apex.execution.manager import RunManager
+from apex.execution.state import LIVE_STATES
 from apex.store.models import User
 from apex.timestamps import format_timestamp
 
 MAX_BODY_BYTES = 16 * 1_024
 OIDC_STATE_COOKIE = "apex_oidc_state"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+RUN_STOP_WAIT_S = 5.0
 
 
 class BoundedBodyRoute(APIRoute):
@@ -177,6 +181,33 @@ async def logout(principal: CurrentPrincipal, request: Request) -> Response:
 @router.get("/me", response_model=UserOut)
 async def me(principal: CurrentPrincipal, request: Request) -> UserOut:
     return _user_out(await _accounts(request).get_user(principal.user_id))
+
+
+async def _stop_live_runs(accounts: AccountService, manager: RunManager, user_id: str) -> None:
+    """Cancel the account's live runs, wherever they execute, and give them a moment to end
+    (a run that ends after its rows are gone could not store its end)."""
+    live_states = [state.value for state in LIVE_STATES]
+    deadline = asyncio.get_running_loop().time() + RUN_STOP_WAIT_S
+    live = await accounts.users.run_ids_in(user_id, live_states)
+    for run_id in live:
+        await manager.cancel(user_id, run_id)
+    while live and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        live = await accounts.users.run_ids_in(user_id, live_states)
+
+
+@router.delete("/me", status_code=204, response_class=Response)
+async def delete_me(principal: CurrentPrincipal, request: Request) -> Response:
+    """Erase the account: its live runs are stopped (so none records usage afterwards), then
+    its usage ledger is erased (an outage there leaves the account whole and the call
+    retryable), then the account with its threads, runs and sign-ins, and last its tokens and
+    open sockets stop working, everywhere."""
+    accounts, manager = _accounts(request), request.app.state.run_manager
+    await _stop_live_runs(accounts, manager, principal.user_id)
+    ledger = request.app.state.ledger
+    await asyncio.to_thread(ledger.delete_usage, principal.user_id, whole_account=True)
+    await accounts.delete_account(principal.user_id)
+    return Response(status_code=204, headers=NO_STORE)
 
 
 @router.get("/providers", response_model=ProvidersOut)

@@ -90,12 +90,13 @@ async def run_events(request: Request, principal: CurrentPrincipal, run_id: str,
     await manager.get(principal.user_id, run_id)
     settings = request.app.state.settings
 
-    async def run_has_ended() -> bool:
-        return RunState((await manager.get(principal.user_id, run_id)).state).terminal
+    async def run_status() -> tuple[bool, str | None]:
+        run = await manager.get(principal.user_id, run_id)
+        return RunState(run.state).terminal, run.final_event
 
     stream = RunEventStream(
         request.app.state.event_bus, user_id=principal.user_id, run_id=run_id,
         after_seq=_after_seq(last_event_id), queue_size=settings.ws_send_queue_size,
-        keepalive_s=settings.ws_heartbeat_s, run_has_ended=run_has_ended)
+        keepalive_s=settings.ws_heartbeat_s, run_status=run_status)
     return StreamingResponse(stream.frames(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

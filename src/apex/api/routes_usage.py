@@ -112,7 +112,12 @@ _PRICE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {
         "type": "object", "required": ["input", "output"],
         "properties": {"input": _PRICE, "output": _PRICE, "cached_input": _PRICE,
-                       "reasoning": _PRICE,
+                       "cache_write": _PRICE, "reasoning": _PRICE,
+                       "tiers": {"type": "array", "items": {
+                           "type": "object", "required": ["above_input_tokens", "input", "output"],
+                           "properties": {"above_input_tokens": {"type": "integer", "minimum": 1},
+                                          "input": _PRICE, "output": _PRICE,
+                                          "cached_input": _PRICE, "cache_write": _PRICE}}},
                        "batch_discount": {"type": "number", "minimum": 0, "maximum": 1},
                        "provider": {"type": "string"},
                        "tier": {"type": "string", "enum": list(TIER_RANK)},
@@ -225,7 +230,8 @@ async def erase_usage(request: Request, principal: CurrentPrincipal) -> dict[str
 
 
 def _price_json(entry: dict[str, Any]) -> dict[str, Any]:
-    return {key: float(value) if isinstance(value, Decimal) else value
+    return {key: float(value) if isinstance(value, Decimal)
+            else [_price_json(item) for item in value] if key == "tiers" else value
             for key, value in entry.items()}
 
 
@@ -242,7 +248,7 @@ async def set_price(model: str, request: Request, principal: CurrentPrincipal) -
     """Your own price for a model (per million tokens); your catalog-priced rows are re-priced."""
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidJson() from None
     if not isinstance(body, dict):
         raise BadRequest("Expected a JSON object with input and output prices.",

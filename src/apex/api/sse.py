@@ -2,7 +2,8 @@
 
 Same envelopes as the WebSocket (`data:` is the envelope, `id:` its `seq`). The stream ends
 after the final event. A consumer too slow for its bounded queue has its stream ended; the
-client reconnects with `Last-Event-ID` and loses nothing.
+client reconnects with `Last-Event-ID` and loses nothing. A run that has ended but whose final
+event the bus no longer holds gets it from the app database, so the stream still ends with it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from apex.realtime.events import RunEvent
 
 FINAL_GRACE_S = 2.0
 
+RunStatus = Callable[[], Awaitable[tuple[bool, str | None]]]
+"""Whether the run has ended, and its final event as the app database keeps it."""
+
 
 def sse_frame(event: RunEvent) -> str:
     return f"id: {event.seq}\ndata: {event.wire}\n\n"
@@ -24,13 +28,13 @@ def sse_frame(event: RunEvent) -> str:
 class RunEventStream:
     def __init__(self, bus: EventBus, *, user_id: str, run_id: str, after_seq: int,
                  queue_size: int, keepalive_s: float,
-                 run_has_ended: Callable[[], Awaitable[bool]]) -> None:
+                 run_status: RunStatus) -> None:
         self.bus = bus
         self.user_id = user_id
         self.run_id = run_id
         self.after_seq = after_seq
         self.keepalive_s = keepalive_s
-        self.run_has_ended = run_has_ended
+        self.run_status = run_status
         self._queue: asyncio.Queue[RunEvent] = asyncio.Queue(queue_size)
         self._overflowed = False
 
@@ -47,23 +51,29 @@ class RunEventStream:
         subscription = await self.bus.subscribe(self.user_id, self._offer)
         feed = OrderedFeed(self.bus, self.user_id)
         try:
-            for event in await feed.resume(self.run_id, self.after_seq):
+            sent = await feed.resume(self.run_id, self.after_seq)
+            for event in sent:
                 yield sse_frame(event)
                 if event.final:
                     return
-            ended = await self.run_has_ended()
+            last_seq = sent[-1].seq if sent else self.after_seq
+            ended, stored_final = await self.run_status()
             while not self._overflowed:
                 try:
                     live = await asyncio.wait_for(
                         self._queue.get(), FINAL_GRACE_S if ended else self.keepalive_s)
                 except TimeoutError:
                     if ended:
+                        _, stored_final = await self.run_status()
+                        for event in feed.missing_final([], last_seq, stored_final):
+                            yield sse_frame(event)
                         return
-                    ended = await self.run_has_ended()
+                    ended, stored_final = await self.run_status()
                     yield ": keepalive\n\n"
                     continue
                 for event in await feed.admit(live):
                     yield sse_frame(event)
+                    last_seq = event.seq
                     if event.final:
                         return
         finally:

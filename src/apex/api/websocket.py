@@ -15,7 +15,14 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from apex.api.ws_auth import INTERNAL_ERROR, SUBPROTOCOL, authenticate_handshake
+from apex.api.errors import dependency_error
+from apex.api.ws_auth import (
+    INTERNAL_ERROR,
+    POLICY_VIOLATION,
+    SUBPROTOCOL,
+    TOKEN_REVOKED,
+    authenticate_handshake,
+)
 from apex.api.ws_frames import (
     FrameError,
     PingFrame,
@@ -58,6 +65,7 @@ class LiveConnection:
     def __init__(self, websocket: WebSocket, principal: Principal, *, manager: RunManager,
                  bus: EventBus, hub: ConnectionHub, settings: Settings) -> None:
         self.websocket = websocket
+        self.principal = principal
         self.user_id = principal.user_id
         self.connection_id = new_id()
         self.manager = manager
@@ -81,6 +89,8 @@ class LiveConnection:
             await self.websocket.close(INTERNAL_ERROR, "event bus unavailable")
             return
         self.hub.add(self)
+        if self.websocket.app.state.auth.is_revoked(self.principal):  # revoked while connecting
+            self._begin_close(POLICY_VIOLATION, TOKEN_REVOKED)
         self._push("frame", dumps({
             "type": "connection_ready", "connection_id": self.connection_id,
             "user_id": self.user_id, "protocol": SUBPROTOCOL, "server_time": _now()}))
@@ -108,6 +118,10 @@ class LiveConnection:
             log.warning("ws_slow_consumer", connection_id=self.connection_id,
                         user_id=self.user_id, queued=self.queue.qsize())
             self._begin_close(TRY_AGAIN_LATER, "slow consumer: reconnect and resume")
+
+    def send_frame(self, frame: str) -> None:
+        """A frame from outside any run (an alert); never blocks."""
+        self._push("frame", frame)
 
     def send_heartbeat(self) -> None:
         self.last_sent = asyncio.get_running_loop().time()
@@ -185,8 +199,8 @@ class LiveConnection:
             elif isinstance(frame, StopRunFrame):
                 await self.manager.cancel(self.user_id, frame.run_id)
             elif isinstance(frame, ResumeFrame):
-                await self.manager.get(self.user_id, frame.run_id)
-                self._push("resume", (frame.run_id, frame.after_seq))
+                run = await self.manager.get(self.user_id, frame.run_id)
+                self._push("resume", (frame.run_id, frame.after_seq, run.final_event))
             elif isinstance(frame, PingFrame):
                 self._push("frame", dumps({"type": "pong", "server_time": _now()}))
         except FrameError as exc:
@@ -194,6 +208,10 @@ class LiveConnection:
         except ApexError as exc:
             self._push("frame", error_frame(exc.code, exc.message, ref))
         except Exception as exc:  # noqa: BLE001 - one bad request never ends the connection
+            unavailable = dependency_error(exc)
+            if unavailable is not None:
+                self._push("frame", error_frame(unavailable.code, unavailable.message, ref))
+                return
             log.exception("ws_frame_failed", error=repr(exc))
             self._push("frame", error_frame("internal_error", "Something went wrong on our "
                                                               "side.", ref))

@@ -8,9 +8,14 @@ accepted first so the client sees the close code rather than a bare HTTP 403.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+from typing import Protocol
+
 from fastapi import WebSocket
 
 from apex.auth.principal import Principal
+from apex.auth.service import AuthService
 from apex.config.logging import get_logger
 from apex.errors import ApexError
 
@@ -20,6 +25,7 @@ SUBPROTOCOL = "apex.v1"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+TOKEN_REVOKED = "token revoked"
 _TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "jwt", "auth", "authorization",
                                 "bearer", "id_token"})
 
@@ -66,3 +72,24 @@ async def authenticate_handshake(websocket: WebSocket) -> Principal | None:
         await websocket.close(close_code, reason)
         return None
     return principal
+
+
+class AuthenticatedSocket(Protocol):
+    principal: Principal
+
+    async def shut(self, code: int, reason: str) -> None: ...
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def close_revoked(sockets: Iterable[AuthenticatedSocket], auth: AuthService) -> None:
+    """Close with 1008 every socket whose token, sign-in or account is now revoked: a revoked
+    credential stops working on an open connection as at once as on the next request. Runs
+    whenever this process learns of a revocation (its own, or another process's)."""
+    for socket in sockets:
+        if auth.is_revoked(socket.principal):
+            task = asyncio.get_running_loop().create_task(socket.shut(POLICY_VIOLATION,
+                                                                      TOKEN_REVOKED))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)

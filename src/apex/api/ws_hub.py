@@ -13,12 +13,18 @@ from typing import Protocol
 
 from prometheus_client import Gauge
 
+from apex.auth.principal import Principal
+
 WS_CONNECTIONS = Gauge("apex_ws_connections", "Open WebSocket connections")
 GOING_AWAY = 1001
 
 
 class HubMember(Protocol):
     last_sent: float
+    user_id: str
+    principal: Principal
+
+    def send_frame(self, frame: str) -> None: ...
 
     def send_heartbeat(self) -> None: ...
 
@@ -53,6 +59,15 @@ class ConnectionHub:
         if member in self._members:
             self._members.remove(member)
             WS_CONNECTIONS.dec()
+
+    def members(self) -> list[HubMember]:
+        return list(self._members)
+
+    def send_to(self, user_id: str, frame: str) -> None:
+        """A frame for every connection of one user on this process (notices such as alerts)."""
+        for member in list(self._members):
+            if member.user_id == user_id:
+                member.send_frame(frame)
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()

@@ -165,6 +165,13 @@ class AccountService:
             raise Unauthorized("This account no longer exists.", code="invalid_token")
         return user
 
+    async def delete_account(self, user_id: str) -> None:
+        """Erase the account from the app store, then deny its tokens everywhere at once (the
+        usage ledger is erased by the caller first, while the account can still retry)."""
+        if await self.users.delete(user_id):
+            log.info("account_deleted", user_id=user_id)
+        await self.auth.revoke_account(user_id)
+
     async def _create_or_fetch(self, email: str, *, name: str | None) -> User:
         """Create a password-less account; if a concurrent request just created it, use that one."""
         try:

@@ -1,10 +1,13 @@
-"""Revoked access-token ids and sessions: checked in memory on every request, shared through Redis.
+"""Revoked access-token ids, sign-ins and accounts: checked in memory on every request, recorded
+in the app database, carried between processes by Redis.
 
-Verification must never wait on the network, so every process keeps the denylist in memory.
-With Redis configured, a revocation is also added to a sorted set (score: when it may be
-forgotten) and published; every process follows the channel, and loads the set when it starts,
-when it reconnects, and every few seconds (pub/sub delivers at most once, so a message sent while
-a connection was down would otherwise be lost).
+Verification must never wait on the network, so every process keeps the denylist in memory (a
+dictionary lookup per request). The app database is the record: a revocation is written there
+before it counts as done, and a process loads the live entries when it starts, so neither a
+restart of the process nor a Redis restart without persistence forgets one. With Redis, each
+revocation is also published so every other process learns it at once; pub/sub delivers at most
+once (nothing while a connection is down), so every process also reads what was recorded since
+its last look every few seconds and each time its subscription is re-established.
 """
 
 from __future__ import annotations
@@ -12,21 +15,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from apex.config.logging import get_logger
-from apex.store.redis_errors import redis_required
+from apex.errors import DependencyUnavailable
+from apex.store.database import is_unreachable
+from apex.store.repositories.revocations import RevocationRepository
 
 log = get_logger("apex.auth.revocation")
 
 PRUNE_EVERY_S = 60.0
-RESYNC_EVERY_S = 10.0
+RESYNC_EVERY_S = 5.0
 RETRY_AFTER_S = 1.0
 STARTUP_WAIT_S = 3.0
+# a revocation committed just before a look may carry an earlier time than one already seen
+RESYNC_OVERLAP = timedelta(seconds=30)
+
+RevocationListener = Callable[[], None]
 
 
 class RevocationList(Protocol):
@@ -35,10 +45,14 @@ class RevocationList(Protocol):
     async def close(self) -> None: ...
 
     async def revoke(self, ids: Sequence[str], until: float) -> None:
-        """Deny `ids` (token ids or session ids) until the Unix time `until`, on every process."""
+        """Deny `ids` (token, session or account ids) until the Unix time `until`, everywhere."""
 
     def is_revoked(self, token_id: str) -> bool:
         """A memory lookup: safe on the hot path of every request."""
+
+    def on_revoked(self, listener: RevocationListener) -> None:
+        """Call `listener` in the event loop whenever ids are newly denied, wherever that was
+        decided: holders of long-lived credentials (WebSockets) check theirs then."""
 
 
 class LocalRevocationList:
@@ -47,6 +61,7 @@ class LocalRevocationList:
     def __init__(self) -> None:
         self._until: dict[str, float] = {}
         self._next_prune = time.time() + PRUNE_EVERY_S
+        self._listeners: list[RevocationListener] = []
 
     async def start(self) -> None:
         return None
@@ -57,14 +72,25 @@ class LocalRevocationList:
     async def revoke(self, ids: Sequence[str], until: float) -> None:
         self.add(ids, until)
 
-    def add(self, ids: Sequence[str], until: float) -> None:
+    def on_revoked(self, listener: RevocationListener) -> None:
+        self._listeners.append(listener)
+
+    def add(self, ids: Sequence[str], until: float) -> bool:
+        """Remember `ids`; True when one of them was not denied before (listeners were told)."""
         now = time.time()
+        new = False
         for token_id in ids:
-            if until > self._until.get(token_id, 0.0):
+            known = self._until.get(token_id)
+            new = new or known is None
+            if until > (known or 0.0):
                 self._until[token_id] = until
         if now >= self._next_prune:
             self._until = {k: v for k, v in self._until.items() if v > now}
             self._next_prune = now + PRUNE_EVERY_S
+        if new:
+            for listener in self._listeners:
+                listener()
+        return new
 
     def is_revoked(self, token_id: str) -> bool:
         return token_id in self._until
@@ -73,51 +99,106 @@ class LocalRevocationList:
         return len(self._until)
 
 
-class RedisRevocationList:
-    """The in-process denylist, kept in step with every other process through Redis."""
+class RecordedRevocationList:
+    """The in-process denylist as a cache of the app database's record."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str,
+    def __init__(self, record: RevocationRepository,
                  resync_every_s: float = RESYNC_EVERY_S) -> None:
-        self._redis = client
+        self._record = record
         self._resync_every_s = resync_every_s
-        self._key = f"{prefix}:auth:revoked"
-        self._channel = f"{prefix}:auth:revocations"
         self._memory = LocalRevocationList()
-        self._task: asyncio.Task[None] | None = None
+        self._seen_up_to: datetime | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Load what is in force; a database that cannot answer yet is retried in the background."""
+        try:
+            await self.resync()
+        except Exception as exc:  # noqa: BLE001 - the loop below retries; requests still verify
+            log.warning("revocations_not_loaded_at_start", error=repr(exc)[:200])
+        self._tasks.append(asyncio.create_task(self._resync_loop(), name="apex-revocations"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def revoke(self, ids: Sequence[str], until: float) -> None:
+        self._memory.add(ids, until)
+        try:
+            await self._record.record(ids, until)
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise DependencyUnavailable("database", "Revoking a token") from exc
+            raise
+        await self._announce(ids, until)
+
+    def is_revoked(self, token_id: str) -> bool:
+        return self._memory.is_revoked(token_id)
+
+    def on_revoked(self, listener: RevocationListener) -> None:
+        self._memory.on_revoked(listener)
+
+    async def resync(self) -> None:
+        """Add what was recorded since the last look (by any process)."""
+        since = self._seen_up_to - RESYNC_OVERLAP if self._seen_up_to is not None else None
+        for entry in await self._record.live_since(since):
+            self._memory.add([entry.id], entry.until)
+            if self._seen_up_to is None or entry.revoked_at > self._seen_up_to:
+                self._seen_up_to = entry.revoked_at
+
+    async def _announce(self, ids: Sequence[str], until: float) -> None:
+        """Tell the other processes now (they would otherwise learn it at their next look)."""
+        return None
+
+    async def _try_resync(self) -> bool:
+        try:
+            await self.resync()
+        except Exception as exc:  # noqa: BLE001 - retried at the next look
+            log.warning("revocations_resync_failed", error=repr(exc)[:200])
+            return False
+        return True
+
+    async def _resync_loop(self) -> None:
+        next_prune = time.monotonic() + PRUNE_EVERY_S
+        while True:
+            await asyncio.sleep(self._resync_every_s)
+            if await self._try_resync() and time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+                try:
+                    await self._record.prune()
+                except Exception as exc:  # noqa: BLE001 - pruned at a later look
+                    log.warning("revocations_prune_failed", error=repr(exc)[:200])
+
+
+class RedisRevocationList(RecordedRevocationList):
+    """Recorded in the app database, announced to every process through a Redis channel."""
+
+    def __init__(self, record: RevocationRepository, client: aioredis.Redis, prefix: str,
+                 resync_every_s: float = RESYNC_EVERY_S) -> None:
+        super().__init__(record, resync_every_s)
+        self._redis = client
+        self._channel = f"{prefix}:auth:revocations"
         self._first_attempt = asyncio.Event()
         self.synced = asyncio.Event()
 
     async def start(self) -> None:
         """Follow the channel in the background; wait briefly so a healthy start begins in sync."""
-        self._task = asyncio.create_task(self._follow(), name="apex-revocation-follower")
+        await super().start()
+        self._tasks.append(asyncio.create_task(self._follow(), name="apex-revocation-follower"))
         try:
             await asyncio.wait_for(self._first_attempt.wait(), STARTUP_WAIT_S)
         except TimeoutError:
             log.warning("revocations_not_synced_at_start")
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def revoke(self, ids: Sequence[str], until: float) -> None:
-        self._memory.add(ids, until)
-        message = json.dumps({"ids": list(ids), "until": until})
-        with redis_required("Revoking a token"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(self._key, dict.fromkeys(ids, until), gt=True)
-                pipe.zremrangebyscore(self._key, "-inf", time.time())
-                pipe.publish(self._channel, message)
-                await pipe.execute()
-
-    def is_revoked(self, token_id: str) -> bool:
-        return self._memory.is_revoked(token_id)
-
-    async def _load(self) -> None:
-        entries = await self._redis.zrangebyscore(self._key, time.time(), "+inf", withscores=True)
-        for member, score in entries:
-            self._memory.add([member.decode() if isinstance(member, bytes) else member], score)
+    async def _announce(self, ids: Sequence[str], until: float) -> None:
+        """Best effort: the revocation is recorded, so a process that misses this message
+        learns it at its next look at the record."""
+        try:
+            await self._redis.publish(self._channel, json.dumps({"ids": list(ids), "until": until}))
+        except RedisError as exc:
+            log.warning("revocation_not_announced", error=repr(exc)[:200])
 
     def _apply(self, data: bytes | str) -> None:
         try:
@@ -135,19 +216,14 @@ class RedisRevocationList:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    await self._load()
+                    await self._try_resync()  # what was announced while we were not listening
                     self.synced.set()
                     self._first_attempt.set()
-                    next_resync = time.monotonic() + self._resync_every_s
                     while True:
-                        message = await pubsub.get_message(
-                            ignore_subscribe_messages=True, timeout=self._resync_every_s
-                        )
+                        message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                           timeout=self._resync_every_s)
                         if message is not None and message["type"] == "message":
                             self._apply(message["data"])
-                        if time.monotonic() >= next_resync:
-                            await self._load()
-                            next_resync = time.monotonic() + self._resync_every_s
             except (RedisError, OSError) as exc:
                 self.synced.clear()
                 self._first_attempt.set()

@@ -58,9 +58,10 @@ class AuthService:
         return principal
 
     def is_revoked(self, principal: Principal) -> bool:
-        """For holders of a Principal that outlives a request (a WebSocket): has it been revoked since?"""
+        """For holders of a Principal that outlives a request (a WebSocket): has it been revoked
+        since? The token itself, its sign-in, or its whole account (deleted)."""
         revoked = self.revocations.is_revoked
-        return revoked(principal.token_id) or (
+        return revoked(principal.token_id) or revoked(principal.user_id) or (
             principal.session_id is not None and revoked(principal.session_id)
         )
 
@@ -98,6 +99,13 @@ class AuthService:
             await self.revoke_session(principal.session_id, "logout", also=[principal.token_id])
         else:
             await self.revocations.revoke([principal.token_id], principal.expires_at.timestamp())
+
+    async def revoke_account(self, user_id: str) -> None:
+        """Every token of the account, on every process, at once: it has been deleted. No new
+        token can be minted for it, so one access-token lifetime (and a margin for a sign-in
+        racing this call) is how long the account id must stay on the denylist."""
+        until = time.time() + self.access_tokens.ttl_s + SESSION_REVOCATION_MARGIN_S
+        await self.revocations.revoke([user_id], until)
 
     async def revoke_session(self, session_id: str, reason: str, also: list[str] | None = None) -> None:
         """End a sign-in everywhere: no more refreshes, and every access token it issued is denied.

@@ -11,7 +11,7 @@ from apex.auth.oidc import OidcLogin, configured_providers
 from apex.auth.passwords import Passwords
 from apex.auth.ratelimit import LocalRateLimiter, RateLimiter, RateLimits, RedisRateLimiter
 from apex.auth.refresh import RefreshTokens
-from apex.auth.revocation import LocalRevocationList, RedisRevocationList, RevocationList
+from apex.auth.revocation import RecordedRevocationList, RedisRevocationList, RevocationList
 from apex.auth.service import AuthService
 from apex.auth.tickets import LocalTicketStore, RedisTicketStore, TicketStore
 from apex.auth.tokens import AccessTokenService
@@ -19,12 +19,14 @@ from apex.config import Settings
 from apex.store.database import Database
 from apex.store.repositories.oidc_identities import OidcIdentityRepository
 from apex.store.repositories.refresh_tokens import RefreshTokenRepository
+from apex.store.repositories.revocations import RevocationRepository
 from apex.store.repositories.users import UserRepository
 
 
 @dataclass(frozen=True, slots=True)
 class AuthBackends:
-    """Where revocations, tickets and rate-limit counters live: this process, or Redis."""
+    """Where tickets and rate-limit counters live (this process, or Redis), and how revocations,
+    recorded in the app database, reach every process."""
 
     revocations: RevocationList
     tickets: TicketStore
@@ -32,12 +34,13 @@ class AuthBackends:
     redis: aioredis.Redis | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "AuthBackends":
+    def for_settings(cls, settings: Settings, db: Database) -> "AuthBackends":
+        record = RevocationRepository(db)
         if not settings.redis_url:
-            return cls(LocalRevocationList(), LocalTicketStore(), LocalRateLimiter())
+            return cls(RecordedRevocationList(record), LocalTicketStore(), LocalRateLimiter())
         client = aioredis.from_url(settings.redis_url)
         prefix = settings.redis_key_prefix
-        return cls(RedisRevocationList(client, prefix), RedisTicketStore(client, prefix),
+        return cls(RedisRevocationList(record, client, prefix), RedisTicketStore(client, prefix),
                    RedisRateLimiter(client, prefix), client)
 
     async def start(self) -> None:
@@ -65,7 +68,7 @@ class AuthStack:
 
 
 async def open_auth_stack(settings: Settings, db: Database) -> AuthStack:
-    backends = AuthBackends.for_settings(settings)
+    backends = AuthBackends.for_settings(settings, db)
     await backends.start()
     access_tokens = AccessTokenService(settings)
     refresh_tokens = RefreshTokens(RefreshTokenRepository(db), settings.refresh_token_ttl_s)

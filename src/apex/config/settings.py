@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     max_queued_runs_per_user: Annotated[int, Field(ge=0, le=10_000)] = 20
     worker_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 5.0
     worker_lost_after_s: Annotated[float, Field(ge=2, le=3_600)] = 15.0
+    event_outbox_max: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
+        default=100_000, description="Redis bus: events held while Redis is unreachable.")
+    run_store_retry_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=600.0, description="How long a run's end is retried through a database outage.")
     shutdown_grace_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     step_delay_ms: Annotated[int, Field(ge=0, le=60_000)] = Field(
         default=0, description="Pause between the agents of a run (demos, UI work).")
@@ -128,6 +132,23 @@ class Settings(BaseSettings):
         default=None, description="JSON price entries that extend or override the catalog.")
     demo_default_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
     demo_max_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 1_000_000
+    otlp_max_request_bytes: Annotated[int, Field(ge=1_024, le=1_073_741_824)] = Field(
+        default=8 * 1_048_576, description="Largest OTLP export accepted, as sent and once "
+                                            "decompressed (413 past it).")
+    otlp_commit_interval_s: Annotated[float, Field(gt=0, le=5)] = Field(
+        default=0.5, description="How long live rows wait to be committed with later ones.")
+    otlp_commit_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    otlp_max_pending_rows: Annotated[int, Field(ge=1_000, le=100_000_000)] = Field(
+        default=200_000, description="Live rows received but not committed, at most: past "
+                                       "it exports get 429 (503 while commits fail).")
+
+    alerts_every_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0, description="Scheduled evaluation of budgets and anomalies (one process "
+                                   "per round when several share Redis).")
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    webhook_backoff_s: Annotated[float, Field(gt=0, le=3_600)] = Field(
+        default=2.0, description="Wait before a webhook's first retry; doubled for each next.")
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = Field(default=None, description="Default: JSON in production only.")

@@ -8,6 +8,7 @@ and then emit the run's one final event, after which the emitter is sealed.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -81,25 +82,33 @@ class RunBrackets:
 
 
 class RunEmitter:
+    """`last_seq` is the highest `seq` this run is known to have reached: the bus numbers every
+    event above it, so numbering survives a bus that lost the run's state. A run's events are
+    published one at a time (parallel tool calls included), so that floor is always current."""
+
     def __init__(self, ctx: UserExecutionContext, bus: EventBus, *, task: str,
-                 brackets: RunBrackets | None = None) -> None:
+                 brackets: RunBrackets | None = None, last_seq: int = 0) -> None:
         self.ctx = ctx
         self.bus = bus
         self.task = task
         self.brackets = brackets or RunBrackets()
+        self.last_seq = last_seq
+        self._publishing = asyncio.Lock()
 
     def _is_open(self, agent_name: str) -> bool:
         return (agent_name == SUPERVISOR and self.brackets.started) or (
             agent_name in self.brackets.agents)
 
     async def _emit(self, kind: EventType, agent_name: str, payload: dict[str, Any]) -> RunEvent:
-        if self.brackets.ended:
-            raise RunEndedError(f"Run {self.ctx.run_id} has already ended.")
-        self.brackets.observe(kind, agent_name, payload, time.time())
-        return await self.bus.publish(EventDraft(
-            type=kind, run_id=self.ctx.run_id, thread_id=self.ctx.thread_id,
-            user_id=self.ctx.user_id, agent_name=agent_name, payload=payload,
-        ))
+        draft = EventDraft(type=kind, run_id=self.ctx.run_id, thread_id=self.ctx.thread_id,
+                           user_id=self.ctx.user_id, agent_name=agent_name, payload=payload)
+        async with self._publishing:
+            if self.brackets.ended:
+                raise RunEndedError(f"Run {self.ctx.run_id} has already ended.")
+            self.brackets.observe(kind, agent_name, payload, time.time())
+            event = await self.bus.publish(draft, floor=self.last_seq)
+            self.last_seq = max(self.last_seq, event.seq)
+        return event
 
     def _require_open(self, agent_name: str) -> None:
         if not self._is_open(agent_name):

@@ -5,6 +5,12 @@ executes in a task of this process under the per-user and global limits and the 
 manager emits the supervisor's `agent_started` first and exactly one final event last, and the
 state machine (compare-and-set in the runs table) decides who may end a run: the run itself, a
 cancel, a shutdown, or another process recovering it after its own process died.
+
+Faults: state writes that meet an app-database outage are retried until they land (bounded by
+the run timeout for the steps before the end, by `run_store_retry_s` for the end itself), so a
+run's end is never lost to a short outage; once its final event is out, that event and the
+run's last `seq` are recorded with the run, for clients that missed it and for a bus that lost
+the run's numbering. A sweep ends this process's own runs that no task executes any more.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import socket
 from collections import Counter as Tally
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 
@@ -28,9 +35,11 @@ from apex.execution.dispatcher import ToolDispatcher
 from apex.execution.emitter import RunBrackets, RunEmitter
 from apex.execution.slots import RunSlots
 from apex.execution.state import LIVE_STATES, IllegalRunTransition, RunState, RunTracker
+from apex.execution.store_retry import retry_store
 from apex.execution.workflow import ThreadMessage, Workflow, WorkflowContext, WorkflowOutcome
 from apex.realtime.bus import EventBus, RunEndedError
-from apex.store.database import Database
+from apex.realtime.events import RunEvent
+from apex.store.database import Database, is_unreachable
 from apex.store.ids import new_id
 from apex.store.models import Run
 from apex.store.repositories.messages import MessageRepository
@@ -110,7 +119,7 @@ class RunManager:
         self.messages = MessageRepository(db)
         self.tracker = RunTracker(self.runs)
         self._slots = RunSlots(per_user=settings.max_runs_per_user,
-                               total=settings.max_runs_global)
+                               total=settings.max_runs_global, bus=bus)
         self._live: dict[str, _LiveRun] = {}
         self._per_user: Tally[str] = Tally()
         self._loops: list[asyncio.Task[None]] = []
@@ -127,6 +136,7 @@ class RunManager:
             ]
         else:
             await self._fail_abandoned_without_events()
+            self._loops = [asyncio.create_task(self._recovery_loop(), name="apex-run-recovery")]
 
     async def close(self) -> None:
         """End every run of this process (`failed`, code `server_shutdown`), then stop.
@@ -146,12 +156,11 @@ class RunManager:
         """Validate, open the thread when none is given, and start the run."""
         question = clean_text(text)
         self._admit(user_id)
-        if thread_id is None:
-            thread_id = (await self.threads.create(user_id, title_from_text(question))).id
-        ctx = UserExecutionContext(user_id=user_id, thread_id=thread_id, run_id=new_id(),
-                                   request_id=request_id)
-        await self.start(ctx, question)
-        return RunTicket(run_id=ctx.run_id, thread_id=thread_id, state=RunState.PENDING)
+        ctx = UserExecutionContext(user_id=user_id, thread_id=thread_id or new_id(),
+                                   run_id=new_id(), request_id=request_id)
+        await self.start(ctx, question,
+                         new_thread_title=title_from_text(question) if thread_id is None else None)
+        return RunTicket(run_id=ctx.run_id, thread_id=ctx.thread_id, state=RunState.PENDING)
 
     def _admit(self, user_id: str) -> None:
         if self._closing:
@@ -162,11 +171,14 @@ class RunManager:
             raise RateLimited(f"You already have {allowed} runs in progress or waiting.",
                               retry_after_s=5, code="too_many_runs")
 
-    async def start(self, ctx: UserExecutionContext, text: str) -> str:
-        """Persist the run (pending) and the user's message, schedule it, return its id."""
+    async def start(self, ctx: UserExecutionContext, text: str, *,
+                    new_thread_title: str | None = None) -> str:
+        """Persist the run (pending) and the user's message (and, with `new_thread_title`, the
+        thread `ctx.thread_id`), schedule it, return its id."""
         self._admit(ctx.user_id)
         await self.runs.create(run_id=ctx.run_id, user_id=ctx.user_id, thread_id=ctx.thread_id,
-                               text=text, worker_id=self.worker_id)
+                               text=text, worker_id=self.worker_id,
+                               new_thread_title=new_thread_title)
         live = _LiveRun(ctx, text, RunEmitter(ctx, self.bus, task=text))
         self._live[ctx.run_id] = live
         self._per_user[ctx.user_id] += 1
@@ -210,19 +222,20 @@ class RunManager:
         try:
             if live.stop_reason:
                 raise asyncio.CancelledError
-            async with self._slots.hold(ctx.user_id):
-                await self._advance(live, RunState.STARTING)
+            async with self._slots.hold(ctx.user_id, ctx.run_id):
+                # the first event goes out before the state writes: a client waits for nothing
                 await live.emitter.start_supervisor()
+                await self._advance(live, RunState.STARTING)
                 await self._advance(live, RunState.RUNNING)
                 outcome = await self._run_workflow(live)
                 live.finishing = True
                 await self._advance(live, RunState.COMPLETING)
-                await self.tracker.transition(
+                await self._store_transition(
                     ctx, RunState.COMPLETED, expected=live.state, reply=outcome.final_response,
                     final_response=outcome.final_response, report=dict(outcome.report))
                 RUNS_FINISHED.labels(RunState.COMPLETED.value).inc()
-                await live.emitter.finish_completed(outcome.final_response, outcome.report,
-                                                    summary=outcome.summary)
+                await self._record_final(ctx, await live.emitter.finish_completed(
+                    outcome.final_response, outcome.report, summary=outcome.summary))
         except asyncio.CancelledError:
             if live.stop_reason == "cancelled":
                 await self._end(live, RunState.CANCELLED)
@@ -237,9 +250,14 @@ class RunManager:
         except ApexError as exc:
             await self._end(live, RunState.FAILED, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - any workflow bug ends the run, never the process
-            log.exception("run_failed", error=repr(exc))
-            await self._end(live, RunState.FAILED, "workflow_error",
-                            "The run failed unexpectedly.")
+            if is_unreachable(exc):
+                log.warning("run_store_unavailable", error=repr(exc))
+                await self._end(live, RunState.FAILED, "store_unavailable",
+                                "The app database did not answer during the run.")
+            else:
+                log.exception("run_failed", error=repr(exc))
+                await self._end(live, RunState.FAILED, "workflow_error",
+                                "The run failed unexpectedly.")
         finally:
             self._forget(live)
 
@@ -265,32 +283,69 @@ class RunManager:
             raise
 
     async def _advance(self, live: _LiveRun, target: RunState) -> None:
-        await self.tracker.transition(live.ctx, target, expected=live.state)
+        await self._store_transition(live.ctx, target, expected=live.state,
+                                     give_up_after_s=self.settings.run_timeout_s)
         live.state = target
+
+    async def _store_transition(self, ctx: UserExecutionContext, target: RunState, *,
+                                give_up_after_s: float | None = None, **values: Any) -> None:
+        """The tracker's transition, retried through a database outage. When an attempt that
+        failed had in fact committed, the retry finds the run already at `target`: ours."""
+        interrupted = False
+
+        async def attempt() -> None:
+            nonlocal interrupted
+            try:
+                await self.tracker.transition(ctx, target, **values)
+            except IllegalRunTransition as exc:
+                if not (interrupted and exc.current is target):
+                    raise
+            except Exception as exc:
+                interrupted = interrupted or is_unreachable(exc)
+                raise
+
+        await retry_store(attempt, what=f"run {target.value}",
+                          give_up_after_s=give_up_after_s or self.settings.run_store_retry_s)
+
+    async def _record_final(self, ctx: UserExecutionContext, final: RunEvent | None) -> None:
+        """Keep the final event with the run (for clients that missed it) once it is out."""
+        if final is None:
+            return
+        try:
+            await retry_store(lambda: self.runs.record_final(ctx.run_id, final.seq, final.wire),
+                              what="final event", give_up_after_s=self.settings.run_store_retry_s)
+        except Exception as exc:  # noqa: BLE001 - the event is out; only its copy is missing
+            log.warning("final_event_not_recorded", run_id=ctx.run_id, error=repr(exc))
 
     async def _end(self, live: _LiveRun, target: RunState, code: str | None = None,
                    message: str | None = None) -> None:
         """Move to a terminal state and, only if this call won that race, emit the final event."""
         live.finishing = True
         try:
-            await self.tracker.transition(live.ctx, target, error_code=code, error_message=message)
+            await self._store_transition(live.ctx, target, error_code=code,
+                                         error_message=message)
         except IllegalRunTransition:
+            return
+        except Exception as exc:  # noqa: BLE001 - the sweep ends it once the store answers
+            log.error("run_end_not_stored", run_id=live.ctx.run_id, error=repr(exc))
             return
         RUNS_FINISHED.labels(target.value).inc()
         await self._emit_final(live.emitter, target, code, message)
 
-    @staticmethod
-    async def _emit_final(emitter: RunEmitter, target: RunState, code: str | None,
+    async def _emit_final(self, emitter: RunEmitter, target: RunState, code: str | None,
                           message: str | None) -> None:
         try:
             if target is RunState.CANCELLED:
-                await emitter.finish_stopped()
+                final = await emitter.finish_stopped()
             else:
-                await emitter.finish_error(target.value, code or "run_failed", message or "")
+                final = await emitter.finish_error(target.value, code or "run_failed",
+                                                   message or "")
         except RunEndedError:
             return
         except Exception as exc:  # noqa: BLE001 - the state is stored; a lost event is logged
             log.exception("final_event_failed", run_id=emitter.ctx.run_id, error=repr(exc))
+            return
+        await self._record_final(emitter.ctx, final)
 
     def _forget(self, live: _LiveRun) -> None:
         if self._live.pop(live.ctx.run_id, None) is not None:
@@ -309,9 +364,11 @@ class RunManager:
         except IllegalRunTransition:
             return
         RUNS_FINISHED.labels(target.value).inc()
-        brackets = RunBrackets.replayed(await self.bus.replay(run.id))
-        await self._emit_final(RunEmitter(ctx, self.bus, task=run.text, brackets=brackets),
-                               target, code, message)
+        stored = await self.bus.replay(run.id)
+        brackets = RunBrackets.replayed(stored)
+        last_seq = max([run.last_seq or 0, *(e.seq for e in stored)])
+        await self._emit_final(RunEmitter(ctx, self.bus, task=run.text, brackets=brackets,
+                                          last_seq=last_seq), target, code, message)
 
     async def _fail_abandoned_without_events(self) -> None:
         """Embedded mode, at start: runs a previous process left live can only be dead. Their
@@ -335,14 +392,32 @@ class RunManager:
         while True:
             await asyncio.sleep(self.settings.worker_heartbeat_s)
             await self._beat()
+            try:
+                await self.bus.renew_run_slots(dict(self._slots.claimed))
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat
+                log.warning("run_slots_not_renewed", error=repr(exc))
 
     async def _recovery_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.worker_heartbeat_s)
             try:
+                await self.end_orphaned_runs()
                 await self.recover_lost_runs()
             except Exception as exc:  # noqa: BLE001 - retried at the next sweep
                 log.warning("run_recovery_failed", error=repr(exc))
+
+    async def end_orphaned_runs(self) -> int:
+        """End (`failed`, code `run_stalled`) this process's live runs that no task executes
+        any more: their end could not be stored when it happened (an app-database outage)."""
+        orphans = [run for run in await self.runs.live_runs(
+            states=[s.value for s in LIVE_STATES], on_workers=[self.worker_id],
+            created_before=utcnow() - timedelta(seconds=RECOVERY_GRACE_S))
+            if run.id not in self._live]
+        for run in orphans:
+            log.warning("run_orphaned", run_id=run.id)
+            await self._end_abandoned(run, RunState.FAILED, "run_stalled",
+                                      "The run stopped making progress and was ended.")
+        return len(orphans)
 
     async def recover_lost_runs(self) -> int:
         """End (`failed`, code `worker_lost`) the live runs of processes that stopped beating."""

@@ -5,7 +5,7 @@ JSON schema; the tool input is then validated with pydantic. Offered tools go ou
 `{name, description, input_schema}` with `tool_choice: auto`; the model's `tool_use` content
 blocks are its calls. System messages go to the `system` parameter. Usage is converted to Apex's
 convention: Anthropic's `input_tokens` excludes cache reads and cache writes, so both are added
-back, and cache reads become `cached_input_tokens`.
+back, cache reads become `cached_input_tokens` and cache writes `cache_write_input_tokens`.
 The SDK's own retries are off: `ProviderGuard` owns timeouts, retries and the breaker.
 """
 
@@ -46,6 +46,7 @@ def _usage(usage: Any, output_tokens: int | None = None) -> LlmUsage:
         input_tokens=(getattr(usage, "input_tokens", None) or 0) + cache_read + cache_write,
         output_tokens=output_tokens if output_tokens is not None else usage.output_tokens or 0,
         cached_input_tokens=cache_read,
+        cache_write_input_tokens=cache_write,
         reasoning_tokens=getattr(details, "thinking_tokens", None) or 0,
         requests=1,
     )

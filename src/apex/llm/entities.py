@@ -211,6 +211,11 @@ _BUDGET_CUE = re.compile(
     r"|leisten|ziel|plafond|limite|sous|moins de|au plus|pas plus de)\b"
 )
 _BUDGET_WORD = re.compile(r"\b(?:budget|cap|obergrenze|plafond|limite?)\b")
+# asking for a budget to be made ("set a $2,000 monthly budget"), not checking against one
+_SET_UP = re.compile(
+    r"\b(?:set(?: up)?|create|add|make|configure|establish|alert me|notify me|warn me"
+    r"|einrichten|richte|anlegen|lege|erstelle|setze|créer|crée|créez|définir|définis|fixer"
+    r"|fixe|mettre en place)\b")
 _CURRENT_SPEND = re.compile(
     r"\b(?:spend|spending|spent|pay|paying|paid|costs?(?: us| me)?|bill(?: is)?|currently|now at"
     r"|burn(?:ing)?|averag\w*|about|around|roughly|saves?|saving|savings"
@@ -355,6 +360,7 @@ def parse_number(text: str) -> float:
 
 def extract_budgets(text: str) -> list[SpendBudget]:
     budgets: list[SpendBudget] = []
+    setup = bool(_SET_UP.search(text))
     for match in _MONEY.finditer(text):
         digits = match.group(1) or match.group(3) or match.group(5)
         multiplier = match.group(2) or match.group(4) or match.group(6)
@@ -373,7 +379,7 @@ def extract_budgets(text: str) -> list[SpendBudget]:
             per = _PERIOD_WORDS[period_match.group(1) or period_match.group(2)]
             end = period_match.end()
         budgets.append(SpendBudget(amount_usd=amount, per=per,  # type: ignore[arg-type]
-                                   text=text[match.start():end]))
+                                   text=text[match.start():end], setup=setup))
     return budgets[:20]
 
 

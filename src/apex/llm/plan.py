@@ -218,6 +218,8 @@ class SpendBudget(BaseModel):
     amount_usd: float = Field(gt=0, le=1e12)
     per: Literal["day", "week", "month", "year"] | None = None
     text: SpanText
+    setup: bool = Field(default=False, description="the user asks to set up (create) this "
+                                                    "budget, not to check spend against it")
 
     @property
     def monthly_usd(self) -> float | None:

@@ -53,8 +53,11 @@ class EventBus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, draft: EventDraft) -> RunEvent:
-        """Number, store and fan out one event; RunEndedError after the run's final event."""
+    async def publish(self, draft: EventDraft, *, floor: int = 0) -> RunEvent:
+        """Number, store and fan out one event; RunEndedError after the run's final event.
+
+        `floor` is the highest `seq` the caller knows the run has reached: the event is numbered
+        above it even if the bus lost the run's state (a Redis restart without persistence)."""
         ...
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
@@ -76,7 +79,19 @@ class EventBus(Protocol):
         ...
 
     async def live_workers(self) -> frozenset[str] | None:
-        """Workers that heartbeat recently; None when the bus is not shared."""
+        """Workers that heartbeat recently; None when the bus is not shared, or when it cannot
+        judge yet (it reconnected, or the heartbeat record is younger than the lost-after time)."""
+        ...
+
+    async def claim_run_slot(self, user_id: str, run_id: str, limit: int) -> bool:
+        """Take one of the user's `limit` run slots across every process sharing the bus (True
+        when not shared: the process's own limit is then the only one)."""
+        ...
+
+    async def release_run_slot(self, user_id: str, run_id: str) -> None: ...
+
+    async def renew_run_slots(self, held: dict[str, str]) -> None:
+        """Keep the slots of this process's executing runs (`run_id → user_id`) alive."""
         ...
 
 
@@ -105,6 +120,9 @@ class Fanout:
             return False
         del self._sinks[user_id]
         return True
+
+    def has(self, user_id: str) -> bool:
+        return user_id in self._sinks
 
     def deliver(self, event: RunEvent) -> None:
         for sink in tuple(self._sinks.get(event.user_id, ())):

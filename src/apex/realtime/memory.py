@@ -49,14 +49,14 @@ class InProcessEventBus:
     def _log_of(self, run_id: str) -> _RunLog | None:
         return self._live.get(run_id) or self._ended.get(run_id)
 
-    async def publish(self, draft: EventDraft) -> RunEvent:
+    async def publish(self, draft: EventDraft, *, floor: int = 0) -> RunEvent:
         run_id = draft.run_id
         run_log = self._live.get(run_id)
         if run_log is None:
             if run_id in self._ended:
                 raise RunEndedError(f"Run {run_id} has already ended.")
             run_log = self._live[run_id] = _RunLog(events=deque(maxlen=self.replay_max))
-        run_log.seq += 1
+        run_log.seq = max(run_log.seq, floor) + 1
         event = draft.numbered(run_log.seq)
         run_log.events.append(event)
         run_log.touched = time.monotonic()
@@ -103,6 +103,15 @@ class InProcessEventBus:
         return None
 
     async def live_workers(self) -> frozenset[str] | None:
+        return None
+
+    async def claim_run_slot(self, user_id: str, run_id: str, limit: int) -> bool:
+        return True
+
+    async def release_run_slot(self, user_id: str, run_id: str) -> None:
+        return None
+
+    async def renew_run_slots(self, held: dict[str, str]) -> None:
         return None
 
     def retained(self) -> tuple[int, int]:

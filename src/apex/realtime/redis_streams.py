@@ -7,13 +7,29 @@ the subscription before `subscribe()` returns. The listener yields after each me
 consumers drain between events of a burst. Replay reads the stream (`XRANGE`), whose entry
 ids are `<seq>-0`. The control channel carries cancellation requests; heartbeats are scores in
 a sorted set, timed by the Redis clock so hosts need not agree on the time.
+
+The process that publishes an event hands it to its own subscribers at once (as the in-process
+bus does) and skips its echo from pub/sub: the run's own sockets never wait behind the shared
+listener, which matters when one process carries many busy runs.
+
+Faults. Pub/sub is lossy: when Redis drops the subscriber (a restart, or its output-buffer limit
+when this process reads too slowly) the connection re-subscribes and then backfills every run it
+was following from the streams, so local consumers see each event exactly once (they drop
+duplicates by `seq`). One pub/sub connection per process, not one stream reader per client, keeps
+Redis's cost flat in the number of sockets; the backfill makes it lossless. A publisher numbers
+above the `floor` it knows the run reached, so `seq` never goes back after Redis lost its state;
+while Redis is unreachable events wait in a bounded outbox (delivered to this process's own
+consumers at once) and are written, in order, when it answers. Worker liveness is only judged
+once the heartbeat record and this process's connection are both older than the lost-after time.
+Per-user run slots are leases in a sorted set per user, so the per-user limit holds across
+processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import OrderedDict, deque
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -21,6 +37,7 @@ from redis.exceptions import RedisError
 from apex.config.logging import get_logger
 from apex.realtime.bus import CancelHandler, EventSink, Fanout, RunEndedError, Subscription
 from apex.realtime.events import EventDraft, RunEvent
+from apex.realtime.outbox import Outbox
 from apex.store.database import complete_despite_cancel
 
 log = get_logger(__name__)
@@ -31,11 +48,14 @@ POOL_SIZE = 64
 POOL_WAIT_S = 20.0
 RECONNECT_DELAY_S = 0.5
 CANCEL_PREFIX = "cancel "
+FOLLOWED_MAX = 100_000
+OUTAGES = (RedisError, OSError)
 
-# KEYS: stream, meta. ARGV: head, tail, maxlen, ttl, is_final, channel.
+# KEYS: stream, meta. ARGV: head, tail, maxlen, ttl, is_final, channel, floor.
 _PUBLISH = """
 if redis.call('HGET', KEYS[2], 'final') == '1' then return -1 end
-local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local seq = math.max(tonumber(redis.call('HGET', KEYS[2], 'seq') or '0'), tonumber(ARGV[7])) + 1
+redis.call('HSET', KEYS[2], 'seq', seq)
 if ARGV[5] == '1' then redis.call('HSET', KEYS[2], 'final', '1') end
 local wire = ARGV[1] .. seq .. ARGV[2]
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', wire)
@@ -45,18 +65,61 @@ redis.call('PUBLISH', ARGV[6], wire)
 return seq
 """
 
-# KEYS: workers. ARGV: worker id, forget after (s).
+# An event numbered while Redis was away. KEYS: stream, meta. ARGV: wire, seq, maxlen, ttl,
+# is_final, channel. 0 = already stored (its first attempt did land), -1 = the run has ended.
+_PUBLISH_NUMBERED = """
+if redis.call('HGET', KEYS[2], 'final') == '1' then return -1 end
+local seq = tonumber(ARGV[2])
+if tonumber(redis.call('HGET', KEYS[2], 'seq') or '0') >= seq then return 0 end
+redis.call('HSET', KEYS[2], 'seq', seq)
+if ARGV[5] == '1' then redis.call('HSET', KEYS[2], 'final', '1') end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[6], ARGV[1])
+return seq
+"""
+
+# KEYS: workers, since. ARGV: worker id, forget after (s).
 _HEARTBEAT = """
 local now = tonumber(redis.call('TIME')[1])
+redis.call('SET', KEYS[2], now, 'NX')
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 return now
 """
 
-# KEYS: workers. ARGV: lost after (s).
+# KEYS: workers, since. ARGV: lost after (s). `since` is when the heartbeat record began; a
+# Redis restart without persistence (or an empty record) begins it again, and until it is a full
+# lost-after time old nobody is judged: the others have not had the time to beat.
 _LIVE_WORKERS = """
 local now = tonumber(redis.call('TIME')[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SET', KEYS[2], now) end
+local since = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if since < 0 then redis.call('SET', KEYS[2], now); since = now end
+if now - since < tonumber(ARGV[1]) then return false end
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+"""
+
+# KEYS: a user's run slots. ARGV: run id, limit, lease (s). Scores are lease ends (Redis clock),
+# so the slots of a process that died free themselves.
+_CLAIM_SLOT = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+
+# KEYS: a user's run slots. ARGV: run id, lease (s).
+_RENEW_SLOT = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+return 1
 """
 
 
@@ -64,7 +127,8 @@ class RedisEventBus:
     shared = True
 
     def __init__(self, url: str, *, replay_max: int, replay_ttl_s: int,
-                 worker_lost_after_s: float, prefix: str = "apex") -> None:
+                 worker_lost_after_s: float, prefix: str = "apex",
+                 outbox_max: int = 10_000) -> None:
         self.url = url
         self.replay_max = replay_max
         self.replay_ttl_s = replay_ttl_s
@@ -76,6 +140,15 @@ class RedisEventBus:
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._commands = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._outbox = Outbox(outbox_max)
+        self._outbox_ready = asyncio.Event()
+        # runs of users subscribed here → the last `seq` delivered (the backfill's starting point)
+        self._followed: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        # events published here and handed to local subscribers directly: their echo is skipped
+        self._awaiting_echo: OrderedDict[str, None] = OrderedDict()
+        self._backfill_due = False
+        self._judge_from = 0.0
 
     # keys and channels; the braces keep a run's two keys in one cluster slot
     def _stream_key(self, run_id: str) -> str:
@@ -95,6 +168,13 @@ class RedisEventBus:
     def _workers_key(self) -> str:
         return f"{self.prefix}:workers"
 
+    @property
+    def _workers_since_key(self) -> str:
+        return f"{self.prefix}:workers:since"
+
+    def _slots_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{user_id}:run-slots"
+
     async def start(self) -> None:
         """Connect and subscribe to the control channel; if Redis is down, keep trying in the
         background (readiness reports it) rather than refusing to start."""
@@ -102,36 +182,122 @@ class RedisEventBus:
             self.url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT_S)
         self._redis = aioredis.Redis.from_pool(pool)
         self._publish = self._redis.register_script(_PUBLISH)
-        self._heartbeat = self._redis.register_script(_HEARTBEAT)
-        self._live_workers = self._redis.register_script(_LIVE_WORKERS)
+        self._publish_numbered = self._redis.register_script(_PUBLISH_NUMBERED)
+        self._claim_slot = self._redis.register_script(_CLAIM_SLOT)
+        self._renew_slot = self._redis.register_script(_RENEW_SLOT)
+        # liveness has a connection of its own: a crowd of publishers waiting for the shared
+        # pool must not delay this process's heartbeat into a false `worker_lost`
+        self._liveness = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+            self.url, decode_responses=True, max_connections=2, timeout=POOL_WAIT_S))
+        self._heartbeat = self._liveness.register_script(_HEARTBEAT)
+        self._live_workers = self._liveness.register_script(_LIVE_WORKERS)
         self._pubsub = self._redis.pubsub()
         self._control_ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._judge_from = asyncio.get_running_loop().time() + self.worker_lost_after_s
         self._listener = asyncio.create_task(self._listen(), name="apex-redis-bus")
+        self._flusher = asyncio.create_task(self._flush(), name="apex-redis-outbox")
         try:
             await asyncio.wait_for(asyncio.shield(self._control_ready), START_WAIT_S)
         except TimeoutError:
             log.warning("redis_bus_unavailable_at_start", url_host=self.url.split("@")[-1])
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        for task in (self._listener, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._pubsub.aclose()
         await self._redis.aclose()
+        await self._liveness.aclose()
 
-    async def publish(self, draft: EventDraft) -> RunEvent:
+    async def publish(self, draft: EventDraft, *, floor: int = 0) -> RunEvent:
         """Completes even if the caller is cancelled meanwhile (the cancellation is re-raised
-        after): an event is never half-sent, and the next one cannot overtake it."""
+        after): an event is never half-sent, and the next one cannot overtake it. When Redis does
+        not answer, the event is numbered here and waits in the outbox."""
         parts = draft.wire_parts()
-        seq = int(await complete_despite_cancel(self._publish(
-            keys=[self._stream_key(draft.run_id), self._meta_key(draft.run_id)],
-            args=[parts[0], parts[1], self.replay_max, self.replay_ttl_s,
-                  "1" if draft.final else "0", self._user_channel(draft.user_id)],
-        )))
-        if seq < 0:
-            raise RunEndedError(f"Run {draft.run_id} has already ended.")
-        return draft.numbered(seq, parts)
+        if self._fanout.has(draft.user_id):
+            self._awaiting_echo[draft.event_id] = None
+            while len(self._awaiting_echo) > FOLLOWED_MAX:
+                self._awaiting_echo.popitem(last=False)
+        if not self._outbox.holds(draft.run_id):
+            try:
+                seq = int(await complete_despite_cancel(self._publish(
+                    keys=[self._stream_key(draft.run_id), self._meta_key(draft.run_id)],
+                    args=[parts[0], parts[1], self.replay_max, self.replay_ttl_s,
+                          "1" if draft.final else "0", self._user_channel(draft.user_id),
+                          floor],
+                )))
+            except OUTAGES as exc:
+                log.warning("redis_bus_buffering", run_id=draft.run_id, error=repr(exc))
+            else:
+                if seq < 0:
+                    raise RunEndedError(f"Run {draft.run_id} has already ended.")
+                return self._deliver_here(draft.numbered(seq, parts))
+        seq = max(floor, self._outbox.last_seq(draft.run_id)) + 1
+        event = draft.numbered(seq, parts)
+        self._outbox.put(event)
+        self._outbox_ready.set()
+        return self._deliver_here(event)
+
+    def _deliver_here(self, event: RunEvent) -> RunEvent:
+        self._follow(event, local=True)
+        self._fanout.deliver(event)
+        return event
+
+    async def _flush(self) -> None:
+        """Write the outbox to Redis in order, retrying while it is away."""
+        while True:
+            await self._outbox_ready.wait()
+            event = self._outbox.head()
+            if event is None:
+                self._outbox_ready.clear()
+                continue
+            try:
+                await self._publish_numbered(
+                    keys=[self._stream_key(event.run_id), self._meta_key(event.run_id)],
+                    args=[event.wire, event.seq, self.replay_max, self.replay_ttl_s,
+                          "1" if event.final else "0", self._user_channel(event.user_id)])
+            except asyncio.CancelledError:
+                raise
+            except OUTAGES:
+                await asyncio.sleep(RECONNECT_DELAY_S)
+                continue
+            self._outbox.pop()
+
+    def _follow(self, event: RunEvent, *, local: bool = False) -> None:
+        """Remember how far this process has delivered a run of a user subscribed here."""
+        if not (local or self._fanout.has(event.user_id)):
+            return
+        if event.final:
+            self._followed.pop(event.run_id, None)
+            return
+        known = self._followed.get(event.run_id)
+        if known is None or known[1] < event.seq:
+            self._followed[event.run_id] = (event.user_id, event.seq)
+            self._followed.move_to_end(event.run_id)
+        while len(self._followed) > FOLLOWED_MAX:
+            self._followed.popitem(last=False)
+
+    async def _backfill(self, followed: list[tuple[str, tuple[str, int]]]) -> None:
+        """After the subscriber was re-established: what pub/sub dropped meanwhile, from the
+        streams. `followed` is where each run stood when the connection came back, taken before
+        any live event moved it on (else the gap before that event would be skipped).
+        Consumers drop what they already have, so over-delivery is harmless."""
+        for run_id, (user_id, after_seq) in followed:
+            if not self._fanout.has(user_id):
+                self._followed.pop(run_id, None)
+                continue
+            try:
+                missed = await self.replay(run_id, after_seq=after_seq)
+            except OUTAGES as exc:
+                log.warning("redis_bus_backfill_failed", error=repr(exc))
+                self._backfill_due = True
+                return
+            for event in missed:
+                self._follow(event)
+                self._fanout.deliver(event)
+            await asyncio.sleep(0)
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
         entries = await self._redis.xrange(self._stream_key(run_id), min=f"{after_seq + 1}-0")
@@ -186,11 +352,20 @@ class RedisEventBus:
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except OUTAGES as exc:
                 log.warning("redis_bus_reconnecting", error=repr(exc))
+                self._backfill_due = True
+                self._judge_from = (asyncio.get_running_loop().time()
+                                    + self.worker_lost_after_s)
                 await asyncio.sleep(RECONNECT_DELAY_S)
                 continue
             if message is not None:
+                if self._backfill_due:
+                    # the first answer on a re-established connection follows its SUBSCRIBE:
+                    # anything published from now on arrives live
+                    self._backfill_due = False
+                    asyncio.get_running_loop().create_task(
+                        self._backfill(list(self._followed.items())))
                 self._dispatch(message)
                 await asyncio.sleep(0)
 
@@ -218,7 +393,10 @@ class RedisEventBus:
         except (ValueError, KeyError, TypeError):
             log.error("redis_bus_bad_event", channel=channel)
             return
+        if self._awaiting_echo.pop(event.event_id, False) is None:
+            return
         if channel == self._user_channel(event.user_id):
+            self._follow(event)
             self._fanout.deliver(event)
 
     async def request_cancel(self, run_id: str) -> None:
@@ -228,10 +406,33 @@ class RedisEventBus:
         self._cancel_handlers.append(handler)
 
     async def heartbeat(self, worker_id: str) -> None:
-        await self._heartbeat(keys=[self._workers_key],
+        await self._heartbeat(keys=[self._workers_key, self._workers_since_key],
                               args=[worker_id, max(3_600, int(self.worker_lost_after_s * 10))])
 
     async def live_workers(self) -> frozenset[str] | None:
-        workers = await self._live_workers(keys=[self._workers_key],
+        if asyncio.get_running_loop().time() < self._judge_from:
+            return None
+        workers = await self._live_workers(keys=[self._workers_key, self._workers_since_key],
                                            args=[int(self.worker_lost_after_s)])
-        return frozenset(workers)
+        return None if workers is None else frozenset(workers)
+
+    @property
+    def _slot_lease_s(self) -> int:
+        return max(2, int(self.worker_lost_after_s))
+
+    async def claim_run_slot(self, user_id: str, run_id: str, limit: int) -> bool:
+        return bool(await self._claim_slot(keys=[self._slots_key(user_id)],
+                                           args=[run_id, limit, self._slot_lease_s]))
+
+    async def release_run_slot(self, user_id: str, run_id: str) -> None:
+        await self._redis.zrem(self._slots_key(user_id), run_id)
+
+    async def renew_run_slots(self, held: dict[str, str]) -> None:
+        """One round trip for all of them."""
+        if not held:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for run_id, user_id in held.items():
+                await self._renew_slot(keys=[self._slots_key(user_id)],
+                                       args=[run_id, self._slot_lease_s], client=pipe)
+            await pipe.execute()

@@ -3,19 +3,51 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import socket
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 T = TypeVar("T")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# what a lost or refused connection to the app database looks like, below SQLAlchemy and in it
+_UNREACHABLE_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.TooManyConnectionsError,
+)
+_UNREACHABLE_SQLALCHEMY_ERRORS: tuple[type[BaseException], ...] = (
+    exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
+)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Does `error` say the app database cannot be reached right now (rather than that the
+    request or the code is wrong)? Such a request deserves a 503 the client retries."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, _UNREACHABLE_SQLALCHEMY_ERRORS):
+        return True
+    # the driver's own error may sit a few links down: SQLAlchemy wraps the asyncpg adapter's
+    # error (`orig`), which wraps asyncpg's (`__cause__`)
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, _UNREACHABLE_DRIVER_ERRORS):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 async def complete_despite_cancel(operation: Awaitable[T]) -> T:
@@ -42,12 +74,22 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
 class Database:
-    """Owns the engine; hand out sessions with `async with db.session() as s`."""
+    """Owns the engine; hand out sessions with `async with db.session() as s`.
+
+    On SQLite, sessions take turns (one at a time, first come first served) through an asyncio
+    lock. SQLite has one writer at a time anyway; left to itself it arbitrates by polling a file
+    lock for at most `busy_timeout`, so under a crowd, or while a busy event loop stretches an
+    open transaction, writes failed with "database is locked". Waiting in line in the event
+    loop has no timeout and no polling, every session here is a few short statements, and the
+    turn is taken before a connection is checked out, so the one session that runs always has
+    one. A session opened inside another in the same task passes through (the lock would
+    otherwise wait on itself).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -56,14 +98,27 @@ class Database:
         if self.dialect == "postgresql":
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._turns: asyncio.Lock | None = None
+        self._holding: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"apex-db-turn-{id(self)}", default=False)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self._turns = asyncio.Lock()
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            yield session
+        if self._turns is None or self._holding.get():
+            async with self.sessions() as session:
+                yield session
+            return
+        async with self._turns:
+            token = self._holding.set(True)
+            try:
+                async with self.sessions() as session:
+                    yield session
+            finally:
+                self._holding.reset(token)
 
     async def upgrade(self) -> None:
         """Apply every pending Alembic migration (idempotent)."""

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from apex.store.ids import new_id
@@ -110,3 +119,103 @@ class Run(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     final_response: Mapped[str | None] = mapped_column(Text)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the highest `seq` the run is known to have emitted, and its final event's wire JSON: a bus
+    # restart continues numbering from here, and a client that missed the final still gets it
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    final_event: Mapped[str | None] = mapped_column(Text)
+
+
+class Budget(Base):
+    """A spending limit over a day or a month of the owner's usage rows in `scope`. Money is kept
+    in whole micro-dollars, as exact as the ledger's figures are shown."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (Index("ix_budgets_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(8))
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds_pct: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Alert(Base):
+    """One raised alert. `cause_key` names its cause and period: the unique constraint is what
+    makes every process that evaluates the same data raise it once."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("user_id", "cause_key", name="uq_alerts_user_cause"),
+                      Index("ix_alerts_user_created", "user_id", "created_at", "id"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    budget_id: Mapped[str | None] = mapped_column(
+        ForeignKey("budgets.id", ondelete="SET NULL"))
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    message: Mapped[str] = mapped_column(Text)
+    value_micros: Mapped[int] = mapped_column(BigInteger)
+    threshold_micros: Mapped[int | None] = mapped_column(BigInteger)
+    cause_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Webhook(Base):
+    """Where the owner's alerts are POSTed. The secret signs each body, so it is kept as given
+    (never shown again after creation)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One attempt to POST one alert to one webhook, kept so the owner can see what happened."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_hook_created", "webhook_id", "created_at",
+                            "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    delivered: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class IngestionKey(Base):
+    """A user's key for the OTLP receiver: only its SHA-256 and its first characters are kept."""
+
+    __tablename__ = "ingestion_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Revocation(Base):
+    """A denied access-token id, sign-in (session) id or account id, until `expires_at`, after
+    which no token it could deny is still valid. The record of every process's denylist."""
+
+    __tablename__ = "revocations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

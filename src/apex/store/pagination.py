@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -21,6 +22,13 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def page_of(rows: list[T], limit: int, position: Callable[[T], tuple[datetime, str]]) -> Page[T]:
+    """The page of up to `limit + 1` rows read in page order: the extra row only says that
+    there is more, and the cursor names the last row kept (`position`: its moment and id)."""
+    kept = rows[:limit]
+    return Page(kept, encode_cursor(*position(kept[-1])) if len(rows) > limit else None)
 
 
 def encode_cursor(moment: datetime, row_id: str) -> str:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from redis.exceptions import RedisError
 
-from apex.errors import ServiceUnavailable
+from apex.errors import DependencyUnavailable
 
 
 @contextmanager
@@ -15,8 +15,4 @@ def redis_required(action: str) -> Iterator[None]:
     try:
         yield
     except RedisError as exc:
-        raise ServiceUnavailable(
-            f"{action} needs Redis, which is not answering; try again shortly.",
-            code="dependency_unavailable",
-            details={"dependency": "redis"},
-        ) from exc
+        raise DependencyUnavailable("redis", action) from exc

@@ -20,6 +20,14 @@ class UnreadableFile(BadRequest):
     default_code = "unreadable_file"
 
 
+TOO_DEEP = "JSON nested too deeply to be a usage record"
+
+
+def too_deep() -> UnreadableFile:
+    """What a JSON document nested deeper than the parser goes (a hostile file) is refused as."""
+    return UnreadableFile(f"The file is not a usage export: {TOO_DEEP}.", code="json_too_deep")
+
+
 @dataclass(slots=True)
 class RawBatch:
     """`table` holds `_line` plus text columns named after ledger fields (any subset)."""

@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from apex.analytics.importers.base import RawBatch, UnreadableFile
-from apex.analytics.importers.fields import match_fields
+from apex.analytics.importers.fields import input_excludes_cache, match_fields
 from apex.analytics.normalize import LINE, RejectedRow
+from apex.analytics.schema import INPUT_EXCLUDES_CACHE
 
 CHUNK_BYTES = 4 * 1_048_576
 ARROW_BLOCK_BYTES = 4 * 1_048_576
@@ -139,7 +140,8 @@ class CsvReader:
             chunk = _Chunk(buffer[:used], ends, line, ord(self._delimiter))
             line = chunk.next_line
             buffer = buffer[used:]
-            yield from self._parse_chunk(chunk, errors)
+            for batch in self._parse_chunk(chunk, errors):
+                yield self._marked(batch)
             if self._eof and not buffer:
                 return
 
@@ -172,10 +174,25 @@ class CsvReader:
                 details={"columns": names[:100],
                          "expected": ["timestamp", "model", "input_tokens", "output_tokens"]},
             )
+        if "total_tokens" in mapped and not {"input_tokens", "output_tokens"} & set(mapped):
+            raise UnreadableFile(
+                f"The CSV header has a total ({mapped['total_tokens']!r}) but no input or output "
+                "token column: input and output tokens have different prices, so a total alone "
+                "cannot be priced. Add input_tokens and output_tokens columns (or prompt_tokens "
+                "and completion_tokens).", code="token_columns_missing",
+                details={"columns": names[:100], "needed": ["input_tokens", "output_tokens"]})
+        self._excludes_cache = input_excludes_cache(mapped)
         self._delimiter = delimiter
         self._width = len(names)
         self._column_names = [f"c{index}" for index in range(len(names))]
         self._include = {f"c{names.index(source)}": field for field, source in mapped.items()}
+
+    def _marked(self, batch: RawBatch) -> RawBatch:
+        """The batch with the source's input convention on every row (see `fields.py`)."""
+        if self._excludes_cache and batch.table.num_rows:
+            batch.table = batch.table.append_column(
+                INPUT_EXCLUDES_CACHE, pa.array(["true"] * batch.table.num_rows, pa.string()))
+        return batch
 
     def _empty(self) -> pa.Table:
         return pa.table({LINE: pa.array([], pa.int64())})

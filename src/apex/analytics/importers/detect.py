@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from apex.analytics.importers.base import FORMATS, RawBatch, UnreadableFile, joined
+from apex.analytics.importers.base import FORMATS, RawBatch, UnreadableFile, joined, too_deep
 from apex.analytics.importers.csv import CsvReader
+from apex.analytics.importers.encoding import utf8_stream
 from apex.analytics.importers.fields import normalize_name
 from apex.analytics.importers.jsonl import read_jsonl
 from apex.analytics.importers.litellm import LITELLM_KEYS, looks_like_litellm, read_litellm_json
@@ -43,6 +44,8 @@ def detect_format(head: bytes) -> str:
             record = json.loads(first)
         except json.JSONDecodeError:
             return "jsonl"
+        except RecursionError:
+            raise too_deep() from None
         if isinstance(record, dict) and looks_like_litellm(set(record)):
             return "litellm"
         return "jsonl"
@@ -52,9 +55,15 @@ def detect_format(head: bytes) -> str:
 
 def read_batches(stream: BinaryIO, fmt: str | None, *,
                  batch_rows: int) -> tuple[str, Iterator[RawBatch]]:
-    """The format used and the batches of `stream` (which must be seekable)."""
+    """The format used and the batches of `stream` (which must be seekable), read as UTF-8
+    whatever its encoding (see `encoding.py`)."""
     head = stream.read(SNIFF_BYTES)
     stream.seek(0)
+    decoded = utf8_stream(stream, head)
+    if decoded is not stream:
+        stream = decoded
+        head = stream.read(SNIFF_BYTES)
+        stream.seek(0)
     if fmt is not None and fmt not in FORMATS:
         raise UnreadableFile(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.",
                              code="unsupported_format")

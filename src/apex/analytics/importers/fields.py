@@ -31,6 +31,11 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
                             "cache_read_tokens", "gen_ai_usage_cache_read_input_tokens",
                             "cached_prompt_tokens", "prompt_cached_tokens",
                             "input_cached_tokens"),
+    "cache_write_input_tokens": ("cache_write_input_tokens", "cache_creation_input_tokens",
+                                 "cache_write_tokens", "cache_creation_tokens",
+                                 "gen_ai_usage_cache_write_input_tokens",
+                                 "gen_ai_usage_cache_creation_input_tokens",
+                                 "cache_creation_input_token_count"),
     "reasoning_tokens": ("reasoning_tokens", "reasoning_output_tokens",
                          "gen_ai_usage_reasoning_output_tokens", "thinking_tokens"),
     "cost_usd": ("cost_usd", "cost", "spend", "total_cost", "cost_in_usd", "usd", "price",
@@ -60,6 +65,9 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
                    "gen_ai_response_id"),
 }
 
+_ALIASES = frozenset(alias for aliases in FIELD_ALIASES.values() for alias in aliases)
+# Anthropic's usage object names its cache counts so, and counts `input_tokens` without them
+_CACHE_EXCLUDED_FROM_INPUT = frozenset({"cache_read_input_tokens", "cache_creation_input_tokens"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -81,7 +89,9 @@ def match_fields(names: Iterable[str]) -> dict[str, str]:
     for name in names:
         by_normal.setdefault(normalize_name(name), name)
     for name in names:
-        if "." in name:
+        # `gen_ai.usage.cache_read.input_tokens` means a field as a whole: its last segment
+        # must not stand for input_tokens
+        if "." in name and normalize_name(name) not in _ALIASES:
             by_normal.setdefault(normalize_name(name.rsplit(".", 1)[1]), name)
     found: dict[str, str] = {}
     taken: set[str] = set()
@@ -93,3 +103,20 @@ def match_fields(names: Iterable[str]) -> dict[str, str]:
                 taken.add(source)
                 break
     return found
+
+
+def _last_segment(name: str) -> str:
+    return normalize_name(name.rsplit(".", 1)[-1])
+
+
+def input_excludes_cache(found: dict[str, str]) -> bool:
+    """Whether a source mapped by `match_fields` counts input tokens without the cache reads
+    and writes: Anthropic's usage object (`input_tokens` beside `cache_read_input_tokens` /
+    `cache_creation_input_tokens`). OpenAI's `prompt_tokens`, the OpenTelemetry GenAI
+    attributes and the ledger's own columns all count them in."""
+    source = found.get("input_tokens")
+    if source is None or _last_segment(source) != "input_tokens" or normalize_name(
+            source).startswith("gen_ai"):
+        return False
+    return any(_last_segment(found[field]) in _CACHE_EXCLUDED_FROM_INPUT
+               for field in ("cached_input_tokens", "cache_write_input_tokens") if field in found)

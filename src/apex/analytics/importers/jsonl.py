@@ -19,9 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from apex.analytics.importers.base import RawBatch
-from apex.analytics.importers.fields import match_fields
+from apex.analytics.importers.fields import input_excludes_cache, match_fields
 from apex.analytics.importers.records import MAX_LINE_BYTES, RecordBatcher, json_lines
 from apex.analytics.normalize import LINE, RejectedRow
+from apex.analytics.schema import INPUT_EXCLUDES_CACHE
 
 CHUNK_BYTES = 16 * 1_048_576
 MAX_ERRORS = 50
@@ -145,6 +146,8 @@ class JsonLinesReader:
                                    for source in mapping.values())
             values = ", ".join(f"v[{index}] AS {field}"
                                for index, field in enumerate(mapping, start=1))
+            if input_excludes_cache(mapping):
+                values += f", 'true' AS {INPUT_EXCLUDES_CACHE}"
             select = (f"SELECT _line, {values} FROM (SELECT _line, json_extract_string(line, "
                       f"[{json_paths}]) AS v FROM lines)" if mapping else "SELECT _line FROM lines")
             table = self._db.sql(select).to_arrow_table()

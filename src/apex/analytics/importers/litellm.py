@@ -1,8 +1,10 @@
 """LiteLLM spend-log exports (`LiteLLM_SpendLogs` rows): a JSON array, JSON Lines, or CSV.
 
 The columns map through the ordinary aliases (startTime, spend, prompt_tokens, ...); this
-module adds what LiteLLM keeps inside `metadata`: cached and reasoning tokens, the error
-class, and a `feature` passed as spend-log metadata. Prompt and response bodies are dropped.
+module adds what LiteLLM keeps inside `metadata`: cache reads and writes, reasoning tokens, the
+error class, and a `feature` passed as spend-log metadata. Prompt and response bodies are
+dropped. LiteLLM reports usage the OpenAI way whatever the provider: `prompt_tokens` counts
+the cache reads and writes, as the ledger does.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from apex.analytics.importers.base import RawBatch, UnreadableFile
+from apex.analytics.importers.base import RawBatch, UnreadableFile, too_deep
 from apex.analytics.importers.records import RecordBatcher, json_lines
 
 MAX_DOCUMENT_BYTES = 64 * 1_048_576
@@ -37,12 +39,14 @@ def litellm_record(record: dict[str, Any]) -> dict[str, Any]:
     if isinstance(metadata, str):
         try:
             metadata = json.loads(metadata)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             metadata = None
     usage = _dig(metadata, "additional_usage_values") or {}
     lifted = {
         "cached_input_tokens": _dig(usage, "prompt_tokens_details", "cached_tokens")
         or _dig(usage, "cache_read_input_tokens"),
+        "cache_write_input_tokens": _dig(usage, "cache_creation_input_tokens")
+        or _dig(usage, "prompt_tokens_details", "cache_creation_tokens"),
         "reasoning_tokens": _dig(usage, "completion_tokens_details", "reasoning_tokens"),
         "error_type": _dig(metadata, "error_information", "error_class")
         or _dig(metadata, "error_information", "error_code"),
@@ -87,6 +91,8 @@ def _read_array(data: bytes, stream: BinaryIO, batch_rows: int) -> Iterator[RawB
         rows = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UnreadableFile(f"The file is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep() from None
     if not isinstance(rows, list):
         raise UnreadableFile("Expected a JSON array of spend-log rows.")
     batcher = RecordBatcher(batch_rows)

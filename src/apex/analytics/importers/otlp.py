@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from apex.analytics.importers.base import RawBatch, UnreadableFile
+from apex.analytics.importers.base import TOO_DEEP, RawBatch, UnreadableFile, too_deep
 from apex.analytics.importers.records import RecordBatcher, json_lines
 
 MAX_DOCUMENT_BYTES = 64 * 1_048_576
@@ -28,6 +28,9 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "cached_input_tokens": ("gen_ai.usage.cache_read.input_tokens",
                             "gen_ai.usage.cache_read_input_tokens",
                             "gen_ai.usage.cached_tokens"),
+    "cache_write_input_tokens": ("gen_ai.usage.cache_write.input_tokens",
+                                 "gen_ai.usage.cache_creation.input_tokens",
+                                 "gen_ai.usage.cache_creation_input_tokens"),
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens",
                          "gen_ai.usage.reasoning_tokens"),
     "cost_usd": ("gen_ai.usage.cost", "gen_ai.cost.usd", "apex.cost_usd"),
@@ -42,6 +45,10 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "prompt": ("gen_ai.input.messages", "gen_ai.prompt"),
     "request_id": ("gen_ai.response.id",),
 }
+
+# attribute name -> (ledger field, rank among its names): read by walking a span's attributes
+_FIELD_OF = {name: (field, rank) for field, names in ATTRIBUTES.items()
+             for rank, name in enumerate(names)}
 
 
 def any_value(value: Any) -> Any:
@@ -68,28 +75,48 @@ def attributes(items: Any) -> dict[str, Any]:
 
 def span_fields(span: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any] | None:
     """Ledger fields of one span, or None when it is not a GenAI call."""
-    found = {**resource, **attributes(span.get("attributes"))}
-    fields: dict[str, Any] = {}
-    for field, names in ATTRIBUTES.items():
-        for name in names:
-            if found.get(name) not in (None, ""):
-                fields[field] = found[name]
-                break
-    if "model" not in fields:
+    status = _member(span, "status", dict)
+    return genai_fields({**resource, **attributes(span.get("attributes"))},
+                        start=span.get("startTimeUnixNano"), end=span.get("endTimeUnixNano"),
+                        failed=status.get("code") in STATUS_ERROR,
+                        status_message=status.get("message"), span_id=span.get("spanId"))
+
+
+def genai_fields(found: dict[str, Any], *, start: Any, end: Any, failed: bool,
+                 status_message: str | None, span_id: str | None) -> dict[str, Any] | None:
+    """Ledger fields of a span given its attributes (resource's under the span's), or None
+    when it is not a GenAI call: the one mapping of OTLP/JSON files and of protobuf spans
+    received live."""
+    chosen: dict[str, tuple[int, Any]] = {}
+    for name, value in found.items():
+        mapped = _FIELD_OF.get(name)
+        if mapped is None or value is None or value == "":
+            continue
+        field, rank = mapped
+        if field not in chosen or rank < chosen[field][0]:
+            chosen[field] = (rank, value)
+    if "model" not in chosen:
         return None
-    fields["timestamp"] = span.get("startTimeUnixNano")
-    fields["end_time"] = span.get("endTimeUnixNano")
-    status = span.get("status") or {}
-    if status.get("code") in STATUS_ERROR:
+    fields = {field: value for field, (_rank, value) in chosen.items()}
+    fields["timestamp"] = start
+    fields["end_time"] = end
+    if failed:
         fields["status"] = "error"
-        fields.setdefault("error_type", status.get("message") or "error")
+        fields.setdefault("error_type", status_message or "error")
     else:
         fields["status"] = "ok"
-    fields.setdefault("request_id", span.get("spanId"))
+    fields.setdefault("request_id", span_id)
     return fields
 
 
-def _add_request(batcher: RecordBatcher, line: int, request: Any) -> None:
+def _member(parent: dict[str, Any], key: str, kind: type) -> Any:
+    """`parent[key]` when it has the JSON type the OTLP schema gives it, else an empty one: a
+    request of the wrong shape is refused by its spans, never by an exception."""
+    value = parent.get(key)
+    return value if isinstance(value, kind) else kind()
+
+
+def add_request(batcher: RecordBatcher, line: int, request: Any) -> None:
     if not isinstance(request, dict) or not isinstance(request.get("resourceSpans"), list):
         batcher.reject(line, "expected an OTLP export request with `resourceSpans`")
         return
@@ -97,9 +124,12 @@ def _add_request(batcher: RecordBatcher, line: int, request: Any) -> None:
         if not isinstance(resource_spans, dict):
             batcher.reject(line, "`resourceSpans` entry is not an object")
             continue
-        resource = attributes((resource_spans.get("resource") or {}).get("attributes"))
-        for scope_spans in resource_spans.get("scopeSpans") or []:
-            for span in (scope_spans or {}).get("spans") or []:
+        resource = attributes(_member(resource_spans, "resource", dict).get("attributes"))
+        for scope_spans in _member(resource_spans, "scopeSpans", list):
+            if not isinstance(scope_spans, dict):
+                batcher.reject(line, "`scopeSpans` entry is not an object")
+                continue
+            for span in _member(scope_spans, "spans", list):
                 if not isinstance(span, dict):
                     batcher.reject(line, "span is not an object")
                     continue
@@ -110,6 +140,14 @@ def _add_request(batcher: RecordBatcher, line: int, request: Any) -> None:
                     batcher.add_fields(line, fields)
 
 
+def _add_bounded(batcher: RecordBatcher, line: int, request: Any) -> None:
+    """`add_request`, with attribute values nested past what the parser goes refused."""
+    try:
+        add_request(batcher, line, request)
+    except RecursionError:
+        batcher.reject(line, TOO_DEEP)
+
+
 def read_otlp(stream: BinaryIO, *, batch_rows: int) -> Iterator[RawBatch]:
     batcher = RecordBatcher(batch_rows)
     position = 0
@@ -118,11 +156,13 @@ def read_otlp(stream: BinaryIO, *, batch_rows: int) -> Iterator[RawBatch]:
         if error is not None and first and error.startswith("invalid JSON"):
             yield from _read_document(stream, batch_rows)
             return
+        if error == TOO_DEEP and first:
+            raise too_deep()  # a hostile file, not a usage export with one bad line
         first = False
         if error is not None:
             batcher.reject(line, error)
         else:
-            _add_request(batcher, line, value)
+            _add_bounded(batcher, line, value)
         if batcher.full:
             yield batcher.take(position)
     yield batcher.take(position)
@@ -141,6 +181,8 @@ def _read_document(stream: BinaryIO, batch_rows: int) -> Iterator[RawBatch]:
         request = json.loads(data.decode("utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UnreadableFile(f"The file is not valid OTLP JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep() from None
     batcher = RecordBatcher(batch_rows)
-    _add_request(batcher, 1, request)
+    _add_bounded(batcher, 1, request)
     yield batcher.take(len(data))

@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from apex.analytics.importers.base import RawBatch, text_table
-from apex.analytics.importers.fields import match_fields
+from apex.analytics.importers.base import TOO_DEEP, RawBatch, text_table
+from apex.analytics.importers.fields import input_excludes_cache, match_fields
 from apex.analytics.normalize import RejectedRow
-from apex.analytics.schema import RAW_FIELDS
+from apex.analytics.schema import INPUT_EXCLUDES_CACHE, RAW_FIELDS
 
 MAX_LINE_BYTES = 8 * 1_048_576
 MAX_BATCH_ERRORS = 50
@@ -67,9 +67,13 @@ class RecordBatcher:
 
     def add_fields(self, line: int, fields: dict[str, Any]) -> None:
         """A record whose keys are ledger field names already."""
+        try:
+            row = {name: as_text(value) for name, value in fields.items() if value is not None}
+        except RecursionError:
+            self.reject(line, TOO_DEEP)
+            return
         self._lines.append(line)
-        self._rows.append({name: as_text(value) for name, value in fields.items()
-                           if value is not None})
+        self._rows.append(row)
 
     def add_record(self, line: int, record: dict[str, Any]) -> None:
         """A record in the source's own key names: mapped through the field aliases."""
@@ -77,16 +81,26 @@ class RecordBatcher:
         keys = tuple(flat)
         mapping = self._mappings.get(keys)
         if mapping is None:
-            mapping = tuple(match_fields(keys).items())
+            found = match_fields(keys)
+            mapping = tuple(found.items())
+            if input_excludes_cache(found):
+                mapping += ((INPUT_EXCLUDES_CACHE, ""),)
             self._mappings[keys] = mapping
-        self._lines.append(line)
         row: dict[str, str | None] = {}
         for field, source in mapping:
+            if field == INPUT_EXCLUDES_CACHE:
+                row[field] = "true"
+                continue
             value = flat[source]
             if type(value) is str:
                 row[field] = value
             elif value is not None:
-                row[field] = as_text(value)
+                try:
+                    row[field] = as_text(value)
+                except RecursionError:
+                    self.reject(line, TOO_DEEP)
+                    return
+        self._lines.append(line)
         self._rows.append(row)
 
     @property
@@ -136,3 +150,5 @@ def json_lines(stream: BinaryIO) -> Iterator[tuple[int, Any, str | None, int]]:
             yield number, json.loads(text), None, position
         except json.JSONDecodeError as exc:
             yield number, None, f"invalid JSON: {exc.msg} (column {exc.colno})", position
+        except RecursionError:
+            yield number, None, TOO_DEEP, position

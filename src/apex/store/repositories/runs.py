@@ -7,7 +7,9 @@ The rules of which change is legal live in apex.execution.state; this module onl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,29 +18,78 @@ from sqlalchemy import select, update
 from apex.store.database import Database, complete_despite_cancel
 from apex.store.models import Run, Thread
 from apex.store.repositories.messages import stage_message
-from apex.store.repositories.threads import owned_thread
+from apex.store.repositories.threads import normalize_title, owned_thread
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    run_id: str
+    user_id: str
+    thread_id: str
+    text: str
+    worker_id: str
+    new_thread_title: str | None
 
 
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._waiting: list[tuple[NewRun, asyncio.Future[Run]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def create(self, *, run_id: str, user_id: str, thread_id: str, text: str,
-                     worker_id: str) -> Run:
-        """The run (pending) and the user's message, in one transaction; 404 for a foreign thread."""
-        return await complete_despite_cancel(
-            self._create(run_id, user_id, thread_id, text, worker_id))
+                     worker_id: str, new_thread_title: str | None = None) -> Run:
+        """The run (pending) and the user's message, in one transaction; 404 for a foreign thread.
 
-    async def _create(self, run_id: str, user_id: str, thread_id: str, text: str,
-                      worker_id: str) -> Run:
+        With `new_thread_title`, thread `thread_id` is created in the same transaction. Runs
+        asked for while an earlier creation is being written are written together, in one
+        transaction (a group commit): a crowd starting runs at once waits for a few writes, not
+        for one write each, before its runs can start."""
+        new = NewRun(run_id, user_id, thread_id, text, worker_id, new_thread_title)
+        future: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+        self._waiting.append((new, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="apex-run-creations")
+        return await complete_despite_cancel(future)
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                for (_new, future), run in zip(
+                        batch, await self._create([new for new, _future in batch]), strict=True):
+                    future.set_result(run)
+                continue
+            except Exception as exc:  # noqa: BLE001 - handed to the callers below
+                if len(batch) == 1:
+                    batch[0][1].set_exception(exc)
+                    continue
+            for new, future in batch:  # one bad request must not fail the others: each alone
+                try:
+                    future.set_result((await self._create([new]))[0])
+                except Exception as exc:  # noqa: BLE001 - handed to its caller
+                    future.set_exception(exc)
+
+    async def _create(self, batch: list[NewRun]) -> list[Run]:
         async with self.db.session() as session:
-            thread = await owned_thread(session, user_id, thread_id)
-            run = Run(id=run_id, user_id=user_id, thread_id=thread.id, text=text,
-                      state="pending", worker_id=worker_id)
-            session.add(run)
-            stage_message(session, thread, role="user", text=text, run_id=run_id)
+            threads: list[Thread] = []
+            for new in batch:
+                if new.new_thread_title is None:
+                    threads.append(await owned_thread(session, new.user_id, new.thread_id))
+                else:
+                    threads.append(Thread(id=new.thread_id, user_id=new.user_id,
+                                          title=normalize_title(new.new_thread_title),
+                                          message_count=0))
+                    session.add(threads[-1])
+            await session.flush()  # new threads before the rows that refer to them
+            runs: list[Run] = []
+            for new, thread in zip(batch, threads, strict=True):
+                runs.append(Run(id=new.run_id, user_id=new.user_id, thread_id=thread.id,
+                                text=new.text, state="pending", worker_id=new.worker_id))
+                session.add(runs[-1])
+                stage_message(session, thread, role="user", text=new.text, run_id=new.run_id)
             await session.commit()
-            return run
+            return runs
 
     async def get(self, user_id: str, run_id: str) -> Run | None:
         async with self.db.session() as session:
@@ -81,9 +132,11 @@ class RunRepository:
             await session.commit()
             return True
 
-    async def live_runs(self, *, states: Collection[str], not_on_workers: Collection[str],
-                        created_before: datetime) -> list[Run]:
-        """Live runs whose worker is not among `not_on_workers`, across users.
+    async def live_runs(self, *, states: Collection[str], created_before: datetime,
+                        not_on_workers: Collection[str] = (),
+                        on_workers: Collection[str] | None = None) -> list[Run]:
+        """Live runs whose worker is not among `not_on_workers` (or is among `on_workers`),
+        across users.
 
         The one cross-user query: recovering runs whose process died is a system duty that no
         single user's request performs.
@@ -91,5 +144,18 @@ class RunRepository:
         query = select(Run).where(Run.state.in_(list(states)), Run.created_at < created_before)
         if not_on_workers:
             query = query.where(Run.worker_id.not_in(list(not_on_workers)))
+        if on_workers is not None:
+            query = query.where(Run.worker_id.in_(list(on_workers)))
         async with self.db.session() as session:
             return list((await session.scalars(query.order_by(Run.created_at))).all())
+
+    async def record_final(self, run_id: str, last_seq: int, final_event: str) -> None:
+        """Keep the run's final event and its `seq` with the run (never lowers `last_seq`)."""
+        await complete_despite_cancel(self._record_final(run_id, last_seq, final_event))
+
+    async def _record_final(self, run_id: str, last_seq: int, final_event: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(Run).where(Run.id == run_id, Run.last_seq <= last_seq)
+                .values(last_seq=last_seq, final_event=final_event))
+            await session.commit()

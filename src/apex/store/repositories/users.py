@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Collection
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from apex.errors import Conflict
 from apex.store.database import Database
-from apex.store.models import User
+from apex.store.models import Run, User
 
 
 class UserRepository:
@@ -39,3 +41,17 @@ class UserRepository:
                 update(User).where(User.id == user_id).values(password_hash=password_hash)
             )
             await session.commit()
+
+    async def run_ids_in(self, user_id: str, states: Collection[str]) -> list[str]:
+        """The account's runs in one of `states` (its live runs, before the account goes)."""
+        async with self.db.session() as session:
+            return list((await session.scalars(select(Run.id).where(
+                Run.user_id == user_id, Run.state.in_(list(states))))).all())
+
+    async def delete(self, user_id: str) -> bool:
+        """The account and, by cascade in the same transaction, everything of it in this store
+        (threads, messages, runs, refresh tokens, linked identities). False if it was gone."""
+        async with self.db.session() as session:
+            deleted = await session.execute(delete(User).where(User.id == user_id))
+            await session.commit()
+        return bool(deleted.rowcount)  # type: ignore[attr-defined]

@@ -88,12 +88,23 @@ function understood(question) {
     h("span", { class: "label" }, "Understood as"), parts);
 }
 
+// a page of this app named in a headline, as "(#/budgets)": shown as a link to it
+const APP_LINK = /\((#\/[a-z]+)\)/g;
+
+/** The headline as text, with the app's own pages it names as links (nothing else is). */
+function headline(text) {
+  const page = (route) => route.charAt(2).toUpperCase() + route.slice(3);
+  return text.split(APP_LINK).map((part, i) => (i % 2
+    ? ["(", h("a", { href: part, testid: "answer-link" }, `open ${page(part)}`), ")"]
+    : part));
+}
+
 /** The card answering the question of a report that carries `answer`. */
 export function renderAnswer(report) {
   const { answer, question } = report;
   const attrs = { class: "answer-card", testid: "answer", dataset: { intent: question?.intent } };
   return h("article", attrs,
-    h("p", { class: "headline", testid: "answer-headline" }, String(answer.headline ?? "")),
+    h("p", { class: "headline", testid: "answer-headline" }, headline(String(answer.headline ?? ""))),
     unknownNames(question?.unknown),
     figureTiles(answer.figures),
     answerTable(answer.table, answer.figures?.dimension),

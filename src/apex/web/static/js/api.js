@@ -135,6 +135,14 @@ export class Api {
   // ---- usage ----
   loadDemo() { return this.request("POST", "/api/usage/demo", { body: {} }); }
   summary(from, to) { return this.request("GET", "/api/usage/summary", { query: { from, to } }); }
+  ingestionKeys() { return this.request("GET", "/api/ingest/keys"); }
+  createIngestionKey(name) { return this.request("POST", "/api/ingest/keys", { body: { name } }); }
+  deleteIngestionKey(id) { return this.request("DELETE", `/api/ingest/keys/${encodeURIComponent(id)}`); }
+  budgets() { return this.request("GET", "/api/budgets"); }
+  createBudget(body) { return this.request("POST", "/api/budgets", { body }); }
+  deleteBudget(id) { return this.request("DELETE", `/api/budgets/${encodeURIComponent(id)}`); }
+  alerts(cursor) { return this.request("GET", "/api/alerts", { query: { limit: 20, cursor } }); }
+  readAlert(id) { return this.request("POST", `/api/alerts/${encodeURIComponent(id)}/read`); }
 
   /**
    * Multipart upload through XMLHttpRequest, the one browser API that reports upload progress.

@@ -102,6 +102,7 @@ const ICONS = {
   pencil: "M4 20h4L19 9l-4-4L4 16v4zM13.5 6.5l4 4",
   trash: "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
   menu: "M4 6h16M4 12h16M4 18h16",
+  bell: "M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0",
 };
 
 /** A stroke icon drawn inline (no icon font, so it renders on every system). */

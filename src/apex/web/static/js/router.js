@@ -1,5 +1,5 @@
 // Hash-based routes, so a deep link or a reload needs nothing from the server but index.html:
-//   #/login  #/register  #/oidc?access_token=…  #/chat  #/chat/<thread id>  #/usage
+//   #/login  #/register  #/oidc?access_token=…  #/chat  #/chat/<thread id>  #/usage  #/budgets  #/connect
 
 /** The route a location hash names; unknown hashes are the chat. */
 export function parseRoute(hash = window.location.hash) {
@@ -16,6 +16,8 @@ export function parseRoute(hash = window.location.hash) {
   const [name, id] = parts;
   if (name === "login" || name === "register" || name === "oidc") return { name, params };
   if (name === "usage") return { name, params };
+  if (name === "connect") return { name, params };
+  if (name === "budgets") return { name, params };
   return { name: "chat", threadId: name === "chat" && id ? id : null, params };
 }
 

@@ -24,7 +24,8 @@ export class RunSocket {
    * handlers: onEvent(event) once per seq in order; onAccepted(frame); onError(frame, context);
    * onStatus("connecting" | "online" | "offline"); onResumeFailed(runId, error);
    * onUnconfirmed(clientMessageId) when the socket dropped before the server accepted a message;
-   * onAuthFailed() when the server refuses the credentials even after a refresh.
+   * onAuthFailed() when the server refuses the credentials even after a refresh;
+   * onAlert(alert) for each `alert` frame.
    */
   constructor({ session, registry, url = socketUrl(), ...handlers }) {
     this.session = session;
@@ -128,6 +129,10 @@ export class RunSocket {
       } else {
         this.handlers.onError?.(frame);
       }
+      return;
+    }
+    if (frame.type === "alert") {
+      this.handlers.onAlert?.(frame.alert);
       return;
     }
     if (CONTROL_FRAMES.has(frame.type)) return;

@@ -6,6 +6,9 @@ import { RunRegistry } from "../runlog.js";
 import { RunSocket } from "../socket.js";
 import { RunView } from "../timeline.js";
 import { ChatView } from "./chat.js";
+import { ConnectView } from "./connect.js";
+import { AlertBell } from "./alerts.js";
+import { BudgetsView } from "./budgets.js";
 import { ThreadsSidebar } from "./sidebar.js";
 import { UsageView } from "./usage.js";
 
@@ -19,6 +22,7 @@ export class Shell {
     this.runViews = new Map();
     this.view = null;
     this.sidebar = new ThreadsSidebar({ api });
+    this.bell = new AlertBell({ api });
     this.socket = new RunSocket({
       session,
       registry: this.registry,
@@ -29,6 +33,7 @@ export class Shell {
       onResumeFailed: (runId) => this.resumeFailed(runId),
       onUnconfirmed: (id) => this.chat()?.failed(id, "The connection dropped before the server confirmed this message; reload the thread to see whether it was received."),
       onAuthFailed: () => session.clear(),
+      onAlert: (alert) => this.bell.add(alert),
     });
     this.runs = {
       existing: (runId) => this.runViews.get(runId) || null,
@@ -40,6 +45,7 @@ export class Shell {
     this.socket.start();
     this.sidebar.refresh();
     this.loadUser();
+    this.bell.load();
   }
 
   layout() {
@@ -55,6 +61,8 @@ export class Shell {
     logout.addEventListener("click", () => this.api.logout());
     this.navChat = h("a", { href: "#/chat", testid: "nav-chat" }, "Chat");
     this.navUsage = h("a", { href: "#/usage", testid: "nav-usage" }, "Usage");
+    this.navBudgets = h("a", { href: "#/budgets", testid: "nav-budgets" }, "Budgets");
+    this.navConnect = h("a", { href: "#/connect", testid: "nav-connect" }, "Connect");
     this.main = h("main", { class: "main", id: "main-content", tabindex: "-1", testid: "main" });
     const skip = h("a", { class: "skip-link", href: "#main-content" }, "Skip to content");
     skip.addEventListener("click", (event) => {
@@ -66,9 +74,9 @@ export class Shell {
       h("header", { class: "topbar" },
         this.menuToggle,
         h("a", { class: "brand", href: "#/chat", "aria-label": "Apex home", style: "color:inherit;text-decoration:none" }, logo(), h("span", {}, "Apex")),
-        h("nav", { "aria-label": "Main" }, this.navChat, this.navUsage),
+        h("nav", { "aria-label": "Main" }, this.navChat, this.navUsage, this.navBudgets, this.navConnect),
         h("span", { class: "spacer" }),
-        this.conn, this.userLabel, logout),
+        this.conn, this.bell.element, this.userLabel, logout),
       this.sidebar.element,
       this.main);
     this.root.addEventListener("keydown", (event) => {
@@ -112,7 +120,7 @@ export class Shell {
   /** Shows a route: {name: "chat", threadId} or {name: "usage"}. */
   show(route) {
     this.toggleSidebar(false);
-    for (const [link, name] of [[this.navChat, "chat"], [this.navUsage, "usage"]]) {
+    for (const [link, name] of [[this.navChat, "chat"], [this.navUsage, "usage"], [this.navBudgets, "budgets"], [this.navConnect, "connect"]]) {
       if (route.name === name) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
@@ -125,6 +133,18 @@ export class Shell {
       this.main.replaceChildren(this.view.element);
       this.view.loadSummary();
       document.title = "Usage · Apex";
+    } else if (route.name === "budgets") {
+      this.view = new BudgetsView({ api: this.api });
+      this.sidebar.setActive(null);
+      this.main.replaceChildren(this.view.element);
+      this.view.load();
+      document.title = "Budgets · Apex";
+    } else if (route.name === "connect") {
+      this.view = new ConnectView({ api: this.api });
+      this.sidebar.setActive(null);
+      this.main.replaceChildren(this.view.element);
+      this.view.load();
+      document.title = "Connect · Apex";
     } else {
       this.view = new ChatView({
         api: this.api, socket: this.socket, runs: this.runs, threadId: route.threadId, scroller: this.main,

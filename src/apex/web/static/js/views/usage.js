@@ -40,6 +40,18 @@ function cost(row) {
   return num(pick(row, "cost_usd", "cost"));
 }
 
+/**
+ * A row's spend as text. The server sends `cost_usd: null` when none of the row's requests could
+ * be priced, and counts the requests a figure leaves out in `unpriced_requests`: neither may
+ * read as $0.
+ */
+function spend(row) {
+  const unpriced = num(row?.unpriced_requests);
+  if (row?.cost_usd === null) return unpriced ? "unpriced" : "—";
+  const priced = usd(cost(row));
+  return unpriced ? `${priced} + ${integer(unpriced)} unpriced` : priced;
+}
+
 function latencyOf(row, field) {
   const value = row?.[field];
   return typeof value === "number" ? value : NaN;
@@ -440,7 +452,7 @@ export class UsageView {
       name, h("div", { class: "chart-box", testid: `chart-${name}-box` })]));
     this.dashboard.replaceChildren(
       h("dl", { class: "usage-tiles", testid: "dashboard-totals" },
-        tile("Spend", usd(num(totals.cost_usd)), "dashboard-cost"),
+        tile("Spend", spend(totals), "dashboard-cost"),
         tile("Requests", integer(requests), "dashboard-requests"),
         tile("Input tokens", integer(num(totals.input_tokens)), "dashboard-input-tokens"),
         tile("Output tokens", integer(num(totals.output_tokens)), "dashboard-output-tokens"),
@@ -501,7 +513,7 @@ export class UsageView {
       headers: [["Feature"], ["Requests", true], ["Spend", true], ["Share", true],
         ...columns.map((c) => c.heading)],
       rows: shown.map((f) => [
-        [featureName(f)], [integer(num(f.requests)), true], [usd(cost(f)), true],
+        [featureName(f)], [integer(num(f.requests)), true], [spend(f), true],
         [totalCost ? share(cost(f) / totalCost) : "—", true], ...columns.map((c) => c.cell(f))]),
     });
   }

@@ -1,0 +1,1 @@
+"""Budgets, spend anomalies and the alerts they raise (PROTOCOL section 6)."""
