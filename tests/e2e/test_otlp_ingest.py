@@ -330,10 +330,10 @@ def test_a_key_deleted_on_one_process_is_refused_at_once_by_another(
 
 
 def test_a_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
-    """Commits wait up to 2 s and 1,000 rows may wait: a second export in that time is told
+    """Commits wait up to 5 s and 1,000 rows may wait: a second export in that time is told
     to come back, and its spans land once it does."""
     server = ServerProcess(data_dir=tmp_path / "data", env={
-        "APEX_OTLP_COMMIT_INTERVAL_S": "2", "APEX_OTLP_MAX_PENDING_ROWS": "1000"}).start()
+        "APEX_OTLP_COMMIT_INTERVAL_S": "5", "APEX_OTLP_MAX_PENDING_ROWS": "1000"}).start()
     try:
         user = sign_up(server, "otlp-busy@example.com")
         key = new_key(server, user)["key"]
