@@ -148,6 +148,7 @@ class RedisEventBus:
         # events published here and handed to local subscribers directly: their echo is skipped
         self._awaiting_echo: OrderedDict[str, None] = OrderedDict()
         self._backfill_due = False
+        self._backfills: set[asyncio.Task[None]] = set()
         self._judge_from = 0.0
 
     # keys and channels; the braces keep a run's two keys in one cluster slot
@@ -364,8 +365,10 @@ class RedisEventBus:
                     # the first answer on a re-established connection follows its SUBSCRIBE:
                     # anything published from now on arrives live
                     self._backfill_due = False
-                    asyncio.get_running_loop().create_task(
+                    backfill = asyncio.get_running_loop().create_task(
                         self._backfill(list(self._followed.items())))
+                    self._backfills.add(backfill)  # the loop keeps only a weak reference
+                    backfill.add_done_callback(self._backfills.discard)
                 self._dispatch(message)
                 await asyncio.sleep(0)
 
