@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import uvicorn
 import websockets
+from figures import Figures
 
 from apex.api.app import create_app
 from apex.config import Settings
@@ -69,8 +70,12 @@ QUESTIONS: dict[str, str] = {
 }
 FIRST_EVENT_TARGET_MS = 20.0
 FINAL_EVENT_TARGET_MS: dict[str, float] = {
-    "spend": 300.0, "breakdown": 300.0, "what_if": 300.0, "compare": 300.0,
-    "cost_reduction": 1_000.0, "summary": 1_000.0,
+    "spend": 300.0,
+    "breakdown": 300.0,
+    "what_if": 300.0,
+    "compare": 300.0,
+    "cost_reduction": 1_000.0,
+    "summary": 1_000.0,
 }
 GREETING = "Hello!"
 RUN_TIMEOUT_S = 300.0
@@ -102,18 +107,25 @@ class IntentResult:
     def finals(self) -> list[float]:
         return [run.final_ms for run in self.runs]
 
-    def missed(self) -> list[str]:
-        """The targets this intent missed, as sentences."""
-        missed = []
-        first_p50 = percentile(self.firsts, 50)
-        if first_p50 > FIRST_EVENT_TARGET_MS:
-            missed.append(f"{self.intent}: first event p50 {first_p50:.1f} ms > "
-                          f"{FIRST_EVENT_TARGET_MS:.0f} ms")
+    def record(self, figures: Figures) -> bool:
+        """The intent's first-event and final-event p50 against their targets; whether every
+        target was met."""
+        met = figures.target(
+            f"{self.intent}: first event p50",
+            percentile(self.firsts, 50),
+            "ms",
+            at_most=FIRST_EVENT_TARGET_MS,
+        )
         target = FINAL_EVENT_TARGET_MS.get(self.intent)
         final_p50 = percentile(self.finals, 50)
-        if target is not None and final_p50 > target:
-            missed.append(f"{self.intent}: final event p50 {final_p50:.0f} ms > {target:.0f} ms")
-        return missed
+        if target is None:
+            figures.note(f"{self.intent}: final event p50", final_p50, "ms")
+        else:
+            met = (
+                figures.target(f"{self.intent}: final event p50", final_p50, "ms", at_most=target)
+                and met
+            )
+        return met
 
 
 def free_port() -> int:
@@ -157,8 +169,9 @@ async def ask(ws: websockets.ClientConnection, intent: str, text: str) -> Run:
     """Send `text` as a new thread and read that run's events to its final one."""
     reference = uuid.uuid4().hex
     started = time.perf_counter()
-    await ws.send(json.dumps({"type": "user_message", "text": text,
-                              "client_message_id": reference}))
+    await ws.send(
+        json.dumps({"type": "user_message", "text": text, "client_message_id": reference})
+    )
     run_id: str | None = None
     events: list[dict[str, Any]] = []
     while True:
@@ -174,8 +187,13 @@ async def ask(ws: websockets.ClientConnection, intent: str, text: str) -> Run:
         events.append({**frame, "_at": now})
         if frame["payload"].get("final") is True:
             misread = check_answer(intent, frame["payload"].get("report") or {})
-            return Run(events[0]["_at"], now, events, check_events(events) + misread,
-                       understood=not misread)
+            return Run(
+                events[0]["_at"],
+                now,
+                events,
+                check_events(events) + misread,
+                understood=not misread,
+            )
 
 
 def agent_split(events: list[dict[str, Any]]) -> str:
@@ -193,8 +211,14 @@ def agent_split(events: list[dict[str, Any]]) -> str:
 
 def tool_split(events: list[dict[str, Any]]) -> str:
     """Each analysis the run executed with its own duration: shows what the plan asked for."""
-    return ", ".join(f"{e['payload']['tool_name']} {e['payload']['duration_ms']:.0f}"
-                     for e in events if e["type"] == "tool_completed") + " ms"
+    return (
+        ", ".join(
+            f"{e['payload']['tool_name']} {e['payload']['duration_ms']:.0f}"
+            for e in events
+            if e["type"] == "tool_completed"
+        )
+        + " ms"
+    )
 
 
 async def main(rows: int, runs: int, intents: list[str]) -> int:
@@ -206,41 +230,73 @@ async def main(rows: int, runs: int, intents: list[str]) -> int:
 
 
 async def measure(rows: int, runs: int, intents: list[str], data_dir: Path) -> int:
-    print(f"apex chat per intent: {os.cpu_count()} CPUs shared by server and client, "
-          f"load average at start {os.getloadavg()[0]:.2f}")
-    settings = Settings(_env_file=None, env="test", data_dir=data_dir, log_level="WARNING",
-                        jwt_secret="bench-secret-" + "x" * 40, llm_provider="builtin",
-                        demo_max_rows=max(rows, 1)).prepare()  # type: ignore[call-arg]
+    print(
+        f"apex chat per intent: {os.cpu_count()} CPUs shared by server and client, "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
+    settings = Settings(
+        _env_file=None,
+        env="test",
+        data_dir=data_dir,
+        log_level="WARNING",
+        jwt_secret="bench-secret-" + "x" * 40,
+        llm_provider="builtin",
+        demo_max_rows=max(rows, 1),
+    ).prepare()  # type: ignore[call-arg]
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                               log_level="warning", ws_ping_interval=None))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                lifespan="off",
+                log_level="warning",
+                ws_ping_interval=None,
+            )
+        )
         task = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.01)
         user = await UserRepository(app.state.db).create(
-            email=f"{uuid.uuid4().hex[:10]}@bench.example", password_hash=None, name=None)
+            email=f"{uuid.uuid4().hex[:10]}@bench.example", password_hash=None, name=None
+        )
         token = str(app.state.access_tokens.issue(user.id).token)
         loading = time.perf_counter()
         status = await app.state.usage_importer.load_demo(user.id, rows=rows, seed=42)
         loaded = time.perf_counter() - loading
         await asyncio.to_thread(app.state.ledger.wait_for_answers)
-        print(f"loaded {status.rows_accepted:,} demo rows in {loaded:.1f} s; the ledger's "
-              f"answers were prepared {time.perf_counter() - loading - loaded:.1f} s later")
+        print(
+            f"loaded {status.rows_accepted:,} demo rows in {loaded:.1f} s; the ledger's "
+            f"answers were prepared {time.perf_counter() - loading - loaded:.1f} s later"
+        )
         results = []
         protocols = ["apex.v1", f"bearer.{token}"]
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None,
-                                      subprotocols=protocols,  # type: ignore[arg-type]
-                                      ping_interval=None) as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws",
+            max_size=None,
+            subprotocols=protocols,  # type: ignore[arg-type]
+            ping_interval=None,
+        ) as ws:
             json.loads(await ws.recv())
             warm_up = await asyncio.wait_for(ask(ws, "greeting", GREETING), RUN_TIMEOUT_S)
-            print(f"warm-up {GREETING!r}: first event {warm_up.first_ms:.1f} ms, final event "
-                  f"{warm_up.final_ms:.0f} ms")
+            print(
+                f"warm-up {GREETING!r}: first event {warm_up.first_ms:.1f} ms, final event "
+                f"{warm_up.final_ms:.0f} ms"
+            )
             for intent in intents:
-                results.append(IntentResult(intent, [
-                    await asyncio.wait_for(ask(ws, intent, QUESTIONS[intent]), RUN_TIMEOUT_S)
-                    for _ in range(runs)]))
+                results.append(
+                    IntentResult(
+                        intent,
+                        [
+                            await asyncio.wait_for(
+                                ask(ws, intent, QUESTIONS[intent]), RUN_TIMEOUT_S
+                            )
+                            for _ in range(runs)
+                        ],
+                    )
+                )
         server.should_exit = True
         await task
     return report(results, status.rows_accepted, runs)
@@ -248,39 +304,48 @@ async def measure(rows: int, runs: int, intents: list[str], data_dir: Path) -> i
 
 def report(results: list[IntentResult], rows: int, runs: int) -> int:
     """Print the table, the per-agent split and every failure; the exit code."""
-    print(f"\nper intent over /ws, {rows:,} rows, runs per intent: {runs}, built-in engine "
-          f"(ms; load average now {os.getloadavg()[0]:.2f})")
-    print(f"{'intent':16s} {'runs':>4s} | {'first event p50':>15s} {'max':>6s} | "
-          f"{'final first':>11s} {'rest p50':>8s} {'p50':>6s} {'p95':>6s} {'max':>6s} | "
-          f"{'target':>6s} {'met':>3s} | intent ok")
+    figures = Figures("chat per intent", f"{rows:,} rows, {runs} runs")
+    met = {result.intent: result.record(figures) for result in results}
+    print(
+        f"\nper intent over /ws, {rows:,} rows, runs per intent: {runs}, built-in engine "
+        f"(ms; load average now {os.getloadavg()[0]:.2f})"
+    )
+    print(
+        f"{'intent':16s} {'runs':>4s} | {'first event p50':>15s} {'max':>6s} | "
+        f"{'final first':>11s} {'rest p50':>8s} {'p50':>6s} {'p95':>6s} {'max':>6s} | "
+        f"{'target':>6s} {'met':>3s} | intent ok"
+    )
     failures: list[str] = []
     for result in results:
         firsts, finals = result.firsts, result.finals
         rest = f"{percentile(finals[1:], 50):8.0f}" if len(finals) > 1 else f"{'—':>8s}"
         target = FINAL_EVENT_TARGET_MS.get(result.intent)
-        missed = result.missed()
         understood = all(run.understood for run in result.runs)
-        print(f"{result.intent:16s} {len(result.runs):4d} | {percentile(firsts, 50):15.1f} "
-              f"{max(firsts):6.1f} | {finals[0]:11.0f} {rest} {percentile(finals, 50):6.0f} "
-              f"{percentile(finals, 95):6.0f} {max(finals):6.0f} | "
-              f"{f'{target:.0f}' if target else '—':>6s} {'no' if missed else 'yes':>3s} | "
-              f"{'yes' if understood else 'no'}")
-        failures.extend(missed + run_failures(result))
-    print(f"first event target {FIRST_EVENT_TARGET_MS:.0f} ms for every intent; final event "
-          "target in the table; both against the p50 of all runs")
+        print(
+            f"{result.intent:16s} {len(result.runs):4d} | {percentile(firsts, 50):15.1f} "
+            f"{max(firsts):6.1f} | {finals[0]:11.0f} {rest} {percentile(finals, 50):6.0f} "
+            f"{percentile(finals, 95):6.0f} {max(finals):6.0f} | "
+            f"{f'{target:.0f}' if target else '—':>6s} {'yes' if met[result.intent] else 'no':>3s} | "
+            f"{'yes' if understood else 'no'}"
+        )
+        failures.extend(run_failures(result))
+    print(
+        f"first event target {FIRST_EVENT_TARGET_MS:.0f} ms for every intent; final event "
+        "target in the table; both against the p50 of all runs"
+    )
     print("\nmedian run by agent (agent_started -> agent_completed) and by tool:")
     for result in results:
         median_run = sorted(result.runs, key=lambda run: run.final_ms)[(len(result.runs) - 1) // 2]
         print(f"  {result.intent:16s} {agent_split(median_run.events)}")
-        print(textwrap.fill(f"tools: {tool_split(median_run.events)}", width=100,
-                            initial_indent=" " * 19, subsequent_indent=" " * 26))
-    if failures:
-        print(f"\nFAILED ({len(failures)}):")
-        for failure in failures:
-            print(f"  {failure}")
-        return 1
-    print("\nevery target met, every question understood")
-    return 0
+        print(
+            textwrap.fill(
+                f"tools: {tool_split(median_run.events)}",
+                width=100,
+                initial_indent=" " * 19,
+                subsequent_indent=" " * 26,
+            )
+        )
+    return figures.finish(failures=failures)
 
 
 def run_failures(result: IntentResult) -> list[str]:
@@ -289,8 +354,10 @@ def run_failures(result: IntentResult) -> list[str]:
     for index, run in enumerate(result.runs, 1):
         if run.problems:
             runs_of.setdefault("; ".join(run.problems), []).append(str(index))
-    return [f"{result.intent} (run {', '.join(runs)} of {len(result.runs)}): {problems}"
-            for problems, runs in runs_of.items()]
+    return [
+        f"{result.intent} (run {', '.join(runs)} of {len(result.runs)}): {problems}"
+        for problems, runs in runs_of.items()
+    ]
 
 
 def parse_intents(text: str) -> list[str]:
@@ -300,7 +367,8 @@ def parse_intents(text: str) -> list[str]:
     if unknown or not intents:
         raise argparse.ArgumentTypeError(
             f"unknown intents {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(QUESTIONS)}")
+            f"choose from {', '.join(QUESTIONS)}"
+        )
     return intents
 
 
@@ -308,8 +376,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--intents", type=parse_intents, default=list(QUESTIONS),
-                        help="comma-separated intents (default: all)")
+    parser.add_argument(
+        "--intents",
+        type=parse_intents,
+        default=list(QUESTIONS),
+        help="comma-separated intents (default: all)",
+    )
     arguments = parser.parse_args()
     if arguments.runs < 1:
         parser.error("--runs must be at least 1")

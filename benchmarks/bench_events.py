@@ -101,21 +101,33 @@ def serve(args: argparse.Namespace) -> None:
 
 
 class Server:
-    def __init__(self, workflow: str, redis_url: str | None,
-                 database_url: str | None = None, *, global_cap: bool = False) -> None:
+    def __init__(
+        self,
+        workflow: str,
+        redis_url: str | None,
+        database_url: str | None = None,
+        *,
+        global_cap: bool = False,
+    ) -> None:
         self.workflow = workflow
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="apex-bench-"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
-        self.env.update({
-            "APEX_ENV": "test", "APEX_LOG_LEVEL": "WARNING", "APEX_DATA_DIR": str(self.directory),
-            "APEX_JWT_SECRET": TEST_JWT_SECRET, "APEX_MAX_RUNS_GLOBAL": "10000",
-            "APEX_DATABASE_URL": database_url
-            or f"sqlite+aiosqlite:///{self.directory / 'apex.db'}",
-            "APEX_ACCESS_TOKEN_TTL_S": "86400",
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT),
-                                           os.environ.get("PYTHONPATH", "")]),
-        })
+        self.env.update(
+            {
+                "APEX_ENV": "test",
+                "APEX_LOG_LEVEL": "WARNING",
+                "APEX_DATA_DIR": str(self.directory),
+                "APEX_JWT_SECRET": TEST_JWT_SECRET,
+                "APEX_MAX_RUNS_GLOBAL": "10000",
+                "APEX_DATABASE_URL": database_url
+                or f"sqlite+aiosqlite:///{self.directory / 'apex.db'}",
+                "APEX_ACCESS_TOKEN_TTL_S": "86400",
+                "PYTHONPATH": os.pathsep.join(
+                    [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+                ),
+            }
+        )
         if redis_url:
             self.env["APEX_REDIS_URL"] = redis_url
         if global_cap:
@@ -124,8 +136,17 @@ class Server:
 
     async def __aenter__(self) -> Server:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--port", str(self.port), "--workflow",
-             self.workflow], env=self.env)
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                "--port",
+                str(self.port),
+                "--workflow",
+                self.workflow,
+            ],
+            env=self.env,
+        )
         async with httpx.AsyncClient() as client:
             for _ in range(300):
                 try:
@@ -156,9 +177,13 @@ class Server:
 
     async def tokens(self, count: int) -> list[str]:
         """Real accounts in the server's database and access tokens for them."""
-        settings = load_settings(database_url=self.env["APEX_DATABASE_URL"],
-                                 data_dir=self.directory / "client", jwt_secret=TEST_JWT_SECRET,
-                                 access_token_ttl_s=86_400, log_level="WARNING")
+        settings = load_settings(
+            database_url=self.env["APEX_DATABASE_URL"],
+            data_dir=self.directory / "client",
+            jwt_secret=TEST_JWT_SECRET,
+            access_token_ttl_s=86_400,
+            log_level="WARNING",
+        )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             users = [await make_user(app) for _ in range(count)]
@@ -166,19 +191,29 @@ class Server:
 
 
 async def connect(server: Server, token: str) -> websockets.ClientConnection:
-    ws = await websockets.connect(server.ws_url, subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
-                                  ping_interval=None, max_size=None, open_timeout=60)
+    ws = await websockets.connect(
+        server.ws_url,
+        subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
+        ping_interval=None,
+        max_size=None,
+        open_timeout=60,
+    )
     ready = json.loads(await ws.recv())
     assert ready["type"] == "connection_ready", ready
     return ws
 
 
-async def connect_all(server: Server, tokens: list[str], per_user: int) -> list[list[websockets.ClientConnection]]:
+async def connect_all(
+    server: Server, tokens: list[str], per_user: int
+) -> list[list[websockets.ClientConnection]]:
     groups: list[list[websockets.ClientConnection]] = []
     for start in range(0, len(tokens), 20):
-        batch = tokens[start:start + 20]
-        groups.extend(await asyncio.gather(*(asyncio.gather(*(connect(server, t) for _ in range(per_user)))
-                                             for t in batch)))
+        batch = tokens[start : start + 20]
+        groups.extend(
+            await asyncio.gather(
+                *(asyncio.gather(*(connect(server, t) for _ in range(per_user))) for t in batch)
+            )
+        )
     return [list(group) for group in groups]
 
 
@@ -187,8 +222,9 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-async def receive_until_final(ws: websockets.ClientConnection, latencies: list[float] | None,
-                              counter: list[int] | None = None) -> None:
+async def receive_until_final(
+    ws: websockets.ClientConnection, latencies: list[float] | None, counter: list[int] | None = None
+) -> None:
     while True:
         raw = await ws.recv()
         received = time.time()
@@ -201,30 +237,49 @@ async def receive_until_final(ws: websockets.ClientConnection, latencies: list[f
         payload = frame.get("payload", {})
         if payload.get("final"):
             return
-        if latencies is not None and frame.get("type") == "agent_thinking" and frame["seq"] > WARM_UP_SEQ:
+        if (
+            latencies is not None
+            and frame.get("type") == "agent_thinking"
+            and frame["seq"] > WARM_UP_SEQ
+        ):
             latencies.append((received - float(payload["thought"])) * 1000)
 
 
-async def bench_latency(clients: int, interval_ms: int, ticks: int, redis_url: str | None) -> dict[str, Any]:
+async def bench_latency(
+    clients: int, interval_ms: int, ticks: int, redis_url: str | None
+) -> dict[str, Any]:
     per_user = 1 if clients == 1 else CONNECTIONS_PER_USER
     async with Server("bench", redis_url) as server:
-        groups = await connect_all(server, await server.tokens(max(1, clients // per_user)), per_user)
+        groups = await connect_all(
+            server, await server.tokens(max(1, clients // per_user)), per_user
+        )
         latencies: list[float] = []
-        listeners = [asyncio.create_task(receive_until_final(ws, latencies))
-                     for group in groups for ws in group]
+        listeners = [
+            asyncio.create_task(receive_until_final(ws, latencies))
+            for group in groups
+            for ws in group
+        ]
         cpu_before, started = server.cpu_s(), time.perf_counter()
         for group in groups:
-            await group[0].send(json.dumps({"type": "user_message", "text": f"tick {interval_ms} {ticks}"}))
+            await group[0].send(
+                json.dumps({"type": "user_message", "text": f"tick {interval_ms} {ticks}"})
+            )
             await asyncio.sleep(interval_ms / 1000 / len(groups))
         await asyncio.gather(*listeners)
         server_cpu = (server.cpu_s() - cpu_before) / (time.perf_counter() - started)
         for group in groups:
             await asyncio.gather(*(ws.close() for ws in group))
     rate = clients * 1000 / interval_ms
-    return {"clients": clients, "deliveries": len(latencies), "offered_per_s": rate,
-            "server_cpu_pct": server_cpu * 100,
-            "p50_ms": statistics.median(latencies), "p90_ms": percentile(latencies, 0.90),
-            "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
+    return {
+        "clients": clients,
+        "deliveries": len(latencies),
+        "offered_per_s": rate,
+        "server_cpu_pct": server_cpu * 100,
+        "p50_ms": statistics.median(latencies),
+        "p90_ms": percentile(latencies, 0.90),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+    }
 
 
 async def bench_bus_fanout(subscribers: int, events: int) -> float:
@@ -241,22 +296,33 @@ async def bench_bus_fanout(subscribers: int, events: int) -> float:
     drains = [asyncio.create_task(drain(q)) for q in queues]
     started = time.perf_counter()
     for index in range(events):
-        await bus.publish(EventDraft(type=EventType.AGENT_THINKING, run_id="run", thread_id="t",
-                                     user_id="user", agent_name="supervisor",
-                                     payload={"thought": str(index)}))
+        await bus.publish(
+            EventDraft(
+                type=EventType.AGENT_THINKING,
+                run_id="run",
+                thread_id="t",
+                user_id="user",
+                agent_name="supervisor",
+                payload={"thought": str(index)},
+            )
+        )
     await asyncio.gather(*drains)
     return subscribers * events / (time.perf_counter() - started)
 
 
-async def bench_socket_fanout(users: int, per_user: int, burst: int,
-                              redis_url: str | None) -> tuple[float, float]:
+async def bench_socket_fanout(
+    users: int, per_user: int, burst: int, redis_url: str | None
+) -> tuple[float, float]:
     """Frames received per wall-clock second, and per second of the server's CPU time (what
     one process fans out when it has a core to itself: here clients compete for the CPUs)."""
     async with Server("bench", redis_url) as server:
         groups = await connect_all(server, await server.tokens(users), per_user)
         counter = [0]
-        listeners = [asyncio.create_task(receive_until_final(ws, None, counter))
-                     for group in groups for ws in group]
+        listeners = [
+            asyncio.create_task(receive_until_final(ws, None, counter))
+            for group in groups
+            for ws in group
+        ]
         cpu_before = server.cpu_s()
         started = time.perf_counter()
         for group in groups:
@@ -281,11 +347,16 @@ async def bench_idle_memory(connections: int, redis_url: str | None) -> dict[str
         after = server.rss_mib()
         for group in groups:
             await asyncio.gather(*(ws.close() for ws in group))
-    return {"before_mib": before, "after_mib": after,
-            "kib_per_connection": (after - before) * 1024 / connections}
+    return {
+        "before_mib": before,
+        "after_mib": after,
+        "kib_per_connection": (after - before) * 1024 / connections,
+    }
 
 
-async def bench_soak(total_runs: int, users: int, checkpoint: int, redis_url: str | None) -> dict[str, float]:
+async def bench_soak(
+    total_runs: int, users: int, checkpoint: int, redis_url: str | None
+) -> dict[str, float]:
     async with Server("builtin", redis_url) as server:
         tokens = await server.tokens(users)
         sockets = [await connect(server, token) for token in tokens]
@@ -298,8 +369,14 @@ async def bench_soak(total_runs: int, users: int, checkpoint: int, redis_url: st
             sent = 0
             while sent < share or in_flight:
                 while sent < share and in_flight < 3:
-                    await ws.send(json.dumps({"type": "user_message",
-                                              "text": f"How can I cut my AI costs by {sent % 50}%?"}))
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "user_message",
+                                "text": f"How can I cut my AI costs by {sent % 50}%?",
+                            }
+                        )
+                    )
                     sent += 1
                     in_flight += 1
                 raw = await ws.recv()
@@ -311,7 +388,9 @@ async def bench_soak(total_runs: int, users: int, checkpoint: int, redis_url: st
                         marks["checkpoint_s"] = time.perf_counter() - started
 
         shares = [total_runs // users + (1 if i < total_runs % users else 0) for i in range(users)]
-        await asyncio.gather(*(user_loop(ws, share) for ws, share in zip(sockets, shares, strict=True)))
+        await asyncio.gather(
+            *(user_loop(ws, share) for ws, share in zip(sockets, shares, strict=True))
+        )
         elapsed = time.perf_counter() - started
         await asyncio.sleep(1)
         marks["final_mib"] = server.rss_mib()
@@ -321,8 +400,9 @@ async def bench_soak(total_runs: int, users: int, checkpoint: int, redis_url: st
     return marks
 
 
-async def first_event_and_final(ws: websockets.ClientConnection, runs: int,
-                                timeout_s: float) -> tuple[list[float], int]:
+async def first_event_and_final(
+    ws: websockets.ClientConnection, runs: int, timeout_s: float
+) -> tuple[list[float], int]:
     """Start `runs` runs at once; time to each run's first event (ms) and how many finals came."""
     sent_at: dict[int, float] = {}
     by_run: dict[str, float] = {}
@@ -330,8 +410,15 @@ async def first_event_and_final(ws: websockets.ClientConnection, runs: int,
     finals = 0
     for index in range(runs):
         sent_at[index] = time.perf_counter()
-        await ws.send(json.dumps({"type": "user_message", "client_message_id": index,
-                                  "text": f"How can I cut my AI costs by {10 + index % 50}%?"}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "user_message",
+                    "client_message_id": index,
+                    "text": f"How can I cut my AI costs by {10 + index % 50}%?",
+                }
+            )
+        )
     try:
         async with asyncio.timeout(timeout_s):
             while finals < runs:
@@ -352,21 +439,27 @@ async def bench_runs(clients: int, runs_per_client: int, servers: list[Server]) 
     sockets = [await connect(servers[i % len(servers)], token) for i, token in enumerate(tokens)]
     # one run per process first, unmeasured: the servers' connection pools are then warm, as a
     # server that has been up for a while has them
-    await asyncio.gather(*(first_event_and_final(ws, 1, FINAL_TIMEOUT_S)
-                           for ws in sockets[-len(servers):]))
-    burst = await asyncio.gather(*(first_event_and_final(ws, 1, FINAL_TIMEOUT_S)
-                                   for ws in sockets[:BURST_USERS]))
+    await asyncio.gather(
+        *(first_event_and_final(ws, 1, FINAL_TIMEOUT_S) for ws in sockets[-len(servers) :])
+    )
+    burst = await asyncio.gather(
+        *(first_event_and_final(ws, 1, FINAL_TIMEOUT_S) for ws in sockets[:BURST_USERS])
+    )
     ttfe = [ms for times, _finals in burst for ms in times]
     started = time.perf_counter()
-    load = await asyncio.gather(*(first_event_and_final(ws, runs_per_client, FINAL_TIMEOUT_S)
-                                  for ws in sockets[:clients]))
+    load = await asyncio.gather(
+        *(first_event_and_final(ws, runs_per_client, FINAL_TIMEOUT_S) for ws in sockets[:clients])
+    )
     elapsed = time.perf_counter() - started
     for ws in sockets:
         await ws.close()
-    return {"ttfe_p50_ms": statistics.median(ttfe), "ttfe_p99_ms": percentile(ttfe, 0.99),
-            "burst_finals_lost": BURST_USERS - sum(f for _t, f in burst),
-            "finals_lost": clients * runs_per_client - sum(f for _t, f in load),
-            "load_s": elapsed}
+    return {
+        "ttfe_p50_ms": statistics.median(ttfe),
+        "ttfe_p99_ms": percentile(ttfe, 0.99),
+        "burst_finals_lost": BURST_USERS - sum(f for _t, f in burst),
+        "finals_lost": clients * runs_per_client - sum(f for _t, f in load),
+        "load_s": elapsed,
+    }
 
 
 def verdict(name: str, figure: float, target: float, unit: str) -> bool:
@@ -387,12 +480,16 @@ async def main_runs(args: argparse.Namespace) -> int:
         services.append(PostgresServer.start())
         database_url = await create_pg_database(services[-1])
     backend = "Redis" if redis_url else "in-process bus"
-    print(f"apex runs: {args.processes} process(es), {backend}, "
-          f"{'PostgreSQL' if database_url else 'SQLite'}; {os.cpu_count()} CPUs shared by servers "
-          f"and clients; load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"apex runs: {args.processes} process(es), {backend}, "
+        f"{'PostgreSQL' if database_url else 'SQLite'}; {os.cpu_count()} CPUs shared by servers "
+        f"and clients; load average at start {os.getloadavg()[0]:.2f}"
+    )
     try:
-        servers = [Server("builtin", redis_url, database_url, global_cap=True)
-                   for _ in range(args.processes)]
+        servers = [
+            Server("builtin", redis_url, database_url, global_cap=True)
+            for _ in range(args.processes)
+        ]
         for server in servers:
             await server.__aenter__()
         try:
@@ -404,45 +501,63 @@ async def main_runs(args: argparse.Namespace) -> int:
     finally:
         for service in services:
             service.stop()
-    print(f"  {BURST_USERS} users starting a run at once; then {clients} clients x "
-          f"{args.runs_per_client} run(s) at once ({result['load_s']:.1f} s); load average now "
-          f"{os.getloadavg()[0]:.2f}")
-    met = [verdict("time to first event p50", result["ttfe_p50_ms"], TTFE_P50_TARGET_MS, " ms"),
-           verdict("time to first event p99", result["ttfe_p99_ms"], TTFE_P99_TARGET_MS, " ms"),
-           verdict(f"finals lost ({BURST_USERS} users)", result["burst_finals_lost"], 0, ""),
-           verdict(f"finals lost ({clients} clients)", result["finals_lost"], 0, "")]
+    print(
+        f"  {BURST_USERS} users starting a run at once; then {clients} clients x "
+        f"{args.runs_per_client} run(s) at once ({result['load_s']:.1f} s); load average now "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    met = [
+        verdict("time to first event p50", result["ttfe_p50_ms"], TTFE_P50_TARGET_MS, " ms"),
+        verdict("time to first event p99", result["ttfe_p99_ms"], TTFE_P99_TARGET_MS, " ms"),
+        verdict(f"finals lost ({BURST_USERS} users)", result["burst_finals_lost"], 0, ""),
+        verdict(f"finals lost ({clients} clients)", result["finals_lost"], 0, ""),
+    ]
     return 0 if all(met) else 1
 
 
 async def main(args: argparse.Namespace) -> None:
     backend = "Redis Streams" if args.redis_url else "in-process bus, SQLite"
-    print(f"apex live events ({backend}); {os.cpu_count()} CPUs shared by server and clients; "
-          f"load average at start {os.getloadavg()[0]:.2f}")
-    print(f"latency: one event every {args.interval_ms} ms per user for {args.ticks} events, "
-          f"{CONNECTIONS_PER_USER} connections per user")
+    print(
+        f"apex live events ({backend}); {os.cpu_count()} CPUs shared by server and clients; "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"latency: one event every {args.interval_ms} ms per user for {args.ticks} events, "
+        f"{CONNECTIONS_PER_USER} connections per user"
+    )
     for clients in [int(n) for n in args.clients.split(",")]:
         result = await bench_latency(clients, args.interval_ms, args.ticks, args.redis_url)
-        print(f"  {clients:>5} clients: p50 {result['p50_ms']:6.2f} ms   p90 {result['p90_ms']:6.2f} ms"
-              f"   p99 {result['p99_ms']:6.2f} ms   max {result['max_ms']:6.1f} ms"
-              f"   ({result['deliveries']} deliveries, {result['offered_per_s']:.0f}/s offered, "
-              f"server CPU {result['server_cpu_pct']:.0f}%)")
+        print(
+            f"  {clients:>5} clients: p50 {result['p50_ms']:6.2f} ms   p90 {result['p90_ms']:6.2f} ms"
+            f"   p99 {result['p99_ms']:6.2f} ms   max {result['max_ms']:6.1f} ms"
+            f"   ({result['deliveries']} deliveries, {result['offered_per_s']:.0f}/s offered, "
+            f"server CPU {result['server_cpu_pct']:.0f}%)"
+        )
     bus_rate = await bench_bus_fanout(1_000, 200)
     print(f"fan-out: in-process bus to 1,000 subscriber queues: {bus_rate:,.0f} deliveries/s")
-    wall_rate, cpu_rate = await bench_socket_fanout(10, CONNECTIONS_PER_USER, args.burst,
-                                                    args.redis_url)
-    print(f"fan-out: end to end, 10 users x {CONNECTIONS_PER_USER} WebSocket connections, "
-          f"bursts of {args.burst}: {wall_rate:,.0f} events/s received, "
-          f"{cpu_rate:,.0f} events per server CPU-second")
+    wall_rate, cpu_rate = await bench_socket_fanout(
+        10, CONNECTIONS_PER_USER, args.burst, args.redis_url
+    )
+    print(
+        f"fan-out: end to end, 10 users x {CONNECTIONS_PER_USER} WebSocket connections, "
+        f"bursts of {args.burst}: {wall_rate:,.0f} events/s received, "
+        f"{cpu_rate:,.0f} events per server CPU-second"
+    )
     memory = await bench_idle_memory(1_000, args.redis_url)
-    print(f"memory: 1,000 idle connections: RSS {memory['before_mib']:.1f} -> {memory['after_mib']:.1f} MiB"
-          f" = {memory['kib_per_connection']:.1f} KiB per connection")
+    print(
+        f"memory: 1,000 idle connections: RSS {memory['before_mib']:.1f} -> {memory['after_mib']:.1f} MiB"
+        f" = {memory['kib_per_connection']:.1f} KiB per connection"
+    )
     if args.soak_runs:
-        soak = await bench_soak(args.soak_runs, args.soak_users, min(1_000, args.soak_runs),
-                                args.redis_url)
+        soak = await bench_soak(
+            args.soak_runs, args.soak_users, min(1_000, args.soak_runs), args.redis_url
+        )
         growth = (soak["final_mib"] / soak["checkpoint_mib"] - 1) * 100
-        print(f"soak: {args.soak_runs:,} runs across {args.soak_users} users at "
-              f"{soak['runs_per_s']:.0f} runs/s: RSS {soak['checkpoint_mib']:.1f} MiB after "
-              f"{min(1_000, args.soak_runs):,} runs, {soak['final_mib']:.1f} MiB after all ({growth:+.1f}%)")
+        print(
+            f"soak: {args.soak_runs:,} runs across {args.soak_users} users at "
+            f"{soak['runs_per_s']:.0f} runs/s: RSS {soak['checkpoint_mib']:.1f} MiB after "
+            f"{min(1_000, args.soak_runs):,} runs, {soak['final_mib']:.1f} MiB after all ({growth:+.1f}%)"
+        )
 
 
 if __name__ == "__main__":
@@ -458,8 +573,11 @@ if __name__ == "__main__":
     parser.add_argument("--soak-users", type=int, default=50)
     parser.add_argument("--redis-url")
     parser.add_argument("--database-url", help="with --processes 2 (else PostgreSQL is started)")
-    parser.add_argument("--runs-per-client", type=int,
-                        help="measure runs (time to first event, finals lost) instead")
+    parser.add_argument(
+        "--runs-per-client",
+        type=int,
+        help="measure runs (time to first event, finals lost) instead",
+    )
     parser.add_argument("--processes", type=int, default=1, choices=[1, 2])
     arguments = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -127,8 +127,10 @@ async def make_user(app: FastAPI, email: str | None = None) -> tuple[str, dict[s
 @pytest.fixture(scope="session")
 def llm_stub_servers() -> Iterator[dict[str, LlmStub]]:
     """Local OpenAI and Anthropic API stubs, started once; each test gets them reset."""
-    servers: dict[str, LlmStub] = {"openai": OpenAIStub().start(),
-                                   "anthropic": AnthropicStub().start()}
+    servers: dict[str, LlmStub] = {
+        "openai": OpenAIStub().start(),
+        "anthropic": AnthropicStub().start(),
+    }
     yield servers
     for server in servers.values():
         server.stop()
@@ -185,7 +187,7 @@ async def deployment(request: pytest.FixtureRequest, make_settings, tmp_path: Pa
 
 
 @pytest.fixture(scope="session")
-def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ChdbClickHouse"]:
+def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClickHouse]:
     """The embedded ClickHouse of the test session (chDB allows one per process)."""
     from tests.support.chdb_clickhouse import ChdbClickHouse
 
@@ -194,15 +196,15 @@ def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ChdbClick
     server.shutdown()
 
 
-def open_usage_ledger(engine: str, tmp_path: Path,
-                      request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def open_usage_ledger(engine: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """A fresh, empty usage ledger on `engine` (duckdb, or clickhouse through chDB)."""
     from apex.analytics.ledger_clickhouse import ClickHouseLedger
     from apex.analytics.ledger_duckdb import DuckDBLedger
 
     if engine == "duckdb":
-        return DuckDBLedger(tmp_path / f"ledger-{uuid.uuid4().hex[:8]}.duckdb",
-                            memory_limit_mb=256, threads=2)
+        return DuckDBLedger(
+            tmp_path / f"ledger-{uuid.uuid4().hex[:8]}.duckdb", memory_limit_mb=256, threads=2
+        )
     server = request.getfixturevalue("chdb_server")
     return ClickHouseLedger(server, database=f"t_{uuid.uuid4().hex[:16]}")
 

@@ -7,30 +7,41 @@ import asyncio
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from apex.config import InsecureConfiguration, Settings, describe_validation_error, load_settings
+from apex.config.extras import MissingExtra, check_extras
+
+if TYPE_CHECKING:
+    from apex.store.database import Database
 
 
 def _settings_or_exit() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
+        check_extras(settings)
     except ValidationError as exc:
         print(f"apex: invalid configuration: {describe_validation_error(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
-    except InsecureConfiguration as exc:
+    except (InsecureConfiguration, MissingExtra) as exc:
         print(f"apex: refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    for flag, variable in (("host", "APEX_HOST"), ("port", "APEX_PORT"), ("data_dir", "APEX_DATA_DIR")):
+    for flag, variable in (
+        ("host", "APEX_HOST"),
+        ("port", "APEX_PORT"),
+        ("data_dir", "APEX_DATA_DIR"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             os.environ[variable] = str(value)
@@ -38,8 +49,9 @@ def _serve(args: argparse.Namespace) -> int:
     # Everything imported so far lives as long as the process: keep it out of every garbage
     # collection, so full collections stay short and do not stall live event delivery.
     gc.freeze()
-    uvicorn.run("apex.api.app:create_app", factory=True, reload=args.reload,
-                **server_options(settings))
+    uvicorn.run(
+        "apex.api.app:create_app", factory=True, reload=args.reload, **server_options(settings)
+    )
     return 0
 
 
@@ -64,20 +76,28 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
-    from apex.store.database import Database
-
     settings = _settings_or_exit()
 
     async def upgrade() -> None:
-        db = Database(settings.resolved_database_url)
-        try:
-            await db.upgrade()
-        finally:
-            await db.dispose()
+        async with _database(settings):
+            return
 
     asyncio.run(upgrade())
     print(f"apex: database at head ({settings.resolved_database_url.split('://')[0]})")
     return 0
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The app database, migrated to head, for a command that runs beside the servers."""
+    from apex.store.database import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        await db.upgrade()
+        yield db
+    finally:
+        await db.dispose()
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -95,34 +115,62 @@ def _demo_data(args: argparse.Namespace) -> int:
 
     async def load() -> int:
         from apex.analytics.factory import build_importer, open_ledger
-        from apex.store.database import Database
         from apex.store.repositories.users import UserRepository
 
-        db = Database(settings.resolved_database_url)
-        try:
-            await db.upgrade()
+        async with _database(settings) as db:
             user = await UserRepository(db).get_by_email(args.email)
-        finally:
-            await db.dispose()
         if user is None:
             print(f"apex: no user with email {args.email!r}", file=sys.stderr)
             return 1
         try:
             ledger = open_ledger(settings)
-        except Exception as exc:  # noqa: BLE001 - e.g. the DuckDB file is held by a server
-            print(f"apex: cannot open the usage ledger ({exc}); stop the server or use "
-                  "POST /api/usage/demo", file=sys.stderr)
+        except Exception as exc:
+            print(
+                f"apex: cannot open the usage ledger ({exc}); stop the server or use "
+                "POST /api/usage/demo",
+                file=sys.stderr,
+            )
             return 1
         try:
             importer = build_importer(settings, ledger)
             status = await importer.load_demo(user.id, rows=args.rows, seed=args.seed)
         finally:
             ledger.close()
-        print(f"apex: loaded {status.rows_accepted} demo rows for {args.email} "
-              f"(upload {status.upload_id})")
+        print(
+            f"apex: loaded {status.rows_accepted} demo rows for {args.email} "
+            f"(upload {status.upload_id})"
+        )
         return 0
 
     return asyncio.run(load())
+
+
+def _users(args: argparse.Namespace) -> int:
+    """Disable or enable an account; every running process applies it at once (the sign-ins
+    ended are recorded in the app database and announced through Redis when configured)."""
+    settings = _settings_or_exit()
+
+    async def change() -> int:
+        from apex.auth.stack import open_auth_stack
+        from apex.errors import NotFound
+
+        async with _database(settings) as db:
+            stack = await open_auth_stack(settings, db)
+            try:
+                if args.users_command == "disable":
+                    ended = await stack.accounts.disable(args.email)
+                    print(f"apex: disabled {args.email} ({ended} sign-ins ended)")
+                else:
+                    await stack.accounts.enable(args.email)
+                    print(f"apex: enabled {args.email}")
+            except NotFound as exc:
+                print(f"apex: {exc.message}", file=sys.stderr)
+                return 1
+            finally:
+                await stack.close()
+        return 0
+
+    return asyncio.run(change())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,9 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
     target = demo.add_mutually_exclusive_group(required=True)
     target.add_argument("--email", help="load the rows into this user's ledger")
     target.add_argument("--output", type=Path, help="write a usage file instead")
-    demo.add_argument("--format", choices=("csv", "jsonl"), default="csv",
-                      help="file format for --output")
+    demo.add_argument(
+        "--format", choices=("csv", "jsonl"), default="csv", help="file format for --output"
+    )
     demo.set_defaults(handler=_demo_data)
+
+    users = commands.add_parser("users", help="account administration")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    for action, text in (
+        ("disable", "refuse the account's sign-ins and end the ones it has"),
+        ("enable", "let a disabled account sign in again"),
+    ):
+        command = users_commands.add_parser(action, help=text)
+        command.add_argument("email")
+        command.set_defaults(handler=_users)
     return parser
 
 

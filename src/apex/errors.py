@@ -92,6 +92,8 @@ class DependencyUnavailable(ServiceUnavailable):
 
     def __init__(self, dependency: str, action: str) -> None:
         label = self.LABELS.get(dependency, dependency)
-        super().__init__(f"{action} needs {label}, which is not answering; try again shortly.",
-                         details={"dependency": dependency})
+        super().__init__(
+            f"{action} needs {label}, which is not answering; try again shortly.",
+            details={"dependency": dependency},
+        )
         self.dependency = dependency

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.cluster import Endpoint, cluster  # noqa: F401 - the fixture
 from tests.support.alert_data import expected_anomalies, planted_csv, planted_rows
+from tests.support.cluster import Endpoint, cluster  # noqa: F401 - the fixture
 from tests.support.run_harness import WsClient, bearer
 
 # rounds of the schedule both processes race for while the test watches for duplicates
@@ -28,7 +28,7 @@ def webhook_bodies() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             with lock:
                 bodies.append(json.loads(body))
@@ -48,27 +48,48 @@ def webhook_bodies() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 async def test_two_processes_raise_and_deliver_each_alert_once(  # type: ignore[no-untyped-def]
-        cluster, webhook_bodies) -> None:  # noqa: F811 - the imported fixture
+    cluster, webhook_bodies
+) -> None:
     hook_url, bodies = webhook_bodies
-    timing = {"APEX_ALERTS_EVERY_S": str(ROUND_S), "APEX_WEBHOOK_BACKOFF_S": "0.05"}
+    timing = {
+        "APEX_ALERTS_EVERY_S": str(ROUND_S),
+        "APEX_WEBHOOK_BACKOFF_S": "0.05",
+        "APEX_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+    }
     process_a = await cluster("a", **timing)
     process_b = await cluster("b", **timing)
     _user_id, token = await cluster.user()
-    sockets = [await WsClient.connect(Endpoint(p), token)  # type: ignore[arg-type]
-               for p in (process_a, process_b)]
+    sockets = [
+        await WsClient.connect(Endpoint(p), token)  # type: ignore[arg-type]
+        for p in (process_a, process_b)
+    ]
     now = datetime.now(UTC)
     expected = len(expected_anomalies(planted_rows(now), now)) + 1
-    async with httpx.AsyncClient(base_url=process_a.base_url, headers=bearer(token),
-                                 timeout=30) as client_a, \
-            httpx.AsyncClient(base_url=process_b.base_url, headers=bearer(token),
-                              timeout=30) as client_b:
-        assert (await client_a.post("/api/webhooks", json={
-            "url": hook_url, "secret": "s" * 20})).status_code == 201
-        assert (await client_b.post("/api/budgets", json={
-            "name": "tiny", "amount_usd": 0.01, "period": "day"})).status_code == 201
-        await asyncio.gather(*(client.post("/api/usage/uploads", files={
-            "file": ("usage.csv", planted_csv(now), "text/csv")})
-            for client in (client_a, client_b)))
+    async with (
+        httpx.AsyncClient(
+            base_url=process_a.base_url, headers=bearer(token), timeout=30
+        ) as client_a,
+        httpx.AsyncClient(
+            base_url=process_b.base_url, headers=bearer(token), timeout=30
+        ) as client_b,
+    ):
+        assert (
+            await client_a.post("/api/webhooks", json={"url": hook_url, "secret": "s" * 20})
+        ).status_code == 201
+        assert (
+            await client_b.post(
+                "/api/budgets", json={"name": "tiny", "amount_usd": 0.01, "period": "day"}
+            )
+        ).status_code == 201
+        await asyncio.gather(
+            *(
+                client.post(
+                    "/api/usage/uploads",
+                    files={"file": ("usage.csv", planted_csv(now), "text/csv")},
+                )
+                for client in (client_a, client_b)
+            )
+        )
         async with asyncio.timeout(30):
             while len((await client_a.get("/api/alerts")).json()["items"]) < expected:
                 await asyncio.sleep(0.1)

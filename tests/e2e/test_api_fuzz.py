@@ -43,13 +43,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def signed_in(server: ServerProcess) -> dict[str, str]:
     """The headers of a new real user whose ledger holds a few rows (so reads have work to do):
     one per operation, as the examples of POST /api/auth/logout revoke theirs."""
-    response = httpx.post(f"{server.base_url}/api/auth/register",
-                          json={"email": f"fuzz{uuid.uuid4().hex[:10]}@example.com",
-                                "password": PASSWORD})
+    response = httpx.post(
+        f"{server.base_url}/api/auth/register",
+        json={"email": f"fuzz{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD},
+    )
     assert response.status_code == 201, response.text
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    demo = httpx.post(f"{server.base_url}/api/usage/demo", headers=headers,
-                      json={"rows": 300}, timeout=60)
+    demo = httpx.post(
+        f"{server.base_url}/api/usage/demo", headers=headers, json={"rows": 300}, timeout=60
+    )
     assert demo.status_code in (200, 201, 202), demo.text
     return headers
 
@@ -67,8 +69,11 @@ schema = schemathesis.openapi.from_dict(_published_schema())
 # are tested once for every secured operation below.
 schema.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-    max_examples=EXAMPLES_PER_OPERATION, deterministic=True, database="none",
-    with_security_parameters=False)
+    max_examples=EXAMPLES_PER_OPERATION,
+    deterministic=True,
+    database="none",
+    with_security_parameters=False,
+)
 
 
 def test_the_fuzzed_schema_is_the_one_the_server_publishes(server: ServerProcess) -> None:
@@ -83,7 +88,8 @@ def assert_error_shape(response: schemathesis.Response, operation: str) -> None:
     error = body["error"]
     assert isinstance(error, dict), f"{operation}: {body!r}"
     assert isinstance(error.get("code"), str) and _SNAKE_CASE.fullmatch(error["code"]), (
-        f"{operation}: {body!r}")
+        f"{operation}: {body!r}"
+    )
     assert isinstance(error.get("message"), str) and error["message"], f"{operation}: {body!r}"
     assert set(error) <= {"code", "message", "details"}, f"{operation}: {body!r}"
 
@@ -91,7 +97,8 @@ def assert_error_shape(response: schemathesis.Response, operation: str) -> None:
 @schema.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # one user per operation
 def test_no_input_makes_an_endpoint_fail_or_answer_outside_the_error_shape(
-        case: schemathesis.Case, server: ServerProcess, signed_in: dict[str, str]) -> None:
+    case: schemathesis.Case, server: ServerProcess, signed_in: dict[str, str]
+) -> None:
     headers = {**(case.headers or {}), **signed_in}
     response = case.call(base_url=server.base_url, headers=headers, timeout=30)
     operation = f"{case.method} {case.formatted_path}"
@@ -101,19 +108,27 @@ def test_no_input_makes_an_endpoint_fail_or_answer_outside_the_error_shape(
 
 
 def _secured_operations() -> list[tuple[str, str]]:
-    return [(method.upper(), path) for path, operations in schema.raw_schema["paths"].items()
-            for method, operation in operations.items() if operation.get("security")]
+    return [
+        (method.upper(), path)
+        for path, operations in schema.raw_schema["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    ]
 
 
 @pytest.mark.parametrize(("method", "path"), _secured_operations())
 def test_every_secured_operation_refuses_a_missing_malformed_or_forged_token(
-        server: ServerProcess, method: str, path: str) -> None:
+    server: ServerProcess, method: str, path: str
+) -> None:
     url = server.base_url + re.sub(r"\{[^}]+\}", "x", path)
-    forged = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzb21lb25lIn0."
-              "c2lnbmVkIGJ5IG5vYm9keQ")
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwdw=="},
-                    {"Authorization": "Bearer not-a-token"},
-                    {"Authorization": f"Bearer {forged}"}):
+    forged = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzb21lb25lIn0.c2lnbmVkIGJ5IG5vYm9keQ"
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwdw=="},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": f"Bearer {forged}"},
+    ):
         response = httpx.request(method, url, headers=headers, json={}, timeout=30)
         assert response.status_code == 401, f"{method} {path} {headers}: {response.text}"
         assert_error_shape(response, f"{method} {path}")  # type: ignore[arg-type]

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 from tests.support.cluster import shared_env
+from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcTestProvider
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresServer, RedisServer
 
@@ -28,8 +28,9 @@ def deployment_env(postgres_server: PostgresServer, redis_server: RedisServer) -
 
 
 @pytest.fixture(scope="module")
-def two_processes(tmp_path_factory: pytest.TempPathFactory,
-                  deployment_env: dict[str, str]) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def two_processes(
+    tmp_path_factory: pytest.TempPathFactory, deployment_env: dict[str, str]
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     tmp = tmp_path_factory.mktemp("auth-pair")
     first = start(tmp, "a", deployment_env)
     try:
@@ -45,16 +46,19 @@ def two_processes(tmp_path_factory: pytest.TempPathFactory,
 
 
 def register(server: ServerProcess) -> dict:  # type: ignore[type-arg]
-    response = httpx.post(f"{server.base_url}/api/auth/register",
-                          json={"email": f"e{uuid.uuid4().hex[:10]}@example.com",
-                                "password": PASSWORD})
+    response = httpx.post(
+        f"{server.base_url}/api/auth/register",
+        json={"email": f"e{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD},
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 def me(server: ServerProcess, pair: dict) -> httpx.Response:  # type: ignore[type-arg]
-    return httpx.get(f"{server.base_url}/api/auth/me",
-                     headers={"Authorization": f"Bearer {pair['access_token']}"})
+    return httpx.get(
+        f"{server.base_url}/api/auth/me",
+        headers={"Authorization": f"Bearer {pair['access_token']}"},
+    )
 
 
 def refresh(server: ServerProcess, token: str) -> httpx.Response:
@@ -72,8 +76,10 @@ def test_logout_on_one_process_is_refused_at_once_on_the_other(
     for _ in range(5):
         pair = register(a)
         assert me(b, pair).status_code == 200
-        logout = httpx.post(f"{a.base_url}/api/auth/logout",
-                            headers={"Authorization": f"Bearer {pair['access_token']}"})
+        logout = httpx.post(
+            f"{a.base_url}/api/auth/logout",
+            headers={"Authorization": f"Bearer {pair['access_token']}"},
+        )
         assert logout.status_code == 204
         refused = me(b, pair)  # no retry, no wait: the very next request
         assert refused.status_code == 401 and code(refused) == "token_revoked"
@@ -82,13 +88,16 @@ def test_logout_on_one_process_is_refused_at_once_on_the_other(
 
 
 def test_a_process_started_later_knows_earlier_revocations(
-    two_processes: tuple[ServerProcess, ServerProcess], deployment_env: dict[str, str],
+    two_processes: tuple[ServerProcess, ServerProcess],
+    deployment_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     a, _ = two_processes
     revoked, kept = register(a), register(a)
-    httpx.post(f"{a.base_url}/api/auth/logout",
-               headers={"Authorization": f"Bearer {revoked['access_token']}"})
+    httpx.post(
+        f"{a.base_url}/api/auth/logout",
+        headers={"Authorization": f"Bearer {revoked['access_token']}"},
+    )
     late = start(tmp_path, "late", deployment_env)
     try:
         assert code(me(late, revoked)) == "token_revoked"
@@ -119,17 +128,21 @@ def test_racing_refreshes_on_two_processes_have_one_winner(
 
     async def race() -> list[int]:
         async with httpx.AsyncClient() as http:
-            responses = await asyncio.gather(*(
-                http.post(f"{server.base_url}/api/auth/refresh", json={"refresh_token": token})
-                for server in (a, b, a, b)
-            ))
+            responses = await asyncio.gather(
+                *(
+                    http.post(f"{server.base_url}/api/auth/refresh", json={"refresh_token": token})
+                    for server in (a, b, a, b)
+                )
+            )
         return sorted(r.status_code for r in responses)
 
     assert asyncio.run(race()) == [200, 401, 401, 401]
 
 
 def test_rate_limits_hold_across_processes_and_ignore_forwarded_for(
-    postgres_server: PostgresServer, redis_server: RedisServer, tmp_path: Path,
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    tmp_path: Path,
 ) -> None:
     env = {**shared_env(postgres_server, redis_server), "APEX_RATE_LIMIT_LOGIN_PER_MINUTE": "4"}
     a = start(tmp_path, "a", env)
@@ -138,13 +151,17 @@ def test_rate_limits_hold_across_processes_and_ignore_forwarded_for(
         try:
             statuses = []
             for i, server in enumerate((a, b, a, b, a)):
-                response = httpx.post(f"{server.base_url}/api/auth/login",
-                                      headers={"X-Forwarded-For": f"203.0.113.{i}"},
-                                      json={"email": f"nobody{i}@example.com", "password": PASSWORD})
+                response = httpx.post(
+                    f"{server.base_url}/api/auth/login",
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                    json={"email": f"nobody{i}@example.com", "password": PASSWORD},
+                )
                 statuses.append(response.status_code)
             assert statuses == [401, 401, 401, 401, 429]
-            limited = httpx.post(f"{b.base_url}/api/auth/login",
-                                 json={"email": "x@example.com", "password": PASSWORD})
+            limited = httpx.post(
+                f"{b.base_url}/api/auth/login",
+                json={"email": "x@example.com", "password": PASSWORD},
+            )
             assert limited.status_code == 429
             assert 1 <= int(limited.headers["retry-after"]) <= 60
             assert code(limited) == "rate_limited"
@@ -154,12 +171,18 @@ def test_rate_limits_hold_across_processes_and_ignore_forwarded_for(
         a.stop()
 
 
-def test_oidc_sign_in_through_a_real_server(oidc_provider: OidcTestProvider,
-                                           tmp_path: Path) -> None:
-    server = ServerProcess(data_dir=tmp_path / "oidc", env={
-        "APEX_OIDC_ISSUER": oidc_provider.issuer, "APEX_OIDC_CLIENT_ID": CLIENT_ID,
-        "APEX_OIDC_CLIENT_SECRET": CLIENT_SECRET, "APEX_OIDC_NAME": "corp",
-    })
+def test_oidc_sign_in_through_a_real_server(
+    oidc_provider: OidcTestProvider, tmp_path: Path
+) -> None:
+    server = ServerProcess(
+        data_dir=tmp_path / "oidc",
+        env={
+            "APEX_OIDC_ISSUER": oidc_provider.issuer,
+            "APEX_OIDC_CLIENT_ID": CLIENT_ID,
+            "APEX_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "APEX_OIDC_NAME": "corp",
+        },
+    )
     server.env["APEX_PUBLIC_URL"] = server.base_url
     server.start()
     try:
@@ -173,9 +196,14 @@ def test_oidc_sign_in_through_a_real_server(oidc_provider: OidcTestProvider,
             assert done.status_code == 303
             location = done.headers["location"]
             assert location.startswith(f"{server.base_url}/#/oidc?")
-            tokens = {k: v[0] for k, v in parse_qs(urlsplit(location).fragment.removeprefix("/oidc?")).items()}
-            profile = browser.get(f"{server.base_url}/api/auth/me",
-                                  headers={"Authorization": f"Bearer {tokens['access_token']}"})
+            tokens = {
+                k: v[0]
+                for k, v in parse_qs(urlsplit(location).fragment.removeprefix("/oidc?")).items()
+            }
+            profile = browser.get(
+                f"{server.base_url}/api/auth/me",
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            )
             assert profile.status_code == 200
             assert profile.json()["email"] == oidc_provider.person.email
             replay = browser.get(back.headers["location"])
@@ -186,14 +214,19 @@ def test_oidc_sign_in_through_a_real_server(oidc_provider: OidcTestProvider,
 
 
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(tmp_path: Path) -> None:
-    server = start(tmp_path, "proxied", {"APEX_RATE_LIMIT_LOGIN_PER_MINUTE": "2",
-                                         "APEX_FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    server = start(
+        tmp_path,
+        "proxied",
+        {"APEX_RATE_LIMIT_LOGIN_PER_MINUTE": "2", "APEX_FORWARDED_ALLOW_IPS": "127.0.0.1"},
+    )
     try:
+
         def login(forwarded_for: str) -> int:
-            return httpx.post(f"{server.base_url}/api/auth/login",
-                              headers={"X-Forwarded-For": forwarded_for},
-                              json={"email": f"{uuid.uuid4().hex[:8]}@example.com",
-                                    "password": PASSWORD}).status_code
+            return httpx.post(
+                f"{server.base_url}/api/auth/login",
+                headers={"X-Forwarded-For": forwarded_for},
+                json={"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD},
+            ).status_code
 
         assert [login(f"198.51.100.{i}") for i in range(4)] == [401] * 4
         assert [login("198.51.100.77") for _ in range(3)] == [401, 401, 429]

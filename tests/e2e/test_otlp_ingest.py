@@ -40,23 +40,26 @@ SETTLE_S = 1.5
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(data_dir=tmp_path_factory.mktemp("otlp"), env={
-        "APEX_OTLP_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES)}).start()
+    process = ServerProcess(
+        data_dir=tmp_path_factory.mktemp("otlp"),
+        env={"APEX_OTLP_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES)},
+    ).start()
     yield process
     process.stop()
     assert "Traceback" not in process.log_path.read_text()
 
 
 def sign_up(server: ServerProcess, email: str) -> dict[str, str]:
-    response = httpx.post(f"{server.base_url}/api/auth/register",
-                          json={"email": email, "password": "correct horse battery 9"})
+    response = httpx.post(
+        f"{server.base_url}/api/auth/register",
+        json={"email": email, "password": "correct horse battery 9"},
+    )
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def new_key(server: ServerProcess, user: dict[str, str], name: str = "collector") -> dict[str, Any]:
-    response = httpx.post(f"{server.base_url}/api/ingest/keys", json={"name": name},
-                          headers=user)
+    response = httpx.post(f"{server.base_url}/api/ingest/keys", json={"name": name}, headers=user)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -71,13 +74,22 @@ def genai_spans(seed: int) -> list[ReadableSpan]:
     for i in range(12):
         model = "gpt-4o" if i % 3 else "gpt-4o-mini"
         attributes: dict[str, Any] = (
-            {"gen_ai.provider.name": "openai", "gen_ai.request.model": model,
-             "gen_ai.usage.input_tokens": 100 + 7 * i + seed,
-             "gen_ai.usage.output_tokens": 20 + i, "apex.feature": "search"}
-            if i % 2 else
-            {"gen_ai.system": "openai", "gen_ai.request.model": model,
-             "gen_ai.usage.prompt_tokens": 300 + i, "gen_ai.usage.completion_tokens": 9 + seed,
-             "gen_ai.operation.name": "chat"})
+            {
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": model,
+                "gen_ai.usage.input_tokens": 100 + 7 * i + seed,
+                "gen_ai.usage.output_tokens": 20 + i,
+                "apex.feature": "search",
+            }
+            if i % 2
+            else {
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": model,
+                "gen_ai.usage.prompt_tokens": 300 + i,
+                "gen_ai.usage.completion_tokens": 9 + seed,
+                "gen_ai.operation.name": "chat",
+            }
+        )
         with tracer.start_as_current_span(f"chat {model}", attributes=attributes) as span:
             if i == 5:
                 span.set_status(Status(StatusCode.ERROR, "rate_limited"))
@@ -91,17 +103,18 @@ def genai_spans(seed: int) -> list[ReadableSpan]:
 def expected_totals(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """The summary these spans must give, priced from the catalog's data file."""
     prices = catalog_prices()
-    totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "errors": 0,
-              "cost": Decimal(0)}
+    totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "errors": 0, "cost": Decimal(0)}
     for span in spans:
         found = dict(span.attributes or {})
         model = found.get("gen_ai.request.model")
         if model is None:
             continue
-        inputs = int(found.get("gen_ai.usage.input_tokens",
-                               found.get("gen_ai.usage.prompt_tokens", 0)))
-        outputs = int(found.get("gen_ai.usage.output_tokens",
-                                found.get("gen_ai.usage.completion_tokens", 0)))
+        inputs = int(
+            found.get("gen_ai.usage.input_tokens", found.get("gen_ai.usage.prompt_tokens", 0))
+        )
+        outputs = int(
+            found.get("gen_ai.usage.output_tokens", found.get("gen_ai.usage.completion_tokens", 0))
+        )
         price = prices[("openai", str(model))]
         totals["requests"] += 1
         totals["input_tokens"] += inputs
@@ -128,9 +141,12 @@ def wait_for_requests(server: ServerProcess, user: dict[str, str], count: int) -
 
 
 def protobuf_exporter(server: ServerProcess, key: str) -> OTLPSpanExporter:
-    return OTLPSpanExporter(endpoint=f"{server.base_url}/v1/traces", timeout=10,
-                            headers={"Authorization": f"Bearer {key}"},
-                            compression=Compression.Gzip)
+    return OTLPSpanExporter(
+        endpoint=f"{server.base_url}/v1/traces",
+        timeout=10,
+        headers={"Authorization": f"Bearer {key}"},
+        compression=Compression.Gzip,
+    )
 
 
 def assert_totals(totals: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -139,8 +155,9 @@ def assert_totals(totals: dict[str, Any], expected: dict[str, Any]) -> None:
     assert totals["output_tokens"] == expected["output_tokens"]
     assert totals["errors"] == expected["errors"]
     assert totals["unpriced_requests"] == 0
-    assert Decimal(str(totals["cost_usd"])).quantize(Decimal("0.000001")) == \
-        expected["cost"].quantize(Decimal("0.000001"))
+    assert Decimal(str(totals["cost_usd"])).quantize(Decimal("0.000001")) == expected[
+        "cost"
+    ].quantize(Decimal("0.000001"))
 
 
 def test_sdk_exports_in_protobuf_and_json_land_once_each(server: ServerProcess) -> None:
@@ -152,8 +169,11 @@ def test_sdk_exports_in_protobuf_and_json_land_once_each(server: ServerProcess) 
     # the first export, an SDK retry of the same batch, and the same spans as OTLP/JSON
     assert exporter.export(spans) == SpanExportResult.SUCCESS
     assert exporter.export(spans) == SpanExportResult.SUCCESS
-    json_exporter = JsonSpanExporter(endpoint=f"{server.base_url}/v1/traces", timeout=10,
-                                     headers={"Authorization": f"Bearer {key}"})
+    json_exporter = JsonSpanExporter(
+        endpoint=f"{server.base_url}/v1/traces",
+        timeout=10,
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert json_exporter.export(spans) == SpanExportResult.SUCCESS
     assert_totals(wait_for_requests(server, user, expected["requests"]), expected)
 
@@ -182,8 +202,9 @@ def test_a_revoked_key_gets_401_at_once(server: ServerProcess) -> None:
     assert wait_for_requests(server, user, 2)["requests"] == 2
 
 
-def post(server: ServerProcess, key: str | None, body: bytes, content_type: str,
-         **headers: str) -> httpx.Response:
+def post(
+    server: ServerProcess, key: str | None, body: bytes, content_type: str, **headers: str
+) -> httpx.Response:
     sent = {"Content-Type": content_type, **headers}
     if key is not None:
         sent["Authorization"] = f"Bearer {key}"
@@ -191,10 +212,15 @@ def post(server: ServerProcess, key: str | None, body: bytes, content_type: str,
 
 
 def span_json(span_id: int, model: str, inputs: object) -> dict[str, Any]:
-    return {"spanId": f"{span_id:016x}", "startTimeUnixNano": "1733500000000000000",
-            "endTimeUnixNano": "1733500001000000000", "attributes": [
-                {"key": "gen_ai.request.model", "value": {"stringValue": model}},
-                {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": str(inputs)}}]}
+    return {
+        "spanId": f"{span_id:016x}",
+        "startTimeUnixNano": "1733500000000000000",
+        "endTimeUnixNano": "1733500001000000000",
+        "attributes": [
+            {"key": "gen_ai.request.model", "value": {"stringValue": model}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": str(inputs)}},
+        ],
+    }
 
 
 def export_json(spans: list[dict[str, Any]]) -> bytes:
@@ -204,8 +230,12 @@ def export_json(spans: list[dict[str, Any]]) -> bytes:
 def test_refused_spans_are_a_partial_success(server: ServerProcess) -> None:
     user = sign_up(server, "otlp-partial@example.com")
     key = new_key(server, user)["key"]
-    spans = [span_json(1, "gpt-4o", 10), span_json(2, "gpt-4o", "-5"),
-             span_json(3, "gpt-4o", "many"), span_json(4, "gpt-4o", 30)]
+    spans = [
+        span_json(1, "gpt-4o", 10),
+        span_json(2, "gpt-4o", "-5"),
+        span_json(3, "gpt-4o", "many"),
+        span_json(4, "gpt-4o", 30),
+    ]
     answer = post(server, key, export_json(spans), "application/json")
     assert answer.status_code == 200, answer.text
     partial = answer.json()["partial_success"]
@@ -250,38 +280,49 @@ def test_bad_foreign_oversized_and_hostile_exports(server: ServerProcess) -> Non
     refused(post(server, key["key"], hostile, "application/json"), 400)
     deep = b'{"resourceSpans": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     refused(post(server, key["key"], deep, "application/json"), 400)
-    refused(post(server, key["key"], b"not gzip", "application/json",
-                 **{"Content-Encoding": "gzip"}), 400)
+    refused(
+        post(server, key["key"], b"not gzip", "application/json", **{"Content-Encoding": "gzip"}),
+        400,
+    )
     refused(post(server, key["key"], good, "text/plain"), 415)
-    refused(post(server, key["key"], good, "application/json",
-                 **{"Content-Encoding": "br"}), 415)
+    refused(post(server, key["key"], good, "application/json", **{"Content-Encoding": "br"}), 415)
     # too large: as declared, as streamed without a length, and once inflated (a gzip bomb)
     big = b"{" + b" " * MAX_REQUEST_BYTES + b"}"
-    assert refused(post(server, key["key"], big, "application/json"), 413) == \
-        "payload_too_large"
+    assert refused(post(server, key["key"], big, "application/json"), 413) == "payload_too_large"
 
     def chunks() -> Iterator[bytes]:
         for _ in range(MAX_REQUEST_BYTES // 65_536 + 2):
             yield b" " * 65_536
 
-    streamed = httpx.post(f"{server.base_url}/v1/traces", content=chunks(), timeout=30,
-                          headers={"Authorization": f"Bearer {key['key']}",
-                                   "Content-Type": "application/json"})
+    streamed = httpx.post(
+        f"{server.base_url}/v1/traces",
+        content=chunks(),
+        timeout=30,
+        headers={"Authorization": f"Bearer {key['key']}", "Content-Type": "application/json"},
+    )
     refused(streamed, 413)
     bomb = gzip.compress(b" " * (64 * 1_048_576))
     assert len(bomb) < MAX_REQUEST_BYTES
-    refused(post(server, key["key"], bomb, "application/json",
-                 **{"Content-Encoding": "gzip"}), 413)
+    refused(post(server, key["key"], bomb, "application/json", **{"Content-Encoding": "gzip"}), 413)
     # an empty export is fine; spans land with the key's owner only
     assert post(server, key["key"], b"{}", "application/json").json() == {}
-    assert post(server, key["key"], gzip.compress(good), "application/json",
-                **{"Content-Encoding": "gzip"}).status_code == 200
+    assert (
+        post(
+            server,
+            key["key"],
+            gzip.compress(good),
+            "application/json",
+            **{"Content-Encoding": "gzip"},
+        ).status_code
+        == 200
+    )
     assert wait_for_requests(server, owner, 1)["requests"] == 1
     assert summary(server, other)["requests"] == 0
 
 
-def test_keys_are_listed_by_prefix_and_kept_from_other_users(server: ServerProcess,
-                                                             tmp_path: Path) -> None:
+def test_keys_are_listed_by_prefix_and_kept_from_other_users(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     alice = sign_up(server, "keys-alice@example.com")
     bob = sign_up(server, "keys-bob@example.com")
     first, second = new_key(server, alice, "prod"), new_key(server, alice, "staging")
@@ -299,16 +340,21 @@ def test_keys_are_listed_by_prefix_and_kept_from_other_users(server: ServerProce
         response = httpx.post(f"{server.base_url}/api/ingest/keys", json=body, headers=alice)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["code"] == "validation_error"
-    broken = httpx.post(f"{server.base_url}/api/ingest/keys", content=b"{name",
-                        headers={**alice, "Content-Type": "application/json"})
+    broken = httpx.post(
+        f"{server.base_url}/api/ingest/keys",
+        content=b"{name",
+        headers={**alice, "Content-Type": "application/json"},
+    )
     assert broken.status_code == 422
-    extra = httpx.post(f"{server.base_url}/api/ingest/keys", headers=alice,
-                       json={"name": "ci", "scope": "ignored"})
+    extra = httpx.post(
+        f"{server.base_url}/api/ingest/keys", headers=alice, json={"name": "ci", "scope": "ignored"}
+    )
     assert extra.status_code == 201
 
 
 def test_a_key_deleted_on_one_process_is_refused_at_once_by_another(
-        tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer) -> None:
+    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
+) -> None:
     env = shared_env(postgres_server, redis_server)
     first = ServerProcess(data_dir=tmp_path / "a", env=dict(env)).start()
     try:
@@ -318,8 +364,9 @@ def test_a_key_deleted_on_one_process_is_refused_at_once_by_another(
             created = new_key(first, user)
             body = export_json([span_json(9, "gpt-4o", 12)])
             assert post(second, created["key"], body, "application/json").status_code == 200
-            deleted = httpx.delete(f"{first.base_url}/api/ingest/keys/{created['id']}",
-                                   headers=user)
+            deleted = httpx.delete(
+                f"{first.base_url}/api/ingest/keys/{created['id']}", headers=user
+            )
             assert deleted.status_code == 204
             refused = post(second, created["key"], body, "application/json")
             assert refused.status_code == 401, refused.text
@@ -332,8 +379,10 @@ def test_a_key_deleted_on_one_process_is_refused_at_once_by_another(
 def test_a_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     """Commits wait up to 5 s and 1,000 rows may wait: a second export in that time is told
     to come back, and its spans land once it does."""
-    server = ServerProcess(data_dir=tmp_path / "data", env={
-        "APEX_OTLP_COMMIT_INTERVAL_S": "5", "APEX_OTLP_MAX_PENDING_ROWS": "1000"}).start()
+    server = ServerProcess(
+        data_dir=tmp_path / "data",
+        env={"APEX_OTLP_COMMIT_INTERVAL_S": "5", "APEX_OTLP_MAX_PENDING_ROWS": "1000"},
+    ).start()
     try:
         user = sign_up(server, "otlp-busy@example.com")
         key = new_key(server, user)["key"]

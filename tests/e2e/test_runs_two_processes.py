@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.protocol_checks import check_run_stream, event_types
 from tests.support.cluster import Endpoint, cluster  # noqa: F401 - the fixture
+from tests.support.protocol_checks import check_run_stream, event_types
 from tests.support.run_harness import WsClient, bearer
 from tests.support.server import ServerProcess
 
@@ -39,15 +39,22 @@ async def test_events_and_cancellation_cross_processes(cluster) -> None:  # type
     assert await cluster.worker_pid(finished["run_id"]) == process_b.process.pid
     events = await client.events_until_final(finished["run_id"], timeout=60)
     check_run_stream(events, run_id=finished["run_id"], user_id=user_id, state="completed")
-    assert set(event_types(events)) == {"agent_started", "agent_thinking", "tool_executing",
-                                        "tool_completed", "agent_completed"}
+    assert set(event_types(events)) == {
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
+    }
     assert "30%" in events[-1]["payload"]["final_response"]
     await client.send({"type": "resume", "run_id": finished["run_id"], "after_seq": 0})
     assert await client.events_until_final(finished["run_id"]) == events
 
     stopped = await start_run_on(process_b, token, "Why is my p95 latency so high?")
-    await client.recv_until(lambda f: f.get("run_id") == stopped["run_id"]
-                            and f.get("type") == "tool_executing", timeout=30)
+    await client.recv_until(
+        lambda f: f.get("run_id") == stopped["run_id"] and f.get("type") == "tool_executing",
+        timeout=30,
+    )
     await client.send({"type": "stop_run", "run_id": stopped["run_id"]})
     events = await client.run_events(stopped["run_id"], timeout=10)
     check_run_stream(events, run_id=stopped["run_id"], user_id=user_id, state="cancelled")
@@ -57,15 +64,19 @@ async def test_events_and_cancellation_cross_processes(cluster) -> None:  # type
 
 
 async def test_a_killed_process_loses_its_runs_to_the_survivor(cluster) -> None:  # type: ignore[no-untyped-def]
-    timing = {"APEX_WORKER_HEARTBEAT_S": "1", "APEX_WORKER_LOST_AFTER_S": "3",
-              "APEX_STEP_DELAY_MS": "20000"}
+    timing = {
+        "APEX_WORKER_HEARTBEAT_S": "1",
+        "APEX_WORKER_LOST_AFTER_S": "3",
+        "APEX_STEP_DELAY_MS": "20000",
+    }
     survivor = await cluster("survivor", **timing)
     doomed = await cluster("doomed", **timing)
     user_id, token = await cluster.user()
     client = await WsClient.connect(Endpoint(survivor), token)  # type: ignore[arg-type]
     run = await start_run_on(doomed, token, "cost?")
-    await client.recv_until(lambda f: f.get("run_id") == run["run_id"]
-                            and f.get("type") == "agent_thinking", timeout=30)
+    await client.recv_until(
+        lambda f: f.get("run_id") == run["run_id"] and f.get("type") == "agent_thinking", timeout=30
+    )
     assert doomed.process is not None
     os.kill(doomed.process.pid, signal.SIGKILL)
     doomed.process.wait()
@@ -83,8 +94,9 @@ async def test_a_stopping_process_ends_its_runs_as_failed(cluster) -> None:  # t
     user_id, token = await cluster.user()
     client = await WsClient.connect(Endpoint(watcher), token)  # type: ignore[arg-type]
     run = await start_run_on(stopping, token, "cost?")
-    await client.recv_until(lambda f: f.get("run_id") == run["run_id"]
-                            and f.get("type") == "agent_thinking", timeout=30)
+    await client.recv_until(
+        lambda f: f.get("run_id") == run["run_id"] and f.get("type") == "agent_thinking", timeout=30
+    )
     await asyncio.to_thread(stopping.stop)
     assert stopping.process is not None and stopping.process.returncode in (0, -15)
     events = await client.run_events(run["run_id"], timeout=15)

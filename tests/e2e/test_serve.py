@@ -12,8 +12,14 @@ from tests.support.server import ServerProcess
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
-    return subprocess.run([sys.executable, "-m", "apex", *args], env={**clean, **env},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "apex", *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_serve_is_ready_with_embedded_defaults(tmp_path: Path) -> None:
@@ -39,14 +45,20 @@ def test_db_upgrade_on_postgres(tmp_path: Path, postgres_server) -> None:  # typ
     from tests.conftest import create_pg_database
 
     url = asyncio.run(create_pg_database(postgres_server))
-    result = run_cli("db", "upgrade", env={"APEX_DATABASE_URL": url, "APEX_DATA_DIR": str(tmp_path)},
-                     cwd=tmp_path)
+    result = run_cli(
+        "db",
+        "upgrade",
+        env={"APEX_DATABASE_URL": url, "APEX_DATA_DIR": str(tmp_path)},
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "postgresql" in result.stdout
 
 
 def test_invalid_setting_exits_with_one_line(tmp_path: Path) -> None:
-    result = run_cli("serve", env={"APEX_PORT": "eighty", "APEX_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+    result = run_cli(
+        "serve", env={"APEX_PORT": "eighty", "APEX_DATA_DIR": str(tmp_path)}, cwd=tmp_path
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -54,7 +66,8 @@ def test_invalid_setting_exits_with_one_line(tmp_path: Path) -> None:
 
 
 def test_production_refuses_insecure_defaults(tmp_path: Path) -> None:
-    result = run_cli("serve", env={"APEX_ENV": "production", "APEX_DATA_DIR": str(tmp_path)},
-                     cwd=tmp_path)
+    result = run_cli(
+        "serve", env={"APEX_ENV": "production", "APEX_DATA_DIR": str(tmp_path)}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "APEX_JWT_SECRET" in result.stderr

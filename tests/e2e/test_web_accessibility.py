@@ -77,8 +77,9 @@ def demo_user(paced_server: ServerProcess) -> str:
 
 
 def login(server: ServerProcess, email: str) -> dict[str, Any]:
-    answer = httpx.post(server.base_url + "/api/auth/login",
-                        json={"email": email, "password": PASSWORD})
+    answer = httpx.post(
+        server.base_url + "/api/auth/login", json={"email": email, "password": PASSWORD}
+    )
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
@@ -116,10 +117,12 @@ def app_page(
         session = {key: pair.get(key) for key in ("access_token", "refresh_token", "user")}
         options["storage_state"] = {
             "cookies": [],
-            "origins": [{
-                "origin": server.base_url,
-                "localStorage": [{"name": "apex.session", "value": json.dumps(session)}],
-            }],
+            "origins": [
+                {
+                    "origin": server.base_url,
+                    "localStorage": [{"name": "apex.session", "value": json.dumps(session)}],
+                }
+            ],
         }
     with browser_page(browser, color_scheme=scheme, **options) as page:
         page.goto(f"{server.base_url}/{route}")
@@ -273,8 +276,11 @@ def report_snippets(page: Page, run_id: str) -> list[str]:
     """The config snippets of the run's report as the server holds them, as the page shows them."""
     report = api_get(page, f"/api/runs/{run_id}")["body"]["report"]
     snippets = [action.get("config_snippet") for action in report.get("actions") or []]
-    return [s if isinstance(s, str) else json.dumps(s, indent=2, ensure_ascii=False)
-            for s in snippets if s]
+    return [
+        s if isinstance(s, str) else json.dumps(s, indent=2, ensure_ascii=False)
+        for s in snippets
+        if s
+    ]
 
 
 def test_the_golden_path_by_keyboard_alone(browser: Browser, paced_server: ServerProcess) -> None:

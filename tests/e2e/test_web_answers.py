@@ -145,17 +145,19 @@ def calls(models: list[str], features: list[str], count: int) -> list[dict[str, 
     for m, model in enumerate(models):
         for f, feature in enumerate(features):
             for i in range(count):
-                rows.append({
-                    "timestamp": (now - timedelta(hours=1 + i, minutes=m * 7 + f)).isoformat(),
-                    "provider": "openai",
-                    "model": model,
-                    "input_tokens": 1000 + 10 * i,
-                    "output_tokens": 100 + i,
-                    "cost_usd": f"{0.01 * (1 + m + f):.4f}",
-                    "latency_ms": 900 + 50 * i,
-                    "status": "ok",
-                    "feature": feature,
-                })
+                rows.append(
+                    {
+                        "timestamp": (now - timedelta(hours=1 + i, minutes=m * 7 + f)).isoformat(),
+                        "provider": "openai",
+                        "model": model,
+                        "input_tokens": 1000 + 10 * i,
+                        "output_tokens": 100 + i,
+                        "cost_usd": f"{0.01 * (1 + m + f):.4f}",
+                        "latency_ms": 900 + 50 * i,
+                        "status": "ok",
+                        "feature": feature,
+                    }
+                )
     return rows
 
 
@@ -181,7 +183,8 @@ def assert_answer_card(report_view: Locator, report: dict[str, Any]) -> None:
         columns = list(answer["table"][0])
         units = {
             c: latency_unit([row[c] for row in answer["table"]])
-            for c in columns if c.endswith("_ms")
+            for c in columns
+            if c.endswith("_ms")
         }
         headers = texts(table.locator("thead th"))
         assert len(headers) == len(columns)
@@ -192,7 +195,8 @@ def assert_answer_card(report_view: Locator, report: dict[str, Any]) -> None:
         expect(rows).to_have_count(len(answer["table"]))
         for i, row in enumerate(answer["table"]):
             assert texts(rows.nth(i).locator("th, td")) == [
-                seconds_or_ms(row[c], units[c]) if c in units and row[c] is not None
+                seconds_or_ms(row[c], units[c])
+                if c in units and row[c] is not None
                 else value_text(c, row[c])
                 for c in columns
             ]
@@ -307,8 +311,18 @@ def test_every_answer_comes_first_with_its_figures_and_shows_each_part_once(
             stored = page.get_by_test_id("assistant-message").last
             assert_answer_card(stored.get_by_test_id("report"), report)
             assert_shown_once(stored, report)
-        assert {"cost_reduction", "spend", "breakdown", "what_if", "compare", "forecast",
-                "budget", "latency", "reliability", "caching"} <= intents
+        assert {
+            "cost_reduction",
+            "spend",
+            "breakdown",
+            "what_if",
+            "compare",
+            "forecast",
+            "budget",
+            "latency",
+            "reliability",
+            "caching",
+        } <= intents
         assert problems.exceptions == []
 
 
@@ -342,7 +356,8 @@ def test_hostile_names_in_rows_and_questions_never_run_script(
                 names = texts(run.get_by_test_id("answer-table").locator("tbody th"))
                 assert sorted(names) == sorted(row["key"] for row in report["answer"]["table"])
                 assert set(names) == (
-                    stored_models if report["answer"]["figures"]["dimension"] == "model"
+                    stored_models
+                    if report["answer"]["figures"]["dimension"] == "model"
                     else stored_features
                 )
             open_every_section(page)
@@ -392,11 +407,11 @@ def test_markdown_renders_as_elements_and_hostile_html_as_text(
         page.goto(web_server.base_url + "/")
         page.get_by_test_id("login-form").wait_for()
         hostile = (
-            "Hi <img src=x onerror=\"window.markdownRan=true\"> "
+            'Hi <img src=x onerror="window.markdownRan=true"> '
             "<script>window.markdownRan=true</script>\n\n"
             "[a](javascript:window.markdownRan=true) [b](https://example.com/docs)\n\n"
             "![pixel](https://example.com/p.png)\n\n"
-            "<iframe src=\"javascript:window.markdownRan=true\"></iframe>"
+            '<iframe src="javascript:window.markdownRan=true"></iframe>'
         )
         result = page.evaluate(MARKDOWN_JS, hostile)
         assert result["ran"] is False and dialogs == []
@@ -421,41 +436,91 @@ async (report) => {
 
 FIGURES_REPORT: dict[str, Any] = {
     "question": {
-        "intent": "budget", "language": "en",
+        "intent": "budget",
+        "language": "en",
         "period": {"from": "2026-10-01T00:00:00.000Z", "to": "2026-11-01T00:00:00.000Z"},
-        "models": ["gpt-4o"], "target_models": ["gpt-4o-mini"], "features": ["classify"],
-        "providers": ["openai"], "target_pct": 30.0, "budget_usd": 5000.0,
+        "models": ["gpt-4o"],
+        "target_models": ["gpt-4o-mini"],
+        "features": ["classify"],
+        "providers": ["openai"],
+        "target_pct": 30.0,
+        "budget_usd": 5000.0,
         "unknown": ["gpt-7-ultra"],
     },
     "answer": {
         "headline": "Your run rate is $1,234.56 a month against a budget of $5,000.00.",
         "figures": {
-            "budget_usd": 5000.0, "current_monthly_usd": 1234.56,
-            "after_recommendations_monthly_usd": 0.5, "fits": True, "meets_target": False,
-            "target_pct": 39.1, "error_rate": 0.164, "p50_latency_ms": 4341.6,
-            "p95_latency_ms": 15230.4, "requests": 50000, "low_usd": None,
+            "budget_usd": 5000.0,
+            "current_monthly_usd": 1234.56,
+            "after_recommendations_monthly_usd": 0.5,
+            "fits": True,
+            "meets_target": False,
+            "target_pct": 39.1,
+            "error_rate": 0.164,
+            "p50_latency_ms": 4341.6,
+            "p95_latency_ms": 15230.4,
+            "requests": 50000,
+            "low_usd": None,
         },
         "table": [
-            {"model": "gpt-4o", "requests": 12611, "cost_usd": 64.09, "p95_latency_ms": 3152.7,
-             "error_rate": 0.0432},
-            {"model": "claude-sonnet-4", "requests": 14059, "cost_usd": 221.7,
-             "p95_latency_ms": 19383.8, "error_rate": 0.0487},
+            {
+                "model": "gpt-4o",
+                "requests": 12611,
+                "cost_usd": 64.09,
+                "p95_latency_ms": 3152.7,
+                "error_rate": 0.0432,
+            },
+            {
+                "model": "claude-sonnet-4",
+                "requests": 14059,
+                "cost_usd": 221.7,
+                "p95_latency_ms": 19383.8,
+                "error_rate": 0.0487,
+            },
         ],
     },
     "period": {"from": "2026-10-01T00:00:00.000Z", "to": "2026-11-01T00:00:00.000Z"},
-    "totals": {"requests": 50000, "cost_usd": 1234.56, "input_tokens": 1, "output_tokens": 1,
-               "errors": 0},
+    "totals": {
+        "requests": 50000,
+        "cost_usd": 1234.56,
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "errors": 0,
+    },
     "by_model": [
-        {"provider": "openai", "model": "gpt-4o", "requests": 12611, "cost_usd": 64.09,
-         "p50_latency_ms": 452.0, "p95_latency_ms": 3152.7},
-        {"provider": "anthropic", "model": "claude-sonnet-4", "requests": 14059,
-         "cost_usd": 221.7, "p50_latency_ms": 5602.0, "p95_latency_ms": 19383.8},
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "requests": 12611,
+            "cost_usd": 64.09,
+            "p50_latency_ms": 452.0,
+            "p95_latency_ms": 3152.7,
+        },
+        {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4",
+            "requests": 14059,
+            "cost_usd": 221.7,
+            "p50_latency_ms": 5602.0,
+            "p95_latency_ms": 19383.8,
+        },
     ],
     "recommendations": [
-        {"id": "r1", "kind": "latency", "title": "Cut the slow tail", "monthly_savings_usd": 0.0,
-         "savings_pct": 0.0, "confidence": 0.9, "risk": "low", "traffic_share": 0.15,
-         "evidence": {"p99_latency_ms": 124687.5, "model": "claude-sonnet-4",
-                      "acts_on": [{"model": "claude-sonnet-4", "cost_usd": 147.74}]}},
+        {
+            "id": "r1",
+            "kind": "latency",
+            "title": "Cut the slow tail",
+            "monthly_savings_usd": 0.0,
+            "savings_pct": 0.0,
+            "confidence": 0.9,
+            "risk": "low",
+            "traffic_share": 0.15,
+            "evidence": {
+                "p99_latency_ms": 124687.5,
+                "model": "claude-sonnet-4",
+                "acts_on": [{"model": "claude-sonnet-4", "cost_usd": 147.74}],
+            },
+        },
     ],
     "actions": [],
     "markdown": (
@@ -478,8 +543,19 @@ def test_figures_tables_and_evidence_are_formatted_by_their_names(
         report_view = page.get_by_test_id("report")
         assert_answer_card(report_view, FIGURES_REPORT)
         tiles = texts(page.get_by_test_id("answer-figure").locator("dd"))
-        assert tiles == ["$5,000.00", "$1,234.56", "$0.50", "Yes", "No", "39.1%", "16.4%",
-                         "4,342 ms", "15.2 s", "50,000", "—"]
+        assert tiles == [
+            "$5,000.00",
+            "$1,234.56",
+            "$0.50",
+            "Yes",
+            "No",
+            "39.1%",
+            "16.4%",
+            "4,342 ms",
+            "15.2 s",
+            "50,000",
+            "—",
+        ]
         assert texts(page.get_by_test_id("answer-table").locator("thead th"))[3] == (
             "p95 latency (s)"
         )
@@ -493,10 +569,20 @@ def test_figures_tables_and_evidence_are_formatted_by_their_names(
         open_every_section(page)
         by_model = page.get_by_test_id("report-by-model")
         assert texts(by_model.locator("thead th")) == [
-            "Model", "Provider", "Requests", "Spend", "p50 (ms)", "p95 (s)"
+            "Model",
+            "Provider",
+            "Requests",
+            "Spend",
+            "p50 (ms)",
+            "p95 (s)",
         ]
         assert texts(by_model.locator("tbody tr").first.locator("th, td")) == [
-            "claude-sonnet-4", "anthropic", "14,059", "$221.70", "5,602", "19.4"
+            "claude-sonnet-4",
+            "anthropic",
+            "14,059",
+            "$221.70",
+            "5,602",
+            "19.4",
         ]
         evidence = page.get_by_test_id("evidence")
         expect(evidence.locator("dt").first).to_have_text("p99 latency")
@@ -509,8 +595,9 @@ def test_figures_tables_and_evidence_are_formatted_by_their_names(
 def test_a_report_from_before_answers_shows_its_markdown_rendered(
     browser: Browser, web_server: ServerProcess
 ) -> None:
-    older = {key: value for key, value in FIGURES_REPORT.items()
-             if key not in ("question", "answer")}
+    older = {
+        key: value for key, value in FIGURES_REPORT.items() if key not in ("question", "answer")
+    }
     older["markdown"] = (
         "*Understood as a budget question*\n\nYou are **within** budget.\n\n"
         "## Recommendations\n\n| # | recommendation |\n|---|---|\n| 1 | Cut the slow tail |"

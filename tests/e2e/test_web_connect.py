@@ -20,13 +20,14 @@ from tests.support.accessibility import assert_accessible
 from tests.support.browser import api_get, browser_page, register, watch
 from tests.support.server import ServerProcess
 
-HOSTILE = "<img src=x onerror=\"window.__pwned=1\">ci"
+HOSTILE = '<img src=x onerror="window.__pwned=1">ci'
 
 
 def create_key(page: Page, name: str) -> None:
     page.get_by_test_id("ingest-key-name").fill(name)
-    with page.expect_response(lambda r: r.url.endswith("/api/ingest/keys")
-                              and r.request.method == "POST") as answer:
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/ingest/keys") and r.request.method == "POST"
+    ) as answer:
         page.get_by_test_id("ingest-key-create").click()
     assert answer.value.status == 201
 
@@ -37,16 +38,22 @@ def spans(count: int) -> list:  # type: ignore[type-arg]
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("tests.connect")
     for i in range(count):
-        with tracer.start_as_current_span("chat", attributes={
-                "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 40 + i,
-                "gen_ai.usage.output_tokens": 8}):
+        with tracer.start_as_current_span(
+            "chat",
+            attributes={
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 40 + i,
+                "gen_ai.usage.output_tokens": 8,
+            },
+        ):
             pass
     provider.shutdown()
     return list(memory.get_finished_spans())
 
 
 def test_a_key_shown_once_configures_a_real_exporter(
-        browser: Browser, web_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    browser: Browser, web_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with browser_page(browser) as page:
         problems = watch(page)
         register(page, web_server.base_url)
@@ -56,9 +63,11 @@ def test_a_key_shown_once_configures_a_real_exporter(
         key = page.get_by_test_id("new-key-value").inner_text().strip()
         assert re.fullmatch(r"apx_[A-Za-z0-9_-]{43}", key)
         shown = page.get_by_test_id("otel-env").inner_text().strip()
-        assert shown == (f"OTEL_EXPORTER_OTLP_ENDPOINT={web_server.base_url}\n"
-                         f"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20{key}\n"
-                         "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")
+        assert shown == (
+            f"OTEL_EXPORTER_OTLP_ENDPOINT={web_server.base_url}\n"
+            f"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20{key}\n"
+            "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+        )
         row = page.get_by_test_id("ingest-key")
         expect(row).to_have_count(1)
         expect(row.locator("th")).to_have_text(HOSTILE)
@@ -91,8 +100,9 @@ def test_a_key_shown_once_configures_a_real_exporter(
         expect(page.get_by_test_id("ingest-key-used")).not_to_have_text("never")
 
         page.on("dialog", lambda dialog: dialog.accept())
-        with page.expect_response(lambda r: "/api/ingest/keys/" in r.url
-                                  and r.request.method == "DELETE") as deleted:
+        with page.expect_response(
+            lambda r: "/api/ingest/keys/" in r.url and r.request.method == "DELETE"
+        ) as deleted:
             page.get_by_test_id("ingest-key-delete").click()
         assert deleted.value.status == 204
         expect(page.get_by_test_id("ingest-keys-empty")).to_be_visible()

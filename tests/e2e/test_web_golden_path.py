@@ -148,8 +148,10 @@ def test_golden_path_click_by_click(
             view.get_by_test_id("export-json").click()
         exported.value.save_as(tmp_path / "report.json")
         assert json.loads((tmp_path / "report.json").read_text()) == report
-        view.evaluate("el => { el.querySelectorAll('details').forEach((d) => { d.open = false; });"
-                      " el.scrollIntoView({block: 'start'}); }")
+        view.evaluate(
+            "el => { el.querySelectorAll('details').forEach((d) => { d.open = false; });"
+            " el.scrollIntoView({block: 'start'}); }"
+        )
         screenshot(page, "report")
 
         # 6. Reload: the thread, its messages and the report are still there.

@@ -155,15 +155,21 @@ def test_a_dropped_connection_resumes_without_duplicated_or_missing_lines(
         assert run.get_attribute("data-event-count") == str(len(truth))
         assert run.get_attribute("data-last-seq") == str(len(truth))
         # Each agent's lines and chips live in its own card: compare card by card, in card order.
-        card_order = list(dict.fromkeys(e["agent_name"] for e in truth if e["type"] == "agent_started"))
+        card_order = list(
+            dict.fromkeys(e["agent_name"] for e in truth if e["type"] == "agent_started")
+        )
         lines = run.get_by_test_id("thinking-line")
         assert [lines.nth(i).get_attribute("data-seq") for i in range(lines.count())] == [
-            str(e["seq"]) for agent in card_order for e in truth
+            str(e["seq"])
+            for agent in card_order
+            for e in truth
             if e["type"] == "agent_thinking" and e["agent_name"] == agent
         ]
         chips = run.get_by_test_id("tool-chip")
         assert [chips.nth(i).get_attribute("data-tool-call-id") for i in range(chips.count())] == [
-            e["payload"]["tool_call_id"] for agent in card_order for e in truth
+            e["payload"]["tool_call_id"]
+            for agent in card_order
+            for e in truth
             if e["type"] == "tool_executing" and e["agent_name"] == agent
         ]
         cards = run.get_by_test_id("agent-card")

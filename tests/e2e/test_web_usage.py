@@ -174,13 +174,18 @@ def test_with_data_the_page_opens_on_the_figures_and_charts(
 
 
 def test_every_table_reads_whole_at_375_px(browser: Browser, web_server: ServerProcess) -> None:
-    with browser_page(browser, viewport={"width": 375, "height": 800}, is_mobile=True,
-                      has_touch=True) as page:
+    with browser_page(
+        browser, viewport={"width": 375, "height": 800}, is_mobile=True, has_touch=True
+    ) as page:
         register(page, web_server.base_url)
         load_demo_data(page)
         last_day = max(row["day"] for row in api_get(page, "/api/usage/summary")["body"]["by_day"])
-        answer = api_upload(page, "long.csv", HEADER + (
-            f"{last_day}T12:00:00Z,acme,{LONG_MODEL},900,200,0.004,12500,ok,{LONG_FEATURE}\n"))
+        answer = api_upload(
+            page,
+            "long.csv",
+            HEADER
+            + (f"{last_day}T12:00:00Z,acme,{LONG_MODEL},900,200,0.004,12500,ok,{LONG_FEATURE}\n"),
+        )
         assert answer["body"]["rows_accepted"] == 1
         reopen_usage(page)
         expect(page.get_by_test_id("chart-spend-by-day")).to_be_visible()
@@ -277,10 +282,14 @@ def test_requests_no_price_covers_never_read_as_zero(
 ) -> None:
     unknown_model = "in-house-model-7"
     rows = ["timestamp,provider,model,input_tokens,output_tokens,latency_ms,status,feature"]
-    rows += [f"2026-11-02T09:0{minute}:00Z,openai,gpt-4o-mini,1000,200,700,ok,chat"
-             for minute in range(3)]
-    rows += [f"2026-11-02T10:0{minute}:00Z,acme,{unknown_model},800,100,500,ok,lab"
-             for minute in range(2)]
+    rows += [
+        f"2026-11-02T09:0{minute}:00Z,openai,gpt-4o-mini,1000,200,700,ok,chat"
+        for minute in range(3)
+    ]
+    rows += [
+        f"2026-11-02T10:0{minute}:00Z,acme,{unknown_model},800,100,500,ok,lab"
+        for minute in range(2)
+    ]
     with browser_page(browser) as page:
         register(page, web_server.base_url)
         assert api_upload(page, "mixed.csv", "\n".join(rows) + "\n")["status"] in (200, 201, 202)

@@ -15,8 +15,8 @@ import pytest
 from apex.api.app import create_app
 from apex.config import Settings
 from tests.conftest import TEST_JWT_SECRET, create_pg_database, make_user
-from tests.support.run_harness import bearer
 from tests.support.cluster import Endpoint  # noqa: F401 - the fault tests take it from here
+from tests.support.run_harness import bearer
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresServer, RedisServer
 
@@ -53,24 +53,37 @@ class Cluster:
         known = self.processes.get(name)
         if known is not None and known.process is not None and known.process.poll() is None:
             return known
-        server = ServerProcess(data_dir=self.root / name, env={
-            "APEX_DATABASE_URL": self.database_url, "APEX_REDIS_URL": self.redis_url,
-            "APEX_REDIS_KEY_PREFIX": self.prefix, "APEX_JWT_SECRET": TEST_JWT_SECRET,
-            **FAST_RECOVERY, **env})
+        server = ServerProcess(
+            data_dir=self.root / name,
+            env={
+                "APEX_DATABASE_URL": self.database_url,
+                "APEX_REDIS_URL": self.redis_url,
+                "APEX_REDIS_KEY_PREFIX": self.prefix,
+                "APEX_JWT_SECRET": TEST_JWT_SECRET,
+                **FAST_RECOVERY,
+                **env,
+            },
+        )
         await asyncio.to_thread(server.start)
         self.processes[name] = server
         return server
 
     async def users(self, count: int) -> list[tuple[str, str]]:
         """Accounts in the shared database, each with a token every process accepts."""
-        settings = Settings(_env_file=None, env="test", data_dir=self.root / "accounts",
-                            jwt_secret=TEST_JWT_SECRET, log_level="WARNING",
-                            database_url=self.database_url).prepare()
+        settings = Settings(
+            _env_file=None,
+            env="test",
+            data_dir=self.root / "accounts",
+            jwt_secret=TEST_JWT_SECRET,
+            log_level="WARNING",
+            database_url=self.database_url,
+        ).prepare()
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             made = [await make_user(app) for _ in range(count)]
-        return [(user_id, headers["Authorization"].removeprefix("Bearer "))
-                for user_id, headers in made]
+        return [
+            (user_id, headers["Authorization"].removeprefix("Bearer ")) for user_id, headers in made
+        ]
 
     async def user(self) -> tuple[str, str]:
         return (await self.users(1))[0]
@@ -81,8 +94,11 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-async def cluster(tmp_path_factory: pytest.TempPathFactory, fault_postgres: PostgresServer,
-                  fault_redis: RedisServer) -> AsyncIterator[Cluster]:
+async def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    fault_postgres: PostgresServer,
+    fault_redis: RedisServer,
+) -> AsyncIterator[Cluster]:
     """One per module: its processes outlive a test (starting one costs seconds), so each test
     leaves them running and healthy."""
     root = tmp_path_factory.mktemp("cluster")
@@ -92,8 +108,9 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory, fault_postgres: Post
 
 
 async def get_run(server: ServerProcess, token: str, run_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.base_url, headers=bearer(token),
-                                 timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=bearer(token), timeout=10
+    ) as http:
         answer = await http.get(f"/api/runs/{run_id}")
         assert answer.status_code == 200, answer.text
         return dict(answer.json())

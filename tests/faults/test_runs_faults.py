@@ -9,12 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy import select
 
+from apex.store.database import Database
+from apex.store.models import Run
 from tests.faults.conftest import Cluster, Endpoint, get_run
 from tests.support.protocol_checks import check_run_stream
 from tests.support.run_harness import WsClient
+from tests.support.server import ServerProcess
 from tests.support.services import PostgresServer, RedisServer
 
 QUESTION = "How can I cut my AI costs by 30%?"
@@ -28,7 +34,8 @@ def reached(run_id: str, kind: str):  # type: ignore[no-untyped-def]
 
 
 async def test_a_redis_restart_mid_run_loses_no_event_and_fails_no_run(
-        cluster: Cluster, fault_redis: RedisServer) -> None:
+    cluster: Cluster, fault_redis: RedisServer
+) -> None:
     a = await cluster.start("a", APEX_STEP_DELAY_MS=STEP_DELAY_MS)
     b = await cluster.start("b", APEX_STEP_DELAY_MS=STEP_DELAY_MS)
     user_id, token = await cluster.user()
@@ -55,28 +62,79 @@ async def test_a_redis_restart_mid_run_loses_no_event_and_fails_no_run(
         await client.close()
 
 
-async def test_a_killed_process_loses_its_runs_to_the_survivor(cluster: Cluster) -> None:
-    survivor = await cluster.start("a", APEX_STEP_DELAY_MS=STEP_DELAY_MS)
-    doomed = await cluster.start("doomed", APEX_STEP_DELAY_MS="20000")
-    user_id, token = await cluster.user()
-    watcher = await WsClient.connect(Endpoint(survivor), token)  # type: ignore[arg-type]
-    starter = await WsClient.connect(Endpoint(doomed), token)  # type: ignore[arg-type]
-    run_id = (await starter.start_run(QUESTION))["run_id"]
-    await watcher.recv_until(reached(run_id, "agent_thinking"), timeout=30)
-    assert doomed.process is not None
-    os.kill(doomed.process.pid, signal.SIGKILL)
-    await asyncio.to_thread(doomed.process.wait)
+@dataclass
+class DoomedRun:
+    """A run started on a process about to die, watched from a process that survives."""
 
-    events = await watcher.run_events(run_id, timeout=RUN_TIMEOUT_S)
-    check_run_stream(events, run_id=run_id, user_id=user_id, state="failed")
-    assert events[-1]["payload"]["error"]["code"] == "worker_lost"
-    stored = await get_run(survivor, token, run_id)
-    assert stored["state"] == "failed" and stored["error"]["code"] == "worker_lost"
-    await watcher.close()
+    survivor: ServerProcess
+    doomed: ServerProcess
+    user_id: str
+    token: str
+    watcher: WsClient
+    run_id: str
+
+    @classmethod
+    async def start(cls, cluster: Cluster) -> DoomedRun:
+        survivor = await cluster.start("a", APEX_STEP_DELAY_MS=STEP_DELAY_MS)
+        doomed = await cluster.start("doomed", APEX_STEP_DELAY_MS="20000")
+        user_id, token = await cluster.user()
+        watcher = await WsClient.connect(Endpoint(survivor), token)  # type: ignore[arg-type]
+        starter = await WsClient.connect(Endpoint(doomed), token)  # type: ignore[arg-type]
+        run_id = (await starter.start_run(QUESTION))["run_id"]
+        return cls(survivor, doomed, user_id, token, watcher, run_id)
+
+    async def kill_owner(self) -> None:
+        assert self.doomed.process is not None
+        os.kill(self.doomed.process.pid, signal.SIGKILL)
+        await asyncio.to_thread(self.doomed.process.wait)
+
+    async def ended_worker_lost(self) -> list[dict[str, Any]]:
+        """The run's events as the watcher got them, checked: a `worker_lost` end, gap-free."""
+        events = await self.watcher.run_events(self.run_id, timeout=RUN_TIMEOUT_S)
+        check_run_stream(events, run_id=self.run_id, user_id=self.user_id, state="failed")
+        assert events[-1]["payload"]["error"]["code"] == "worker_lost"
+        stored = await get_run(self.survivor, self.token, self.run_id)
+        assert stored["state"] == "failed" and stored["error"]["code"] == "worker_lost"
+        await self.watcher.close()
+        return events
+
+
+async def test_a_killed_process_loses_its_runs_to_the_survivor(cluster: Cluster) -> None:
+    run = await DoomedRun.start(cluster)
+    await run.watcher.recv_until(reached(run.run_id, "agent_thinking"), timeout=30)
+    await run.kill_owner()
+    await run.ended_worker_lost()
+
+
+async def recorded_seq(database_url: str, run_id: str) -> int:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return int(await session.scalar(select(Run.last_seq).where(Run.id == run_id)) or 0)
+    finally:
+        await db.dispose()
+
+
+async def test_seq_goes_on_when_redis_restarts_and_the_owner_dies_before_publishing_again(
+    cluster: Cluster, fault_redis: RedisServer
+) -> None:
+    run = await DoomedRun.start(cluster)
+    # triage done: the run now waits 20 s before its next event, with only the supervisor open
+    await run.watcher.recv_until(reached(run.run_id, "agent_completed"), timeout=RUN_TIMEOUT_S)
+    seen = max(f["seq"] for f in run.watcher.frames if f.get("run_id") == run.run_id and "seq" in f)
+
+    await asyncio.to_thread(fault_redis.restart)  # the run's numbering in Redis is gone
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        while await recorded_seq(cluster.database_url, run.run_id) < seen:
+            await asyncio.sleep(0.1)
+    await run.kill_owner()
+    # gap-free from 1 (checked there): the numbering went on above what clients had seen
+    assert (await run.ended_worker_lost())[-1]["seq"] > seen
 
 
 async def test_a_subscriber_dropped_for_its_output_buffer_misses_no_final(
-        cluster: Cluster, fault_redis: RedisServer) -> None:
+    cluster: Cluster, fault_redis: RedisServer
+) -> None:
     """Redis closes a pub/sub client whose unread output passes the limit; set it tiny, start
     many runs at once, and every client must still end each of its runs."""
     admin = aioredis.from_url(fault_redis.url)
@@ -84,15 +142,22 @@ async def test_a_subscriber_dropped_for_its_output_buffer_misses_no_final(
         await admin.config_set("client-output-buffer-limit", "pubsub 4kb 2kb 1")
         process = await cluster.start("crowded")
         users = await cluster.users(30)
-        clients = [await WsClient.connect(Endpoint(process), token)  # type: ignore[arg-type]
-                   for _user_id, token in users]
+        clients = [
+            await WsClient.connect(Endpoint(process), token)  # type: ignore[arg-type]
+            for _user_id, token in users
+        ]
         runs = await asyncio.gather(*(client.start_run(QUESTION) for client in clients))
-        streams = await asyncio.gather(*(client.run_events(run["run_id"], timeout=RUN_TIMEOUT_S)
-                                         for client, run in zip(clients, runs, strict=True)))
+        streams = await asyncio.gather(
+            *(
+                client.run_events(run["run_id"], timeout=RUN_TIMEOUT_S)
+                for client, run in zip(clients, runs, strict=True)
+            )
+        )
         for (user_id, _token), run, events in zip(users, runs, streams, strict=True):
             check_run_stream(events, run_id=run["run_id"], user_id=user_id, state="completed")
-        assert "redis_bus_reconnecting" in process.log_path.read_text(), \
+        assert "redis_bus_reconnecting" in process.log_path.read_text(), (
             "the fault did not happen: Redis never closed the subscriber"
+        )
         for client in clients:
             await client.close()
     finally:
@@ -101,7 +166,8 @@ async def test_a_subscriber_dropped_for_its_output_buffer_misses_no_final(
 
 
 async def test_a_database_outage_mid_run_still_ends_it_with_one_final_event(
-        cluster: Cluster, fault_postgres: PostgresServer) -> None:
+    cluster: Cluster, fault_postgres: PostgresServer
+) -> None:
     process = await cluster.start("a", APEX_STEP_DELAY_MS=STEP_DELAY_MS)
     user_id, token = await cluster.user()
     client = await WsClient.connect(Endpoint(process), token)  # type: ignore[arg-type]

@@ -19,10 +19,13 @@ RECOVERY_TIMEOUT_S = 30.0
 
 
 @pytest.fixture(scope="module")
-def served(fault_postgres: PostgresServer,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"APEX_DATABASE_URL": asyncio.run(create_pg_database(fault_postgres)),
-           "APEX_JWT_SECRET": TEST_JWT_SECRET}
+def served(
+    fault_postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    env = {
+        "APEX_DATABASE_URL": asyncio.run(create_pg_database(fault_postgres)),
+        "APEX_JWT_SECRET": TEST_JWT_SECRET,
+    }
     server = ServerProcess(data_dir=tmp_path_factory.mktemp("outage") / "a", env=env).start()
     yield server
     server.stop()
@@ -32,8 +35,9 @@ def calls(server: ServerProcess, email: str, token: str, run_id: str) -> dict[st
     """One of each kind of call that needs the app database."""
     base, auth = server.base_url, {"Authorization": f"Bearer {token}"}
     return {
-        "login": httpx.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD},
-                            timeout=10),
+        "login": httpx.post(
+            f"{base}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
+        ),
         "me": httpx.get(f"{base}/api/auth/me", headers=auth, timeout=10),
         "run": httpx.get(f"{base}/api/runs/{run_id}", headers=auth, timeout=10),
         "threads": httpx.get(f"{base}/api/threads", headers=auth, timeout=10),
@@ -42,15 +46,28 @@ def calls(server: ServerProcess, email: str, token: str, run_id: str) -> dict[st
 
 
 def test_a_stopped_database_is_a_503_with_retry_after_and_recovery_is_automatic(
-        fault_postgres: PostgresServer, served: ServerProcess) -> None:
+    fault_postgres: PostgresServer, served: ServerProcess
+) -> None:
     email = f"o{uuid.uuid4().hex[:10]}@example.com"
-    pair = httpx.post(f"{served.base_url}/api/auth/register",
-                      json={"email": email, "password": PASSWORD}, timeout=10).json()
+    pair = httpx.post(
+        f"{served.base_url}/api/auth/register",
+        json={"email": email, "password": PASSWORD},
+        timeout=10,
+    ).json()
     token = pair["access_token"]
-    run_id = httpx.post(f"{served.base_url}/api/runs", json={"text": "spend?"}, timeout=10,
-                        headers={"Authorization": f"Bearer {token}"}).json()["run_id"]
+    run_id = httpx.post(
+        f"{served.base_url}/api/runs",
+        json={"text": "spend?"},
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["run_id"]
     assert {name: r.status_code for name, r in calls(served, email, token, run_id).items()} == {
-        "login": 200, "me": 200, "run": 200, "threads": 200, "start run": 202}
+        "login": 200,
+        "me": 200,
+        "run": 200,
+        "threads": 200,
+        "start run": 202,
+    }
 
     fault_postgres.halt()
     try:
@@ -61,12 +78,18 @@ def test_a_stopped_database_is_a_503_with_retry_after_and_recovery_is_automatic(
             assert int(answer.headers["Retry-After"]) > 0, name
         ready = httpx.get(f"{served.base_url}/health/ready", timeout=10)
         assert ready.status_code == 503 and ready.json()["error"]["details"]["failed"] == [
-            "database"]
+            "database"
+        ]
         assert ready.json()["checks"]["database"].startswith("failed")
     finally:
         fault_postgres.resume()
 
     served.wait_until_ready(RECOVERY_TIMEOUT_S)
     assert {name: r.status_code for name, r in calls(served, email, token, run_id).items()} == {
-        "login": 200, "me": 200, "run": 200, "threads": 200, "start run": 202}
+        "login": 200,
+        "me": 200,
+        "run": 200,
+        "threads": 200,
+        "start run": 202,
+    }
     assert "Traceback" not in Path(served.log_path).read_text()

@@ -36,20 +36,25 @@ def rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def prices() -> dict[tuple[str, str], dict[str, Any]]:
-    document = json.loads(resources.files("apex.analytics").joinpath(
-        "data/prices.json").read_text())
+    document = json.loads(
+        resources.files("apex.analytics").joinpath("data/prices.json").read_text()
+    )
     return {(entry["provider"], entry["id"]): entry for entry in document["models"]}
 
 
 def row_cost(row: dict[str, Any], price: dict[str, Any]) -> Decimal:
-    unit = {name: Decimal(str(price[name])) if price.get(name) is not None else None
-            for name in ("input", "cached_input", "output", "reasoning")}
+    unit = {
+        name: Decimal(str(price[name])) if price.get(name) is not None else None
+        for name in ("input", "cached_input", "output", "reasoning")
+    }
     cached = unit["cached_input"] if unit["cached_input"] is not None else unit["input"]
     reasoning = unit["reasoning"] if unit["reasoning"] is not None else unit["output"]
-    return (Decimal(row["input_tokens"] - row["cached_input_tokens"]) * unit["input"]
-            + Decimal(row["cached_input_tokens"]) * cached
-            + Decimal(row["output_tokens"] - row["reasoning_tokens"]) * unit["output"]
-            + Decimal(row["reasoning_tokens"]) * reasoning) / MILLION
+    return (
+        Decimal(row["input_tokens"] - row["cached_input_tokens"]) * unit["input"]
+        + Decimal(row["cached_input_tokens"]) * cached
+        + Decimal(row["output_tokens"] - row["reasoning_tokens"]) * unit["output"]
+        + Decimal(row["reasoning_tokens"]) * reasoning
+    ) / MILLION
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,20 +71,25 @@ def parse(value: str) -> datetime:
 
 
 def find(report: dict[str, Any], kind: str, **evidence: Any) -> dict[str, Any]:
-    matches = [item for item in report["recommendations"] if item["kind"] == kind and all(
-        item["evidence"].get(key) == value for key, value in evidence.items())]
+    matches = [
+        item
+        for item in report["recommendations"]
+        if item["kind"] == kind
+        and all(item["evidence"].get(key) == value for key, value in evidence.items())
+    ]
     assert len(matches) == 1, (kind, evidence, [r["id"] for r in report["recommendations"]])
     return matches[0]
 
 
 def close(actual: float, expected: Decimal) -> bool:
-    return abs(Decimal(str(actual)) - expected) <= abs(expected) * Decimal("0.05") + \
-        Decimal("0.01")
+    return abs(Decimal(str(actual)) - expected) <= abs(expected) * Decimal("0.05") + Decimal("0.01")
 
 
 async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
-        usage_ledger, rows: list[dict[str, Any]],  # type: ignore[no-untyped-def]
-        prices: dict[tuple[str, str], dict[str, Any]]) -> None:
+    usage_ledger,
+    rows: list[dict[str, Any]],  # type: ignore[no-untyped-def]
+    prices: dict[tuple[str, str], dict[str, Any]],
+) -> None:
     await load_demo(usage_ledger, USER, ROWS)
     run = await run_workflow(supervisor(usage_ledger), USER, "How can I cut my AI costs by 30%?")
     check_run_stream(run.events, run_id=run.ctx.run_id, user_id=USER, state="completed")
@@ -99,16 +109,22 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     # totals, to the cent
     total = sum((cost(row) for row in in_period), Decimal(0))
     assert report["totals"]["requests"] == len(in_period)
-    assert Decimal(str(report["totals"]["cost_usd"])).quantize(Decimal("0.01")) == \
-        total.quantize(Decimal("0.01"))
+    assert Decimal(str(report["totals"]["cost_usd"])).quantize(Decimal("0.01")) == total.quantize(
+        Decimal("0.01")
+    )
     assert report["totals"]["errors"] == sum(row["status"] == "error" for row in in_period)
     assert report["totals"]["input_tokens"] == sum(row["input_tokens"] for row in in_period)
     assert sum(Decimal(str(m["cost_usd"])) for m in report["by_model"]).quantize(
-        Decimal("0.01")) == total.quantize(Decimal("0.01"))
+        Decimal("0.01")
+    ) == total.quantize(Decimal("0.01"))
 
     def group(provider: str, model: str, feature: str | None = None) -> list[dict[str, Any]]:
-        return [row for row in in_period if (row["provider"], row["model"]) == (provider, model)
-                and (feature is None or row["feature"] == feature)]
+        return [
+            row
+            for row in in_period
+            if (row["provider"], row["model"]) == (provider, model)
+            and (feature is None or row["feature"] == feature)
+        ]
 
     planted = {item.id: item for item in PLANTED}
 
@@ -118,24 +134,33 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     item = planted["routing-classification"]
     routed = group(item.provider, item.model, item.feature)
     current = sum((cost(row) for row in routed), Decimal(0))
-    short = percentile([row["output_tokens"] for row in routed], 0.95) <= 64 and \
-        not any(row["reasoning_tokens"] for row in routed)
+    short = percentile([row["output_tokens"] for row in routed], 0.95) <= 64 and not any(
+        row["reasoning_tokens"] for row in routed
+    )
     floor = max(TIER_RANK[prices[(item.provider, item.model)]["tier"]] - 1, 0 if short else 1)
-    options = {model_id: sum((row_cost(row, price) for row in routed), Decimal(0))
-               for (provider, model_id), price in prices.items()
-               if provider == item.provider and price["kind"] == "chat" and model_id != item.model
-               and TIER_RANK[price["tier"]] >= floor}
-    ranked = sorted((name for name in options if options[name] < current),
-                    key=lambda name: (options[name], name))
+    options = {
+        model_id: sum((row_cost(row, price) for row in routed), Decimal(0))
+        for (provider, model_id), price in prices.items()
+        if provider == item.provider
+        and price["kind"] == "chat"
+        and model_id != item.model
+        and TIER_RANK[price["tier"]] >= floor
+    }
+    ranked = sorted(
+        (name for name in options if options[name] < current),
+        key=lambda name: (options[name], name),
+    )
     routing = find(report, "model_routing", model=item.model, feature=item.feature)
     assert routing["evidence"]["alternative_model"] == ranked[0]
     assert [c["model"] for c in routing["evidence"]["candidates"]] == ranked[:5]
-    assert all(close(c["cost_usd"], options[c["model"]])
-               for c in routing["evidence"]["candidates"])
+    assert all(close(c["cost_usd"], options[c["model"]]) for c in routing["evidence"]["candidates"])
     cheapest_of_provider = min(
-        ((sum((row_cost(row, price) for row in routed), Decimal(0)), model_id)
-         for (provider, model_id), price in prices.items()
-         if provider == item.provider and price["kind"] == "chat"))[1]
+        (
+            (sum((row_cost(row, price) for row in routed), Decimal(0)), model_id)
+            for (provider, model_id), price in prices.items()
+            if provider == item.provider and price["kind"] == "chat"
+        )
+    )[1]
     assert ranked[0] != cheapest_of_provider  # that one is two tiers below gpt-4o
     assert close(routing["monthly_savings_usd"], monthly(current - options[ranked[0]]))
     assert abs(routing["traffic_share"] - len(routed) / len(in_period)) < 0.001
@@ -158,26 +183,28 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     for row in group(item.provider, item.model):
         if row["prefix_hash"]:
             prefix_groups[row["prefix_hash"]].append(row)
-    resent = sum((len(g) - 1) * max(r["prefix_tokens"] for r in g)
-                 for g in prefix_groups.values() if len(g) > 1)
+    resent = sum(
+        (len(g) - 1) * max(r["prefix_tokens"] for r in g)
+        for g in prefix_groups.values()
+        if len(g) > 1
+    )
     price = prices[(item.provider, item.model)]
     saving = Decimal(resent) * (Decimal(price["input"]) - Decimal(price["cached_input"])) / MILLION
-    prefix = find(report, "prompt_caching", model=item.model,
-                  mechanism="provider_prompt_caching")
+    prefix = find(report, "prompt_caching", model=item.model, mechanism="provider_prompt_caching")
     assert close(prefix["monthly_savings_usd"], monthly(saving))
 
     # batch: the nightly job at the batch discount
     item = planted["nightly-batch-job"]
-    nightly = sum((cost(row) for row in group(item.provider, item.model, item.feature)),
-                  Decimal(0))
+    nightly = sum((cost(row) for row in group(item.provider, item.model, item.feature)), Decimal(0))
     batch = find(report, "batch_api", model=item.model, feature=item.feature)
     discount = Decimal(prices[(item.provider, item.model)]["batch_discount"])
     assert close(batch["monthly_savings_usd"], monthly(nightly * discount))
 
     # token caps and trimming: the tokens above the group's p95, at the output / input price
     for planted_id, kind, column, unit in (
-            ("summary-output-outliers", "output_token_caps", "output_tokens", "output"),
-            ("extraction-input-outliers", "prompt_trimming", "input_tokens", "input")):
+        ("summary-output-outliers", "output_token_caps", "output_tokens", "output"),
+        ("extraction-input-outliers", "prompt_trimming", "input_tokens", "input"),
+    ):
         item = planted[planted_id]
         values = [row[column] for row in group(item.provider, item.model, item.feature)]
         threshold = math.ceil(round(percentile(values, 0.95), 6))
@@ -191,8 +218,7 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     item = planted["mistral-errors-and-retries"]
     failed = [row for row in group(item.provider, item.model) if row["status"] == "error"]
     waste = find(report, "error_retry_waste", model=item.model)
-    assert close(waste["monthly_savings_usd"], monthly(sum((cost(r) for r in failed),
-                                                           Decimal(0))))
+    assert close(waste["monthly_savings_usd"], monthly(sum((cost(r) for r in failed), Decimal(0))))
     assert waste["evidence"]["failed_requests"] == len(failed)
     assert waste["evidence"]["retries"] > 0
 
@@ -201,8 +227,10 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     latencies = [row["latency_ms"] for row in group(item.provider, item.model, item.feature)]
     slow = find(report, "latency", model=item.model, feature=item.feature)
     assert slow["monthly_savings_usd"] == 0
-    assert abs(slow["evidence"]["p99_latency_ms"] - percentile(latencies, 0.99)) <= \
-        percentile(latencies, 0.99) * 0.05
+    assert (
+        abs(slow["evidence"]["p99_latency_ms"] - percentile(latencies, 0.99))
+        <= percentile(latencies, 0.99) * 0.05
+    )
 
     # savings_pct and ranking are consistent with the totals
     for entry in report["recommendations"]:
@@ -222,8 +250,9 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
     # largest saving first, each taking its own share of what the ones before it left
     left: dict[tuple[str, str, str], Decimal] = {}
     achievable = Decimal(0)
-    for entry in sorted(report["recommendations"],
-                        key=lambda r: (-r["evidence"]["period_savings_usd"], r["id"])):
+    for entry in sorted(
+        report["recommendations"], key=lambda r: (-r["evidence"]["period_savings_usd"], r["id"])
+    ):
         for part in entry["evidence"].get("acts_on", []):
             key = (part["provider"], part["model"], part["feature"])
             spend = Decimal(str(part["cost_usd"]))
@@ -234,17 +263,21 @@ async def test_every_planted_opportunity_is_found_and_priced_from_the_rows(
             before = left.setdefault(key, spend)
             left[key] = before * (1 - fraction)
             achievable += before * fraction
-    plain = sum((Decimal(str(r["evidence"]["period_savings_usd"]))
-                 for r in report["recommendations"]), Decimal(0))
+    plain = sum(
+        (Decimal(str(r["evidence"]["period_savings_usd"])) for r in report["recommendations"]),
+        Decimal(0),
+    )
     assert achievable < plain  # routing and the response cache share gpt-4o's classification
     figures = report["answer"]["figures"]
-    assert abs(Decimal(str(figures["achievable_monthly_savings_usd"])) - monthly(achievable)) \
-        <= Decimal("0.01")
+    assert abs(
+        Decimal(str(figures["achievable_monthly_savings_usd"])) - monthly(achievable)
+    ) <= Decimal("0.01")
 
     # one action plan per recommendation, each concrete, its snippet in its stated format
     # one action plan per recommendation, each concrete
     assert [a["recommendation_id"] for a in report["actions"]] == [
-        r["id"] for r in report["recommendations"]]
+        r["id"] for r in report["recommendations"]
+    ]
     for action in report["actions"]:
         snippet = action["config_snippet"]
         if action["config_format"] == "yaml":

@@ -10,7 +10,8 @@ from apex.monitoring.scheduler import AlertSchedule
 
 
 async def test_one_schedule_per_round_among_processes_sharing_redis(
-        app: FastAPI, redis_server) -> None:  # type: ignore[no-untyped-def]
+    app: FastAPI, redis_server
+) -> None:  # type: ignore[no-untyped-def]
     prefix = f"t{uuid.uuid4().hex[:12]}"
     rounds: list[int] = []
 
@@ -19,8 +20,9 @@ async def test_one_schedule_per_round_among_processes_sharing_redis(
             rounds.append(index)
             return []
 
-        return AlertSchedule(app.state.monitoring.evaluator, users, every_s=30,
-                             redis_url=redis_url, prefix=prefix)
+        return AlertSchedule(
+            app.state.monitoring.evaluator, users, every_s=30, redis_url=redis_url, prefix=prefix
+        )
 
     schedules = [schedule(index) for index in range(4)]
     try:

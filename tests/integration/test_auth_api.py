@@ -43,20 +43,29 @@ def error_code(response: httpx.Response) -> str:
     return str(body["error"]["code"])
 
 
-async def register(client: httpx.AsyncClient, email: str | None = None,
-                   password: str = PASSWORD, **extra: object) -> dict:  # type: ignore[type-arg]
-    response = await client.post("/api/auth/register",
-                                 json={"email": email or new_email(), "password": password, **extra})
+async def register(
+    client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD, **extra: object
+) -> dict:  # type: ignore[type-arg]
+    response = await client.post(
+        "/api/auth/register", json={"email": email or new_email(), "password": password, **extra}
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 # -- register ------------------------------------------------------------------------------
 
+
 async def test_register_answers_the_protocol_shape(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/auth/register",
-                                 json={"email": " Ann.Lee@Example.COM ", "password": PASSWORD,
-                                       "name": "Ann Lee", "unknown_field": [1, 2]})
+    response = await client.post(
+        "/api/auth/register",
+        json={
+            "email": " Ann.Lee@Example.COM ",
+            "password": PASSWORD,
+            "name": "Ann Lee",
+            "unknown_field": [1, 2],
+        },
+    )
     assert response.status_code == 201
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
@@ -66,7 +75,9 @@ async def test_register_answers_the_protocol_shape(client: httpx.AsyncClient) ->
     assert set(user) == {"id", "email", "name", "created_at"}
     assert (user["email"], user["name"]) == ("ann.lee@example.com", "Ann Lee")
     assert ISO_MS.match(user["created_at"])
-    claims = jwt.decode(body["access_token"], TEST_JWT_SECRET, algorithms=["HS256"], audience="apex")
+    claims = jwt.decode(
+        body["access_token"], TEST_JWT_SECRET, algorithms=["HS256"], audience="apex"
+    )
     assert claims["sub"] == user["id"] and claims["typ"] == "access"
     me = await client.get("/api/auth/me", headers=bearer(body))
     assert me.status_code == 200 and me.json() == user
@@ -84,19 +95,27 @@ async def test_register_stores_an_argon2id_hash_never_the_password(
 
 async def test_an_email_registers_once_whatever_its_spelling(client: httpx.AsyncClient) -> None:
     await register(client, "Zoë@Exämple.com")
-    for spelling in ("zoë@exämple.com", unicodedata.normalize("NFD", "ZOË@EXÄMPLE.COM"),
-                     "zoë@xn--exmple-cua.com"):
-        again = await client.post("/api/auth/register", json={"email": spelling, "password": PASSWORD})
+    for spelling in (
+        "zoë@exämple.com",
+        unicodedata.normalize("NFD", "ZOË@EXÄMPLE.COM"),
+        "zoë@xn--exmple-cua.com",
+    ):
+        again = await client.post(
+            "/api/auth/register", json={"email": spelling, "password": PASSWORD}
+        )
         assert again.status_code == 409
         assert error_code(again) == "email_taken"
-    login = await client.post("/api/auth/login",
-                              json={"email": unicodedata.normalize("NFD", "zoë@exämple.com"),
-                                    "password": PASSWORD})
+    login = await client.post(
+        "/api/auth/login",
+        json={"email": unicodedata.normalize("NFD", "zoë@exämple.com"), "password": PASSWORD},
+    )
     assert login.status_code == 200
 
 
 async def test_a_weak_password_is_explained(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/auth/register", json={"email": new_email(), "password": "short"})
+    response = await client.post(
+        "/api/auth/register", json={"email": new_email(), "password": "short"}
+    )
     assert response.status_code == 400
     assert error_code(response) == "weak_password"
     assert "at least 10 characters" in response.json()["error"]["message"]
@@ -107,7 +126,11 @@ async def test_a_weak_password_is_explained(client: httpx.AsyncClient) -> None:
     [
         ({"email": "not-an-email", "password": PASSWORD}, 400, "invalid_email"),
         ({"email": "' OR '1'='1' --", "password": PASSWORD}, 400, "invalid_email"),
-        ({"email": "a@example.com'; DROP TABLE users;--", "password": PASSWORD}, 400, "invalid_email"),
+        (
+            {"email": "a@example.com'; DROP TABLE users;--", "password": PASSWORD},
+            400,
+            "invalid_email",
+        ),
         ({"email": 12345, "password": PASSWORD}, 400, "validation_error"),
         ({"email": ["a@example.com"], "password": PASSWORD}, 400, "validation_error"),
         ({"email": {"$ne": None}, "password": PASSWORD}, 400, "validation_error"),
@@ -116,16 +139,23 @@ async def test_a_weak_password_is_explained(client: httpx.AsyncClient) -> None:
         ({"email": "a@example.com", "password": True}, 400, "validation_error"),
         ({"email": "a@example.com", "password": PASSWORD, "name": 42}, 400, "validation_error"),
         ({"email": "a@example.com", "password": PASSWORD, "name": "a\x00b"}, 400, "invalid_name"),
-        ({"email": "a@example.com", "password": PASSWORD, "name": "x" * 201}, 400,
-         "validation_error"),
+        (
+            {"email": "a@example.com", "password": PASSWORD, "name": "x" * 201},
+            400,
+            "validation_error",
+        ),
         ({"email": "x" * 10_000 + "@example.com", "password": PASSWORD}, 400, "validation_error"),
         ({"email": "a@example.com", "password": "p" * 1_025}, 400, "validation_error"),
         ({"password": PASSWORD}, 400, "validation_error"),
         ({}, 400, "validation_error"),
     ],
 )
-async def test_register_refuses_hostile_bodies(client: httpx.AsyncClient, body: dict,  # type: ignore[type-arg]
-                                               status: int, code: str) -> None:
+async def test_register_refuses_hostile_bodies(
+    client: httpx.AsyncClient,
+    body: dict,  # type: ignore[type-arg]
+    status: int,
+    code: str,
+) -> None:
     response = await client.post("/api/auth/register", json=body)
     assert response.status_code == status, response.text
     assert error_code(response) == code
@@ -133,34 +163,51 @@ async def test_register_refuses_hostile_bodies(client: httpx.AsyncClient, body: 
 
 @pytest.mark.parametrize(
     ("content", "paths"),
-    [(b'{"email": "\\ud800@example.com", "password": "correct horse battery"}',
-      ("/api/auth/register", "/api/auth/login")),
-     (b'{"email": "a@example.com", "password": "\\udfffcorrect horse battery"}',
-      ("/api/auth/register", "/api/auth/login")),
-     (b'{"email": "a@example.com", "password": "correct horse battery", "name": "\\ud800"}',
-      ("/api/auth/register",))],
+    [
+        (
+            b'{"email": "\\ud800@example.com", "password": "correct horse battery"}',
+            ("/api/auth/register", "/api/auth/login"),
+        ),
+        (
+            b'{"email": "a@example.com", "password": "\\udfffcorrect horse battery"}',
+            ("/api/auth/register", "/api/auth/login"),
+        ),
+        (
+            b'{"email": "a@example.com", "password": "correct horse battery", "name": "\\ud800"}',
+            ("/api/auth/register",),
+        ),
+    ],
 )
-async def test_lone_surrogates_in_json_strings_are_refused(client: httpx.AsyncClient,
-                                                           content: bytes,
-                                                           paths: tuple[str, ...]) -> None:
+async def test_lone_surrogates_in_json_strings_are_refused(
+    client: httpx.AsyncClient, content: bytes, paths: tuple[str, ...]
+) -> None:
     for path in paths:
-        response = await client.post(path, content=content,
-                                     headers={"content-type": "application/json"})
+        response = await client.post(
+            path, content=content, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 400, response.text
         assert error_code(response) == "validation_error"
 
 
-@pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/login", "/api/auth/refresh",
-                                  "/api/auth/dev-login"])
+@pytest.mark.parametrize(
+    "path", ["/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/api/auth/dev-login"]
+)
 @pytest.mark.parametrize(
     ("content", "status", "code"),
-    [(b"{not json", 422, "invalid_json"), (b"[1, 2, 3]", 400, "validation_error"),
-     (b'"a string"', 400, "validation_error"), (b"\xff\xfe\x00", 400, "bad_request"),
-     (b"null", 400, "validation_error")],
+    [
+        (b"{not json", 422, "invalid_json"),
+        (b"[1, 2, 3]", 400, "validation_error"),
+        (b'"a string"', 400, "validation_error"),
+        (b"\xff\xfe\x00", 400, "bad_request"),
+        (b"null", 400, "validation_error"),
+    ],
 )
-async def test_undecodable_or_wrongly_shaped_json(client: httpx.AsyncClient, path: str,
-                                                  content: bytes, status: int, code: str) -> None:
-    response = await client.post(path, content=content, headers={"content-type": "application/json"})
+async def test_undecodable_or_wrongly_shaped_json(
+    client: httpx.AsyncClient, path: str, content: bytes, status: int, code: str
+) -> None:
+    response = await client.post(
+        path, content=content, headers={"content-type": "application/json"}
+    )
     if path == "/api/auth/dev-login" and status == 400:
         assert response.status_code in (400, 404)  # a null/absent body is allowed there
         return
@@ -169,8 +216,9 @@ async def test_undecodable_or_wrongly_shaped_json(client: httpx.AsyncClient, pat
 
 
 @pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/login", "/api/auth/refresh"])
-async def test_oversized_bodies_get_413_declared_or_streamed(client: httpx.AsyncClient,
-                                                             path: str) -> None:
+async def test_oversized_bodies_get_413_declared_or_streamed(
+    client: httpx.AsyncClient, path: str
+) -> None:
     huge = b'{"email": "' + b"a" * 2_000_000 + b'"}'
     declared = await client.post(path, content=huge, headers={"content-type": "application/json"})
     assert declared.status_code == 413
@@ -181,7 +229,9 @@ async def test_oversized_bodies_get_413_declared_or_streamed(client: httpx.Async
         for _ in range(100):
             yield b"a" * 10_000
 
-    streamed = await client.post(path, content=chunks(), headers={"content-type": "application/json"})
+    streamed = await client.post(
+        path, content=chunks(), headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413
     assert error_code(streamed) == "payload_too_large"
 
@@ -190,11 +240,13 @@ async def test_sql_looking_text_is_just_text(client: httpx.AsyncClient, app: Fas
     name = "Robert'); DROP TABLE users;--"
     body = await register(client, "o'brien@example.com", password="' OR 1=1; --  ", name=name)
     assert body["user"]["name"] == name
-    login = await client.post("/api/auth/login",
-                              json={"email": "O'Brien@example.com", "password": "' OR 1=1; --  "})
+    login = await client.post(
+        "/api/auth/login", json={"email": "O'Brien@example.com", "password": "' OR 1=1; --  "}
+    )
     assert login.status_code == 200
-    wrong = await client.post("/api/auth/login",
-                              json={"email": "o'brien@example.com", "password": "' OR '1'='1"})
+    wrong = await client.post(
+        "/api/auth/login", json={"email": "o'brien@example.com", "password": "' OR '1'='1"}
+    )
     assert wrong.status_code == 401
     async with app.state.db.session() as session:
         assert len((await session.execute(select(User))).scalars().all()) == 1
@@ -202,10 +254,12 @@ async def test_sql_looking_text_is_just_text(client: httpx.AsyncClient, app: Fas
 
 # -- login ---------------------------------------------------------------------------------
 
+
 async def test_login_returns_a_fresh_pair(client: httpx.AsyncClient) -> None:
     registered = await register(client, "login@example.com")
-    response = await client.post("/api/auth/login",
-                                 json={"email": "LOGIN@example.com", "password": PASSWORD})
+    response = await client.post(
+        "/api/auth/login", json={"email": "LOGIN@example.com", "password": PASSWORD}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["user"] == registered["user"]
@@ -219,10 +273,12 @@ async def test_unknown_email_and_wrong_password_get_the_same_answer(
 ) -> None:
     await register(client, "known@example.com")
     answers = []
-    for email, password in [("known@example.com", "wrong password!!"),
-                            ("unknown@example.com", PASSWORD),
-                            ("not an email", PASSWORD),
-                            ("known@example.com", "")]:
+    for email, password in [
+        ("known@example.com", "wrong password!!"),
+        ("unknown@example.com", PASSWORD),
+        ("not an email", PASSWORD),
+        ("known@example.com", ""),
+    ]:
         response = await client.post("/api/auth/login", json={"email": email, "password": password})
         assert response.status_code == 401
         answers.append(response.json())
@@ -255,8 +311,9 @@ async def test_a_password_less_account_cannot_log_in_with_a_password(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     await make_user(app, "nopassword@example.com")
-    response = await client.post("/api/auth/login",
-                                 json={"email": "nopassword@example.com", "password": PASSWORD})
+    response = await client.post(
+        "/api/auth/login", json={"email": "nopassword@example.com", "password": PASSWORD}
+    )
     assert response.status_code == 401
     assert error_code(response) == "invalid_credentials"
 
@@ -265,18 +322,21 @@ async def test_login_rehashes_when_the_cost_changed(deployment) -> None:  # type
     async with running_app(deployment(argon2_memory_kib=8_192)) as (app, client):
         user_id = (await register(client, "rehash@example.com"))["user"]["id"]
     async with running_app(deployment(argon2_memory_kib=12_288)) as (app, client):
-        response = await client.post("/api/auth/login",
-                                     json={"email": "rehash@example.com", "password": PASSWORD})
+        response = await client.post(
+            "/api/auth/login", json={"email": "rehash@example.com", "password": PASSWORD}
+        )
         assert response.status_code == 200
         async with app.state.db.session() as session:
             stored = (await session.get(User, user_id)).password_hash  # type: ignore[union-attr]
         assert "$m=12288," in stored
-        again = await client.post("/api/auth/login",
-                                  json={"email": "rehash@example.com", "password": PASSWORD})
+        again = await client.post(
+            "/api/auth/login", json={"email": "rehash@example.com", "password": PASSWORD}
+        )
         assert again.status_code == 200
 
 
 # -- the current-user dependency -------------------------------------------------------------
+
 
 async def test_me_needs_a_bearer_header_and_nothing_else(client: httpx.AsyncClient) -> None:
     body = await register(client)
@@ -296,26 +356,37 @@ async def test_me_needs_a_bearer_header_and_nothing_else(client: httpx.AsyncClie
 async def test_me_refuses_bad_tokens_with_their_reason(client: httpx.AsyncClient) -> None:
     body = await register(client)
     now = int(time.time())
-    base = {"sub": body["user"]["id"], "iat": now, "jti": "x" * 32, "typ": "access",
-            "iss": "apex", "aud": "apex", "exp": now + 600}
+    base = {
+        "sub": body["user"]["id"],
+        "iat": now,
+        "jti": "x" * 32,
+        "typ": "access",
+        "iss": "apex",
+        "aud": "apex",
+        "exp": now + 600,
+    }
     cases = {
         "invalid_token": [
             "garbage",
             jwt.encode({**base, "aud": "other"}, TEST_JWT_SECRET, algorithm="HS256"),
             jwt.encode({**base, "typ": "refresh"}, TEST_JWT_SECRET, algorithm="HS256"),
             jwt.encode(base, "wrong-secret-" + "w" * 40, algorithm="HS256"),
-            body["access_token"][:-3] + ("AAA" if not body["access_token"].endswith("AAA") else "BBB"),
+            body["access_token"][:-3]
+            + ("AAA" if not body["access_token"].endswith("AAA") else "BBB"),
             body["refresh_token"],
             jwt.encode(base, None, algorithm="none"),
         ],
         "token_expired": [
-            jwt.encode({**base, "iat": now - 2_000, "exp": now - 1_000}, TEST_JWT_SECRET,
-                       algorithm="HS256"),
+            jwt.encode(
+                {**base, "iat": now - 2_000, "exp": now - 1_000}, TEST_JWT_SECRET, algorithm="HS256"
+            ),
         ],
     }
     for code, tokens in cases.items():
         for token in tokens:
-            response = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+            response = await client.get(
+                "/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+            )
             assert response.status_code == 401, token
             assert error_code(response) == code
 
@@ -333,22 +404,27 @@ async def test_asymmetric_signing_end_to_end(deployment, tmp_path: Path, algorit
         pair = await register(client)
         assert jwt.get_unverified_header(pair["access_token"])["alg"] == algorithm
         assert (await client.get("/api/auth/me", headers=bearer(pair))).status_code == 200
-        refreshed = await client.post("/api/auth/refresh",
-                                      json={"refresh_token": pair["refresh_token"]})
+        refreshed = await client.post(
+            "/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        )
         assert refreshed.status_code == 200
         hmac_forgery = jwt.encode(
             jwt.decode(pair["access_token"], options={"verify_signature": False}),
-            TEST_JWT_SECRET, algorithm="HS256")
-        refused = await client.get("/api/auth/me",
-                                   headers={"Authorization": f"Bearer {hmac_forgery}"})
+            TEST_JWT_SECRET,
+            algorithm="HS256",
+        )
+        refused = await client.get(
+            "/api/auth/me", headers={"Authorization": f"Bearer {hmac_forgery}"}
+        )
         assert refused.status_code == 401 and error_code(refused) == "invalid_token"
 
 
 # -- refresh -------------------------------------------------------------------------------
 
+
 async def test_refresh_rotates_and_the_old_token_is_dead(client: httpx.AsyncClient) -> None:
     first = await register(client)
-    second = (await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}))
+    second = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200
     assert second.headers["cache-control"] == "no-store"
     pair = second.json()
@@ -362,11 +438,14 @@ async def test_refresh_rotates_and_the_old_token_is_dead(client: httpx.AsyncClie
 
 async def test_reusing_a_refresh_token_ends_the_whole_sign_in(client: httpx.AsyncClient) -> None:
     stolen = await register(client, "victim@example.com")
-    legit = (await client.post("/api/auth/refresh",
-                               json={"refresh_token": stolen["refresh_token"]})).json()
-    other_session = (await client.post("/api/auth/login",
-                                       json={"email": "victim@example.com",
-                                             "password": PASSWORD})).json()
+    legit = (
+        await client.post("/api/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
+    ).json()
+    other_session = (
+        await client.post(
+            "/api/auth/login", json={"email": "victim@example.com", "password": PASSWORD}
+        )
+    ).json()
     replay = await client.post("/api/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
     assert replay.status_code == 401
     assert error_code(replay) == "refresh_token_reused"
@@ -377,13 +456,15 @@ async def test_reusing_a_refresh_token_ends_the_whole_sign_in(client: httpx.Asyn
         me = await client.get("/api/auth/me", headers=bearer(pair))
         assert me.status_code == 401 and error_code(me) == "token_revoked"
     assert (await client.get("/api/auth/me", headers=bearer(other_session))).status_code == 200
-    alive = await client.post("/api/auth/refresh",
-                              json={"refresh_token": other_session["refresh_token"]})
+    alive = await client.post(
+        "/api/auth/refresh", json={"refresh_token": other_session["refresh_token"]}
+    )
     assert alive.status_code == 200
 
 
-async def test_refresh_tokens_are_stored_hashed_for_fourteen_days(client: httpx.AsyncClient,
-                                                                  app: FastAPI) -> None:
+async def test_refresh_tokens_are_stored_hashed_for_fourteen_days(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     pair = await register(client)
     async with app.state.db.session() as session:
         stored = (await session.execute(select(RefreshToken))).scalars().one()
@@ -393,20 +474,28 @@ async def test_refresh_tokens_are_stored_hashed_for_fourteen_days(client: httpx.
     assert abs(lifetime - timedelta(days=14)) < timedelta(seconds=5)
 
 
-async def test_racing_refreshes_have_exactly_one_winner(client: httpx.AsyncClient,
-                                                        app: FastAPI) -> None:
+async def test_racing_refreshes_have_exactly_one_winner(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     pair = await register(client)
-    responses = await asyncio.gather(*(
-        client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
-        for _ in range(6)
-    ))
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+            for _ in range(6)
+        )
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [401] * 5
     assert {error_code(r) for r in responses if r.status_code == 401} <= {
-        "refresh_token_reused", "invalid_refresh_token"}
+        "refresh_token_reused",
+        "invalid_refresh_token",
+    }
     async with app.state.db.session() as session:
-        used = (await session.execute(
-            select(RefreshToken).where(RefreshToken.used_at.is_not(None)))).scalars().all()
+        used = (
+            (await session.execute(select(RefreshToken).where(RefreshToken.used_at.is_not(None))))
+            .scalars()
+            .all()
+        )
         family = (await session.execute(select(RefreshFamily))).scalars().one()
     assert len(used) == 1
     assert family.revoked_reason == "reuse"
@@ -422,8 +511,16 @@ async def test_unknown_or_malformed_refresh_tokens(client: httpx.AsyncClient, to
     assert error_code(response) == "invalid_refresh_token"
 
 
-@pytest.mark.parametrize("body", [{}, {"refresh_token": None}, {"refresh_token": 42},
-                                  {"refresh_token": ["a"]}, {"refresh_token": "a" * 513}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"refresh_token": None},
+        {"refresh_token": 42},
+        {"refresh_token": ["a"]},
+        {"refresh_token": "a" * 513},
+    ],
+)
 async def test_refresh_body_of_the_wrong_shape(client: httpx.AsyncClient, body: dict) -> None:  # type: ignore[type-arg]
     response = await client.post("/api/auth/refresh", json=body)
     assert response.status_code == 400
@@ -433,7 +530,9 @@ async def test_refresh_body_of_the_wrong_shape(client: httpx.AsyncClient, body: 
 async def test_an_expired_refresh_token_is_refused(client: httpx.AsyncClient, app: FastAPI) -> None:
     pair = await register(client)
     async with app.state.db.session() as session:
-        await session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.execute(
+            update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         await session.commit()
     response = await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert response.status_code == 401
@@ -443,18 +542,25 @@ async def test_an_expired_refresh_token_is_refused(client: httpx.AsyncClient, ap
 
 # -- logout --------------------------------------------------------------------------------
 
+
 async def test_logout_kills_the_access_token_and_its_sign_in(client: httpx.AsyncClient) -> None:
     pair = await register(client, "bye@example.com")
-    refreshed = (await client.post("/api/auth/refresh",
-                                   json={"refresh_token": pair["refresh_token"]})).json()
-    elsewhere = (await client.post("/api/auth/login",
-                                   json={"email": "bye@example.com", "password": PASSWORD})).json()
+    refreshed = (
+        await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    ).json()
+    elsewhere = (
+        await client.post(
+            "/api/auth/login", json={"email": "bye@example.com", "password": PASSWORD}
+        )
+    ).json()
     response = await client.post("/api/auth/logout", headers=bearer(refreshed))
     assert response.status_code == 204 and response.content == b""
     for token_pair in (pair, refreshed):
         me = await client.get("/api/auth/me", headers=bearer(token_pair))
         assert me.status_code == 401 and error_code(me) == "token_revoked"
-    dead = await client.post("/api/auth/refresh", json={"refresh_token": refreshed["refresh_token"]})
+    dead = await client.post(
+        "/api/auth/refresh", json={"refresh_token": refreshed["refresh_token"]}
+    )
     assert dead.status_code == 401 and error_code(dead) == "invalid_refresh_token"
     again = await client.post("/api/auth/logout", headers=bearer(refreshed))
     assert again.status_code == 401 and error_code(again) == "token_revoked"
@@ -475,7 +581,10 @@ async def test_logout_needs_a_token(client: httpx.AsyncClient) -> None:
 
 # -- WebSocket tickets ---------------------------------------------------------------------
 
-async def test_a_ws_ticket_redeems_once_to_its_user(client: httpx.AsyncClient, app: FastAPI) -> None:
+
+async def test_a_ws_ticket_redeems_once_to_its_user(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     pair = await register(client)
     response = await client.post("/api/auth/ws-ticket", headers=bearer(pair))
     assert response.status_code == 200
@@ -490,8 +599,9 @@ async def test_a_ws_ticket_redeems_once_to_its_user(client: httpx.AsyncClient, a
     assert getattr(caught.value, "code", None) == "invalid_ticket"
 
 
-async def test_tickets_and_access_tokens_are_not_interchangeable(client: httpx.AsyncClient,
-                                                                 app: FastAPI) -> None:
+async def test_tickets_and_access_tokens_are_not_interchangeable(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     pair = await register(client)
     ticket = (await client.post("/api/auth/ws-ticket", headers=bearer(pair))).json()["ticket"]
     with pytest.raises(Exception) as as_ticket:
@@ -504,7 +614,9 @@ async def test_tickets_and_access_tokens_are_not_interchangeable(client: httpx.A
     assert me.status_code == 401
 
 
-async def test_logout_voids_tickets_issued_before_it(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_logout_voids_tickets_issued_before_it(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     pair = await register(client)
     ticket = (await client.post("/api/auth/ws-ticket", headers=bearer(pair))).json()["ticket"]
     await client.post("/api/auth/logout", headers=bearer(pair))
@@ -522,6 +634,7 @@ async def test_ws_ticket_lifetime_follows_the_setting(deployment) -> None:  # ty
 
 
 # -- development login ---------------------------------------------------------------------
+
 
 async def test_dev_login_does_not_exist_outside_development(client: httpx.AsyncClient) -> None:
     for body in (None, {"email": "dev@example.com"}):
@@ -546,6 +659,7 @@ async def test_dev_login_in_development(deployment) -> None:  # type: ignore[no-
 
 # -- rate limits ---------------------------------------------------------------------------
 
+
 def assert_limited(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
     assert error_code(response) == "rate_limited"
@@ -558,15 +672,22 @@ async def test_login_is_limited_per_ip(deployment) -> None:  # type: ignore[no-u
     async with running_app(deployment(rate_limit_login_per_minute=3)) as (app, client):
         await register(client, "limited@example.com")
         for i in range(3):
-            response = await client.post("/api/auth/login", headers={"X-Forwarded-For": f"10.9.9.{i}"},
-                                         json={"email": f"x{i}@example.com", "password": PASSWORD})
+            response = await client.post(
+                "/api/auth/login",
+                headers={"X-Forwarded-For": f"10.9.9.{i}"},
+                json={"email": f"x{i}@example.com", "password": PASSWORD},
+            )
             assert response.status_code == 401
-        limited = await client.post("/api/auth/login", headers={"X-Forwarded-For": "10.9.9.9"},
-                                    json={"email": "limited@example.com", "password": PASSWORD})
+        limited = await client.post(
+            "/api/auth/login",
+            headers={"X-Forwarded-For": "10.9.9.9"},
+            json={"email": "limited@example.com", "password": PASSWORD},
+        )
         assert_limited(limited)
         async with client_for(app, ip="192.0.2.7") as elsewhere:
-            ok = await elsewhere.post("/api/auth/login",
-                                      json={"email": "limited@example.com", "password": PASSWORD})
+            ok = await elsewhere.post(
+                "/api/auth/login", json={"email": "limited@example.com", "password": PASSWORD}
+            )
             assert ok.status_code == 200
 
 
@@ -575,16 +696,20 @@ async def test_login_is_limited_per_account(deployment) -> None:  # type: ignore
         await register(client, "target@example.com")
         for i in range(3):
             async with client_for(app, ip=f"198.51.100.{i}") as attacker:
-                response = await attacker.post("/api/auth/login",
-                                               json={"email": "Target@example.com",
-                                                     "password": f"guess number {i}"})
+                response = await attacker.post(
+                    "/api/auth/login",
+                    json={"email": "Target@example.com", "password": f"guess number {i}"},
+                )
                 assert response.status_code == 401
         async with client_for(app, ip="198.51.100.200") as attacker:
-            assert_limited(await attacker.post("/api/auth/login",
-                                               json={"email": "target@example.com",
-                                                     "password": PASSWORD}))
-            other = await attacker.post("/api/auth/login",
-                                        json={"email": "someone@example.com", "password": PASSWORD})
+            assert_limited(
+                await attacker.post(
+                    "/api/auth/login", json={"email": "target@example.com", "password": PASSWORD}
+                )
+            )
+            other = await attacker.post(
+                "/api/auth/login", json={"email": "someone@example.com", "password": PASSWORD}
+            )
             assert other.status_code == 401
 
 
@@ -593,8 +718,11 @@ async def test_register_and_refresh_are_limited(deployment) -> None:  # type: ig
     async with running_app(settings) as (app, client):
         pair = await register(client)
         await register(client)
-        assert_limited(await client.post("/api/auth/register",
-                                         json={"email": new_email(), "password": PASSWORD}))
+        assert_limited(
+            await client.post(
+                "/api/auth/register", json={"email": new_email(), "password": PASSWORD}
+            )
+        )
         token = pair["refresh_token"]
         for _ in range(2):
             response = await client.post("/api/auth/refresh", json={"refresh_token": token})
@@ -604,6 +732,7 @@ async def test_register_and_refresh_are_limited(deployment) -> None:  # type: ig
         async with client_for(app, ip="203.0.113.5") as other_ip:
             # the account's own limit (2 a minute) is spent as well
             assert_limited(await other_ip.post("/api/auth/refresh", json={"refresh_token": token}))
-            fresh = await other_ip.post("/api/auth/register",
-                                        json={"email": new_email(), "password": PASSWORD})
+            fresh = await other_ip.post(
+                "/api/auth/register", json={"email": new_email(), "password": PASSWORD}
+            )
             assert fresh.status_code == 201

@@ -39,8 +39,12 @@ def prefix() -> str:
     return f"t{uuid.uuid4().hex[:16]}"
 
 
-def two_instances(request: pytest.FixtureRequest, prefix: str, local: Callable[[], Any],
-                  remote: Callable[[aioredis.Redis, str], Any]) -> tuple[Any, Any]:
+def two_instances(
+    request: pytest.FixtureRequest,
+    prefix: str,
+    local: Callable[[], Any],
+    remote: Callable[[aioredis.Redis, str], Any],
+) -> tuple[Any, Any]:
     """Two handles on shared state, standing for two processes: the same object in process,
     two instances on one Redis."""
     if request.param == "local":
@@ -60,6 +64,7 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 2.0) -> bool:
 
 
 # -- revocation ---------------------------------------------------------------------------
+
 
 async def test_local_revocation_is_immediate_and_forgets_expired_entries() -> None:
     revocations = LocalRevocationList()
@@ -86,8 +91,9 @@ async def running(*lists: RecordedRevocationList) -> AsyncIterator[None]:
             await revocations.close()
 
 
-def recorded(database: Database, redis_client: aioredis.Redis, prefix: str,
-             **options: float) -> RedisRevocationList:
+def recorded(
+    database: Database, redis_client: aioredis.Redis, prefix: str, **options: float
+) -> RedisRevocationList:
     """One process's revocation list: recorded in the app database, announced through Redis."""
     return RedisRevocationList(RevocationRepository(database), redis_client, prefix, **options)
 
@@ -178,9 +184,17 @@ async def test_junk_on_the_channel_is_ignored(
     follower = recorded(database, redis_client, prefix)
     await follower.start()
     try:
-        for junk in (b"not json", b"[]", b"5", b'{"ids": 5}', b'{"ids": ["x"]}', b"\xff\xfe",
-                     b'{"ids": "xyz", "until": 9e99}', b'{"ids": [1, 2], "until": 9e99}',
-                     b'{"ids": ["x"], "until": "soon"}'):
+        for junk in (
+            b"not json",
+            b"[]",
+            b"5",
+            b'{"ids": 5}',
+            b'{"ids": ["x"]}',
+            b"\xff\xfe",
+            b'{"ids": "xyz", "until": 9e99}',
+            b'{"ids": [1, 2], "until": 9e99}',
+            b'{"ids": ["x"], "until": "soon"}',
+        ):
             await redis_client.publish(f"{prefix}:auth:revocations", junk)
         await recorded(database, redis_client, prefix).revoke(["after-junk"], time.time() + 60)
         assert await eventually(lambda: follower.is_revoked("after-junk"))
@@ -194,9 +208,8 @@ async def test_without_redis_start_does_not_hang_and_revocations_are_still_recor
 ) -> None:
     client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0")
     revocations = recorded(database, client, "dead")
-    started = time.monotonic()
-    await revocations.start()
-    assert time.monotonic() - started < STARTUP_WAIT_S + 1
+    async with asyncio.timeout(STARTUP_WAIT_S + 10):  # gives up on Redis instead of hanging
+        await revocations.start()
     assert not revocations.synced.is_set()
     await revocations.revoke(["jti"], time.time() + 60)
     assert revocations.is_revoked("jti")
@@ -222,12 +235,15 @@ async def test_without_the_database_revoke_says_503_and_this_process_still_refus
 
 # -- tickets --------------------------------------------------------------------------------
 
+
 @pytest.fixture(params=["local", "redis"])
 def ticket_stores(request: pytest.FixtureRequest, prefix: str) -> tuple[TicketStore, TicketStore]:
     return two_instances(request, prefix, LocalTicketStore, RedisTicketStore)
 
 
-async def test_a_ticket_redeems_once_anywhere(ticket_stores: tuple[TicketStore, TicketStore]) -> None:
+async def test_a_ticket_redeems_once_anywhere(
+    ticket_stores: tuple[TicketStore, TicketStore],
+) -> None:
     issuer, redeemer = ticket_stores
     ticket = await issuer.issue("ws", {"user_id": "u1", "token_id": "t1"}, 60)
     assert len(ticket) >= 43
@@ -236,7 +252,9 @@ async def test_a_ticket_redeems_once_anywhere(ticket_stores: tuple[TicketStore, 
     assert await issuer.redeem("ws", ticket) is None
 
 
-async def test_a_ticket_is_bound_to_its_kind(ticket_stores: tuple[TicketStore, TicketStore]) -> None:
+async def test_a_ticket_is_bound_to_its_kind(
+    ticket_stores: tuple[TicketStore, TicketStore],
+) -> None:
     issuer, redeemer = ticket_stores
     ticket = await issuer.issue("oidc", {"provider": "p"}, 60)
     assert await redeemer.redeem("ws", ticket) is None
@@ -255,13 +273,15 @@ async def test_racing_redemptions_have_one_winner(
 ) -> None:
     issuer, redeemer = ticket_stores
     ticket = await issuer.issue("ws", {"user_id": "u"}, 60)
-    results = await asyncio.gather(*(store.redeem("ws", ticket)
-                                     for store in (issuer, redeemer) * 10))
+    results = await asyncio.gather(
+        *(store.redeem("ws", ticket) for store in (issuer, redeemer) * 10)
+    )
     assert [r for r in results if r is not None] == [{"user_id": "u"}]
 
 
-@pytest.mark.parametrize("garbage", ["", "x", "é" * 50, "\x00" * 10, "a" * 10_000, "\ud800",
-                                     "*", "ws:*", "' OR 1=1 --"])
+@pytest.mark.parametrize(
+    "garbage", ["", "x", "é" * 50, "\x00" * 10, "a" * 10_000, "\ud800", "*", "ws:*", "' OR 1=1 --"]
+)
 async def test_garbage_tickets_redeem_to_nothing(
     ticket_stores: tuple[TicketStore, TicketStore], garbage: str
 ) -> None:
@@ -278,6 +298,7 @@ async def test_redis_stores_only_the_ticket_hash(redis_client: aioredis.Redis, p
 
 
 # -- rate limits ----------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["local", "redis"])
 def limiters(request: pytest.FixtureRequest, prefix: str) -> tuple[RateLimiter, RateLimiter]:
@@ -299,13 +320,15 @@ async def test_concurrent_requests_never_exceed_the_limit(
     limiters: tuple[RateLimiter, RateLimiter],
 ) -> None:
     first, second = limiters
-    waits = await asyncio.gather(*(limiter.acquire("burst", 5, 60.0)
-                                   for limiter in (first, second) * 15))
+    waits = await asyncio.gather(
+        *(limiter.acquire("burst", 5, 60.0) for limiter in (first, second) * 15)
+    )
     assert sum(1 for w in waits if w == 0.0) == 5
 
 
-async def test_redis_rate_keys_expire_on_their_own(redis_client: aioredis.Redis,
-                                                   prefix: str) -> None:
+async def test_redis_rate_keys_expire_on_their_own(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
     limiter = RedisRateLimiter(redis_client, prefix)
     await limiter.acquire("k", 10, 60.0)
     ttl_ms = await redis_client.pttl(f"{prefix}:auth:rate:k")

@@ -22,8 +22,13 @@ CALLBACK = "/api/auth/oidc/test/callback"
 
 
 def oidc_overrides(issuer: str) -> dict[str, object]:
-    return {"oidc_issuer": issuer, "oidc_client_id": CLIENT_ID, "oidc_client_secret": CLIENT_SECRET,
-            "oidc_name": "test", "public_url": BASE_URL}
+    return {
+        "oidc_issuer": issuer,
+        "oidc_client_id": CLIENT_ID,
+        "oidc_client_secret": CLIENT_SECRET,
+        "oidc_name": "test",
+        "public_url": BASE_URL,
+    }
 
 
 @pytest.fixture
@@ -61,15 +66,18 @@ def tokens_from(response: httpx.Response) -> dict[str, str]:
     assert response.status_code == 303, response.text
     location = response.headers["location"]
     assert location.startswith(f"{BASE_URL}/#/oidc?")
-    fragment = {k: v[0] for k, v in parse_qs(urlsplit(location).fragment.removeprefix("/oidc?")).items()}
+    fragment = {
+        k: v[0] for k, v in parse_qs(urlsplit(location).fragment.removeprefix("/oidc?")).items()
+    }
     assert set(fragment) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert fragment["token_type"] == "bearer"
     return fragment
 
 
 async def me(client: httpx.AsyncClient, tokens: dict[str, str]) -> dict:  # type: ignore[type-arg]
-    response = await client.get("/api/auth/me",
-                                headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    response = await client.get(
+        "/api/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert response.status_code == 200
     return response.json()  # type: ignore[no-any-return]
 
@@ -85,8 +93,9 @@ async def count(app: FastAPI, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def test_the_whole_flow_creates_an_account(client: httpx.AsyncClient,
-                                                 oidc_provider: OidcTestProvider) -> None:
+async def test_the_whole_flow_creates_an_account(
+    client: httpx.AsyncClient, oidc_provider: OidcTestProvider
+) -> None:
     authorize_url = await begin(client)
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
     assert authorize_url.startswith(f"{oidc_provider.issuer}/authorize?")
@@ -111,8 +120,9 @@ async def test_the_whole_flow_creates_an_account(client: httpx.AsyncClient,
     assert "client_secret" not in exchange  # client_secret_basic, not in the body
     assert exchange["redirect_uri"] == f"{BASE_URL}{CALLBACK}"
 
-    refreshed = await client.post("/api/auth/refresh",
-                                  json={"refresh_token": tokens["refresh_token"]})
+    refreshed = await client.post(
+        "/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 200
 
 
@@ -130,15 +140,17 @@ async def test_the_same_subject_signs_into_the_same_account(
 async def test_a_verified_email_links_to_the_existing_account(
     client: httpx.AsyncClient, app: FastAPI, oidc_provider: OidcTestProvider
 ) -> None:
-    registered = await client.post("/api/auth/register",
-                                   json={"email": oidc_provider.person.email.upper(),
-                                         "password": "correct horse battery"})
+    registered = await client.post(
+        "/api/auth/register",
+        json={"email": oidc_provider.person.email.upper(), "password": "correct horse battery"},
+    )
     assert registered.status_code == 201
     signed_in = await me(client, tokens_from(await sign_in(client)))
     assert signed_in["id"] == registered.json()["user"]["id"]
-    password_login = await client.post("/api/auth/login",
-                                       json={"email": oidc_provider.person.email,
-                                             "password": "correct horse battery"})
+    password_login = await client.post(
+        "/api/auth/login",
+        json={"email": oidc_provider.person.email, "password": "correct horse battery"},
+    )
     assert password_login.status_code == 200
     assert await count(app, User) == 1
 
@@ -165,8 +177,9 @@ async def test_a_callback_cannot_be_replayed(client: httpx.AsyncClient) -> None:
     assert error_code(replay) == "invalid_oidc_state"
 
 
-async def test_a_callback_from_another_browser_is_refused(app: FastAPI,
-                                                          client: httpx.AsyncClient) -> None:
+async def test_a_callback_from_another_browser_is_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     callback_url = await at_provider(await begin(client))
     async with client_for(app) as other_browser:
         response = await back_at_apex(other_browser, callback_url)
@@ -176,8 +189,9 @@ async def test_a_callback_from_another_browser_is_refused(app: FastAPI,
 
 
 @pytest.mark.parametrize("state", ["", "forged", "é" * 20, "' OR 1=1 --", "a" * 43])
-async def test_forged_states_are_refused(app: FastAPI, client: httpx.AsyncClient,
-                                         state: str) -> None:
+async def test_forged_states_are_refused(
+    app: FastAPI, client: httpx.AsyncClient, state: str
+) -> None:
     await begin(client)  # a real sign-in is pending in this browser, with its own state
     response = await client.get(CALLBACK, params={"state": state, "code": "abc"})
     assert response.status_code == 400
@@ -187,8 +201,11 @@ async def test_forged_states_are_refused(app: FastAPI, client: httpx.AsyncClient
 async def test_a_cookie_matching_a_made_up_state_is_not_enough(app: FastAPI) -> None:
     made_up = "m" * 43
     async with client_for(app) as attacker:
-        response = await attacker.get(CALLBACK, params={"state": made_up, "code": "abc"},
-                                      headers={"Cookie": f"apex_oidc_state={made_up}"})
+        response = await attacker.get(
+            CALLBACK,
+            params={"state": made_up, "code": "abc"},
+            headers={"Cookie": f"apex_oidc_state={made_up}"},
+        )
     assert response.status_code == 400
     assert error_code(response) == "invalid_oidc_state"
 
@@ -260,8 +277,11 @@ async def test_rotated_provider_keys_are_fetched_again(
 
 
 async def test_an_unknown_provider_is_404(client: httpx.AsyncClient) -> None:
-    for path in ("/api/auth/oidc/nope/login", "/api/auth/oidc/nope/callback?state=a&code=b",
-                 "/api/auth/oidc/%00/login"):
+    for path in (
+        "/api/auth/oidc/nope/login",
+        "/api/auth/oidc/nope/callback?state=a&code=b",
+        "/api/auth/oidc/%00/login",
+    ):
         response = await client.get(path)
         assert response.status_code == 404
         assert error_code(response) == "not_found"
@@ -277,15 +297,26 @@ async def test_an_unreachable_provider_is_503(deployment) -> None:  # type: igno
 
 def test_google_preset_and_generic_issuer_come_from_settings(make_settings) -> None:  # type: ignore[no-untyped-def]
     assert configured_providers(make_settings()) == {}
-    providers = configured_providers(make_settings(
-        oidc_google_client_id="gid", oidc_google_client_secret="gsecret",
-        oidc_issuer="https://login.example.com/", oidc_client_id="cid", oidc_name="corp",
-    ))
+    providers = configured_providers(
+        make_settings(
+            oidc_google_client_id="gid",
+            oidc_google_client_secret="gsecret",
+            oidc_issuer="https://login.example.com/",
+            oidc_client_id="cid",
+            oidc_name="corp",
+        )
+    )
     assert set(providers) == {"google", "corp"}
     google = providers["google"]
-    assert (google.issuer, google.client_id, google.client_secret) == (GOOGLE_ISSUER, "gid",
-                                                                       "gsecret")
+    assert (google.issuer, google.client_id, google.client_secret) == (
+        GOOGLE_ISSUER,
+        "gid",
+        "gsecret",
+    )
     assert "openid" in google.scope and "email" in google.scope
     corp = providers["corp"]
-    assert (corp.issuer, corp.client_id, corp.client_secret) == ("https://login.example.com",
-                                                                 "cid", None)
+    assert (corp.issuer, corp.client_id, corp.client_secret) == (
+        "https://login.example.com",
+        "cid",
+        None,
+    )

@@ -15,10 +15,16 @@ async def test_no_providers_and_no_development_login_by_default(make_settings) -
 
 
 async def test_configured_providers_and_development_login(make_settings) -> None:  # type: ignore[no-untyped-def]
-    body = await providers(make_settings(
-        env="development", oidc_google_client_id="cid", oidc_google_client_secret="secret",
-        oidc_issuer="https://id.example.com", oidc_client_id="corp", oidc_name="corp",
-    ))
+    body = await providers(
+        make_settings(
+            env="development",
+            oidc_google_client_id="cid",
+            oidc_google_client_secret="secret",
+            oidc_issuer="https://id.example.com",
+            oidc_client_id="corp",
+            oidc_name="corp",
+        )
+    )
     assert body["dev_login"] is True
     assert body["providers"] == [
         {"name": "corp", "label": "corp", "login_url": "/api/auth/oidc/corp/login"},

@@ -18,8 +18,12 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
     if request.param == "memory":
         instance = InProcessEventBus(replay_max=1_000, replay_ttl_s=600, retained_runs=100)
     else:
-        instance = RedisEventBus(request.getfixturevalue("redis_server").url, replay_max=1_000,
-                                 replay_ttl_s=600, worker_lost_after_s=15)
+        instance = RedisEventBus(
+            request.getfixturevalue("redis_server").url,
+            replay_max=1_000,
+            replay_ttl_s=600,
+            worker_lost_after_s=15,
+        )
     await instance.start()
     yield instance
     await instance.close()
@@ -31,11 +35,22 @@ def ids() -> tuple[str, str]:
 
 def draft(run_id: str, user_id: str, n: int = 0, *, final: bool = False) -> EventDraft:
     if final:
-        return EventDraft(type=EventType.AGENT_STOPPED, run_id=run_id, thread_id="t",
-                          user_id=user_id, agent_name="supervisor",
-                          payload={"final": True, "state": "cancelled"})
-    return EventDraft(type=EventType.AGENT_THINKING, run_id=run_id, thread_id="t",
-                      user_id=user_id, agent_name="supervisor", payload={"thought": str(n)})
+        return EventDraft(
+            type=EventType.AGENT_STOPPED,
+            run_id=run_id,
+            thread_id="t",
+            user_id=user_id,
+            agent_name="supervisor",
+            payload={"final": True, "state": "cancelled"},
+        )
+    return EventDraft(
+        type=EventType.AGENT_THINKING,
+        run_id=run_id,
+        thread_id="t",
+        user_id=user_id,
+        agent_name="supervisor",
+        payload={"thought": str(n)},
+    )
 
 
 async def settle(received: list[RunEvent], count: int) -> None:
@@ -119,8 +134,9 @@ async def test_cancel_requests_reach_the_handlers(bus: EventBus) -> None:
 async def test_concurrent_subscribers_of_one_user_all_receive(bus: EventBus) -> None:
     run_id, user_id = ids()
     inboxes: list[list[RunEvent]] = [[] for _ in range(20)]
-    subscriptions = await asyncio.gather(*(bus.subscribe(user_id, inbox.append)
-                                           for inbox in inboxes))
+    subscriptions = await asyncio.gather(
+        *(bus.subscribe(user_id, inbox.append) for inbox in inboxes)
+    )
     await bus.publish(draft(run_id, user_id, 1))
     for inbox in inboxes:
         await settle(inbox, 1)

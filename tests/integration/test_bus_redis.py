@@ -19,9 +19,12 @@ async def make_bus(redis_server: RedisServer) -> AsyncIterator[Callable[..., Red
     def make(**options: float) -> RedisEventBus:
         values = {"replay_max": 1_000, "replay_ttl_s": 600, "worker_lost_after_s": 15}
         values.update(options)
-        bus = RedisEventBus(redis_server.url, replay_max=int(values["replay_max"]),
-                            replay_ttl_s=int(values["replay_ttl_s"]),
-                            worker_lost_after_s=values["worker_lost_after_s"])
+        bus = RedisEventBus(
+            redis_server.url,
+            replay_max=int(values["replay_max"]),
+            replay_ttl_s=int(values["replay_ttl_s"]),
+            worker_lost_after_s=values["worker_lost_after_s"],
+        )
         started.append(bus)
         return bus
 
@@ -31,8 +34,14 @@ async def make_bus(redis_server: RedisServer) -> AsyncIterator[Callable[..., Red
 
 
 def draft(run_id: str, user_id: str, n: int) -> EventDraft:
-    return EventDraft(type=EventType.AGENT_THINKING, run_id=run_id, thread_id="t",
-                      user_id=user_id, agent_name="supervisor", payload={"thought": str(n)})
+    return EventDraft(
+        type=EventType.AGENT_THINKING,
+        run_id=run_id,
+        thread_id="t",
+        user_id=user_id,
+        agent_name="supervisor",
+        payload={"thought": str(n)},
+    )
 
 
 async def test_two_processes_share_one_gap_free_sequence_and_live_tail(make_bus) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +98,11 @@ async def test_heartbeats_tell_live_workers_from_lost_ones(make_bus) -> None:  #
 
 
 async def test_a_bus_starts_while_redis_is_down(make_bus) -> None:  # type: ignore[no-untyped-def]
-    bus = RedisEventBus(f"redis://127.0.0.1:{free_port()}/0", replay_max=100, replay_ttl_s=60,
-                        worker_lost_after_s=15)
+    bus = RedisEventBus(
+        f"redis://127.0.0.1:{free_port()}/0",
+        replay_max=100,
+        replay_ttl_s=60,
+        worker_lost_after_s=15,
+    )
     await bus.start()
     await bus.close()

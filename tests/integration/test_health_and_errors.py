@@ -72,7 +72,9 @@ async def test_ready_names_the_failed_dependency(make_settings, dependency: str)
     assert dependency in body["error"]["message"]
 
 
-async def test_database_url_on_postgres_is_ready(make_settings, postgres_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_database_url_on_postgres_is_ready(
+    make_settings, postgres_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import create_pg_database
 
     url = await create_pg_database(postgres_server)
@@ -94,22 +96,30 @@ def _raising(error: Exception):  # type: ignore[no-untyped-def]
     return endpoint
 
 
-@pytest.mark.parametrize(("error", "dependency"), [
-    (ConnectionRefusedError(111, "Connect call failed"), "database"),
-    (asyncpg.CannotConnectNowError("the database system is starting up"), "database"),
-    (_wrapped_by_the_driver_adapter(asyncpg.CannotConnectNowError("shutting down")), "database"),
-    (_wrapped_by_the_driver_adapter(asyncpg.UndefinedTableError("no such table")), None),
-    (sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")),
-     "database"),
-    (sa_exc.InterfaceError("SELECT", {}, Exception("connection is closed")), "database"),
-    (sa_exc.TimeoutError("QueuePool limit reached"), "database"),
-    (redis_exc.ConnectionError("Error 111 connecting"), "redis"),
-    (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("FOREIGN KEY")), None),
-    (FileNotFoundError(2, "No such file"), None),
-])
+@pytest.mark.parametrize(
+    ("error", "dependency"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), "database"),
+        (asyncpg.CannotConnectNowError("the database system is starting up"), "database"),
+        (
+            _wrapped_by_the_driver_adapter(asyncpg.CannotConnectNowError("shutting down")),
+            "database",
+        ),
+        (_wrapped_by_the_driver_adapter(asyncpg.UndefinedTableError("no such table")), None),
+        (
+            sa_exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")),
+            "database",
+        ),
+        (sa_exc.InterfaceError("SELECT", {}, Exception("connection is closed")), "database"),
+        (sa_exc.TimeoutError("QueuePool limit reached"), "database"),
+        (redis_exc.ConnectionError("Error 111 connecting"), "redis"),
+        (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("FOREIGN KEY")), None),
+        (FileNotFoundError(2, "No such file"), None),
+    ],
+)
 async def test_an_outage_is_a_503_with_retry_after_and_anything_else_a_500(
-        app: FastAPI, client: httpx.AsyncClient, error: Exception,
-        dependency: str | None) -> None:
+    app: FastAPI, client: httpx.AsyncClient, error: Exception, dependency: str | None
+) -> None:
     app.router.routes.insert(0, APIRoute("/api/probe-error", _raising(error)))
     answer = await client.get("/api/probe-error")
     body = answer.json()

@@ -10,8 +10,9 @@ from tests.support.usage_files import import_bytes, make_usage_csv
 def _tenant_with_rows_and_a_price(importer: UsageImporter, tenant: str, seed: int) -> int:
     usage = make_usage_csv(200, seed=seed)
     assert import_bytes(importer, tenant, usage.data).state == "completed"
-    importer.set_price(tenant, price_from_dict({"id": "my-model", "input": 1, "output": 2},
-                                               source="user"))
+    importer.set_price(
+        tenant, price_from_dict({"id": "my-model", "input": 1, "output": 2}, source="user")
+    )
     return usage.good_rows
 
 

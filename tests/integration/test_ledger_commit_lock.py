@@ -37,7 +37,8 @@ def lock_name() -> str:
 
 
 def test_servers_take_turns_and_a_server_may_take_its_own_lock_again(
-        redis_server: RedisServer, lock_name: str) -> None:
+    redis_server: RedisServer, lock_name: str
+) -> None:
     first = _lock(redis_server.url, lock_name)
     second = _lock(redis_server.url, lock_name, wait_s=0.3)
     try:
@@ -65,7 +66,8 @@ os._exit(7)
 
 
 def test_the_lease_is_renewed_while_held_and_lapses_when_its_server_dies(
-        redis_server: RedisServer, lock_name: str) -> None:
+    redis_server: RedisServer, lock_name: str
+) -> None:
     holder = _lock(redis_server.url, lock_name, lease_s=0.6)
     other = _lock(redis_server.url, lock_name, wait_s=0.1)
     try:
@@ -76,8 +78,13 @@ def test_the_lease_is_renewed_while_held_and_lapses_when_its_server_dies(
         root = Path(__file__).resolve().parents[2]
         child = subprocess.run(  # takes the lock, then dies without giving it back
             [sys.executable, "-c", _DIES_HOLDING_THE_LOCK, redis_server.url, lock_name],
-            cwd=root, env={**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"},
-            capture_output=True, text=True, timeout=60, check=False)
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert child.returncode == 7, child.stderr
         with pytest.raises(ServiceUnavailable), other:
             pass
@@ -114,15 +121,17 @@ def test_a_redis_that_does_not_answer_refuses_the_write_clearly_and_holds_nothin
 
 
 @pytest.fixture
-def two_servers(request: pytest.FixtureRequest, redis_server: RedisServer,
-                lock_name: str) -> Iterator[tuple[ClickHouseLedger, ClickHouseLedger]]:
+def two_servers(
+    request: pytest.FixtureRequest, redis_server: RedisServer, lock_name: str
+) -> Iterator[tuple[ClickHouseLedger, ClickHouseLedger]]:
     """Two servers' ledgers on one ClickHouse database (chDB), each with its own lock object
     and connection to Redis, as two processes would have."""
     server = request.getfixturevalue("chdb_server")
     database = f"t_{uuid.uuid4().hex[:16]}"
-    ledgers = [ClickHouseLedger(server, database=database,
-                                commit_lock=_lock(redis_server.url, lock_name))
-               for _ in range(2)]
+    ledgers = [
+        ClickHouseLedger(server, database=database, commit_lock=_lock(redis_server.url, lock_name))
+        for _ in range(2)
+    ]
     yield ledgers[0], ledgers[1]
     ledgers[0].drop()
     for ledger in ledgers:
@@ -130,8 +139,8 @@ def two_servers(request: pytest.FixtureRequest, redis_server: RedisServer,
 
 
 async def test_a_price_set_on_one_server_while_another_commits_an_upload_reaches_its_rows(
-        two_servers: tuple[ClickHouseLedger, ClickHouseLedger],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    two_servers: tuple[ClickHouseLedger, ClickHouseLedger], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Server A has checked the tenant's prices and is about to insert an upload's rows when
     server B saves a new price and re-prices the tenant. With the shared lock B waits for A's
     commit and re-prices A's rows too; each on its own lock, B would finish first and A's rows
@@ -141,9 +150,17 @@ async def test_a_price_set_on_one_server_while_another_commits_an_upload_reaches
     importer_b = UsageImporter(b, PriceCatalog.load())
     import_bytes(importer_a, "t", HEADER + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\n")
     repriced: list[int] = []
-    setting = threading.Thread(target=lambda: repriced.append(importer_b.set_price(
-        "t", price_from_dict({"id": "gpt-4o", "provider": "openai", "input": "1.00",
-                              "output": "4.00"}, source="user"))))
+    setting = threading.Thread(
+        target=lambda: repriced.append(
+            importer_b.set_price(
+                "t",
+                price_from_dict(
+                    {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"},
+                    source="user",
+                ),
+            )
+        )
+    )
     open_upload = a.open_upload
 
     def open_upload_while_b_sets_a_price(tenant_id: str, upload_id: str):  # type: ignore[no-untyped-def]
@@ -159,7 +176,9 @@ async def test_a_price_set_on_one_server_while_another_commits_an_upload_reaches
         return writer
 
     monkeypatch.setattr(a, "open_upload", open_upload_while_b_sets_a_price)
-    second = import_bytes(importer_a, "t", HEADER + b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0\n")
+    second = import_bytes(
+        importer_a, "t", HEADER + b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0\n"
+    )
     setting.join(timeout=60)
     assert second.rows_accepted == 1
     assert repriced == [2]
@@ -168,9 +187,11 @@ async def test_a_price_set_on_one_server_while_another_commits_an_upload_reaches
 
 
 def test_a_clickhouse_ledger_shares_its_lock_through_redis_when_redis_is_configured(
-        make_settings) -> None:  # type: ignore[no-untyped-def]
-    shared = open_ledger(make_settings(clickhouse_url="http://127.0.0.1:9/",
-                                       redis_url="redis://127.0.0.1:9/0"))
+    make_settings,
+) -> None:  # type: ignore[no-untyped-def]
+    shared = open_ledger(
+        make_settings(clickhouse_url="http://127.0.0.1:9/", redis_url="redis://127.0.0.1:9/0")
+    )
     alone = open_ledger(make_settings(clickhouse_url="http://127.0.0.1:9/"))
     try:
         assert isinstance(shared.commit_lock, SharedCommitLock) and shared.writes_alone
@@ -181,8 +202,8 @@ def test_a_clickhouse_ledger_shares_its_lock_through_redis_when_redis_is_configu
 
 
 async def test_a_repricing_cut_short_on_one_server_is_finished_by_another_at_once(
-        two_servers: tuple[ClickHouseLedger, ClickHouseLedger],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    two_servers: tuple[ClickHouseLedger, ClickHouseLedger], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Holding the shared lock, a server knows no other one is re-pricing: a mark still
     there was left by a stop, and it need not wait ABANDONED_AFTER to finish it."""
     a, b = two_servers
@@ -192,11 +213,15 @@ async def test_a_repricing_cut_short_on_one_server_is_finished_by_another_at_onc
     def stop(*_: object) -> None:
         raise RuntimeError("stopped")
 
-    monkeypatch.setattr(a, "_update", stop)
+    monkeypatch.setattr(a, "_reprice_rows", stop)
     with pytest.raises(RuntimeError):
-        importer_a.set_price("t", price_from_dict(
-            {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"},
-            source="user"))
+        importer_a.set_price(
+            "t",
+            price_from_dict(
+                {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"},
+                source="user",
+            ),
+        )
     assert (await b.totals("t")).cost_usd == Decimal("2.50")  # the replaced price
     assert UsageImporter(b, PriceCatalog.load()).finish_interrupted_repricing() == ["t"]
     assert (await b.totals("t")).cost_usd == Decimal("1.00")

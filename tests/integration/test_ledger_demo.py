@@ -22,8 +22,14 @@ def test_the_workload_is_deterministic_and_shaped_like_production() -> None:
     assert first.equals(again) and not first.equals(other)
     rows = first.to_pylist()
     assert len({row["provider"] for row in rows}) >= 4
-    assert {row["feature"] for row in rows} >= {"chat", "summarization", "classification",
-                                                 "extraction", "embeddings", "agent_tool_calls"}
+    assert {row["feature"] for row in rows} >= {
+        "chat",
+        "summarization",
+        "classification",
+        "extraction",
+        "embeddings",
+        "agent_tool_calls",
+    }
     error_rate = sum(row["status"] == "error" for row in rows) / len(rows)
     assert 0.03 <= error_rate <= 0.07
     assert all(END.replace(tzinfo=None) > row["timestamp"] for row in rows)
@@ -46,15 +52,19 @@ async def _load(ledger: SqlLedger) -> None:
 
 
 async def test_the_analysis_finds_every_planted_opportunity(
-        usage_ledger: SqlLedger, planted: dict[str, PlantedOpportunity]) -> None:
+    usage_ledger: SqlLedger, planted: dict[str, PlantedOpportunity]
+) -> None:
     await _load(usage_ledger)
     tenant = "demo-user"
     totals = await usage_ledger.totals(tenant)
     mix = await usage_ledger.by_model_feature(tenant)
 
     def share(item: PlantedOpportunity) -> float:
-        rows = [m for m in mix if (m.provider, m.model, m.feature) ==
-                (item.provider, item.model, item.feature)]
+        rows = [
+            m
+            for m in mix
+            if (m.provider, m.model, m.feature) == (item.provider, item.model, item.feature)
+        ]
         return sum(m.requests for m in rows) / totals.requests
 
     routing = planted["routing-classification"]
@@ -62,15 +72,20 @@ async def test_the_analysis_finds_every_planted_opportunity(
     assert row.p95_output_tokens <= routing.signal["output_tokens_p95_at_most"]
     assert abs(share(routing) - routing.signal["traffic_share"]) < 0.03
     catalog = PriceCatalog.load()
-    assert catalog.cheaper_alternatives(routing.model, routing.provider,
-                                        input_tokens=int(row.p50_input_tokens),
-                                        output_tokens=int(row.p50_output_tokens))
+    assert catalog.cheaper_alternatives(
+        routing.model,
+        routing.provider,
+        input_tokens=int(row.p50_input_tokens),
+        output_tokens=int(row.p50_output_tokens),
+    )
 
     duplicates = await usage_ledger.duplicate_prompts(tenant)
     dup = planted["duplicate-classification-prompts"]
     group = next(g for g in duplicates.groups if g.model == dup.model)
-    assert group.duplicate_requests / group.hashed_requests >= dup.signal[
-        "duplicate_share_of_model_at_least"]
+    assert (
+        group.duplicate_requests / group.hashed_requests
+        >= dup.signal["duplicate_share_of_model_at_least"]
+    )
     assert duplicates.groups[0].model == dup.model
     assert {p.model for p in duplicates.top_prompts} == {dup.model}
 
@@ -81,7 +96,8 @@ async def test_the_analysis_finds_every_planted_opportunity(
     assert (top_prefix.provider, top_prefix.model) == (prefix.provider, prefix.model)
     assert top_prefix.cached_input_tokens == prefix.signal["cached_input_tokens"]
     assert top_prefix.repeated_prefix_tokens >= (
-        (top_prefix.requests - top_prefix.prefixes) * prefix.signal["smallest_prefix_tokens"])
+        (top_prefix.requests - top_prefix.prefixes) * prefix.signal["smallest_prefix_tokens"]
+    )
 
     batch = planted["nightly-batch-job"]
     batchable = await usage_ledger.batchable_share(tenant)
@@ -112,8 +128,11 @@ async def test_the_analysis_finds_every_planted_opportunity(
     rates = {m.model: m.errors / m.requests for m in models}
     assert max(rates, key=rates.__getitem__) == errors.model
     assert rates[errors.model] >= errors.signal["error_rate"] * 0.8
-    assert all(rate <= errors.signal["other_error_rate_at_most"] + 0.02
-               for model, rate in rates.items() if model != errors.model)
+    assert all(
+        rate <= errors.signal["other_error_rate_at_most"] + 0.02
+        for model, rate in rates.items()
+        if model != errors.model
+    )
     waste = await usage_ledger.error_retry_waste(tenant)
     retries = next(r for r in waste.retries if r.model == errors.model)
     assert retries.retries > 0 and retries.recovered > 0

@@ -47,27 +47,33 @@ def importer_for(ledger: SqlLedger) -> UsageImporter:
 
 
 async def test_totals_are_exact_to_the_cent_against_an_independent_sum(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     usage = make_usage_csv(3_000, seed=11, bad_every=97)
     status = import_bytes(importer_for(usage_ledger), "tenant-a", usage.data)
     assert status.state == "completed"
     assert (status.rows_accepted, status.rows_rejected) == (usage.good_rows, len(usage.bad_lines))
     assert [error.line for error in status.errors] == usage.bad_lines[:50]
     assert {(u.provider, u.model): u.rows for u in status.unpriced} == {
-        ("acme", "house-model"): usage.unpriced}
+        ("acme", "house-model"): usage.unpriced
+    }
     totals = await usage_ledger.totals("tenant-a")
     assert totals.cost_usd == usage.cost
     assert totals.cost_usd.quantize(CENT) == usage.cost.quantize(CENT)
     assert (totals.requests, totals.errors, totals.unpriced_requests) == (
-        usage.good_rows, usage.errors, usage.unpriced)
+        usage.good_rows,
+        usage.errors,
+        usage.unpriced,
+    )
     by_model = await usage_ledger.by_model("tenant-a")
     assert sum((m.cost_usd for m in by_model), Decimal(0)) == usage.cost
     by_day = await usage_ledger.by_day("tenant-a")
     assert sum(d.requests for d in by_day) == usage.good_rows
 
 
-async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | None,
-                        where: UsageFilter = EVERY_ROW) -> dict:
+async def _every_answer(
+    ledger: SqlLedger, tenant: str, period: UsagePeriod | None, where: UsageFilter = EVERY_ROW
+) -> dict:
     return {
         "summary": await ledger.summary(tenant, period, where=where),
         "by_tag": await ledger.by_tag(tenant, period, where=where),
@@ -76,8 +82,7 @@ async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | No
         "waste": await ledger.error_retry_waste(tenant, period, where=where),
         "duplicates": await ledger.duplicate_prompts(tenant, period, top=5, where=where),
         "prefixes": await ledger.shared_prefixes(tenant, period, where=where),
-        "output_outliers": await ledger.token_outliers(tenant, period, "output", 10,
-                                                       where=where),
+        "output_outliers": await ledger.token_outliers(tenant, period, "output", 10, where=where),
         "input_outliers": await ledger.token_outliers(tenant, period, "input", 10, where=where),
         "hours": await ledger.hour_of_day(tenant, period, where=where),
         "batchable": await ledger.batchable_share(tenant, period, where=where),
@@ -87,11 +92,16 @@ async def _every_answer(ledger: SqlLedger, tenant: str, period: UsagePeriod | No
     }
 
 
-@pytest.mark.parametrize("period", [
-    None, UsagePeriod(start=datetime(2024, 3, 5, tzinfo=UTC),
-                      end=datetime(2024, 3, 19, tzinfo=UTC))])
+@pytest.mark.parametrize(
+    "period",
+    [
+        None,
+        UsagePeriod(start=datetime(2024, 3, 5, tzinfo=UTC), end=datetime(2024, 3, 19, tzinfo=UTC)),
+    ],
+)
 async def test_every_query_answers_identically_on_both_engines(
-        usage_ledgers: list[SqlLedger], period: UsagePeriod | None) -> None:
+    usage_ledgers: list[SqlLedger], period: UsagePeriod | None
+) -> None:
     usage = make_usage_csv(4_000, seed=5)
     answers = []
     for ledger in usage_ledgers:
@@ -107,7 +117,8 @@ async def test_every_query_answers_identically_on_both_engines(
 
 
 async def test_a_scope_narrows_every_read_identically_on_both_engines(
-        usage_ledgers: list[SqlLedger]) -> None:
+    usage_ledgers: list[SqlLedger],
+) -> None:
     usage = make_usage_csv(4_000, seed=5)
     for ledger in usage_ledgers:
         import_bytes(importer_for(ledger), "tenant-a", usage.data)
@@ -115,12 +126,12 @@ async def test_a_scope_narrows_every_read_identically_on_both_engines(
     model, provider = names[0].model, names[0].provider
     features = sorted({n.feature for n in names if n.feature})[:2]
     where = UsageFilter(models=(model,), providers=(provider,), features=tuple(features))
-    answers = [await _every_answer(ledger, "tenant-a", None, where)
-               for ledger in usage_ledgers]
+    answers = [await _every_answer(ledger, "tenant-a", None, where) for ledger in usage_ledgers]
     for name, value in answers[0].items():
         assert value == answers[1][name], name
-    expected = [n for n in names
-                if n.model == model and n.provider == provider and n.feature in features]
+    expected = [
+        n for n in names if n.model == model and n.provider == provider and n.feature in features
+    ]
     totals = answers[0]["summary"].totals
     assert totals.requests == sum(n.requests for n in expected) > 0
     assert {(m.provider, m.model) for m in answers[0]["summary"].by_model} == {(provider, model)}
@@ -170,18 +181,29 @@ async def test_uploading_the_same_rows_again_never_double_counts(usage_ledger: S
 
 
 async def test_a_price_override_reprices_catalog_rows_but_never_file_costs(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     importer = importer_for(usage_ledger)
-    data = (b"timestamp,model,provider,input_tokens,output_tokens,cost_usd\n"
-            b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0,\n"
-            b"2024-03-01T00:00:01Z,gpt-4o,openai,1000000,0,9.99\n"
-            b"2024-03-01T00:00:02Z,house-model,acme,2000000,0,\n")
+    data = (
+        b"timestamp,model,provider,input_tokens,output_tokens,cost_usd\n"
+        b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0,\n"
+        b"2024-03-01T00:00:01Z,gpt-4o,openai,1000000,0,9.99\n"
+        b"2024-03-01T00:00:02Z,house-model,acme,2000000,0,\n"
+    )
     import_bytes(importer, "t", data)
     assert (await usage_ledger.totals("t")).cost_usd == Decimal("2.50") + Decimal("9.99")
-    usage_ledger.save_price_override("t", price_from_dict(
-        {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"}, source="user"))
-    usage_ledger.save_price_override("t", price_from_dict(
-        {"id": "house-model", "provider": "acme", "input": "0.50", "output": "1"}, source="user"))
+    usage_ledger.save_price_override(
+        "t",
+        price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"}, source="user"
+        ),
+    )
+    usage_ledger.save_price_override(
+        "t",
+        price_from_dict(
+            {"id": "house-model", "provider": "acme", "input": "0.50", "output": "1"}, source="user"
+        ),
+    )
     assert usage_ledger.reprice("t", importer.catalog_for("t")) == 2
     totals = await usage_ledger.totals("t")
     assert totals.cost_usd == Decimal("1.00") + Decimal("9.99") + Decimal("1.00")
@@ -211,43 +233,69 @@ class _FileSettingPrices(io.BytesIO):
         return super().read(size)
 
 
-def _import_while(importer: UsageImporter, tenant_id: str, data: bytes,
-                  meanwhile: Callable[[], object]) -> UploadStatus:
+def _import_while(
+    importer: UsageImporter, tenant_id: str, data: bytes, meanwhile: Callable[[], object]
+) -> UploadStatus:
     status = importer.start(tenant_id, filename="usage.csv", fmt="csv", bytes_total=len(data))
     return importer.import_stream(status, _FileSettingPrices(data, meanwhile))
 
 
 async def test_a_price_changed_while_a_file_is_read_applies_to_that_files_rows(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     importer = importer_for(usage_ledger)
     header = b"timestamp,model,provider,input_tokens,output_tokens,cost_usd\n"
     import_bytes(importer, "t", header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0,\n")
     repriced: list[int] = []
 
     def set_prices() -> None:
-        repriced.append(importer.set_price("t", price_from_dict(
-            {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"},
-            source="user")))
-        repriced.append(importer.set_price("t", price_from_dict(
-            {"id": "house-model", "provider": "acme", "input": "0.50", "output": "1"},
-            source="user")))
+        repriced.append(
+            importer.set_price(
+                "t",
+                price_from_dict(
+                    {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"},
+                    source="user",
+                ),
+            )
+        )
+        repriced.append(
+            importer.set_price(
+                "t",
+                price_from_dict(
+                    {"id": "house-model", "provider": "acme", "input": "0.50", "output": "1"},
+                    source="user",
+                ),
+            )
+        )
 
-    second = _import_while(importer, "t", header + (
-        b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0,\n"
-        b"2024-03-02T00:00:01Z,gpt-4o,openai,1000000,0,9.99\n"
-        b"2024-03-02T00:00:02Z,house-model,acme,2000000,0,\n"), set_prices)
+    second = _import_while(
+        importer,
+        "t",
+        header
+        + (
+            b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0,\n"
+            b"2024-03-02T00:00:01Z,gpt-4o,openai,1000000,0,9.99\n"
+            b"2024-03-02T00:00:02Z,house-model,acme,2000000,0,\n"
+        ),
+        set_prices,
+    )
     assert repriced == [1, 0]  # the earlier upload's gpt-4o row; no house-model row yet
     assert second.rows_accepted == 3 and second.unpriced == []
     totals = await usage_ledger.totals("t")
     assert totals.cost_usd == Decimal("1.00") * 3 + Decimal("9.99")
     assert totals.unpriced_requests == 0
 
-    third = _import_while(importer, "t", header + (
-        b"2024-03-03T00:00:00Z,house-model,acme,2000000,0,\n"
-        b"2024-03-03T00:00:01Z,gpt-4o,openai,1000000,0,\n"),
-        lambda: importer.remove_price("t", "acme", "house-model"))
-    assert [(u.provider, u.model, u.rows) for u in third.unpriced] == [
-        ("acme", "house-model", 1)]
+    third = _import_while(
+        importer,
+        "t",
+        header
+        + (
+            b"2024-03-03T00:00:00Z,house-model,acme,2000000,0,\n"
+            b"2024-03-03T00:00:01Z,gpt-4o,openai,1000000,0,\n"
+        ),
+        lambda: importer.remove_price("t", "acme", "house-model"),
+    )
+    assert [(u.provider, u.model, u.rows) for u in third.unpriced] == [("acme", "house-model", 1)]
     totals = await usage_ledger.totals("t")
     # gpt-4o at 1.00 in each upload; both house-model rows are unpriced again
     assert totals.cost_usd == Decimal("1.00") * 3 + Decimal("9.99")
@@ -260,11 +308,12 @@ class _Stopped(Exception):
 
 
 def _stop_repricing(ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on the ledger stops at the first row UPDATE of a re-pricing."""
-    def update(table: str, assignments: str, where: str) -> None:
+    """From now on the ledger stops where a re-pricing would first update rows."""
+
+    def update(*_: object) -> None:
         raise _Stopped
 
-    monkeypatch.setattr(ledger, "_update", update)
+    monkeypatch.setattr(ledger, "_reprice_rows", update)
 
 
 async def _cost(ledger: SqlLedger, tenant_id: str) -> tuple[Decimal, int]:
@@ -273,7 +322,8 @@ async def _cost(ledger: SqlLedger, tenant_id: str) -> tuple[Decimal, int]:
 
 
 async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_start(
-        usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A price saved and its rows not yet re-priced when the server stops: they would keep
     the replaced price for good. The tenant's next price change re-prices all its rows, and
     so does the next start (`finish_interrupted_repricing`)."""
@@ -282,15 +332,20 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
     monkeypatch.setattr(ledger_module, "ABANDONED_AFTER", timedelta(0))
     importer = importer_for(usage_ledger)
     header = b"timestamp,model,provider,input_tokens,output_tokens\n"
-    import_bytes(importer, "t", header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\n"
-                                         b"2024-03-01T00:00:01Z,house-model,acme,1000000,0\n")
+    import_bytes(
+        importer,
+        "t",
+        header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\n"
+        b"2024-03-01T00:00:01Z,house-model,acme,1000000,0\n",
+    )
     import_bytes(importer, "other", header + b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\n")
-    update = usage_ledger._update
+    update = usage_ledger._reprice_rows
     assert await _cost(usage_ledger, "t") == (Decimal("2.50"), 1)
 
     def price(model: str, provider: str, per_million: str) -> ModelPrice:
-        return price_from_dict({"id": model, "provider": provider, "input": per_million,
-                                "output": "1"}, source="user")
+        return price_from_dict(
+            {"id": model, "provider": provider, "input": per_million, "output": "1"}, source="user"
+        )
 
     _stop_repricing(usage_ledger, monkeypatch)
     with pytest.raises(_Stopped):
@@ -300,7 +355,7 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
     assert usage_ledger.interrupted_repricing() == ["t"]
 
     # the next price change re-prices every row of the tenant, not only house-model's
-    monkeypatch.setattr(usage_ledger, "_update", update)
+    monkeypatch.setattr(usage_ledger, "_reprice_rows", update)
     assert importer.set_price("t", price("house-model", "acme", "0.50")) == 2
     assert await _cost(usage_ledger, "t") == (Decimal("1.50"), 0)
     assert usage_ledger.interrupted_repricing() == []
@@ -308,7 +363,7 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
     _stop_repricing(usage_ledger, monkeypatch)
     with pytest.raises(_Stopped):
         importer.remove_price("t", "openai", "gpt-4o")
-    monkeypatch.setattr(usage_ledger, "_update", update)
+    monkeypatch.setattr(usage_ledger, "_reprice_rows", update)
     assert await _cost(usage_ledger, "t") == (Decimal("1.50"), 0)
     assert importer.finish_interrupted_repricing() == ["t"]
     assert await _cost(usage_ledger, "t") == (Decimal("3.00"), 0)
@@ -321,14 +376,23 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
         _stop_repricing(usage_ledger, monkeypatch)
 
     with pytest.raises(_Stopped):
-        _import_while(importer, "t", header + b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0\n",
-                      set_price_then_stop)
-    monkeypatch.setattr(usage_ledger, "_update", update)
+        _import_while(
+            importer,
+            "t",
+            header + b"2024-03-02T00:00:00Z,gpt-4o,openai,1000000,0\n",
+            set_price_then_stop,
+        )
+    monkeypatch.setattr(usage_ledger, "_reprice_rows", update)
     record = usage_ledger.list_uploads("t")[0]  # its rows are in: not "nothing was kept"
     assert (record.state, record.rows_accepted, record.message) == (
-        "completed", 1, SERVER_FAILURE_AFTER_COMMIT)
-    assert await _cost(usage_ledger, "t") == (Decimal("2.00") + Decimal("0.50") + Decimal("2.50"),
-                                             0)
+        "completed",
+        1,
+        SERVER_FAILURE_AFTER_COMMIT,
+    )
+    assert await _cost(usage_ledger, "t") == (
+        Decimal("2.00") + Decimal("0.50") + Decimal("2.50"),
+        0,
+    )
     assert importer.finish_interrupted_repricing() == ["t"]
     assert await _cost(usage_ledger, "t") == (Decimal("2.00") * 2 + Decimal("0.50"), 0)
     assert await _cost(usage_ledger, "other") == (Decimal("2.50"), 0)
@@ -346,14 +410,15 @@ ledger = DuckDBLedger(Path(sys.argv[1]))
 importer = UsageImporter(ledger, PriceCatalog.load())
 import_bytes(importer, "t", b"timestamp,model,provider,input_tokens,output_tokens\\n"
                             b"2024-03-01T00:00:00Z,gpt-4o,openai,1000000,0\\n")
-ledger._update = lambda *_: os._exit(3)  # killed: no close, no cleanup, no flush
+ledger._reprice_rows = lambda *_: os._exit(3)  # killed: no close, no cleanup, no flush
 importer.set_price("t", price_from_dict(
     {"id": "gpt-4o", "provider": "openai", "input": "1.00", "output": "4.00"}, source="user"))
 """
 
 
 async def test_a_server_killed_while_repricing_finishes_it_when_it_starts_again(
-        make_settings: Callable[..., Any]) -> None:
+    make_settings: Callable[..., Any],
+) -> None:
     """A process that dies between saving a price and re-pricing the rows (the embedded
     ledger, a real process exit): the next server start re-prices them before it serves."""
     from tests.support.asgi import running_app
@@ -362,9 +427,15 @@ async def test_a_server_killed_while_repricing_finishes_it_when_it_starts_again(
     settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
     root = Path(__file__).resolve().parents[2]
     child = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", _KILLED_MID_REPRICING, str(settings.ledger_path)],
-        check=False, cwd=root, env={**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"},
-        capture_output=True, text=True, timeout=120)
+        subprocess.run,
+        [sys.executable, "-c", _KILLED_MID_REPRICING, str(settings.ledger_path)],
+        check=False,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": f"{root / 'src'}:{root}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == 3, child.stderr
     async with running_app(settings) as (app, _client):
         ledger = app.state.ledger
@@ -374,17 +445,24 @@ async def test_a_server_killed_while_repricing_finishes_it_when_it_starts_again(
 
 
 def test_a_replaced_price_is_never_lost_to_a_failure_in_between(
-        usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A price is replaced by inserting the new one, then deleting the earlier: a failure
     (or a stop) after the insert leaves both and the newer one counts; one before it leaves
     the earlier one. Never none, on ClickHouse (no transactions) as on DuckDB."""
+
     def price(per_million: str) -> ModelPrice:
-        return price_from_dict({"id": "gpt-4o", "provider": "openai", "input": per_million,
-                                "output": "4"}, source="user")
+        return price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": per_million, "output": "4"},
+            source="user",
+        )
 
     def stored() -> int:
-        return as_int(usage_ledger._rows("SELECT count(*) FROM "
-                                         f"{usage_ledger._table('price_overrides')}")[0][0])
+        return as_int(
+            usage_ledger._rows(f"SELECT count(*) FROM {usage_ledger._table('price_overrides')}")[0][
+                0
+            ]
+        )
 
     usage_ledger.save_price_override("t", price("1"))
     usage_ledger.save_price_override("other", price("7"))
@@ -413,8 +491,9 @@ def test_a_replaced_price_is_never_lost_to_a_failure_in_between(
 
     # saved by a server whose clock is an hour ahead, then replaced here: the newer still wins
     ahead = datetime.now(UTC) + timedelta(hours=1)
-    usage_ledger._update("price_overrides", f"saved_at = {usage_ledger._timestamp_sql(ahead)}",
-                         "tenant_id = 't'")
+    usage_ledger._update(
+        "price_overrides", f"saved_at = {usage_ledger._timestamp_sql(ahead)}", "tenant_id = 't'"
+    )
     usage_ledger.save_price_override("t", price("5"))
     assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 5)]
     assert stored() == 2
@@ -429,16 +508,24 @@ def test_a_ledger_from_before_saved_prices_were_dated_gets_the_column(tmp_path: 
 
     path = tmp_path / "ledger.duckdb"
     earlier = duckdb.connect(str(path))
-    earlier.execute("CREATE TABLE price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR "
-                    "NOT NULL, model VARCHAR NOT NULL, document VARCHAR NOT NULL)")
-    earlier.execute("INSERT INTO price_overrides VALUES ('t', 'openai', 'gpt-4o', ?)", [
-        json.dumps({"id": "gpt-4o", "provider": "openai", "input": "1", "output": "4"})])
+    earlier.execute(
+        "CREATE TABLE price_overrides (tenant_id VARCHAR NOT NULL, provider VARCHAR "
+        "NOT NULL, model VARCHAR NOT NULL, document VARCHAR NOT NULL)"
+    )
+    earlier.execute(
+        "INSERT INTO price_overrides VALUES ('t', 'openai', 'gpt-4o', ?)",
+        [json.dumps({"id": "gpt-4o", "provider": "openai", "input": "1", "output": "4"})],
+    )
     earlier.close()
     ledger = DuckDBLedger(path)
     try:
         assert [(p.id, p.input) for p in ledger.price_overrides("t")] == [("gpt-4o", 1)]
-        ledger.save_price_override("t", price_from_dict(
-            {"id": "gpt-4o", "provider": "openai", "input": "2", "output": "4"}, source="user"))
+        ledger.save_price_override(
+            "t",
+            price_from_dict(
+                {"id": "gpt-4o", "provider": "openai", "input": "2", "output": "4"}, source="user"
+            ),
+        )
         assert [(p.id, p.input) for p in ledger.price_overrides("t")] == [("gpt-4o", 2)]
         assert ledger._rows("SELECT count(*) FROM price_overrides")[0][0] == 1
     finally:
@@ -446,38 +533,64 @@ def test_a_ledger_from_before_saved_prices_were_dated_gets_the_column(tmp_path: 
 
 
 async def test_a_price_that_would_take_a_call_past_the_ledgers_ceiling_is_refused(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     """An unknown model's rows are kept unpriced whatever their token counts, so a price set
     later can make one call cost more than the ledger holds: it is refused, nothing changes."""
     importer = importer_for(usage_ledger)
     set_price = importer.set_price
-    import_bytes(importer, "t", (
-        b"timestamp,model,provider,input_tokens,output_tokens\n"
-        b"2024-03-01T00:00:00Z,house-model,acme,800000000000,0\n"
-        b"2024-03-01T00:00:01Z,house-model,acme,1000000,0\n"
-        b"2024-03-01T00:00:02Z,gpt-4o,openai,1000000,0\n"))
+    import_bytes(
+        importer,
+        "t",
+        (
+            b"timestamp,model,provider,input_tokens,output_tokens\n"
+            b"2024-03-01T00:00:00Z,house-model,acme,800000000000,0\n"
+            b"2024-03-01T00:00:01Z,house-model,acme,1000000,0\n"
+            b"2024-03-01T00:00:02Z,gpt-4o,openai,1000000,0\n"
+        ),
+    )
     with pytest.raises(BadRequest) as refused:
-        set_price("t", price_from_dict({"id": "house-model", "provider": "acme",
-                                        "input": "1.25", "output": "1"}, source="user"))
+        set_price(
+            "t",
+            price_from_dict(
+                {"id": "house-model", "provider": "acme", "input": "1.25", "output": "1"},
+                source="user",
+            ),
+        )
     assert refused.value.code == "price_too_high"
     assert refused.value.details == {"calls": 1, "max_call_cost_usd": MAX_CALL_COST}
     assert usage_ledger.price_overrides("t") == []
     assert (await usage_ledger.totals("t")).unpriced_requests == 2
 
     # $1.24 a million: the large call costs $992,000, under the ceiling
-    assert set_price("t", price_from_dict({"id": "house-model", "provider": "acme",
-                                           "input": "1.24", "output": "1"},
-                                          source="user")) == 2
+    assert (
+        set_price(
+            "t",
+            price_from_dict(
+                {"id": "house-model", "provider": "acme", "input": "1.24", "output": "1"},
+                source="user",
+            ),
+        )
+        == 2
+    )
     totals = await usage_ledger.totals("t")
     assert totals.cost_usd == Decimal("992000") + Decimal("1.24") + Decimal("2.50")
     assert totals.unpriced_requests == 0
 
     # gpt-4o imported at a tiny price of the tenant's own; at the catalog's $2.50 a million
     # its 400bn-token call would cost $1,000,000, so removing that price is refused
-    set_price("t", price_from_dict({"id": "gpt-4o", "provider": "openai", "input": "0.001",
-                                    "output": "1"}, source="user"))
-    import_bytes(importer, "t", b"timestamp,model,provider,input_tokens,output_tokens\n"
-                                b"2024-03-02T00:00:00Z,gpt-4o,openai,400000000000,0\n")
+    set_price(
+        "t",
+        price_from_dict(
+            {"id": "gpt-4o", "provider": "openai", "input": "0.001", "output": "1"}, source="user"
+        ),
+    )
+    import_bytes(
+        importer,
+        "t",
+        b"timestamp,model,provider,input_tokens,output_tokens\n"
+        b"2024-03-02T00:00:00Z,gpt-4o,openai,400000000000,0\n",
+    )
     with pytest.raises(BadRequest) as refused:
         importer.remove_price("t", "openai", "gpt-4o")
     assert refused.value.details == {"calls": 1, "max_call_cost_usd": MAX_CALL_COST}
@@ -505,15 +618,17 @@ async def test_upload_records_are_scoped_and_periods_filter(usage_ledger: SqlLed
     period = await usage_ledger.default_period("t")
     assert period is not None and period.end - period.start == timedelta(days=30)
     assert period.end > bounds.last_timestamp
-    early = UsagePeriod(start=datetime(2024, 3, 1, tzinfo=UTC),
-                        end=datetime(2024, 3, 10, tzinfo=UTC))
+    early = UsagePeriod(
+        start=datetime(2024, 3, 1, tzinfo=UTC), end=datetime(2024, 3, 10, tzinfo=UTC)
+    )
     days = await usage_ledger.by_day("t", early)
     assert days and all(day.day.day < 10 for day in days)
     assert (await usage_ledger.totals("t", early)).requests == sum(d.requests for d in days)
 
 
 def test_recent_tenants_are_listed_by_their_latest_completed_upload(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     importer = importer_for(usage_ledger)
     for tenant, seed in (("first", 1), ("second", 2), ("third", 3), ("first", 4)):
         import_bytes(importer, tenant, make_usage_csv(50, seed=seed).data)
@@ -525,7 +640,8 @@ def test_recent_tenants_are_listed_by_their_latest_completed_upload(
 
 
 def test_uploads_a_stop_cut_short_are_settled_by_whether_their_rows_landed(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     importer = importer_for(usage_ledger)
     kept = import_bytes(importer, "t", make_usage_csv(120, seed=21).data, filename="kept.csv")
     landed = import_bytes(importer, "t", make_usage_csv(80, seed=22).data, filename="landed.csv")
@@ -538,7 +654,8 @@ def test_uploads_a_stop_cut_short_are_settled_by_whether_their_rows_landed(
     settled = usage_ledger.settle_interrupted_uploads()
 
     assert sorted(status.upload_id for status in settled) == sorted(
-        [landed.upload_id, cut.upload_id, other.upload_id])
+        [landed.upload_id, cut.upload_id, other.upload_id]
+    )
     after_commit = usage_ledger.get_upload("t", landed.upload_id)
     assert after_commit is not None and after_commit.state == "completed"
     assert after_commit.rows_accepted == landed.rows_accepted > 0
@@ -555,7 +672,8 @@ def test_uploads_a_stop_cut_short_are_settled_by_whether_their_rows_landed(
 
 
 def test_an_upload_whose_record_went_quiet_is_settled_when_read(
-        usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage_ledger: SqlLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Where several processes share the ledger (ClickHouse), only silence tells that the
     process running an import is gone (15 minutes of it; one second here)."""
     assert ABANDONED_AFTER == timedelta(minutes=15)
@@ -574,8 +692,7 @@ def test_an_upload_whose_record_went_quiet_is_settled_when_read(
     assert still is not None and still.state == "processing"
 
 
-def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(
-        usage_ledger: SqlLedger) -> None:
+def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(usage_ledger: SqlLedger) -> None:
     """The earlier demo uploads stay while a new load runs and when it fails; its own record
     is listed throughout (erasing it with them hid the running load and lost it to a crash)."""
     from apex.analytics.demo import DemoWorkload
@@ -583,10 +700,12 @@ def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(
     importer = importer_for(usage_ledger)
     earlier = importer.import_demo(
         importer.start("t", filename="demo", fmt="demo", upload_id="demo_earlier"),
-        DemoWorkload(500, seed=3))
+        DemoWorkload(500, seed=3),
+    )
     other = importer.import_demo(
         importer.start("u", filename="demo", fmt="demo", upload_id="demo_other"),
-        DemoWorkload(300, seed=4))
+        DemoWorkload(300, seed=4),
+    )
     csv = import_bytes(importer, "t", make_usage_csv(40, seed=5).data)
     seen_while_running: list[tuple[str, str]] = []
     rows_while_running: list[int] = []
@@ -599,7 +718,8 @@ def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(
         def chunks(self):  # type: ignore[no-untyped-def]
             for chunk in super().chunks():
                 seen_while_running.extend(
-                    (status.upload_id, status.state) for status in usage_ledger.list_uploads("t"))
+                    (status.upload_id, status.state) for status in usage_ledger.list_uploads("t")
+                )
                 rows_while_running.append(usage_ledger._totals("t", None).requests)
                 if self.fail:
                     raise OSError("the disk is full")
@@ -608,7 +728,8 @@ def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(
     with pytest.raises(OSError):
         importer.import_demo(
             importer.start("t", filename="demo", fmt="demo", upload_id="demo_failed"),
-            Watched(200, seed=6, fail=True))
+            Watched(200, seed=6, fail=True),
+        )
     assert ("demo_failed", "processing") in seen_while_running
     assert usage_ledger.get_upload("t", "demo_failed").state == "failed"  # type: ignore[union-attr]
     assert usage_ledger._totals("t", None).requests == 500 + csv.rows_accepted
@@ -616,14 +737,17 @@ def test_a_demo_load_replaces_earlier_demo_uploads_when_it_commits(
     seen_while_running.clear()
     latest = importer.import_demo(
         importer.start("t", filename="demo", fmt="demo", upload_id="demo_latest"),
-        Watched(200, seed=6))
+        Watched(200, seed=6),
+    )
 
     assert earlier.rows_accepted == 500 and latest.rows_accepted == 200
     assert ("demo_latest", "processing") in seen_while_running
     assert ("demo_earlier", "completed") in seen_while_running
     assert set(rows_while_running) == {500 + csv.rows_accepted}
     assert {status.upload_id for status in usage_ledger.list_uploads("t")} == {
-        "demo_latest", csv.upload_id}
+        "demo_latest",
+        csv.upload_id,
+    }
     assert usage_ledger._totals("t", None).requests == 200 + csv.rows_accepted
     assert usage_ledger.get_upload("u", "demo_other") is not None
     assert usage_ledger._totals("u", None).requests == other.rows_accepted == 300
@@ -669,9 +793,13 @@ async def test_stored_answers_follow_every_write_to_the_tenants_rows(tmp_path) -
         assert (await ledger.totals("other")).requests == 0
         import_bytes(importer, "t", second.data)
         assert (await ledger.totals("t")).cost_usd == first.cost + second.cost
-        ledger.save_price_override("t", price_from_dict(
-            {"id": "gpt-4o", "provider": "openai", "input": "1000", "output": "1000"},
-            source="user"))
+        ledger.save_price_override(
+            "t",
+            price_from_dict(
+                {"id": "gpt-4o", "provider": "openai", "input": "1000", "output": "1000"},
+                source="user",
+            ),
+        )
         before = (await ledger.totals("t")).cost_usd
         ledger.reprice("t", importer.catalog_for("t"))
         assert (await ledger.totals("t")).cost_usd != before
@@ -718,9 +846,12 @@ def test_the_same_file_uploaded_twice_at_once_counts_once(tmp_path) -> None:  # 
         importer = importer_for(ledger)
         usage, other = make_usage_csv(2_000, seed=8), make_usage_csv(1_500, seed=9)
         with ThreadPoolExecutor(3) as pool:
-            results = list(pool.map(lambda job: import_bytes(importer, job[0], job[1]),
-                                    [("t", usage.data), ("t", usage.data),
-                                     ("someone-else", other.data)]))
+            results = list(
+                pool.map(
+                    lambda job: import_bytes(importer, job[0], job[1]),
+                    [("t", usage.data), ("t", usage.data), ("someone-else", other.data)],
+                )
+            )
         assert sorted(s.rows_accepted for s in results[:2]) == [0, usage.good_rows]
         assert sorted(s.rows_duplicate for s in results[:2]) == [0, usage.good_rows]
         assert results[2].rows_accepted == other.good_rows
@@ -741,10 +872,15 @@ def test_a_failed_upload_leaves_no_rows_and_frees_the_tenant(tmp_path) -> None: 
         importer = importer_for(ledger)
         normalizer = Normalizer(importer.catalog_for("t").resolver(), threads=1)
         table = pacsv.read_csv(io.BytesIO(usage.data))
-        raw = pa.table({**{name: table.column(name).cast(pa.string())
-                           for name in ("Timestamp", "Model_Name")},
-                        LINE: pa.array(range(2, table.num_rows + 2), pa.int64())}
-                       ).rename_columns(["timestamp", "model", LINE])
+        raw = pa.table(
+            {
+                **{
+                    name: table.column(name).cast(pa.string())
+                    for name in ("Timestamp", "Model_Name")
+                },
+                LINE: pa.array(range(2, table.num_rows + 2), pa.int64()),
+            }
+        ).rename_columns(["timestamp", "model", LINE])
         writer.stage(normalizer.normalize(raw, tenant_id="t", upload_id="broken-upload").rows)
         normalizer.close()
         assert len(list(ledger.staging_dir.iterdir())) == 1
@@ -768,9 +904,13 @@ def test_an_upload_a_crash_cut_short_is_cleared_and_failed_when_the_ledger_opens
     writer = ledger.open_upload("t", "interrupted")
     normalizer = Normalizer(importer.catalog_for("t").resolver(), threads=1)
     table = pacsv.read_csv(io.BytesIO(usage.data))
-    raw = pa.table({"timestamp": table.column("Timestamp").cast(pa.string()),
-                    "model": table.column("Model_Name").cast(pa.string()),
-                    LINE: pa.array(range(2, table.num_rows + 2), pa.int64())})
+    raw = pa.table(
+        {
+            "timestamp": table.column("Timestamp").cast(pa.string()),
+            "model": table.column("Model_Name").cast(pa.string()),
+            LINE: pa.array(range(2, table.num_rows + 2), pa.int64()),
+        }
+    )
     writer.stage(normalizer.normalize(raw, tenant_id="t", upload_id="interrupted").rows)
     normalizer.close()
     ledger.close()
@@ -809,7 +949,8 @@ def test_closing_waits_for_a_call_in_flight_and_refuses_later_ones(tmp_path) -> 
 
 
 async def test_reads_that_outgrow_the_memory_limit_together_run_again_one_at_a_time(
-        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
     """At this limit each read fits alone and a dozen side by side do not (as a chat run's
     reads over millions of rows do not fit the default limit): none may fail for it."""
     import asyncio
@@ -821,19 +962,31 @@ async def test_reads_that_outgrow_the_memory_limit_together_run_again_one_at_a_t
     ledger = DuckDBLedger(path)
     try:
         importer = importer_for(ledger)
-        importer.import_demo(importer.start("t", filename="demo", fmt="demo", upload_id="demo_1"),
-                             DemoWorkload(60_000, seed=5))
+        importer.import_demo(
+            importer.start("t", filename="demo", fmt="demo", upload_id="demo_1"),
+            DemoWorkload(60_000, seed=5),
+        )
     finally:
         ledger.close()
     ledger = DuckDBLedger(path, memory_limit_mb=28, threads=2)
     try:
-        periods = [UsagePeriod(start=datetime(2000 + year, 1, 1, tzinfo=UTC),
-                               end=datetime(2100, 1, 1, tzinfo=UTC)) for year in range(4)]
+        periods = [
+            UsagePeriod(
+                start=datetime(2000 + year, 1, 1, tzinfo=UTC), end=datetime(2100, 1, 1, tzinfo=UTC)
+            )
+            for year in range(4)
+        ]
 
         def reads() -> list:  # type: ignore[type-arg]
-            return [read for period in periods for read in (
-                ledger.latency_percentiles("t", period), ledger.duplicate_prompts("t", period),
-                ledger.error_retry_waste("t", period))]
+            return [
+                read
+                for period in periods
+                for read in (
+                    ledger.latency_percentiles("t", period),
+                    ledger.duplicate_prompts("t", period),
+                    ledger.error_retry_waste("t", period),
+                )
+            ]
 
         together = await asyncio.gather(*reads())
         assert ledger.memory.retried > 0
@@ -841,19 +994,32 @@ async def test_reads_that_outgrow_the_memory_limit_together_run_again_one_at_a_t
         ledger.answers.changed("t")
         alone = [await read for read in reads()]
         assert [answer.model_dump() for answer in together] == [
-            answer.model_dump() for answer in alone]
+            answer.model_dump() for answer in alone
+        ]
         assert alone[0].overall is not None and alone[0].overall.requests > 50_000
     finally:
         ledger.close()
 
 
 async def test_the_platforms_own_calls_are_recorded_on_both_engines(
-        usage_ledger: SqlLedger) -> None:
+    usage_ledger: SqlLedger,
+) -> None:
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    calls = [{"timestamp": now + timedelta(seconds=i), "provider": "openai",
-              "model": "gpt-4o-mini", "operation": "chat", "input_tokens": 900,
-              "output_tokens": 40, "status": "ok", "feature": "apex", "tags": ["apex"],
-              "request_id": f"apex-{i}"} for i in range(3)]
+    calls = [
+        {
+            "timestamp": now + timedelta(seconds=i),
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "operation": "chat",
+            "input_tokens": 900,
+            "output_tokens": 40,
+            "status": "ok",
+            "feature": "apex",
+            "tags": ["apex"],
+            "request_id": f"apex-{i}",
+        }
+        for i in range(3)
+    ]
     importer = importer_for(usage_ledger)
     assert await asyncio.to_thread(importer.record_calls, "tenant-m", calls[:2]) == 2
     assert await asyncio.to_thread(importer.record_calls, "tenant-m", calls[2:]) == 1

@@ -26,13 +26,19 @@ START_NS = 1_733_500_000_000_000_000
 
 def export_body(tokens: list[object], *, first_id: int = 0) -> bytes:
     """An OTLP/JSON export with one GenAI span per entry of `tokens` (its input tokens)."""
-    spans = [{"spanId": f"{first_id + i:016x}", "startTimeUnixNano": str(START_NS + i),
-              "endTimeUnixNano": str(START_NS + i + 10**9),
-              "attributes": [
-                  {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                  {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": str(count)}},
-                  {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}}]}
-             for i, count in enumerate(tokens)]
+    spans = [
+        {
+            "spanId": f"{first_id + i:016x}",
+            "startTimeUnixNano": str(START_NS + i),
+            "endTimeUnixNano": str(START_NS + i + 10**9),
+            "attributes": [
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": str(count)}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}},
+            ],
+        }
+        for i, count in enumerate(tokens)
+    ]
     return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
 
 
@@ -50,7 +56,8 @@ def duckdb_importer(tmp_path: Path) -> Iterator[UsageImporter]:
 
 
 async def test_refusals_are_counted_per_export_past_the_described_few(
-        importer: UsageImporter) -> None:
+    importer: UsageImporter,
+) -> None:
     live = LiveIngest(importer, commit_interval_s=0.05)
     try:
         bad_then_good = read_export(export_body(["x"] * 60 + [10] * 5), JSON)
@@ -83,7 +90,8 @@ async def test_a_batch_sent_twice_is_counted_once(importer: UsageImporter) -> No
 
 
 async def test_a_full_queue_refuses_with_429_then_503_while_commits_fail(
-        duckdb_importer: UsageImporter) -> None:
+    duckdb_importer: UsageImporter,
+) -> None:
     importer = duckdb_importer
     live = LiveIngest(importer, commit_interval_s=3600, max_pending_rows=1_000)
     try:
@@ -98,8 +106,9 @@ async def test_a_full_queue_refuses_with_429_then_503_while_commits_fail(
 
     live = LiveIngest(importer, commit_interval_s=2.0, max_pending_rows=1_000)
     try:
-        await asyncio.wrap_future(live.submit(
-            "t", read_export(export_body([2] * 1_100, first_id=9_000), JSON)))
+        await asyncio.wrap_future(
+            live.submit("t", read_export(export_body([2] * 1_100, first_id=9_000), JSON))
+        )
         importer.ledger.close()  # the commit, due in 2 s, fails; its rows are kept
         for _ in range(200):
             try:
@@ -117,7 +126,8 @@ async def test_a_full_queue_refuses_with_429_then_503_while_commits_fail(
 
 
 async def test_spans_that_cannot_be_normalized_are_answered_503(
-        duckdb_importer: UsageImporter) -> None:
+    duckdb_importer: UsageImporter,
+) -> None:
     live = LiveIngest(duckdb_importer, commit_interval_s=0.05)
     duckdb_importer.ledger.close()  # the tenant's prices cannot be read: nothing is normalized
     try:
@@ -149,8 +159,14 @@ async def test_ingestion_keys_are_hashed_owned_and_dead_once_deleted(database_ur
         with pytest.raises(NotFound):
             await keys.delete(bob, issued.record.id)
         tampered = issued.key[:-1] + ("A" if issued.key[-1] != "A" else "B")
-        for wrong in (None, "", tampered, issued.key + "x", issued.record.prefix,
-                      issued.record.key_hash):
+        for wrong in (
+            None,
+            "",
+            tampered,
+            issued.key + "x",
+            issued.record.prefix,
+            issued.record.key_hash,
+        ):
             with pytest.raises(Unauthorized):
                 await keys.owner(wrong)
         await keys.delete(alice, issued.record.id)

@@ -38,18 +38,24 @@ async def no_sleep(seconds: float) -> None:
 
 
 def guard(max_attempts: int = 3, threshold: int = 5) -> ProviderGuard:
-    return ProviderGuard(timeout_s=5, retry=ProviderRetryPolicy(max_attempts=max_attempts),
-                         breaker=CircuitBreaker(failure_threshold=threshold), sleep=no_sleep)
+    return ProviderGuard(
+        timeout_s=5,
+        retry=ProviderRetryPolicy(max_attempts=max_attempts),
+        breaker=CircuitBreaker(failure_threshold=threshold),
+        sleep=no_sleep,
+    )
 
 
 def openai_model(stub: LlmStub, **kwargs: int) -> OpenAIModel:
-    return OpenAIModel(model_name="gpt-4o-mini", guard=guard(**kwargs),
-                       base_url=stub.base_url + "/v1", api_key="k")
+    return OpenAIModel(
+        model_name="gpt-4o-mini", guard=guard(**kwargs), base_url=stub.base_url + "/v1", api_key="k"
+    )
 
 
 def anthropic_model(stub: LlmStub, **kwargs: int) -> AnthropicModel:
-    return AnthropicModel(model_name="claude-haiku-4-5", guard=guard(**kwargs),
-                          base_url=stub.base_url, api_key="k")
+    return AnthropicModel(
+        model_name="claude-haiku-4-5", guard=guard(**kwargs), base_url=stub.base_url, api_key="k"
+    )
 
 
 async def test_a_successful_call_is_recorded_with_its_tokens(openai_stub: LlmStub) -> None:
@@ -60,8 +66,11 @@ async def test_a_successful_call_is_recorded_with_its_tokens(openai_stub: LlmStu
     response = await model.chat([ChatMessage.user("hi")])
     await model.aclose()
     (record,) = ledger.records
-    assert record.usage == response.usage == LlmUsage(
-        1_500, 220, cached_input_tokens=1_024, reasoning_tokens=64, requests=1)
+    assert (
+        record.usage
+        == response.usage
+        == LlmUsage(1_500, 220, cached_input_tokens=1_024, reasoning_tokens=64, requests=1)
+    )
     assert (record.provider, record.model, record.operation) == ("openai", "gpt-4o-mini", "chat")
     assert (record.status, record.error_type, record.feature) == ("ok", None, "apex")
     assert before <= record.timestamp <= datetime.now(UTC)
@@ -83,13 +92,16 @@ async def test_a_stream_is_recorded_once_with_ttft(anthropic_stub: LlmStub) -> N
 async def test_a_failed_provider_behind_a_fallback_is_recorded_as_an_error(
     anthropic_stub: LlmStub,
 ) -> None:
-    anthropic_stub.script(Structured("not json", Usage(400, 40)),
-                          Structured({"category": "nonsense"}, Usage(410, 41)))
+    anthropic_stub.script(
+        Structured("not json", Usage(400, 40)), Structured({"category": "nonsense"}, Usage(410, 41))
+    )
     ledger = Ledger()
-    model = MeteredModel(FallbackModel(anthropic_model(anthropic_stub), BuiltinModel()), ledger,
-                         feature=OWN_CALLS_FEATURE)
-    response = await model.chat(plan_messages("Cut my costs"),
-                                output_type=QuestionPlan)
+    model = MeteredModel(
+        FallbackModel(anthropic_model(anthropic_stub), BuiltinModel()),
+        ledger,
+        feature=OWN_CALLS_FEATURE,
+    )
+    response = await model.chat(plan_messages("Cut my costs"), output_type=QuestionPlan)
     await model.aclose()
     assert response.fallback is not None and response.provider == "builtin"
     (record,) = ledger.records
@@ -104,8 +116,9 @@ async def test_retries_are_counted_as_requests(openai_stub: LlmStub) -> None:
     model = MeteredModel(openai_model(openai_stub), ledger, feature=OWN_CALLS_FEATURE)
     await model.chat([ChatMessage.user("hi")])
     openai_stub.default = Failure(500)
-    model_with_fallback = MeteredModel(FallbackModel(model.model, BuiltinModel()), ledger,
-                                       feature=OWN_CALLS_FEATURE)
+    model_with_fallback = MeteredModel(
+        FallbackModel(model.model, BuiltinModel()), ledger, feature=OWN_CALLS_FEATURE
+    )
     await model_with_fallback.chat([ChatMessage.user("hi")])
     await model.aclose()
     ok, failed = ledger.records
@@ -160,9 +173,17 @@ async def test_each_run_records_only_its_own_calls(openai_stub: LlmStub) -> None
     shared = openai_model(openai_stub)
     ledgers = [Ledger() for _ in range(4)]
     runs = [MeteredModel(shared, ledger, feature=OWN_CALLS_FEATURE) for ledger in ledgers]
-    await asyncio.gather(*(run.chat([ChatMessage.user(f"run {i}")])
-                           for i, run in enumerate(runs) for _ in range(i + 1)))
+    await asyncio.gather(
+        *(
+            run.chat([ChatMessage.user(f"run {i}")])
+            for i, run in enumerate(runs)
+            for _ in range(i + 1)
+        )
+    )
     await shared.aclose()
     assert [len(ledger.records) for ledger in ledgers] == [1, 2, 3, 4]
-    assert all(record.usage == LlmUsage(5, 1, requests=1)
-               for ledger in ledgers for record in ledger.records)
+    assert all(
+        record.usage == LlmUsage(5, 1, requests=1)
+        for ledger in ledgers
+        for record in ledger.records
+    )

@@ -23,8 +23,8 @@ from apex.llm import (
     ProseEnd,
     ProseEvent,
     ProseRestart,
-    RequestCategory,
     QuestionPlan,
+    RequestCategory,
     plan_messages,
 )
 from apex.llm.resilience import CircuitState
@@ -50,8 +50,11 @@ async def collect(events: AsyncIterator[ProseEvent]) -> list[ProseEvent]:
     return [event async for event in events]
 
 
-TRIAGE = {"category": "cost", "confidence": 0.9,
-          "entities": {"models": ["gpt-4o"], "targets": [{"percent": 30, "text": "30%"}]}}
+TRIAGE = {
+    "category": "cost",
+    "confidence": 0.9,
+    "entities": {"models": ["gpt-4o"], "targets": [{"percent": 30, "text": "30%"}]},
+}
 
 
 async def test_prose_chat(provider: Provider) -> None:
@@ -70,8 +73,7 @@ async def test_prose_chat(provider: Provider) -> None:
 async def test_structured_output_is_validated(provider: Provider) -> None:
     provider.stub.script(Structured(TRIAGE))
     model = provider.model()
-    response = await model.chat(plan_messages("Cut gpt-4o costs by 30%"),
-                                output_type=QuestionPlan)
+    response = await model.chat(plan_messages("Cut gpt-4o costs by 30%"), output_type=QuestionPlan)
     await model.aclose()
     assert isinstance(response.output, QuestionPlan)
     assert response.output.category is RequestCategory.COST
@@ -89,8 +91,9 @@ async def test_streaming_prose(provider: Provider) -> None:
     end = events[-1]
     assert isinstance(end, ProseEnd)
     assert end.response.text == content
-    assert end.response.usage == LlmUsage(input_tokens=200, output_tokens=11,
-                                          cached_input_tokens=50, requests=1)
+    assert end.response.usage == LlmUsage(
+        input_tokens=200, output_tokens=11, cached_input_tokens=50, requests=1
+    )
     assert end.response.ttft_ms is not None and end.response.ttft_ms <= end.response.latency_ms
     assert provider.stub.requests[0].body["stream"] is True
 
@@ -121,7 +124,7 @@ async def test_a_429_that_asks_for_too_long_is_not_retried(provider: Provider) -
         await model.chat([ChatMessage.user("hi")])
     await model.aclose()
     assert caught.value.reason is LlmFailureReason.RATE_LIMITED
-    assert caught.value.retry_after_s == 600
+    assert caught.value.provider_retry_after_s == 600
     assert len(provider.stub.requests) == 1 and provider.sleep.delays == []
 
 
@@ -154,7 +157,7 @@ async def test_4xx_is_final(provider: Provider) -> None:
     with pytest.raises(LanguageModelError) as caught:
         await model.chat([ChatMessage.user("hi")])
     await model.aclose()
-    assert caught.value.reason is LlmFailureReason.REJECTED and caught.value.status == 401
+    assert caught.value.reason is LlmFailureReason.REJECTED and caught.value.provider_status == 401
     assert len(provider.stub.requests) == 1
 
 
@@ -233,8 +236,7 @@ async def test_half_open_admits_one_probe_at_a_time(provider: Provider) -> None:
 async def test_invalid_json_is_retried_once_with_the_errors(provider: Provider) -> None:
     provider.stub.script(Structured("this is not json", Usage(50, 5)), Structured(TRIAGE))
     model = provider.model()
-    response = await model.chat(plan_messages("Cut costs by 30%"),
-                                output_type=QuestionPlan)
+    response = await model.chat(plan_messages("Cut costs by 30%"), output_type=QuestionPlan)
     await model.aclose()
     assert response.output.category is RequestCategory.COST
     assert response.usage.requests == 2 and response.usage.input_tokens == 50 + 12
@@ -244,8 +246,10 @@ async def test_invalid_json_is_retried_once_with_the_errors(provider: Provider) 
 
 
 async def test_invalid_output_twice_fails_with_its_usage(provider: Provider) -> None:
-    provider.stub.script(Structured({"category": "free beer"}, Usage(40, 4)),
-                         Structured({"confidence": 2}, Usage(41, 5)))
+    provider.stub.script(
+        Structured({"category": "free beer"}, Usage(40, 4)),
+        Structured({"confidence": 2}, Usage(41, 5)),
+    )
     model = provider.model()
     with pytest.raises(LanguageModelError) as caught:
         await model.chat(plan_messages("hi"), output_type=QuestionPlan)
@@ -301,8 +305,9 @@ async def test_a_stream_that_breaks_off_raises(provider: Provider) -> None:
 async def test_fallback_to_builtin_reports_why(provider: Provider) -> None:
     provider.stub.default = Failure(503)
     model: LanguageModel = FallbackModel(provider.model(max_attempts=2), BuiltinModel())
-    response = await model.chat(plan_messages("Why is my p95 latency so high?"),
-                                output_type=QuestionPlan)
+    response = await model.chat(
+        plan_messages("Why is my p95 latency so high?"), output_type=QuestionPlan
+    )
     assert response.output.category is RequestCategory.LATENCY
     assert response.provider == "builtin"
     notice = response.fallback
@@ -316,18 +321,15 @@ async def test_fallback_on_invalid_output_and_open_circuit(provider: Provider) -
     provider.stub.script(Structured("nope"), Structured("still nope"))
     primary = provider.model(max_attempts=1, threshold=1)
     model = FallbackModel(primary, BuiltinModel())
-    first = await model.chat(plan_messages("Cut costs"),
-                             output_type=QuestionPlan)
+    first = await model.chat(plan_messages("Cut costs"), output_type=QuestionPlan)
     assert first.fallback is not None
     assert first.fallback.reason is LlmFailureReason.INVALID_OUTPUT
     provider.stub.default = Failure(500)
-    second = await model.chat(plan_messages("Cut costs"),
-                              output_type=QuestionPlan)
+    second = await model.chat(plan_messages("Cut costs"), output_type=QuestionPlan)
     assert second.fallback is not None
     assert second.fallback.reason is LlmFailureReason.SERVER_ERROR
     requests_so_far = len(provider.stub.requests)
-    third = await model.chat(plan_messages("Cut costs"),
-                             output_type=QuestionPlan)
+    third = await model.chat(plan_messages("Cut costs"), output_type=QuestionPlan)
     assert third.fallback is not None
     assert third.fallback.reason is LlmFailureReason.CIRCUIT_OPEN
     assert third.output.category is RequestCategory.COST

@@ -33,21 +33,31 @@ FEATURE = "apex"
 WHAT_IF = ToolSpec(
     name="what_if",
     description="Project the cost of moving traffic to another model.",
-    parameters={"type": "object", "properties": {
-        "target_model": {"type": "string"},
-        "models": {"type": "array", "items": {"type": "string"}},
-    }, "required": ["target_model"]},
+    parameters={
+        "type": "object",
+        "properties": {
+            "target_model": {"type": "string"},
+            "models": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["target_model"],
+    },
 )
 COMPARE = ToolSpec(
     name="compare",
     description="Compare cost, latency and errors of named models.",
-    parameters={"type": "object", "properties": {
-        "models": {"type": "array", "items": {"type": "string"}, "minItems": 2},
-    }, "required": ["models"]},
+    parameters={
+        "type": "object",
+        "properties": {
+            "models": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        },
+        "required": ["models"],
+    },
 )
 TOOLS = (WHAT_IF, COMPARE)
-QUESTION = [ChatMessage.system("Choose the tools that answer the question."),
-            ChatMessage.user("What if gpt-4o moved to gpt-4o-mini, and how do they compare?")]
+QUESTION = [
+    ChatMessage.system("Choose the tools that answer the question."),
+    ChatMessage.user("What if gpt-4o moved to gpt-4o-mini, and how do they compare?"),
+]
 
 
 @pytest.fixture(params=["openai", "anthropic"])
@@ -58,6 +68,7 @@ def provider(request: pytest.FixtureRequest) -> Provider:
 def recorder(records: list[LlmCallRecord]) -> Any:
     async def record(call: LlmCallRecord) -> None:
         records.append(call)
+
     return record
 
 
@@ -74,9 +85,16 @@ async def sent_body(stub: LlmStub, max_tokens: int) -> dict[str, Any]:
 async def test_openai_receives_function_tools(openai_stub: LlmStub) -> None:
     body = await sent_body(openai_stub, max_tokens=256)
     assert body["tools"] == [
-        {"type": "function", "function": {"name": tool.name, "description": tool.description,
-                                          "parameters": tool.parameters}}
-        for tool in TOOLS]
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            },
+        }
+        for tool in TOOLS
+    ]
     assert body["tool_choice"] == "auto" and body["parallel_tool_calls"] is True
     assert body["max_completion_tokens"] == 256
     assert body["messages"][-1] == {"role": "user", "content": QUESTION[-1].content}
@@ -87,7 +105,8 @@ async def test_anthropic_receives_input_schemas(anthropic_stub: LlmStub) -> None
     body = await sent_body(anthropic_stub, max_tokens=256)
     assert body["tools"] == [
         {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
-        for tool in TOOLS]
+        for tool in TOOLS
+    ]
     assert body["tool_choice"] == {"type": "auto"}
     assert body["max_tokens"] == 256
     assert body["system"] == QUESTION[0].content
@@ -95,17 +114,21 @@ async def test_anthropic_receives_input_schemas(anthropic_stub: LlmStub) -> None
 
 
 async def test_several_calls_in_one_answer_parse_in_order(provider: Provider) -> None:
-    chosen = [("what_if", {"target_model": "gpt-4o-mini", "models": ["gpt-4o"]}),
-              ("compare", {"models": ["gpt-4o", "gpt-4o-mini"]}),
-              ("what_if", {"target_model": "claude-haiku-4-5"})]
-    provider.stub.script(ToolCalls(chosen, Usage(input_tokens=640, output_tokens=88),
-                                   text="Running both."))
+    chosen = [
+        ("what_if", {"target_model": "gpt-4o-mini", "models": ["gpt-4o"]}),
+        ("compare", {"models": ["gpt-4o", "gpt-4o-mini"]}),
+        ("what_if", {"target_model": "claude-haiku-4-5"}),
+    ]
+    provider.stub.script(
+        ToolCalls(chosen, Usage(input_tokens=640, output_tokens=88), text="Running both.")
+    )
     model = provider.model()
     response = await model.call_tools(QUESTION, TOOLS)
     await model.aclose()
     assert response.tool_calls == tuple(
         ToolCall(provider.stub.call_id(i), name, arguments)
-        for i, (name, arguments) in enumerate(chosen))
+        for i, (name, arguments) in enumerate(chosen)
+    )
     assert response.rejected_tool_calls == ()
     assert response.text == "Running both."
     assert response.output is None and response.fallback is None
@@ -124,19 +147,27 @@ async def test_a_text_answer_has_no_calls(provider: Provider) -> None:
 
 async def test_malformed_calls_are_dropped_and_reported(provider: Provider) -> None:
     good = ("compare", {"models": ["gpt-4o", "o3"]})
-    provider.stub.script(ToolCalls([
-        ("what_if", '{"target_model": "gpt-4o-mini"'),
-        good,
-        ("compare", '["gpt-4o", "o3"]'),
-        ("drop_tables", {"all": True}),
-    ], Usage(input_tokens=500, output_tokens=60)))
+    provider.stub.script(
+        ToolCalls(
+            [
+                ("what_if", '{"target_model": "gpt-4o-mini"'),
+                good,
+                ("compare", '["gpt-4o", "o3"]'),
+                ("drop_tables", {"all": True}),
+            ],
+            Usage(input_tokens=500, output_tokens=60),
+        )
+    )
     model = provider.model()
     response = await model.call_tools(QUESTION, TOOLS)
     await model.aclose()
     assert response.tool_calls == (ToolCall(provider.stub.call_id(1), *good),)
     # OpenAI sends arguments as JSON text; Anthropic sends an object, so text is never one
-    truncated = ("arguments are not valid JSON" if provider.name == "openai"
-                 else "arguments are not a JSON object")
+    truncated = (
+        "arguments are not valid JSON"
+        if provider.name == "openai"
+        else "arguments are not a JSON object"
+    )
     assert response.rejected_tool_calls == (
         RejectedToolCall(provider.stub.call_id(0), "what_if", truncated),
         RejectedToolCall(provider.stub.call_id(2), "compare", "arguments are not a JSON object"),
@@ -160,16 +191,22 @@ async def test_a_503_falls_back_to_the_builtin_engine_with_no_calls(provider: Pr
 
 
 async def test_metering_records_the_call(provider: Provider) -> None:
-    provider.stub.script(ToolCalls([("what_if", {"target_model": "gpt-4o-mini"})],
-                                   Usage(input_tokens=900, output_tokens=40,
-                                         cached_input_tokens=512)))
+    provider.stub.script(
+        ToolCalls(
+            [("what_if", {"target_model": "gpt-4o-mini"})],
+            Usage(input_tokens=900, output_tokens=40, cached_input_tokens=512),
+        )
+    )
     records: list[LlmCallRecord] = []
     model = MeteredModel(provider.model(), recorder(records), feature=FEATURE)
     response = await model.call_tools(QUESTION, TOOLS)
     await model.aclose()
     (record,) = records
-    assert record.usage == response.usage == LlmUsage(
-        input_tokens=900, output_tokens=40, cached_input_tokens=512, requests=1)
+    assert (
+        record.usage
+        == response.usage
+        == LlmUsage(input_tokens=900, output_tokens=40, cached_input_tokens=512, requests=1)
+    )
     assert (record.provider, record.model) == (response.provider, response.model_name)
     assert (record.operation, record.status, record.error_type) == ("chat", "ok", None)
     assert record.feature == FEATURE and record.ttft_ms is None
@@ -178,14 +215,20 @@ async def test_metering_records_the_call(provider: Provider) -> None:
 async def test_metering_records_a_failed_provider_behind_the_fallback(provider: Provider) -> None:
     provider.stub.default = Failure(503)
     records: list[LlmCallRecord] = []
-    model = MeteredModel(FallbackModel(provider.model(max_attempts=3), BuiltinModel()),
-                         recorder(records), feature=FEATURE)
+    model = MeteredModel(
+        FallbackModel(provider.model(max_attempts=3), BuiltinModel()),
+        recorder(records),
+        feature=FEATURE,
+    )
     response = await model.call_tools(QUESTION, TOOLS)
     await model.aclose()
     assert response.fallback is not None
     (record,) = records
     assert (record.provider, record.status, record.error_type) == (
-        provider.name, "error", LlmFailureReason.SERVER_ERROR.value)
+        provider.name,
+        "error",
+        LlmFailureReason.SERVER_ERROR.value,
+    )
     assert record.usage == LlmUsage(requests=len(provider.stub.requests))
 
 
@@ -210,26 +253,35 @@ async def test_the_builtin_engine_chooses_no_tools() -> None:
 def test_a_call_without_id_or_with_decoded_arguments_is_still_read() -> None:
     arguments = {"models": ["gpt-4o", "o3"]}
     assert tool_call(TOOLS, 2, None, "compare", arguments, json_text=True) == ToolCall(
-        "call_2", "compare", arguments)
+        "call_2", "compare", arguments
+    )
     assert tool_call(TOOLS, 0, "", "what_if", "{}") == RejectedToolCall(
-        "call_0", "what_if", "arguments are not a JSON object")
+        "call_0", "what_if", "arguments are not a JSON object"
+    )
 
 
-@pytest.mark.parametrize("name, parameters", [
-    ("what if", {"type": "object"}),
-    ("", {"type": "object"}),
-    ("x" * 65, {"type": "object"}),
-    ("what_if", {"type": "array"}),
-    ("what_if", {}),
-])
-def test_tool_specs_the_providers_would_refuse_are_rejected(name: str,
-                                                            parameters: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "name, parameters",
+    [
+        ("what if", {"type": "object"}),
+        ("", {"type": "object"}),
+        ("x" * 65, {"type": "object"}),
+        ("what_if", {"type": "array"}),
+        ("what_if", {}),
+    ],
+)
+def test_tool_specs_the_providers_would_refuse_are_rejected(
+    name: str, parameters: dict[str, Any]
+) -> None:
     with pytest.raises(ValueError):
         ToolSpec(name=name, description="d", parameters=parameters)
 
 
 def test_every_model_and_wrapper_offers_tools() -> None:
     builtin = BuiltinModel()
-    for model in [builtin, FallbackModel(builtin, builtin),
-                  MeteredModel(builtin, recorder([]), feature=FEATURE)]:
+    for model in [
+        builtin,
+        FallbackModel(builtin, builtin),
+        MeteredModel(builtin, recorder([]), feature=FEATURE),
+    ]:
         assert isinstance(model, LanguageModel)

@@ -14,11 +14,11 @@ from apex.execution.context import UserExecutionContext
 from apex.execution.manager import RunManager
 from apex.execution.state import IllegalRunTransition, RunState, RunTracker
 from apex.execution.workflow import Workflow
+from apex.ids import new_id
 from apex.realtime.bus import EventBus
 from apex.realtime.events import RunEvent
 from apex.realtime.memory import InProcessEventBus
 from apex.store.database import Database
-from apex.store.ids import new_id
 from apex.store.repositories.runs import RunRepository
 from apex.store.repositories.threads import ThreadRepository
 from apex.store.repositories.users import UserRepository
@@ -46,7 +46,8 @@ class Harness:
 
     async def user(self) -> str:
         user = await UserRepository(self.db).create(
-            email=f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None)
+            email=f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None
+        )
 
         def record(event: RunEvent) -> None:
             self.events.setdefault(event.run_id, []).append(event)
@@ -55,8 +56,9 @@ class Harness:
         return user.id
 
     async def submit(self, user_id: str, text: str = "cut my costs", **options: Any) -> str:
-        ticket = await self.manager.submit(user_id=user_id, text=text, request_id=new_id(),
-                                           **options)
+        ticket = await self.manager.submit(
+            user_id=user_id, text=text, request_id=new_id(), **options
+        )
         return ticket.run_id
 
     async def final(self, run_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -73,12 +75,12 @@ class Harness:
 async def harness(database: Database, make_settings) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
     built: list[Harness] = []
 
-    async def build(workflow: Workflow, bus: EventBus | None = None,
-                    **overrides: Any) -> Harness:
+    async def build(workflow: Workflow, bus: EventBus | None = None, **overrides: Any) -> Harness:
         bus = bus or InProcessEventBus(replay_max=10_000, replay_ttl_s=600, retained_runs=100)
         await bus.start()
-        manager = RunManager(settings=make_settings(**overrides), db=database, bus=bus,
-                             workflow=workflow)
+        manager = RunManager(
+            settings=make_settings(**overrides), db=database, bus=bus, workflow=workflow
+        )
         await manager.open()
         built.append(Harness(manager, bus, database))
         return built[-1]
@@ -91,8 +93,11 @@ async def harness(database: Database, make_settings) -> AsyncIterator[Callable[.
 
 async def test_start_returns_at_once_and_the_run_completes(harness) -> None:  # type: ignore[no-untyped-def]
     gate = asyncio.Event()
-    workflow = ScriptedWorkflow([Signal(gate), *FIVE_EVENT_SCRIPT], tools={"echo": echo_tool},
-                                report={"markdown": "# plan", "recommendations": []})
+    workflow = ScriptedWorkflow(
+        [Signal(gate), *FIVE_EVENT_SCRIPT],
+        tools={"echo": echo_tool},
+        report={"markdown": "# plan", "recommendations": []},
+    )
     h = await harness(workflow)
     user_id = await h.user()
     run_id = await h.submit(user_id, "How can I cut my AI costs by 30%?")
@@ -103,8 +108,13 @@ async def test_start_returns_at_once_and_the_run_completes(harness) -> None:  # 
     assert not gate.is_set()
     events = await h.final(run_id)
     check_run_stream(events, run_id=run_id, user_id=user_id, state="completed")
-    assert set(event_types(events)) >= {"agent_started", "agent_thinking", "tool_executing",
-                                        "tool_completed", "agent_completed"}
+    assert set(event_types(events)) >= {
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
+    }
     run = await h.manager.get(user_id, run_id)
     assert run.state == "completed" and run.started_at and run.finished_at
     assert run.final_response == "All done. (How can I cut my AI costs by 30%?)"
@@ -127,7 +137,9 @@ async def test_a_workflow_reads_the_thread_history(harness) -> None:  # type: ig
     await h.final(second)
     history = workflow.contexts[1].history
     assert [(m.role, m.text) for m in history] == [
-        ("user", "first question"), ("assistant", "All done. (first question)")]
+        ("user", "first question"),
+        ("assistant", "All done. (first question)"),
+    ]
     assert workflow.contexts[1].ctx.thread_id == thread_id
     assert workflow.contexts[0].history == ()
 
@@ -146,14 +158,14 @@ async def test_runs_beyond_the_per_user_limit_wait_in_pending(harness) -> None: 
     theirs = await h.submit(other)
     async with asyncio.timeout(10):
         while [await h.state(user_id, r) for r in mine[:2]] != ["running", "running"] or (
-                await h.state(other, theirs) != "running"):
+            await h.state(other, theirs) != "running"
+        ):
             await asyncio.sleep(0.02)
     assert await h.state(user_id, mine[2]) == "pending"
     assert mine[2] not in h.events
     release.set()
     for run_id in mine:
-        check_run_stream(await h.final(run_id), run_id=run_id, user_id=user_id,
-                         state="completed")
+        check_run_stream(await h.final(run_id), run_id=run_id, user_id=user_id, state="completed")
 
 
 async def test_the_global_limit_holds_across_users(harness) -> None:  # type: ignore[no-untyped-def]
@@ -169,7 +181,10 @@ async def test_the_global_limit_holds_across_users(harness) -> None:  # type: ig
     runs = [await h.submit(user) for user in users]
     async with asyncio.timeout(10):
         while sorted([await h.state(u, r) for u, r in zip(users, runs, strict=True)]) != [
-                "pending", "running", "running"]:
+            "pending",
+            "running",
+            "running",
+        ]:
             await asyncio.sleep(0.02)
     release.set()
     for user, run_id in zip(users, runs, strict=True):
@@ -178,8 +193,7 @@ async def test_the_global_limit_holds_across_users(harness) -> None:  # type: ig
 
 
 async def test_too_many_waiting_runs_are_refused(harness) -> None:  # type: ignore[no-untyped-def]
-    h = await harness(ScriptedWorkflow([Sleep(5)]), max_runs_per_user=1,
-                      max_queued_runs_per_user=1)
+    h = await harness(ScriptedWorkflow([Sleep(5)]), max_runs_per_user=1, max_queued_runs_per_user=1)
     user_id = await h.user()
     await h.submit(user_id)
     await h.submit(user_id)
@@ -190,8 +204,9 @@ async def test_too_many_waiting_runs_are_refused(harness) -> None:  # type: igno
 
 async def test_a_run_past_its_timeout_ends_in_timeout(harness) -> None:  # type: ignore[no-untyped-def]
     reached = asyncio.Event()
-    workflow = ScriptedWorkflow([Agent("data", [Call("slow")])],
-                                tools={"slow": sleeping_tool(30, reached)})
+    workflow = ScriptedWorkflow(
+        [Agent("data", [Call("slow")])], tools={"slow": sleeping_tool(30, reached)}
+    )
     h = await harness(workflow, run_timeout_s=0.5)
     user_id = await h.user()
     run_id = await h.submit(user_id)
@@ -206,8 +221,9 @@ async def test_a_run_past_its_timeout_ends_in_timeout(harness) -> None:  # type:
 
 async def test_cancel_stops_a_running_tool_and_ends_cancelled(harness) -> None:  # type: ignore[no-untyped-def]
     reached = asyncio.Event()
-    workflow = ScriptedWorkflow([Agent("data", [Call("slow")])],
-                                tools={"slow": sleeping_tool(30, reached)})
+    workflow = ScriptedWorkflow(
+        [Agent("data", [Call("slow")])], tools={"slow": sleeping_tool(30, reached)}
+    )
     h = await harness(workflow)
     user_id = await h.user()
     run_id = await h.submit(user_id)
@@ -255,13 +271,23 @@ async def test_cancel_is_scoped_to_the_owner(harness) -> None:  # type: ignore[n
     await h.final(run_id)
 
 
-@pytest.mark.parametrize(("error", "code", "message"), [
-    (NotFound("No usage rows for March.", code="no_usage_rows"), "no_usage_rows",
-     "No usage rows for March."),
-    (RuntimeError("secret internals"), "workflow_error", "The run failed unexpectedly."),
-])
-async def test_a_failing_workflow_ends_failed_with_a_clear_code(harness, error: Exception,  # type: ignore[no-untyped-def]
-                                                                code: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (
+            NotFound("No usage rows for March.", code="no_usage_rows"),
+            "no_usage_rows",
+            "No usage rows for March.",
+        ),
+        (RuntimeError("secret internals"), "workflow_error", "The run failed unexpectedly."),
+    ],
+)
+async def test_a_failing_workflow_ends_failed_with_a_clear_code(
+    harness,
+    error: Exception,  # type: ignore[no-untyped-def]
+    code: str,
+    message: str,
+) -> None:
     workflow = ScriptedWorkflow([Agent("data", [Think("about to fail"), Fail(error)])])
     h = await harness(workflow)
     user_id = await h.user()
@@ -312,8 +338,13 @@ async def test_an_embedded_restart_fails_runs_the_previous_process_left(harness,
     user_id = await first.user()
     thread = await ThreadRepository(database).create(user_id, "t")
     run_id = new_id()
-    await RunRepository(database).create(run_id=run_id, user_id=user_id, thread_id=thread.id,
-                                         text="orphan", worker_id="crashed-process")
+    await RunRepository(database).create(
+        run_id=run_id,
+        user_id=user_id,
+        thread_id=thread.id,
+        text="orphan",
+        worker_id="crashed-process",
+    )
     await harness(ScriptedWorkflow([]))
     run = await first.manager.get(user_id, run_id)
     assert (run.state, run.error_code) == ("failed", "worker_lost")
@@ -323,26 +354,31 @@ async def test_the_tracker_refuses_illegal_and_lost_transitions(harness, databas
     h = await harness(ScriptedWorkflow([]))
     user_id = await h.user()
     thread = await ThreadRepository(database).create(user_id, "t")
-    ctx = UserExecutionContext(user_id=user_id, thread_id=thread.id, run_id=new_id(),
-                               request_id="q")
+    ctx = UserExecutionContext(
+        user_id=user_id, thread_id=thread.id, run_id=new_id(), request_id="q"
+    )
     runs = RunRepository(database)
-    await runs.create(run_id=ctx.run_id, user_id=user_id, thread_id=thread.id, text="x",
-                      worker_id="w")
+    await runs.create(
+        run_id=ctx.run_id, user_id=user_id, thread_id=thread.id, text="x", worker_id="w"
+    )
     tracker = RunTracker(runs)
     with pytest.raises(IllegalRunTransition):
         await tracker.transition(ctx, RunState.RUNNING)
     await tracker.transition(ctx, RunState.STARTING)
-    results = await asyncio.gather(tracker.transition(ctx, RunState.CANCELLED),
-                                   tracker.transition(ctx, RunState.FAILED),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        tracker.transition(ctx, RunState.CANCELLED),
+        tracker.transition(ctx, RunState.FAILED),
+        return_exceptions=True,
+    )
     assert sorted(type(r).__name__ for r in results) == ["IllegalRunTransition", "RunState"]
     final = await tracker.current(ctx)
     assert final in (RunState.CANCELLED, RunState.FAILED)
     with pytest.raises(IllegalRunTransition):
         await tracker.transition(ctx, RunState.COMPLETED, expected=RunState.COMPLETING)
     assert await tracker.current(ctx) == final
-    other = UserExecutionContext(user_id="someone", thread_id=thread.id, run_id=ctx.run_id,
-                                 request_id="q")
+    other = UserExecutionContext(
+        user_id="someone", thread_id=thread.id, run_id=ctx.run_id, request_id="q"
+    )
     with pytest.raises(NotFound):
         await tracker.transition(other, RunState.FAILED)
 

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from apex.errors import RateLimited
 from apex.execution.context import UserExecutionContext
 from apex.execution.emitter import RunEmitter
 from apex.execution.manager import RunManager
+from apex.ids import new_id
 from apex.realtime.events import RunEvent
 from apex.realtime.redis_streams import RedisEventBus
 from apex.store.database import Database
-from apex.store.ids import new_id
 from apex.store.repositories.runs import RunRepository
 from apex.store.repositories.threads import ThreadRepository
 from apex.store.repositories.users import UserRepository
@@ -32,14 +33,20 @@ async def shared_db(postgres_server) -> AsyncIterator[Database]:  # type: ignore
 
 
 @pytest.fixture
-async def process(shared_db: Database, make_settings, redis_server) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+async def process(
+    shared_db: Database, make_settings, redis_server
+) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
     """A 'process': its own Redis bus and run manager over the shared database."""
     started: list[tuple[RunManager, RedisEventBus]] = []
 
     async def start(workflow: Any, **overrides: Any) -> RunManager:
         settings = make_settings(redis_url=redis_server.url, **overrides)
-        bus = RedisEventBus(redis_server.url, replay_max=1_000, replay_ttl_s=600,
-                            worker_lost_after_s=settings.worker_lost_after_s)
+        bus = RedisEventBus(
+            redis_server.url,
+            replay_max=1_000,
+            replay_ttl_s=600,
+            worker_lost_after_s=settings.worker_lost_after_s,
+        )
         await bus.start()
         manager = RunManager(settings=settings, db=shared_db, bus=bus, workflow=workflow)
         await manager.open()
@@ -67,12 +74,14 @@ async def until_final(seen: list[RunEvent], timeout: float) -> list[dict[str, An
 
 async def test_stop_sent_to_one_process_cancels_the_run_in_another(process, shared_db) -> None:  # type: ignore[no-untyped-def]
     reached = asyncio.Event()
-    workflow = ScriptedWorkflow([Agent("data", [Call("slow")])],
-                                tools={"slow": sleeping_tool(30, reached)})
+    workflow = ScriptedWorkflow(
+        [Agent("data", [Call("slow")])], tools={"slow": sleeping_tool(30, reached)}
+    )
     process_a = await process(ScriptedWorkflow([]))
     process_b = await process(workflow)
-    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
-                                                  password_hash=None, name=None)
+    user = await UserRepository(shared_db).create(
+        email=f"{uuid.uuid4().hex}@x.io", password_hash=None, name=None
+    )
     seen_on_a = await record(process_a, user.id)
     ticket = await process_b.submit(user_id=user.id, text="slow one", request_id="q")
     await asyncio.wait_for(reached.wait(), 10)
@@ -82,21 +91,30 @@ async def test_stop_sent_to_one_process_cancels_the_run_in_another(process, shar
     assert (await process_a.get(user.id, ticket.run_id)).state == "cancelled"
 
 
-async def test_a_run_whose_process_died_ends_failed_worker_lost(process, shared_db,  # type: ignore[no-untyped-def]
-                                                                redis_server) -> None:
-    survivor = await process(ScriptedWorkflow([]), worker_heartbeat_s=0.5,
-                             worker_lost_after_s=2)
-    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
-                                                  password_hash=None, name=None)
+async def test_a_run_whose_process_died_ends_failed_worker_lost(
+    process,
+    shared_db,  # type: ignore[no-untyped-def]
+    redis_server,
+) -> None:
+    survivor = await process(ScriptedWorkflow([]), worker_heartbeat_s=0.5, worker_lost_after_s=2)
+    user = await UserRepository(shared_db).create(
+        email=f"{uuid.uuid4().hex}@x.io", password_hash=None, name=None
+    )
     seen = await record(survivor, user.id)
     thread = await ThreadRepository(shared_db).create(user.id, "t")
-    ctx = UserExecutionContext(user_id=user.id, thread_id=thread.id, run_id=new_id(),
-                               request_id="q")
-    await RunRepository(shared_db).create(run_id=ctx.run_id, user_id=user.id,
-                                          thread_id=thread.id, text="interrupted",
-                                          worker_id="dead-process")
-    dead_bus = RedisEventBus(redis_server.url, replay_max=1_000, replay_ttl_s=600,
-                             worker_lost_after_s=2)
+    ctx = UserExecutionContext(
+        user_id=user.id, thread_id=thread.id, run_id=new_id(), request_id="q"
+    )
+    await RunRepository(shared_db).create(
+        run_id=ctx.run_id,
+        user_id=user.id,
+        thread_id=thread.id,
+        text="interrupted",
+        worker_id="dead-process",
+    )
+    dead_bus = RedisEventBus(
+        redis_server.url, replay_max=1_000, replay_ttl_s=600, worker_lost_after_s=2
+    )
     await dead_bus.start()
     await dead_bus.heartbeat("dead-process")
     dying = RunEmitter(ctx, dead_bus, task="interrupted")
@@ -115,12 +133,15 @@ async def test_a_run_whose_process_died_ends_failed_worker_lost(process, shared_
 
 async def test_runs_of_live_processes_are_left_alone(process, shared_db) -> None:  # type: ignore[no-untyped-def]
     reached = asyncio.Event()
-    busy = await process(ScriptedWorkflow([Call("slow")],
-                                          tools={"slow": sleeping_tool(30, reached)}),
-                         worker_heartbeat_s=0.5, worker_lost_after_s=2)
+    busy = await process(
+        ScriptedWorkflow([Call("slow")], tools={"slow": sleeping_tool(30, reached)}),
+        worker_heartbeat_s=0.5,
+        worker_lost_after_s=2,
+    )
     watcher = await process(ScriptedWorkflow([]), worker_heartbeat_s=0.5, worker_lost_after_s=2)
-    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
-                                                  password_hash=None, name=None)
+    user = await UserRepository(shared_db).create(
+        email=f"{uuid.uuid4().hex}@x.io", password_hash=None, name=None
+    )
     ticket = await busy.submit(user_id=user.id, text="long", request_id="q")
     await asyncio.wait_for(reached.wait(), 10)
     await asyncio.sleep(3)
@@ -134,8 +155,9 @@ async def test_the_per_user_run_limit_holds_across_processes(process, shared_db)
     slow = ScriptedWorkflow([Call("slow")], tools={"slow": sleeping_tool(30, reached)})
     process_a = await process(slow, max_runs_per_user=1)
     process_b = await process(ScriptedWorkflow([]), max_runs_per_user=1)
-    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
-                                                  password_hash=None, name=None)
+    user = await UserRepository(shared_db).create(
+        email=f"{uuid.uuid4().hex}@x.io", password_hash=None, name=None
+    )
     seen = await record(process_b, user.id)
     busy = await process_a.submit(user_id=user.id, text="long", request_id="q")
     await asyncio.wait_for(reached.wait(), 10)
@@ -150,18 +172,60 @@ async def test_the_per_user_run_limit_holds_across_processes(process, shared_db)
     assert (await process_b.get(user.id, waiting.run_id)).state == "completed"
 
 
+async def test_the_limit_on_runs_in_progress_or_waiting_holds_across_processes(
+    process, shared_db
+) -> None:  # type: ignore[no-untyped-def]
+    reached = asyncio.Event()
+    slow = ScriptedWorkflow([Call("slow")], tools={"slow": sleeping_tool(30, reached)})
+    limits = {"max_runs_per_user": 1, "max_queued_runs_per_user": 1}
+    process_a, process_b = await process(slow, **limits), await process(slow, **limits)
+    users = UserRepository(shared_db)
+    user, other = [
+        await users.create(email=f"{uuid.uuid4().hex}@x.io", password_hash=None, name=None)
+        for _ in range(2)
+    ]
+    seen = await record(process_b, user.id)
+    busy = await process_a.submit(user_id=user.id, text="long", request_id="q")
+    await asyncio.wait_for(reached.wait(), 10)
+    queued = await process_b.submit(user_id=user.id, text="long", request_id="r")
+    for manager in (process_a, process_b):
+        with pytest.raises(RateLimited) as refused:
+            await manager.submit(user_id=user.id, text="one too many", request_id="s")
+        assert refused.value.code == "too_many_runs"
+    assert await process_b.submit(user_id=other.id, text="long", request_id="t")
+    await process_a.cancel(user.id, busy.run_id)
+    async with asyncio.timeout(10):
+        while not any(e.final and e.run_id == busy.run_id for e in seen):
+            await asyncio.sleep(0.02)
+    admitted = await process_b.submit(user_id=user.id, text="long", request_id="u")
+    assert (await process_b.get(user.id, admitted.run_id)).state in {
+        "pending",
+        "starting",
+        "running",
+    }
+    for run_id in (queued.run_id, admitted.run_id):
+        await process_b.cancel(user.id, run_id)
+
+
 async def test_a_run_its_own_live_process_no_longer_executes_is_ended(process, shared_db) -> None:  # type: ignore[no-untyped-def]
     """Its end could not be stored when it happened (the database was away): the process's own
     sweep ends it, with its final event, once the database answers."""
-    manager = await process(ScriptedWorkflow([]), worker_heartbeat_s=60,
-                            worker_lost_after_s=120)  # only this test's sweeps run
-    user = await UserRepository(shared_db).create(email=f"{uuid.uuid4().hex}@x.io",
-                                                  password_hash=None, name=None)
+    manager = await process(
+        ScriptedWorkflow([]), worker_heartbeat_s=60, worker_lost_after_s=120
+    )  # only this test's sweeps run
+    user = await UserRepository(shared_db).create(
+        email=f"{uuid.uuid4().hex}@x.io", password_hash=None, name=None
+    )
     seen = await record(manager, user.id)
     thread = await ThreadRepository(shared_db).create(user.id, "t")
     run_id = new_id()
-    await RunRepository(shared_db).create(run_id=run_id, user_id=user.id, thread_id=thread.id,
-                                          text="stalled", worker_id=manager.worker_id)
+    await RunRepository(shared_db).create(
+        run_id=run_id,
+        user_id=user.id,
+        thread_id=thread.id,
+        text="stalled",
+        worker_id=manager.worker_id,
+    )
     assert await manager.end_orphaned_runs() == 0, "too young to be judged"
     await asyncio.sleep(2.1)
     assert await manager.end_orphaned_runs() == 1

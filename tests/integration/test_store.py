@@ -14,8 +14,16 @@ async def test_migrations_create_every_table_and_are_idempotent(database: Databa
     await database.upgrade()
     async with database.engine.connect() as connection:
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert {"users", "oidc_identities", "refresh_families", "refresh_tokens", "threads",
-            "messages", "runs", "alembic_version"} <= tables
+    assert {
+        "users",
+        "oidc_identities",
+        "refresh_families",
+        "refresh_tokens",
+        "threads",
+        "messages",
+        "runs",
+        "alembic_version",
+    } <= tables
 
 
 async def test_email_is_unique(database: Database) -> None:
@@ -61,16 +69,25 @@ async def test_thread_messages_and_runs_cascade_with_their_user(database: Databa
         session.add(thread)
         await session.flush()
         run = Run(user_id=user.id, thread_id=thread.id, text="cut costs")
-        session.add_all([
-            run,
-            Message(thread_id=thread.id, user_id=user.id, role="user", text="cut costs"),
-            Message(thread_id=thread.id, user_id=user.id, role="assistant", text="done",
-                    report=report),
-        ])
+        session.add_all(
+            [
+                run,
+                Message(thread_id=thread.id, user_id=user.id, role="user", text="cut costs"),
+                Message(
+                    thread_id=thread.id,
+                    user_id=user.id,
+                    role="assistant",
+                    text="done",
+                    report=report,
+                ),
+            ]
+        )
         await session.commit()
         user_id = user.id
     async with database.session() as session:
-        stored = (await session.execute(select(Message).where(Message.role == "assistant"))).scalar_one()
+        stored = (
+            await session.execute(select(Message).where(Message.role == "assistant"))
+        ).scalar_one()
         assert stored.report == report
         assert (await session.get(Run, run.id)).state == "pending"  # type: ignore[union-attr]
         await session.delete(await session.get(User, user_id))
@@ -88,4 +105,6 @@ async def test_ids_are_time_ordered(database: Database) -> None:
     ids = [u.id for u in users]
     assert all(len(i) == 32 for i in ids)
     assert ids[0][:12] <= ids[-1][:12]
-    assert datetime.now(UTC) - datetime.fromtimestamp(int(ids[0][:12], 16) / 1000, UTC) < timedelta(minutes=1)
+    assert datetime.now(UTC) - datetime.fromtimestamp(int(ids[0][:12], 16) / 1000, UTC) < timedelta(
+        minutes=1
+    )

@@ -33,24 +33,31 @@ async def _ask(client: httpx.AsyncClient, headers: dict[str, str], index: int) -
 
 
 async def test_a_hundred_users_starting_runs_at_once_on_sqlite_all_complete(
-        make_settings: Callable[..., Settings], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 50)
-    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'apex.db'}",
-                             max_runs_global=USERS)
+    settings = make_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'apex.db'}", max_runs_global=USERS
+    )
     workflow = ScriptedWorkflow([Burst(200, size=512), Think("done")])
     app: FastAPI = create_app(settings, workflow=workflow)
     async with app.router.lifespan_context(app), client_for(app) as client:
         lock_errors: list[str] = []
-        event.listen(app.state.db.engine.sync_engine, "handle_error",
-                     lambda context: lock_errors.append(str(context.original_exception)))
+        event.listen(
+            app.state.db.engine.sync_engine,
+            "handle_error",
+            lambda context: lock_errors.append(str(context.original_exception)),
+        )
         users = [await make_user(app) for _ in range(USERS)]
-        runs = await asyncio.gather(*(_ask(client, headers, index)
-                                      for index, (_user, headers) in enumerate(users)))
+        runs = await asyncio.gather(
+            *(_ask(client, headers, index) for index, (_user, headers) in enumerate(users))
+        )
         assert [run["state"] for run in runs] == ["completed"] * USERS, [
-            (run["state"], run.get("error")) for run in runs if run["state"] != "completed"]
+            (run["state"], run.get("error")) for run in runs if run["state"] != "completed"
+        ]
         for (_user, headers), run in zip(users, runs, strict=True):
-            messages = (await client.get(f"/api/threads/{run['thread_id']}/messages",
-                                         headers=headers)).json()["items"]
+            messages = (
+                await client.get(f"/api/threads/{run['thread_id']}/messages", headers=headers)
+            ).json()["items"]
             assert sorted(message["role"] for message in messages) == ["assistant", "user"]
         assert lock_errors == []  # not even one write that failed and was tried again

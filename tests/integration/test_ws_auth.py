@@ -23,16 +23,18 @@ async def server(make_settings, tmp_path) -> AsyncIterator[LiveServer]:  # type:
 
 
 async def first_frame(server: LiveServer, path: str = "", **options: Any) -> dict[str, Any]:
-    async with websockets.connect(server.ws_url + path, open_timeout=10, ping_interval=None,
-                                  **options) as ws:
+    async with websockets.connect(
+        server.ws_url + path, open_timeout=10, ping_interval=None, **options
+    ) as ws:
         frame: dict[str, Any] = json.loads(await ws.recv())
         frame["_subprotocol"] = ws.subprotocol
         return frame
 
 
 async def refused(server: LiveServer, path: str = "", **options: Any) -> tuple[int, str]:
-    async with websockets.connect(server.ws_url + path, open_timeout=10, ping_interval=None,
-                                  **options) as ws:
+    async with websockets.connect(
+        server.ws_url + path, open_timeout=10, ping_interval=None, **options
+    ) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None
@@ -57,9 +59,19 @@ async def test_authorization_header(server: LiveServer) -> None:
 
 def expired_token(user_id: str) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user_id, "iat": now - 3600, "exp": now - 60, "jti": "x",
-                       "typ": "access", "iss": "apex", "aud": "apex"}, TEST_JWT_SECRET,
-                      algorithm="HS256")
+    return jwt.encode(
+        {
+            "sub": user_id,
+            "iat": now - 3600,
+            "exp": now - 60,
+            "jti": "x",
+            "typ": "access",
+            "iss": "apex",
+            "aud": "apex",
+        },
+        TEST_JWT_SECRET,
+        algorithm="HS256",
+    )
 
 
 async def test_every_failed_authentication_closes_1008_before_any_frame(server: LiveServer) -> None:
@@ -84,7 +96,9 @@ async def test_every_failed_authentication_closes_1008_before_any_frame(server: 
 
 async def test_a_subprotocol_credential_wins_over_the_header(server: LiveServer) -> None:
     _user, token = await new_user(server)
-    code, _reason = await refused(server, subprotocols=["apex.v1", "bearer.bad"],
-                                  additional_headers={"Authorization": f"Bearer {token}"})
+    code, _reason = await refused(
+        server,
+        subprotocols=["apex.v1", "bearer.bad"],
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
     assert code == 1008
-

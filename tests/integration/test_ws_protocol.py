@@ -11,7 +11,6 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.protocol_checks import TIMESTAMP, check_run_stream
 from tests.support.run_harness import LiveServer, WsClient, live_server, new_user
-from tests.support.services import free_port
 from tests.support.scripted_workflow import (
     FIVE_EVENT_SCRIPT,
     Call,
@@ -19,14 +18,16 @@ from tests.support.scripted_workflow import (
     echo_tool,
     sleeping_tool,
 )
+from tests.support.services import free_port
 
 
 @pytest.fixture
 async def server(deployment) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
-    workflow = ScriptedWorkflow(FIVE_EVENT_SCRIPT, tools={"echo": echo_tool, "slow":
-                                                          sleeping_tool(30)},
-                                script_for=lambda text: [Call("slow")] if text == "slow"
-                                else FIVE_EVENT_SCRIPT)
+    workflow = ScriptedWorkflow(
+        FIVE_EVENT_SCRIPT,
+        tools={"echo": echo_tool, "slow": sleeping_tool(30)},
+        script_for=lambda text: [Call("slow")] if text == "slow" else FIVE_EVENT_SCRIPT,
+    )
     settings = deployment(ws_heartbeat_s=0.4, ws_max_frame_bytes=2048)
     async with live_server(settings, workflow) as running:
         yield running
@@ -85,18 +86,32 @@ async def test_another_users_runs_and_threads_do_not_exist(server: LiveServer) -
     run = await owner.start_run("slow")
     probes = [
         ({"type": "stop_run", "run_id": run["run_id"], "client_message_id": "a"}, "run_not_found"),
-        ({"type": "resume", "run_id": run["run_id"], "after_seq": 0, "client_message_id": "b"},
-         "run_not_found"),
-        ({"type": "resume", "run_id": "f" * 32, "after_seq": 0, "client_message_id": "c"},
-         "run_not_found"),
-        ({"type": "user_message", "text": "hi", "thread_id": run["thread_id"],
-          "client_message_id": "d"}, "thread_not_found"),
+        (
+            {"type": "resume", "run_id": run["run_id"], "after_seq": 0, "client_message_id": "b"},
+            "run_not_found",
+        ),
+        (
+            {"type": "resume", "run_id": "f" * 32, "after_seq": 0, "client_message_id": "c"},
+            "run_not_found",
+        ),
+        (
+            {
+                "type": "user_message",
+                "text": "hi",
+                "thread_id": run["thread_id"],
+                "client_message_id": "d",
+            },
+            "thread_not_found",
+        ),
     ]
     for frame, code in probes:
         await intruder.send(frame)
         error = await intruder.reply()
-        assert error == {"type": "error", "error": {"code": code, "message": error["error"]["message"]},
-                         "ref": frame["client_message_id"]}
+        assert error == {
+            "type": "error",
+            "error": {"code": code, "message": error["error"]["message"]},
+            "ref": frame["client_message_id"],
+        }
     await owner.send({"type": "stop_run", "run_id": run["run_id"]})
     events = await owner.events_until_final(run["run_id"])
     assert events[-1]["type"] == "agent_stopped"
@@ -147,8 +162,11 @@ async def test_a_closing_client_leaves_the_run_running(server: LiveServer) -> No
 
 async def test_a_raw_websocket_client_without_the_helpers(server: LiveServer) -> None:
     _user, token = await new_user(server)
-    async with websockets.connect(server.ws_url, subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
-                                  ping_interval=None) as ws:
+    async with websockets.connect(
+        server.ws_url,
+        subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
+        ping_interval=None,
+    ) as ws:
         assert json.loads(await ws.recv())["type"] == "connection_ready"
         await ws.send(json.dumps({"type": "user_message", "content": "hello"}))
         accepted = json.loads(await ws.recv())
@@ -159,16 +177,22 @@ async def test_a_raw_websocket_client_without_the_helpers(server: LiveServer) ->
         while first["type"] == "heartbeat":  # this server beats every 0.4 s of silence
             first = json.loads(await ws.recv())
         assert (first["type"], first["seq"], first["run_id"]) == (
-            "agent_started", 1, accepted["run_id"])
+            "agent_started",
+            1,
+            accepted["run_id"],
+        )
 
 
 async def test_without_its_event_bus_a_connection_closes_1011(make_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'down.db'}",
-                             redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    settings = make_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'down.db'}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
     async with live_server(settings, ScriptedWorkflow([])) as running:
         _user, token = await new_user(running)
-        async with websockets.connect(running.ws_url, ping_interval=None,
-                                      subprotocols=["apex.v1", f"bearer.{token}"]) as ws:  # type: ignore[list-item]
+        async with websockets.connect(
+            running.ws_url, ping_interval=None, subprotocols=["apex.v1", f"bearer.{token}"]
+        ) as ws:  # type: ignore[list-item]
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011

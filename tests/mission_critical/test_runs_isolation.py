@@ -13,8 +13,11 @@ USERS = 25
 SCRIPT = [
     Think("planning"),
     Sleep(0.02),
-    Agent("data", [Think("reading rows"), Call("echo", {"rows": 10}), Sleep(0.02)],
-          summary="rows read"),
+    Agent(
+        "data",
+        [Think("reading rows"), Call("echo", {"rows": 10}), Sleep(0.02)],
+        summary="rows read",
+    ),
     Agent("optimization", [Call("echo", {"model": "small"})], summary="one saving"),
     Think("writing the answer"),
 ]
@@ -32,11 +35,15 @@ async def collect(client: WsClient, run_ids: set[str]) -> list[dict[str, Any]]:
     return client.frames
 
 
-async def one_user(server, user_id: str, token: str) -> tuple[str, set[str], list[list[dict[str, Any]]]]:  # type: ignore[no-untyped-def]
-    first, second = await asyncio.gather(WsClient.connect(server, token),
-                                         WsClient.connect(server, token))
-    accepted = await asyncio.gather(first.start_run(f"{user_id} on first"),
-                                    second.start_run(f"{user_id} on second"))
+async def one_user(
+    server, user_id: str, token: str
+) -> tuple[str, set[str], list[list[dict[str, Any]]]]:  # type: ignore[no-untyped-def]
+    first, second = await asyncio.gather(
+        WsClient.connect(server, token), WsClient.connect(server, token)
+    )
+    accepted = await asyncio.gather(
+        first.start_run(f"{user_id} on first"), second.start_run(f"{user_id} on second")
+    )
     run_ids = {a["run_id"] for a in accepted}
     frames = await asyncio.gather(collect(first, run_ids), collect(second, run_ids))
     await asyncio.gather(first.close(), second.close())
@@ -62,5 +69,8 @@ async def test_many_users_at_once_each_see_exactly_their_own_runs(deployment) ->
                 check_run_stream(run_events, run_id=run_id, user_id=user_id, state="completed")
                 assert {e["type"] for e in run_events} == LIFECYCLE
             others = [f for f in frames if "seq" not in f]
-            assert {f["type"] for f in others} <= {"connection_ready", "message_accepted",
-                                                   "heartbeat"}
+            assert {f["type"] for f in others} <= {
+                "connection_ready",
+                "message_accepted",
+                "heartbeat",
+            }

@@ -25,30 +25,59 @@ def bad_frames(foreign_run: str, foreign_thread: str) -> list[tuple[str | bytes,
         ('{"type": "user_message", "client_message_id": "m3"}', "missing_field", "m3"),
         ('{"type": "user_message", "text": "", "client_message_id": "m4"}', "missing_text", "m4"),
         ('{"type": "user_message", "text": {"a": 1}, "client_message_id": 5}', "missing_text", 5),
-        (json.dumps({"type": "user_message", "text": "x" * 20_001, "client_message_id": "m6"}),
-         "text_too_long", "m6"),
+        (
+            json.dumps({"type": "user_message", "text": "x" * 20_001, "client_message_id": "m6"}),
+            "text_too_long",
+            "m6",
+        ),
         ('{"type": "user_message", "text": "hi", "thread_id": 3}', "invalid_field", None),
-        (json.dumps({"type": "user_message", "text": "hi", "thread_id": foreign_thread,
-                     "client_message_id": "m7"}), "thread_not_found", "m7"),
+        (
+            json.dumps(
+                {
+                    "type": "user_message",
+                    "text": "hi",
+                    "thread_id": foreign_thread,
+                    "client_message_id": "m7",
+                }
+            ),
+            "thread_not_found",
+            "m7",
+        ),
         ('{"type": "stop_run", "client_message_id": "m8"}', "missing_field", "m8"),
         ('{"type": "stop_agent", "run_id": 17}', "invalid_field", None),
-        (json.dumps({"type": "stop_run", "run_id": foreign_run, "client_message_id": "m9"}),
-         "run_not_found", "m9"),
+        (
+            json.dumps({"type": "stop_run", "run_id": foreign_run, "client_message_id": "m9"}),
+            "run_not_found",
+            "m9",
+        ),
         ('{"type": "stop_run", "run_id": "0000000000000000"}', "run_not_found", None),
         ('{"type": "resume", "after_seq": 3}', "missing_field", None),
-        (json.dumps({"type": "resume", "run_id": foreign_run, "after_seq": 0}),
-         "run_not_found", None),
-        ('{"type": "resume", "run_id": "nope", "after_seq": 0, "client_message_id": "m10"}',
-         "run_not_found", "m10"),
-        (json.dumps({"type": "resume", "run_id": foreign_run, "after_seq": "zero"}),
-         "invalid_field", None),
-        (json.dumps({"type": "resume", "run_id": "x" * 10_000, "after_seq": 0}),
-         "run_not_found", None),
+        (
+            json.dumps({"type": "resume", "run_id": foreign_run, "after_seq": 0}),
+            "run_not_found",
+            None,
+        ),
+        (
+            '{"type": "resume", "run_id": "nope", "after_seq": 0, "client_message_id": "m10"}',
+            "run_not_found",
+            "m10",
+        ),
+        (
+            json.dumps({"type": "resume", "run_id": foreign_run, "after_seq": "zero"}),
+            "invalid_field",
+            None,
+        ),
+        (
+            json.dumps({"type": "resume", "run_id": "x" * 10_000, "after_seq": 0}),
+            "run_not_found",
+            None,
+        ),
     ]
 
 
 async def test_every_bad_frame_gets_the_error_shape_and_the_socket_stays_open(  # type: ignore[no-untyped-def]
-        deployment) -> None:
+    deployment,
+) -> None:
     workflow = ScriptedWorkflow(FIVE_EVENT_SCRIPT, tools={"echo": echo_tool})
     settings = deployment(ws_heartbeat_s=3_600)
     async with live_server(settings, workflow) as server:
@@ -64,9 +93,11 @@ async def test_every_bad_frame_gets_the_error_shape_and_the_socket_stays_open(  
             else:
                 await client.send(frame)
             error = await client.recv()
-            assert error == {"type": "error",
-                             "error": {"code": code, "message": error["error"]["message"]},
-                             "ref": ref}, frame
+            assert error == {
+                "type": "error",
+                "error": {"code": code, "message": error["error"]["message"]},
+                "ref": ref,
+            }, frame
             assert isinstance(error["error"]["message"], str) and error["error"]["message"]
             await client.send({"type": "ping"})
             assert (await client.recv())["type"] == "pong", frame

@@ -32,8 +32,7 @@ def run_events(frames: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]
 
 
 async def test_resume_mid_run_replays_exactly_what_was_missed(deployment) -> None:  # type: ignore[no-untyped-def]
-    async with live_server(deployment(),
-                           ScriptedWorkflow([], script_for=paced_script)) as server:
+    async with live_server(deployment(), ScriptedWorkflow([], script_for=paced_script)) as server:
         user_id, token = await new_user(server)
         watcher = await WsClient.connect(server, token)
         leaving = await WsClient.connect(server, token)
@@ -56,8 +55,7 @@ async def test_resume_mid_run_replays_exactly_what_was_missed(deployment) -> Non
 
 
 async def test_resume_after_the_run_ended_replays_the_tail_once(deployment) -> None:  # type: ignore[no-untyped-def]
-    async with live_server(deployment(),
-                           ScriptedWorkflow([], script_for=paced_script)) as server:
+    async with live_server(deployment(), ScriptedWorkflow([], script_for=paced_script)) as server:
         user_id, token = await new_user(server)
         client = await WsClient.connect(server, token)
         run = await client.start_run("paced")
@@ -82,9 +80,11 @@ class StalledClient:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4_096)
         self.sock.setblocking(False)
-        self.protocol = ClientProtocol(parse_uri(server.ws_url), max_size=None,
-                                       subprotocols=[Subprotocol("apex.v1"),
-                                                     Subprotocol(f"bearer.{token}")])
+        self.protocol = ClientProtocol(
+            parse_uri(server.ws_url),
+            max_size=None,
+            subprotocols=[Subprotocol("apex.v1"), Subprotocol(f"bearer.{token}")],
+        )
         self.server = server
 
     async def open(self) -> None:
@@ -115,8 +115,9 @@ class StalledClient:
         async with asyncio.timeout(60):
             while self.protocol.state is not State.CLOSED:
                 events.extend(await self._read())
-        messages = [json.loads(e.data) for e in events
-                    if isinstance(e, Frame) and e.opcode is Opcode.TEXT]
+        messages = [
+            json.loads(e.data) for e in events if isinstance(e, Frame) and e.opcode is Opcode.TEXT
+        ]
         self.sock.close()
         close = self.protocol.close_rcvd
         return messages, close.code if close else None

@@ -126,8 +126,10 @@ def assert_accessible(page: Page, where: str) -> list[Violation]:
     blocking = [v for v in violations if v.blocking]
     if blocking:
         listed = "\n".join(v.describe() for v in blocking)
-        pytest.fail(f"{where}: {len(blocking)} serious or critical axe violation(s)\n{listed}",
-                    pytrace=False)
+        pytest.fail(
+            f"{where}: {len(blocking)} serious or critical axe violation(s)\n{listed}",
+            pytrace=False,
+        )
     return violations
 
 

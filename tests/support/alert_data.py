@@ -18,12 +18,12 @@ from decimal import Decimal
 import numpy as np
 
 from apex.monitoring.anomalies import (
-    K,
     MAD_SCALE,
     MIN_BASELINE_SHARE,
     MIN_DELTA_SHARE,
     MIN_DELTA_USD,
     WINDOW_DAYS,
+    K,
 )
 from tests.support.answer_rows import UsageRow, usage_csv
 
@@ -45,17 +45,21 @@ def _row(moment: datetime, provider: str, model: str, feature: str, cost: Decima
 def planted_rows(now: datetime) -> list[UsageRow]:
     today = now.date()
     today_moment = midnight(today) + (now - midnight(today)) / 2
-    rows = [_row(today_moment, "openai", "gpt-4o", "classify", Decimal("3")),
-            _row(today_moment, "anthropic", "claude-sonnet-4", "chat", Decimal("4"))]
+    rows = [
+        _row(today_moment, "openai", "gpt-4o", "classify", Decimal("3")),
+        _row(today_moment, "anthropic", "claude-sonnet-4", "chat", Decimal("4")),
+    ]
     for back in range(1, HISTORY_DAYS + 1):
         noon = midnight(today - timedelta(days=back)) + timedelta(hours=12)
         gpt = SPIKE_USD if back == 1 else Decimal(10 + back % 5)
         rows.append(_row(noon, "openai", "gpt-4o", "classify", gpt))
-        rows.append(_row(noon, "anthropic", "claude-sonnet-4", "chat",
-                         Decimal(20 + 2 * (back % 3))))
+        rows.append(
+            _row(noon, "anthropic", "claude-sonnet-4", "chat", Decimal(20 + 2 * (back % 3)))
+        )
         if back <= 5:
-            rows.append(_row(noon, "openai", "gpt-4.1", "extract",
-                             Decimal(500 if back == 1 else 1)))
+            rows.append(
+                _row(noon, "openai", "gpt-4.1", "extract", Decimal(500 if back == 1 else 1))
+            )
     return rows
 
 
@@ -80,8 +84,11 @@ class ExpectedAnomaly:
 
 
 def _flag(daily: dict[date, Decimal], day: date, today: date) -> tuple[str, float] | None:
-    before = [day - timedelta(days=back) for back in range(1, WINDOW_DAYS + 1)
-              if (day - timedelta(days=back)).isoweekday() in SAME_KIND[day.isoweekday() > 5]]
+    before = [
+        day - timedelta(days=back)
+        for back in range(1, WINDOW_DAYS + 1)
+        if (day - timedelta(days=back)).isoweekday() in SAME_KIND[day.isoweekday() > 5]
+    ]
     if sum(d in daily for d in before) < MIN_BASELINE_SHARE * len(before):
         return None
     history = np.array([float(daily.get(d, 0)) for d in before])
@@ -104,12 +111,20 @@ def expected_anomalies(rows: list[UsageRow], now: datetime) -> list[ExpectedAnom
                 flag = _flag(daily, day, today)
                 previous = _flag(daily, day - timedelta(days=1), today)
                 if flag and (previous is None or previous[0] != flag[0]):
-                    found.append(ExpectedAnomaly(dimension, name, day,
-                                                 daily.get(day, Decimal(0)), flag[1]))
+                    found.append(
+                        ExpectedAnomaly(dimension, name, day, daily.get(day, Decimal(0)), flag[1])
+                    )
     return found
 
 
-def spend_between(rows: list[UsageRow], start: datetime, end: datetime, *,
-                  model: str | None = None) -> Decimal:
-    return sum((r.cost_usd for r in rows if start <= r.timestamp < end
-                and (model is None or r.model == model)), Decimal(0))
+def spend_between(
+    rows: list[UsageRow], start: datetime, end: datetime, *, model: str | None = None
+) -> Decimal:
+    return sum(
+        (
+            r.cost_usd
+            for r in rows
+            if start <= r.timestamp < end and (model is None or r.model == model)
+        ),
+        Decimal(0),
+    )

@@ -33,8 +33,9 @@ LAUNCH_ARGS = [
 ]
 # `make screenshots` points this at docs/screenshots (the README's pictures); a plain test run
 # writes them aside, so running the suite never changes tracked files.
-SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR")
-                   or Path(tempfile.gettempdir()) / "apex-screenshots")
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "apex-screenshots"
+)
 PASSWORD = "correct horse battery staple"
 # Registration and login are rate limited per IP; every browser test signs up from 127.0.0.1.
 SERVER_ENV = {

@@ -36,7 +36,8 @@ class ChdbClickHouse:
         names = ", ".join(f"`{name}`" for name in data.column_names)
         with self._lock:
             self._session.query(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(incoming)")
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(incoming)"
+            )
 
     def close(self) -> None:
         """Ledgers share the one embedded server of the test session: closing one is a no-op."""

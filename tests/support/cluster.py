@@ -37,14 +37,22 @@ class Endpoint:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path, postgres_server, redis_server, make_settings) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+async def cluster(
+    tmp_path: Path, postgres_server, redis_server, make_settings
+) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
     url = await create_pg_database(postgres_server)
     started: list[ServerProcess] = []
 
     async def start(name: str, **env: str) -> ServerProcess:
-        server = ServerProcess(data_dir=tmp_path / name, env={
-            "APEX_DATABASE_URL": url, "APEX_REDIS_URL": redis_server.url,
-            "APEX_JWT_SECRET": TEST_JWT_SECRET, **env})
+        server = ServerProcess(
+            data_dir=tmp_path / name,
+            env={
+                "APEX_DATABASE_URL": url,
+                "APEX_REDIS_URL": redis_server.url,
+                "APEX_JWT_SECRET": TEST_JWT_SECRET,
+                **env,
+            },
+        )
         await asyncio.to_thread(server.start)
         started.append(server)
         return server

@@ -21,8 +21,11 @@ def app_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-async def served(deployment, app_overrides: dict[str, object]) -> AsyncIterator[  # type: ignore[no-untyped-def]
-        tuple[FastAPI, httpx.AsyncClient]]:
+async def served(
+    deployment, app_overrides: dict[str, object]
+) -> AsyncIterator[  # type: ignore[no-untyped-def]
+    tuple[FastAPI, httpx.AsyncClient]
+]:
     async with running_app(deployment(**app_overrides)) as pair:
         yield pair
 

@@ -78,7 +78,7 @@ class Failure:
 @dataclass(frozen=True)
 class Delay:
     seconds: float
-    then: "Reply"
+    then: Reply
 
 
 @dataclass(frozen=True)
@@ -146,17 +146,19 @@ class LlmStub:
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
         app = Starlette(routes=[Route(self.path, self._handle, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="critical", lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            app, log_level="critical", lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LlmStub":
+    def start(self) -> LlmStub:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -190,8 +192,9 @@ class LlmStub:
 
     async def _handle(self, request: Request) -> Response:
         body = await request.json()
-        self.requests.append(ReceivedRequest(self.path, dict(request.headers), body,
-                                             time.monotonic()))
+        self.requests.append(
+            ReceivedRequest(self.path, dict(request.headers), body, time.monotonic())
+        )
         reply = self._next()
         while isinstance(reply, Delay):
             await asyncio.sleep(reply.seconds)
@@ -199,8 +202,9 @@ class LlmStub:
         if reply is None:
             return JSONResponse({"error": {"message": "no scripted reply"}}, status_code=500)
         if isinstance(reply, Failure):
-            return JSONResponse(self.error_body(reply.status), status_code=reply.status,
-                                headers=reply.headers)
+            return JSONResponse(
+                self.error_body(reply.status), status_code=reply.status, headers=reply.headers
+            )
         if body.get("stream"):
             return StreamingResponse(self._sse(reply, body), media_type="text/event-stream")
         return JSONResponse(self.message(reply, body))
@@ -250,60 +254,103 @@ class OpenAIStub(LlmStub):
             "prompt_tokens": usage.input_tokens,
             "completion_tokens": usage.output_tokens,
             "total_tokens": usage.input_tokens + usage.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens,
-                                      "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens,
-                                          "audio_tokens": 0, "accepted_prediction_tokens": 0,
-                                          "rejected_prediction_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": usage.cached_input_tokens,
+                "audio_tokens": 0,
+            },
+            "completion_tokens_details": {
+                "reasoning_tokens": usage.reasoning_tokens,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         }
 
     def error_body(self, status: int) -> dict[str, Any]:
-        kind = {429: ("rate_limit_exceeded", "requests"),
-                401: ("invalid_api_key", "invalid_request_error")}
+        kind = {
+            429: ("rate_limit_exceeded", "requests"),
+            401: ("invalid_api_key", "invalid_request_error"),
+        }
         code, error_type = kind.get(status, ("server_error", "server_error"))
-        return {"error": {"message": f"stub error {status}", "type": error_type, "param": None,
-                          "code": code}}
+        return {
+            "error": {
+                "message": f"stub error {status}",
+                "type": error_type,
+                "param": None,
+                "code": code,
+            }
+        }
 
     def message(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         if isinstance(reply, ToolCalls):
             message["content"] = reply.text or None
             message["tool_calls"] = [
-                {"id": self.call_id(i), "type": "function", "function": {
-                    "name": name,
-                    "arguments": json.dumps(args) if isinstance(args, dict) else args}}
-                for i, (name, args) in enumerate(reply.calls)]
+                {
+                    "id": self.call_id(i),
+                    "type": "function",
+                    "function": {
+                        "name": name,
+                        "arguments": json.dumps(args) if isinstance(args, dict) else args,
+                    },
+                }
+                for i, (name, args) in enumerate(reply.calls)
+            ]
             finish = "tool_calls"
         else:
             message["content"] = _content(reply)
             finish = "stop"
         return {
-            "id": "chatcmpl-stub", "object": "chat.completion", "created": self.created,
-            "model": body.get("model", "stub-model"), "system_fingerprint": "fp_stub",
-            "choices": [{"index": 0, "logprobs": None, "finish_reason": finish,
-                         "message": message}],
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "created": self.created,
+            "model": body.get("model", "stub-model"),
+            "system_fingerprint": "fp_stub",
+            "choices": [
+                {"index": 0, "logprobs": None, "finish_reason": finish, "message": message}
+            ],
             "usage": self.usage_body(_usage(reply)),
         }
 
     def stream_frames(self, reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str, bool]]:
         def chunk(delta: dict[str, Any], finish: str | None) -> str:
-            return "data: " + json.dumps({
-                "id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": self.created,
-                "model": body.get("model", "stub-model"), "system_fingerprint": "fp_stub",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish}],
-            }) + "\n\n"
+            return (
+                "data: "
+                + json.dumps(
+                    {
+                        "id": "chatcmpl-stub",
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": body.get("model", "stub-model"),
+                        "system_fingerprint": "fp_stub",
+                        "choices": [
+                            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                        ],
+                    }
+                )
+                + "\n\n"
+            )
 
         yield chunk({"role": "assistant", "content": "", "refusal": None}, None), False
         for piece in pieces(_content(reply)):
             yield chunk({"content": piece}, None), True
         yield chunk({}, "stop"), False
         if (body.get("stream_options") or {}).get("include_usage"):
-            yield "data: " + json.dumps({
-                "id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": self.created,
-                "model": body.get("model", "stub-model"), "choices": [],
-                "usage": self.usage_body(_usage(reply)),
-            }) + "\n\n", False
+            yield (
+                "data: "
+                + json.dumps(
+                    {
+                        "id": "chatcmpl-stub",
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": body.get("model", "stub-model"),
+                        "choices": [],
+                        "usage": self.usage_body(_usage(reply)),
+                    }
+                )
+                + "\n\n",
+                False,
+            )
         yield "data: [DONE]\n\n", False
 
 
@@ -317,7 +364,8 @@ class AnthropicStub(LlmStub):
     def usage_body(usage: Usage, output_tokens: int | None = None) -> dict[str, Any]:
         """Anthropic counts cache reads and writes apart from `input_tokens`."""
         body: dict[str, Any] = {
-            "input_tokens": usage.input_tokens - usage.cached_input_tokens
+            "input_tokens": usage.input_tokens
+            - usage.cached_input_tokens
             - usage.cache_write_tokens,
             "cache_read_input_tokens": usage.cached_input_tokens,
             "cache_creation_input_tokens": usage.cache_write_tokens,
@@ -328,52 +376,106 @@ class AnthropicStub(LlmStub):
         return body
 
     def error_body(self, status: int) -> dict[str, Any]:
-        kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error",
-                400: "invalid_request_error"}.get(status, "api_error")
+        kind = {
+            429: "rate_limit_error",
+            529: "overloaded_error",
+            401: "authentication_error",
+            400: "invalid_request_error",
+        }.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": f"stub error {status}"}}
 
     def message(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(reply, Structured) and body.get("tools"):
             tool = body["tools"][0]["name"]
-            content: list[dict[str, Any]] = [{"type": "tool_use", "id": "toolu_stub",
-                                              "name": tool, "input": reply.data}]
+            content: list[dict[str, Any]] = [
+                {"type": "tool_use", "id": "toolu_stub", "name": tool, "input": reply.data}
+            ]
             stop = "tool_use"
         elif isinstance(reply, ToolCalls):
             content = [{"type": "text", "text": reply.text}] if reply.text else []
-            content += [{"type": "tool_use", "id": self.call_id(i), "name": name, "input": args}
-                        for i, (name, args) in enumerate(reply.calls)]
+            content += [
+                {"type": "tool_use", "id": self.call_id(i), "name": name, "input": args}
+                for i, (name, args) in enumerate(reply.calls)
+            ]
             stop = "tool_use"
         else:
             content = [{"type": "text", "text": _content(reply)}]
             stop = "end_turn"
-        return {"id": "msg_stub", "type": "message", "role": "assistant",
-                "model": body.get("model", "stub-model"), "content": content,
-                "stop_reason": stop, "stop_sequence": None,
-                "usage": self.usage_body(_usage(reply))}
+        return {
+            "id": "msg_stub",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "stub-model"),
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": self.usage_body(_usage(reply)),
+        }
 
     def stream_frames(self, reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str, bool]]:
         def event(name: str, data: dict[str, Any]) -> str:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
         usage = _usage(reply)
-        yield event("message_start", {"type": "message_start", "message": {
-            "id": "msg_stub", "type": "message", "role": "assistant", "content": [],
-            "model": body.get("model", "stub-model"), "stop_reason": None,
-            "stop_sequence": None, "usage": self.usage_body(usage, output_tokens=1)}}), False
-        yield event("content_block_start", {"type": "content_block_start", "index": 0,
-                                            "content_block": {"type": "text", "text": ""}}), False
+        yield (
+            event(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_stub",
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [],
+                        "model": body.get("model", "stub-model"),
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": self.usage_body(usage, output_tokens=1),
+                    },
+                },
+            ),
+            False,
+        )
+        yield (
+            event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            False,
+        )
         yield event("ping", {"type": "ping"}), False
         for piece in pieces(_content(reply)):
             delta = {"type": "text_delta", "text": piece}
-            yield event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": delta}), True
+            yield (
+                event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                ),
+                True,
+            )
         yield event("content_block_stop", {"type": "content_block_stop", "index": 0}), False
-        yield event("message_delta", {"type": "message_delta",
-                                      "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                      "usage": {"output_tokens": usage.output_tokens,
-                                                **({"output_tokens_details": {
-                                                    "thinking_tokens": usage.reasoning_tokens}}
-                                                   if usage.reasoning_tokens else {})}}), False
+        yield (
+            event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {
+                        "output_tokens": usage.output_tokens,
+                        **(
+                            {"output_tokens_details": {"thinking_tokens": usage.reasoning_tokens}}
+                            if usage.reasoning_tokens
+                            else {}
+                        ),
+                    },
+                },
+            ),
+            False,
+        )
         yield event("message_stop", {"type": "message_stop"}), False
 
 
@@ -387,24 +489,35 @@ class Provider:
     clock: FakeClock
 
     @classmethod
-    def of(cls, stub: LlmStub) -> "Provider":
+    def of(cls, stub: LlmStub) -> Provider:
         return cls(stub, RecordingSleep(), FakeClock())
 
     @property
     def name(self) -> str:
         return "openai" if isinstance(self.stub, OpenAIStub) else "anthropic"
 
-    def model(self, *, timeout_s: float = 5.0, max_attempts: int = 3, threshold: int = 5,
-              real_sleep: bool = False, base_url: str | None = None) -> ProviderModel:
+    def model(
+        self,
+        *,
+        timeout_s: float = 5.0,
+        max_attempts: int = 3,
+        threshold: int = 5,
+        real_sleep: bool = False,
+        base_url: str | None = None,
+    ) -> ProviderModel:
         guard = ProviderGuard(
-            timeout_s=timeout_s, retry=ProviderRetryPolicy(max_attempts=max_attempts),
-            breaker=CircuitBreaker(failure_threshold=threshold, reset_timeout_s=30,
-                                   clock=self.clock),
+            timeout_s=timeout_s,
+            retry=ProviderRetryPolicy(max_attempts=max_attempts),
+            breaker=CircuitBreaker(
+                failure_threshold=threshold, reset_timeout_s=30, clock=self.clock
+            ),
             sleep=asyncio.sleep if real_sleep else self.sleep,
         )
         root = base_url or self.stub.base_url
         if isinstance(self.stub, OpenAIStub):
-            return OpenAIModel(model_name="gpt-4o-mini", guard=guard, base_url=root + "/v1",
-                               api_key="sk-test")
-        return AnthropicModel(model_name="claude-haiku-4-5", guard=guard, base_url=root,
-                              api_key="sk-ant-test")
+            return OpenAIModel(
+                model_name="gpt-4o-mini", guard=guard, base_url=root + "/v1", api_key="sk-test"
+            )
+        return AnthropicModel(
+            model_name="claude-haiku-4-5", guard=guard, base_url=root, api_key="sk-ant-test"
+        )

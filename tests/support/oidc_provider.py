@@ -76,8 +76,11 @@ class OidcTestProvider:
 
     def reset(self) -> None:
         """Back to a well-behaved provider that signs in one verified person."""
-        self.person = Person(subject=f"sub-{secrets.token_hex(6)}",
-                             email=f"oidc-{secrets.token_hex(6)}@example.com", name="Olive Idc")
+        self.person = Person(
+            subject=f"sub-{secrets.token_hex(6)}",
+            email=f"oidc-{secrets.token_hex(6)}@example.com",
+            name="Olive Idc",
+        )
         self.id_token_overrides: dict[str, Any] = {}
         self.sign_with: SigningKey | None = None
         self.id_token_alg = "RS256"
@@ -95,18 +98,23 @@ class OidcTestProvider:
     # -- HTTP endpoints -------------------------------------------------------------------
 
     async def discovery(self, _request: Request) -> Response:
-        return JSONResponse({
-            "issuer": self.issuer,
-            "authorization_endpoint": f"{self.issuer}/authorize",
-            "token_endpoint": f"{self.issuer}/token",
-            "userinfo_endpoint": f"{self.issuer}/userinfo",
-            "jwks_uri": f"{self.issuer}/jwks",
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        })
+        return JSONResponse(
+            {
+                "issuer": self.issuer,
+                "authorization_endpoint": f"{self.issuer}/authorize",
+                "token_endpoint": f"{self.issuer}/token",
+                "userinfo_endpoint": f"{self.issuer}/userinfo",
+                "jwks_uri": f"{self.issuer}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+            }
+        )
 
     async def jwks(self, _request: Request) -> Response:
         return JSONResponse({"keys": [key.jwk() for key in self.keys]})
@@ -134,10 +142,13 @@ class OidcTestProvider:
                 f"{redirect_uri}?{urlencode({'error': 'invalid_request', 'state': state})}", 302
             )
         code = secrets.token_urlsafe(24)
-        self.codes[code] = PendingCode(redirect_uri=redirect_uri,
-                                       challenge=params["code_challenge"],
-                                       nonce=params.get("nonce"), person=self.person,
-                                       expires_at=time.time() + 60)
+        self.codes[code] = PendingCode(
+            redirect_uri=redirect_uri,
+            challenge=params["code_challenge"],
+            nonce=params.get("nonce"),
+            person=self.person,
+            expires_at=time.time() + 60,
+        )
         return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", 302)
 
     def _client_authenticated(self, request: Request, form: dict[str, str]) -> bool:
@@ -164,26 +175,37 @@ class OidcTestProvider:
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         access_token = secrets.token_urlsafe(24)
         self.access_tokens[access_token] = pending.person
-        return JSONResponse({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "id_token": self._id_token(pending),
-        }, headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "id_token": self._id_token(pending),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     def _id_token(self, pending: PendingCode) -> str:
         now = int(time.time())
         person = pending.person
         claims: dict[str, Any] = {
-            "iss": self.issuer, "sub": person.subject, "aud": CLIENT_ID, "azp": CLIENT_ID,
-            "iat": now, "exp": now + 300, "nonce": pending.nonce,
-            "email": person.email, "email_verified": person.email_verified, "name": person.name,
+            "iss": self.issuer,
+            "sub": person.subject,
+            "aud": CLIENT_ID,
+            "azp": CLIENT_ID,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": pending.nonce,
+            "email": person.email,
+            "email_verified": person.email_verified,
+            "name": person.name,
         }
         claims.update(self.id_token_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         if self.id_token_alg == "HS256":
-            return jwt.encode(claims, CLIENT_SECRET, algorithm="HS256",
-                              headers={"kid": self.keys[0].kid})
+            return jwt.encode(
+                claims, CLIENT_SECRET, algorithm="HS256", headers={"kid": self.keys[0].kid}
+            )
         key = self.sign_with or self.keys[0]
         return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid})
 
@@ -192,26 +214,34 @@ class OidcTestProvider:
         person = self.access_tokens.get(header.removeprefix("Bearer "))
         if not header.startswith("Bearer ") or person is None:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
-        return JSONResponse({
-            "sub": self.userinfo_subject or person.subject, "email": person.email,
-            "email_verified": person.email_verified, "name": person.name,
-        })
+        return JSONResponse(
+            {
+                "sub": self.userinfo_subject or person.subject,
+                "email": person.email,
+                "email_verified": person.email_verified,
+                "name": person.name,
+            }
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "OidcTestProvider":
-        app = Starlette(routes=[
-            Route("/.well-known/openid-configuration", self.discovery),
-            Route("/jwks", self.jwks),
-            Route("/authorize", self.authorize),
-            Route("/token", self.token, methods=["POST"]),
-            Route("/userinfo", self.userinfo),
-        ])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+    def start(self) -> OidcTestProvider:
+        app = Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self.discovery),
+                Route("/jwks", self.jwks),
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+                Route("/userinfo", self.userinfo),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="oidc-test-provider",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="oidc-test-provider", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

@@ -6,17 +6,38 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-ENVELOPE_KEYS = {"type", "event_id", "seq", "run_id", "thread_id", "user_id", "agent_name",
-                 "timestamp", "payload"}
+import httpx
+
+ENVELOPE_KEYS = {
+    "type",
+    "event_id",
+    "seq",
+    "run_id",
+    "thread_id",
+    "user_id",
+    "agent_name",
+    "timestamp",
+    "payload",
+}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-FINAL_TYPE_BY_STATE = {"completed": "agent_completed", "failed": "agent_error",
-                       "timeout": "agent_error", "cancelled": "agent_stopped"}
-LIFECYCLE = {"agent_started", "agent_thinking", "tool_executing", "tool_completed",
-             "agent_completed"}
+FINAL_TYPE_BY_STATE = {
+    "completed": "agent_completed",
+    "failed": "agent_error",
+    "timeout": "agent_error",
+    "cancelled": "agent_stopped",
+}
+LIFECYCLE = {
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+}
 
 
-def check_run_stream(events: Sequence[dict[str, Any]], *, run_id: str, user_id: str,
-                     state: str | None = None) -> None:
+def check_run_stream(
+    events: Sequence[dict[str, Any]], *, run_id: str, user_id: str, state: str | None = None
+) -> None:
     """Envelope, gap-free seq from 1, order and brackets, and exactly one final event, last."""
     assert events, "no events"
     for event in events:
@@ -71,3 +92,10 @@ def check_run_stream(events: Sequence[dict[str, Any]], *, run_id: str, user_id: 
 
 def event_types(events: Sequence[dict[str, Any]]) -> list[str]:
     return [e["type"] for e in events]
+
+
+def error_code(response: httpx.Response) -> str:
+    """The code of an error answer, which must have exactly PROTOCOL.md's error shape."""
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    return str(body["error"]["code"])

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 import websockets
 from fastapi import FastAPI
+from websockets.exceptions import ConnectionClosed
 
 from apex.api.app import create_app
 from apex.cli import server_options
@@ -44,8 +46,10 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, workflow: Workflow | None = None,
-                      ) -> AsyncIterator[LiveServer]:
+async def live_server(
+    settings: Settings,
+    workflow: Workflow | None = None,
+) -> AsyncIterator[LiveServer]:
     app = create_app(settings, workflow=workflow)
     async with app.router.lifespan_context(app):
         port = free_port()
@@ -79,8 +83,13 @@ class WsClient:
     @classmethod
     async def connect(cls, server: LiveServer, token: str, **options: Any) -> WsClient:
         connection = await websockets.connect(
-            server.ws_url, subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
-            ping_interval=None, max_size=None, open_timeout=10, **options)
+            server.ws_url,
+            subprotocols=["apex.v1", f"bearer.{token}"],  # type: ignore[list-item]
+            ping_interval=None,
+            max_size=None,
+            open_timeout=10,
+            **options,
+        )
         client = cls(connection)
         ready = await client.recv()
         assert ready["type"] == "connection_ready", ready
@@ -90,8 +99,7 @@ class WsClient:
         await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.connection.recv(),
-                                                                  timeout))
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
         self.frames.append(frame)
         return frame
 
@@ -100,8 +108,9 @@ class WsClient:
         milliseconds of silence may slip one in before any answer."""
         return (await self.recv_until(lambda f: True, timeout))[-1]
 
-    async def recv_until(self, done: Callable[[dict[str, Any]], bool],
-                         timeout: float = 20.0) -> list[dict[str, Any]]:
+    async def recv_until(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
         """Frames up to and including the first for which `done` is true (heartbeats skipped)."""
         seen: list[dict[str, Any]] = []
         async with asyncio.timeout(timeout):
@@ -117,8 +126,9 @@ class WsClient:
         """Send a user_message and return its message_accepted frame."""
         ref = uuid.uuid4().hex
         await self.send({"type": "user_message", "text": text, "client_message_id": ref, **extra})
-        frames = await self.recv_until(lambda f: f.get("client_message_id") == ref
-                                       or f.get("ref") == ref)
+        frames = await self.recv_until(
+            lambda f: f.get("client_message_id") == ref or f.get("ref") == ref
+        )
         accepted = frames[-1]
         assert accepted["type"] == "message_accepted", accepted
         return accepted
@@ -126,12 +136,13 @@ class WsClient:
     async def events_until_final(self, run_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Every event of `run_id` received from now until its final one."""
         frames = await self.recv_until(
-            lambda f: f.get("run_id") == run_id and f.get("payload", {}).get(FINAL) is True,
-            timeout)
+            lambda f: f.get("run_id") == run_id and f.get("payload", {}).get(FINAL) is True, timeout
+        )
         return [f for f in frames if f.get("run_id") == run_id and "seq" in f]
 
     async def run_events(self, run_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Every event of `run_id` this connection has received, reading on until its final."""
+
         def events() -> list[dict[str, Any]]:
             return [f for f in self.frames if f.get("run_id") == run_id and "seq" in f]
 
@@ -143,17 +154,42 @@ class WsClient:
         await self.connection.close()
 
 
-async def wait_until_ended(client: httpx.AsyncClient, headers: dict[str, str],
-                           run_id: str, timeout: float = 20) -> dict[str, Any]:
+async def wait_until_ended(
+    client: httpx.AsyncClient, headers: dict[str, str], run_id: str, timeout: float = 20
+) -> dict[str, Any]:
     """Poll `GET /api/runs/{id}` until the run reaches a terminal state; return it."""
     ended = {state.value for state in TERMINAL_STATES}
     async with asyncio.timeout(timeout):
         while True:
-            run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}",
-                                                    headers=headers)).json()
+            run: dict[str, Any] = (await client.get(f"/api/runs/{run_id}", headers=headers)).json()
             if run["state"] in ended:
                 return run
             await asyncio.sleep(0.02)
+
+
+def parse_sse(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """(id, event) of each frame of a Server-Sent Events body; comment lines are skipped."""
+    frames = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if lines:
+            frames.append((int(lines["id"]), json.loads(lines["data"])))
+    return frames
+
+
+def signed_in(pair: dict[str, Any]) -> dict[str, str]:
+    """The Authorization header of a sign-in answer's access token."""
+    return bearer(pair["access_token"])
+
+
+async def closed_with(ws: WsClient, timeout: float = 5.0) -> tuple[int, str]:
+    """The close code and reason the server ended the socket with (reading until it does)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.connection.recv()
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -161,5 +197,6 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def http(server: LiveServer, token: str | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.base_url, headers=bearer(token) if token else None,
-                             timeout=30)
+    return httpx.AsyncClient(
+        base_url=server.base_url, headers=bearer(token) if token else None, timeout=30
+    )

@@ -65,10 +65,16 @@ ToolFn = Callable[..., Awaitable[Any]]
 
 
 class ScriptedWorkflow:
-    def __init__(self, steps: Sequence[Any], *, tools: Mapping[str, ToolFn] | None = None,
-                 tool_timeouts: Mapping[str, float] | None = None,
-                 final_response: str = "All done.", report: Mapping[str, Any] | None = None,
-                 script_for: Callable[[str], Sequence[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        steps: Sequence[Any],
+        *,
+        tools: Mapping[str, ToolFn] | None = None,
+        tool_timeouts: Mapping[str, float] | None = None,
+        final_response: str = "All done.",
+        report: Mapping[str, Any] | None = None,
+        script_for: Callable[[str], Sequence[Any]] | None = None,
+    ) -> None:
         self.steps = steps
         self.tools = dict(tools or {})
         self.tool_timeouts = dict(tool_timeouts or {})
@@ -84,11 +90,13 @@ class ScriptedWorkflow:
             context.tools.register(name, function, timeout_s=self.tool_timeouts.get(name))
         steps = self.script_for(context.text) if self.script_for else self.steps
         await self._steps(context, steps, None)
-        return WorkflowOutcome(final_response=f"{self.final_response} ({context.text})",
-                               report=self.report)
+        return WorkflowOutcome(
+            final_response=f"{self.final_response} ({context.text})", report=self.report
+        )
 
-    async def _steps(self, context: WorkflowContext, steps: Sequence[Any],
-                     agent: str | None) -> None:
+    async def _steps(
+        self, context: WorkflowContext, steps: Sequence[Any], agent: str | None
+    ) -> None:
         for step in steps:
             await self._step(context, step, agent)
 
@@ -100,8 +108,11 @@ class ScriptedWorkflow:
             else:
                 await context.events.agent_thinking(name, step.thought)
         elif isinstance(step, Call):
-            result = (await context.call(step.tool, step.arguments) if name is None
-                      else await context.tools.call(name, step.tool, step.arguments))
+            result = (
+                await context.call(step.tool, step.arguments)
+                if name is None
+                else await context.tools.call(name, step.tool, step.arguments)
+            )
             self.tool_results.append(result)
         elif isinstance(step, Agent):
             async with context.agent(step.name, f"{step.name} task") as scope:
@@ -139,6 +150,27 @@ def sleeping_tool(seconds: float, reached: asyncio.Event | None = None) -> ToolF
         return "slept"
 
     return sleep
+
+
+class StoppableTool:
+    """A tool that runs until cancelled, and records that it was (re-armed by `rearm` for the
+    next run)."""
+
+    def __init__(self) -> None:
+        self.rearm()
+
+    def rearm(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def __call__(self, **_arguments: Any) -> str:
+        self.started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return "finished"
 
 
 FIVE_EVENT_SCRIPT: list[Any] = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.services import free_port
+from tests.support.services import START_ATTEMPTS, free_port
 
 # End-to-end tests sign up many accounts from one address; only rate-limit tests lower these.
 RELAXED_RATE_LIMITS = {
@@ -19,6 +19,14 @@ RELAXED_RATE_LIMITS = {
     "APEX_RATE_LIMIT_REGISTER_PER_MINUTE": "100000",
     "APEX_RATE_LIMIT_REFRESH_PER_MINUTE": "100000",
 }
+# A start takes a few seconds; the margin is for a machine busy with parallel test workers.
+START_TIMEOUT_S = 90.0
+# What uvicorn logs when its bind fails (errno EADDRINUSE).
+PORT_IN_USE = "address already in use"
+
+
+class PortTaken(RuntimeError):
+    """The server exited because another process listens on its port."""
 
 
 @dataclass
@@ -36,24 +44,55 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout_s: float = 30.0) -> "ServerProcess":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
-        env.update({"APEX_ENV": "test", "APEX_LOG_LEVEL": "WARNING", **RELAXED_RATE_LIMITS,
-                    **self.env})
-        self.log_path = self.data_dir / "server.log"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "apex", "serve", "--host", "127.0.0.1", "--port",
-             str(self.port), "--data-dir", str(self.data_dir)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> ServerProcess:
+        """Starts the process and waits until it is ready; when a process outside the suite took
+        the port between its choice and the bind, starts again on another port."""
+        for _ in range(START_ATTEMPTS - 1):
+            try:
+                return self._start_once(timeout_s)
+            except PortTaken:
+                self.port = free_port()
+        return self._start_once(timeout_s)
+
+    def _start_once(self, timeout_s: float) -> ServerProcess:
+        self._launch()
         try:
             self.wait_until_ready(timeout_s)
         except TimeoutError:
             self.stop()
             raise
+        except RuntimeError as exited:
+            self.stop()
+            if PORT_IN_USE in self.log_path.read_text():
+                raise PortTaken(str(exited)) from exited
+            raise
         return self
+
+    def _launch(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
+        env.update(
+            {"APEX_ENV": "test", "APEX_LOG_LEVEL": "WARNING", **RELAXED_RATE_LIMITS, **self.env}
+        )
+        self.log_path = self.data_dir / "server.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "apex",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> None:
         """Until `/health/ready` answers 200: after a start, or after a dependency is back."""

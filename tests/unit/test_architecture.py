@@ -13,7 +13,9 @@ ROOT = SRC.parents[1]
 def test_import_layers_hold() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
@@ -30,7 +32,9 @@ def public_class_definitions() -> dict[str, list[str]]:
 
 
 def test_every_public_class_is_defined_once() -> None:
-    duplicates = {name: where for name, where in public_class_definitions().items() if len(where) > 1}
+    duplicates = {
+        name: where for name, where in public_class_definitions().items() if len(where) > 1
+    }
     assert duplicates == {}
 
 

@@ -11,8 +11,13 @@ from apex.errors import BadRequest
 
 
 def passwords(tmp_path: Path, memory_kib: int = 8_192, time_cost: int = 1) -> Passwords:
-    settings = Settings(_env_file=None, data_dir=tmp_path, argon2_memory_kib=memory_kib,  # type: ignore[call-arg]
-                        argon2_time_cost=time_cost, argon2_parallelism=1)
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        argon2_memory_kib=memory_kib,  # type: ignore[call-arg]
+        argon2_time_cost=time_cost,
+        argon2_parallelism=1,
+    )
     return Passwords(settings)
 
 
@@ -25,8 +30,10 @@ def test_weak_passwords_get_a_clear_message(password: str) -> None:
     assert caught.value.details == {"min_length": MIN_PASSWORD_CHARS}
 
 
-@pytest.mark.parametrize("password", ["0123456789", "correct horse battery staple", "пароль-пароль",
-                                      "🔑" * 10, "' OR 1=1 --"])
+@pytest.mark.parametrize(
+    "password",
+    ["0123456789", "correct horse battery staple", "пароль-пароль", "🔑" * 10, "' OR 1=1 --"],
+)
 def test_long_enough_passwords_pass(password: str) -> None:
     check_password_policy(password)
 

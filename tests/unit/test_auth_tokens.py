@@ -19,8 +19,13 @@ SECRET = "unit-secret-" + "k" * 40
 
 
 def settings(tmp_path: Path, **values: object) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path, env="test", jwt_secret=SECRET,  # type: ignore[arg-type]
-                    **values).prepare()
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        env="test",
+        jwt_secret=SECRET,  # type: ignore[arg-type]
+        **values,
+    ).prepare()
 
 
 @pytest.fixture
@@ -30,8 +35,15 @@ def tokens(tmp_path: Path) -> AccessTokenService:
 
 def claims_now(**overrides: object) -> dict[str, object]:
     now = int(time.time())
-    claims: dict[str, object] = {"sub": "user-1", "iat": now, "exp": now + 600, "jti": "j" * 32,
-                                 "typ": "access", "iss": "apex", "aud": "apex"}
+    claims: dict[str, object] = {
+        "sub": "user-1",
+        "iat": now,
+        "exp": now + 600,
+        "jti": "j" * 32,
+        "typ": "access",
+        "iss": "apex",
+        "aud": "apex",
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -63,7 +75,10 @@ def test_issued_token_has_every_claim_and_verifies(tokens: AccessTokenService) -
     assert jwt.get_unverified_header(issued.token)["alg"] == "HS256"
     principal = tokens.verify(issued.token)
     assert (principal.user_id, principal.token_id, principal.session_id) == (
-        "user-1", issued.token_id, "session-1")
+        "user-1",
+        issued.token_id,
+        "session-1",
+    )
     assert principal.expires_at.timestamp() == claims["exp"]
 
 
@@ -83,10 +98,28 @@ def test_alg_none_is_refused(tokens: AccessTokenService) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"aud": "another-service"}, {"iss": "someone-else"}, {"typ": "refresh"}, {"jti": None},
-     {"sub": None}, {"typ": None}, {"sub": 12345}, {"jti": 7}, {"sid": ["not", "a", "string"]}],
-    ids=["audience", "issuer", "type", "no-jti", "no-sub", "no-typ", "numeric-sub",
-         "numeric-jti", "list-sid"],
+    [
+        {"aud": "another-service"},
+        {"iss": "someone-else"},
+        {"typ": "refresh"},
+        {"jti": None},
+        {"sub": None},
+        {"typ": None},
+        {"sub": 12345},
+        {"jti": 7},
+        {"sid": ["not", "a", "string"]},
+    ],
+    ids=[
+        "audience",
+        "issuer",
+        "type",
+        "no-jti",
+        "no-sub",
+        "no-typ",
+        "numeric-sub",
+        "numeric-jti",
+        "list-sid",
+    ],
 )
 def test_wrong_claims_are_refused(tokens: AccessTokenService, overrides: dict[str, object]) -> None:
     token = jwt.encode(claims_now(**overrides), SECRET, algorithm="HS256")
@@ -112,8 +145,18 @@ def test_tampered_signature_and_payload_are_refused(tokens: AccessTokenService) 
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", "a", "a.b", "a.b.c", "....", "é.é.é", "x" * 100_000, "Bearer abc", "\x00.\x00.\x00",
-     "eyJhbGciOiJIUzI1NiJ9.%%%.sig"],
+    [
+        "",
+        "a",
+        "a.b",
+        "a.b.c",
+        "....",
+        "é.é.é",
+        "x" * 100_000,
+        "Bearer abc",
+        "\x00.\x00.\x00",
+        "eyJhbGciOiJIUzI1NiJ9.%%%.sig",
+    ],
 )
 def test_garbage_is_invalid_not_a_crash(tokens: AccessTokenService, garbage: str) -> None:
     assert refused(tokens, garbage) == "invalid_token"

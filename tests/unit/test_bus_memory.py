@@ -9,24 +9,36 @@ import pytest
 
 from apex.realtime.bus import RunEndedError
 from apex.realtime.events import EventDraft, EventType, RunEvent
-from apex.timestamps import format_timestamp
 from apex.realtime.memory import InProcessEventBus
+from apex.timestamps import format_timestamp
 
 
-def draft(run_id: str = "r1", user_id: str = "u1", *, final: bool = False,
-          payload: dict[str, object] | None = None) -> EventDraft:
+def draft(
+    run_id: str = "r1",
+    user_id: str = "u1",
+    *,
+    final: bool = False,
+    payload: dict[str, object] | None = None,
+) -> EventDraft:
     body = payload or ({"final": True, "state": "cancelled"} if final else {"thought": "hm"})
-    return EventDraft(type=EventType.AGENT_STOPPED if final else EventType.AGENT_THINKING,
-                      run_id=run_id, thread_id="t1", user_id=user_id, agent_name="supervisor",
-                      payload=body)
+    return EventDraft(
+        type=EventType.AGENT_STOPPED if final else EventType.AGENT_THINKING,
+        run_id=run_id,
+        thread_id="t1",
+        user_id=user_id,
+        agent_name="supervisor",
+        payload=body,
+    )
 
 
 def make_bus(**overrides: float) -> InProcessEventBus:
     options = {"replay_max": 1_000, "replay_ttl_s": 3_600.0, "retained_runs": 100}
     options.update(overrides)
-    return InProcessEventBus(replay_max=int(options["replay_max"]),
-                             replay_ttl_s=options["replay_ttl_s"],
-                             retained_runs=int(options["retained_runs"]))
+    return InProcessEventBus(
+        replay_max=int(options["replay_max"]),
+        replay_ttl_s=options["replay_ttl_s"],
+        retained_runs=int(options["retained_runs"]),
+    )
 
 
 def test_timestamps_are_utc_with_milliseconds() -> None:
@@ -37,18 +49,39 @@ def test_timestamps_are_utc_with_milliseconds() -> None:
 
 
 def test_wire_form_is_the_protocol_envelope_in_order() -> None:
-    event = draft(payload={"thought": "naïve \"quote\"\nnewline", "n": Decimal("1.5"),
-                           "at": datetime(2026, 1, 1, tzinfo=UTC)}).numbered(7)
+    event = draft(
+        payload={
+            "thought": 'naïve "quote"\nnewline',
+            "n": Decimal("1.5"),
+            "at": datetime(2026, 1, 1, tzinfo=UTC),
+        }
+    ).numbered(7)
     assert "\n" not in event.wire
     data = json.loads(event.wire)
-    assert list(data) == ["type", "event_id", "seq", "run_id", "thread_id", "user_id",
-                          "agent_name", "timestamp", "payload"]
+    assert list(data) == [
+        "type",
+        "event_id",
+        "seq",
+        "run_id",
+        "thread_id",
+        "user_id",
+        "agent_name",
+        "timestamp",
+        "payload",
+    ]
     assert data["seq"] == 7 and data["type"] == "agent_thinking"
-    assert data["payload"] == {"thought": "naïve \"quote\"\nnewline", "n": 1.5,
-                               "at": "2026-01-01T00:00:00.000Z"}
+    assert data["payload"] == {
+        "thought": 'naïve "quote"\nnewline',
+        "n": 1.5,
+        "at": "2026-01-01T00:00:00.000Z",
+    }
     parsed = RunEvent.from_wire(event.wire)
     assert (parsed.seq, parsed.type, parsed.run_id, parsed.event_id) == (
-        7, EventType.AGENT_THINKING, "r1", event.event_id)
+        7,
+        EventType.AGENT_THINKING,
+        "r1",
+        event.event_id,
+    )
     assert parsed.to_dict() == data
 
 

@@ -8,8 +8,14 @@ from apex.realtime.outbox import Outbox
 
 def numbered(run_id: str, seq: int, *, final: bool = False, user_id: str = "u") -> RunEvent:
     payload: dict[str, object] = {"final": True, "state": "failed"} if final else {"thought": "t"}
-    return EventDraft(type=EventType.AGENT_THINKING, run_id=run_id, thread_id="t",
-                      user_id=user_id, agent_name="supervisor", payload=payload).numbered(seq)
+    return EventDraft(
+        type=EventType.AGENT_THINKING,
+        run_id=run_id,
+        thread_id="t",
+        user_id=user_id,
+        agent_name="supervisor",
+        payload=payload,
+    ).numbered(seq)
 
 
 def test_the_outbox_keeps_order_and_tells_which_runs_wait() -> None:
@@ -47,11 +53,24 @@ async def test_resume_adds_the_stored_final_only_when_the_log_lacks_it() -> None
     assert await feed.resume("gone", 4, stored) == [], "the client already has it"
     assert await OrderedFeed(bus, "someone-else").resume("gone", 0, stored) == []
 
-    draft = EventDraft(type=EventType.AGENT_THINKING, run_id="kept", thread_id="t",
-                       user_id="u", agent_name="supervisor", payload={"thought": "t"})
+    draft = EventDraft(
+        type=EventType.AGENT_THINKING,
+        run_id="kept",
+        thread_id="t",
+        user_id="u",
+        agent_name="supervisor",
+        payload={"thought": "t"},
+    )
     await bus.publish(draft)
-    final = await bus.publish(EventDraft(type=EventType.AGENT_ERROR, run_id="kept",
-                                         thread_id="t", user_id="u", agent_name="supervisor",
-                                         payload={"final": True, "state": "failed"}))
+    final = await bus.publish(
+        EventDraft(
+            type=EventType.AGENT_ERROR,
+            run_id="kept",
+            thread_id="t",
+            user_id="u",
+            agent_name="supervisor",
+            payload={"final": True, "state": "failed"},
+        )
+    )
     replayed = await OrderedFeed(bus, "u").resume("kept", 0, final.wire)
     assert [e.seq for e in replayed] == [1, 2], "the log's own final is not doubled"

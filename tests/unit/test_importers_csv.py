@@ -24,29 +24,43 @@ def read(data: bytes, batch_rows: int = 1000):  # type: ignore[no-untyped-def]
 
 
 def test_headers_match_aliases_case_insensitively() -> None:
-    data = (b"Model_Name,Prompt Tokens,completionTokens,Spend,Duration_MS,Created_At\n"
-            b"gpt-4o,10,2,0.5,120,2024-05-01T10:00:00Z\n")
+    data = (
+        b"Model_Name,Prompt Tokens,completionTokens,Spend,Duration_MS,Created_At\n"
+        b"gpt-4o,10,2,0.5,120,2024-05-01T10:00:00Z\n"
+    )
     rows, errors, _ = read(data)
     assert errors == []
-    assert rows == [{"model": "gpt-4o", "input_tokens": "10", "output_tokens": "2",
-                     "cost_usd": "0.5", "latency_ms": "120", "timestamp": "2024-05-01T10:00:00Z",
-                     LINE: 2}]
+    assert rows == [
+        {
+            "model": "gpt-4o",
+            "input_tokens": "10",
+            "output_tokens": "2",
+            "cost_usd": "0.5",
+            "latency_ms": "120",
+            "timestamp": "2024-05-01T10:00:00Z",
+            LINE: 2,
+        }
+    ]
 
 
 def test_line_numbers_count_physical_lines_with_quoted_newlines() -> None:
-    data = (b"\xef\xbb\xbfmodel,timestamp,feature\n"
-            b"a,2024-01-01,\"multi\nline\nvalue\"\n"
-            b"b,2024-01-01,x\n"
-            b"\n"
-            b"c,2024-01-01\n"
-            b"d,2024-01-01,x,extra\n"
-            b"e,2024-01-01,\"with \"\"quotes\"\", and comma\"\n")
+    data = (
+        b"\xef\xbb\xbfmodel,timestamp,feature\n"
+        b'a,2024-01-01,"multi\nline\nvalue"\n'
+        b"b,2024-01-01,x\n"
+        b"\n"
+        b"c,2024-01-01\n"
+        b"d,2024-01-01,x,extra\n"
+        b'e,2024-01-01,"with ""quotes"", and comma"\n'
+    )
     rows, errors, rejected = read(data)
     assert [(row["model"], row[LINE]) for row in rows] == [("a", 2), ("b", 5), ("e", 9)]
     assert rows[0]["feature"] == "multi\nline\nvalue"
     assert rows[2]["feature"] == 'with "quotes", and comma'
-    assert errors == [(7, "expected 3 fields as in the header, found 2"),
-                      (8, "expected 3 fields as in the header, found 4")]
+    assert errors == [
+        (7, "expected 3 fields as in the header, found 2"),
+        (8, "expected 3 fields as in the header, found 4"),
+    ]
     assert rejected == 2
 
 
@@ -54,18 +68,25 @@ def test_crlf_semicolons_and_a_missing_final_newline() -> None:
     rows, errors, _ = read(b"model;timestamp;cost\r\ngpt-4o;2024-01-01;1,5\r\nx;2024-01-02;2")
     assert errors == []
     assert [(r["model"], r["cost_usd"], r[LINE]) for r in rows] == [
-        ("gpt-4o", "1,5", 2), ("x", "2", 3)]
+        ("gpt-4o", "1,5", 2),
+        ("x", "2", 3),
+    ]
 
 
 def test_carriage_returns_inside_values_neither_split_records_nor_stop_the_file() -> None:
-    data = (b"model,timestamp,feature\n"
-            b"a,2024-01-01,\"carriage\rreturn\"\n"
-            b"b,2024-01-01,x\n"
-            b"c,2024-01-01,bare\rreturn\n"
-            b"d,2024-01-01,y\n")
+    data = (
+        b"model,timestamp,feature\n"
+        b'a,2024-01-01,"carriage\rreturn"\n'
+        b"b,2024-01-01,x\n"
+        b"c,2024-01-01,bare\rreturn\n"
+        b"d,2024-01-01,y\n"
+    )
     rows, errors, rejected = read(data)
     assert [(row["model"], row["feature"], row[LINE]) for row in rows] == [
-        ("a", "carriage\rreturn", 2), ("b", "x", 3), ("d", "y", 5)]
+        ("a", "carriage\rreturn", 2),
+        ("b", "x", 3),
+        ("d", "y", 5),
+    ]
     assert [line for line, _ in errors] == [4] and rejected == 1
     assert "not quoted" in errors[0][1]
 
@@ -104,8 +125,9 @@ def test_empty_files_are_refused_as_empty(data: bytes) -> None:
     assert caught.value.code == "empty_file"
 
 
-@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"PK\x03\x04\x14\x00",
-                                  bytes(range(256)) * 4])
+@pytest.mark.parametrize(
+    "data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"PK\x03\x04\x14\x00", bytes(range(256)) * 4]
+)
 def test_binary_files_are_refused(data: bytes) -> None:
     with pytest.raises(UnreadableFile) as caught:
         read_batches(io.BytesIO(data), None, batch_rows=10)
@@ -117,8 +139,10 @@ def test_detection_by_content() -> None:
     assert detect_format(b'{"model": "x", "timestamp": 1}\n') == "jsonl"
     assert detect_format(b'{"resourceSpans": []}\n') == "otlp"
     assert detect_format(b'[{"request_id": "1"}]') == "litellm"
-    assert detect_format(b'{"request_id":"r","call_type":"acompletion","spend":1,"startTime":1}'
-                         ) == "litellm"
+    assert (
+        detect_format(b'{"request_id":"r","call_type":"acompletion","spend":1,"startTime":1}')
+        == "litellm"
+    )
     assert detect_format(b"request_id,call_type,spend,startTime,model\n") == "litellm"
 
 

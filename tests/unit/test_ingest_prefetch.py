@@ -45,5 +45,7 @@ def test_stopping_early_ends_the_reader_thread() -> None:
     items = _prefetch(_counted(1_000, []))
     assert next(items) == 0
     items.close()
-    assert not any(thread.name == "apex-import-reader" and thread.is_alive()
-                   for thread in threading.enumerate())
+    assert not any(
+        thread.name == "apex-import-reader" and thread.is_alive()
+        for thread in threading.enumerate()
+    )

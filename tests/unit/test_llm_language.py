@@ -6,35 +6,60 @@ import pytest
 
 from apex.llm import language
 from apex.llm.classify import classify_request
-from apex.llm.language import DEFAULT_LANGUAGE, LANGUAGES, detect_language, guess_language
-from apex.llm.language import language_words
+from apex.llm.language import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    detect_language,
+    guess_language,
+    language_words,
+)
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("How much did we spend on summarization last week?", "en"),
-    ("Why are so many of our calls failing since Monday?", "en"),
-    ("Wie viel haben wir letzte Woche ausgegeben?", "de"),
-    ("Warum schlagen so viele Mistral-Aufrufe fehl?", "de"),
-    ("Fasse unsere Nutzung für den CFO zusammen", "de"),
-    ("Combien avons-nous dépensé la semaine dernière ?", "fr"),
-    ("Pourquoi la latence est-elle si élevée sur le chat ?", "fr"),
-    ("¿Cuánto gastamos la semana pasada en total?", "es"),
-    ("Quanto abbiamo speso il mese scorso per i modelli?", "it"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("How much did we spend on summarization last week?", "en"),
+        ("Why are so many of our calls failing since Monday?", "en"),
+        ("Wie viel haben wir letzte Woche ausgegeben?", "de"),
+        ("Warum schlagen so viele Mistral-Aufrufe fehl?", "de"),
+        ("Fasse unsere Nutzung für den CFO zusammen", "de"),
+        ("Combien avons-nous dépensé la semaine dernière ?", "fr"),
+        ("Pourquoi la latence est-elle si élevée sur le chat ?", "fr"),
+        ("¿Cuánto gastamos la semana pasada en total?", "es"),
+        ("Quanto abbiamo speso il mese scorso per i modelli?", "it"),
+    ],
+)
 def test_sentences_are_identified(text: str, code: str) -> None:
     assert detect_language(text) == code
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("Hallo", "de"), ("danke", "de"), ("Kosten?", "de"), ("Bonjour", "fr"), ("merci", "fr"),
-    ("hello", "en"), ("spend by provider", "en"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Hallo", "de"),
+        ("danke", "de"),
+        ("Kosten?", "de"),
+        ("Bonjour", "fr"),
+        ("merci", "fr"),
+        ("hello", "en"),
+        ("spend by provider", "en"),
+    ],
+)
 def test_short_text_is_decided_by_cue_words(text: str, code: str) -> None:
     assert detect_language(text) == code
 
 
-@pytest.mark.parametrize("text", ["", "   ", "gpt-4o", "$5k 30% 2026-10-01", "p95 > 2000ms",
-                                  "claude-3-5-sonnet gpt-4o-mini gemini-2.5-flash"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "gpt-4o",
+        "$5k 30% 2026-10-01",
+        "p95 > 2000ms",
+        "claude-3-5-sonnet gpt-4o-mini gemini-2.5-flash",
+    ],
+)
 def test_no_words_means_no_evidence_and_english(text: str) -> None:
     assert guess_language(text) is None
     assert detect_language(text) == DEFAULT_LANGUAGE
@@ -45,11 +70,14 @@ def test_model_names_numbers_and_code_are_not_words() -> None:
     assert words == ["vergleiche", "und", "für"]
 
 
-@pytest.mark.parametrize("text", [
-    "Vergleiche gpt-4o und claude-3-5-sonnet",
-    "Vergleiche gpt-4o-mini-2024-07-18, claude-3-5-sonnet-20241022 und gemini-2.5-flash-lite",
-    "Was kostet text-embedding-3-small pro 1.000.000 Tokens im Schnitt?",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vergleiche gpt-4o und claude-3-5-sonnet",
+        "Vergleiche gpt-4o-mini-2024-07-18, claude-3-5-sonnet-20241022 und gemini-2.5-flash-lite",
+        "Was kostet text-embedding-3-small pro 1.000.000 Tokens im Schnitt?",
+    ],
+)
 def test_model_names_do_not_drive_the_guess(text: str) -> None:
     assert detect_language(text) == "de"
 

@@ -10,6 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from apex.errors import ServiceUnavailable
 from apex.llm.errors import LanguageModelError, LlmFailureReason
 from apex.llm.provider import retry_after_s, status_error
 from apex.llm.resilience import CircuitBreaker, CircuitState, ProviderGuard, ProviderRetryPolicy
@@ -28,8 +29,9 @@ def failing(*errors: LanguageModelError, then: str = "ok") -> Callable[[], Await
 
 
 def rate_limited(after: float | None) -> LanguageModelError:
-    return LanguageModelError("429", reason=LlmFailureReason.RATE_LIMITED, retryable=True,
-                              retry_after_s=after)
+    return LanguageModelError(
+        "429", reason=LlmFailureReason.RATE_LIMITED, retryable=True, provider_retry_after_s=after
+    )
 
 
 def server_error() -> LanguageModelError:
@@ -65,15 +67,24 @@ def test_retry_after_headers() -> None:
     assert retry_after_s({}) is None
 
 
-@pytest.mark.parametrize(("status", "reason", "retryable"), [
-    (429, LlmFailureReason.RATE_LIMITED, True), (500, LlmFailureReason.SERVER_ERROR, True),
-    (503, LlmFailureReason.SERVER_ERROR, True), (529, LlmFailureReason.SERVER_ERROR, True),
-    (408, LlmFailureReason.TIMEOUT, True), (401, LlmFailureReason.REJECTED, False),
-    (400, LlmFailureReason.REJECTED, False), (404, LlmFailureReason.REJECTED, False),
-])
+@pytest.mark.parametrize(
+    ("status", "reason", "retryable"),
+    [
+        (429, LlmFailureReason.RATE_LIMITED, True),
+        (500, LlmFailureReason.SERVER_ERROR, True),
+        (503, LlmFailureReason.SERVER_ERROR, True),
+        (529, LlmFailureReason.SERVER_ERROR, True),
+        (408, LlmFailureReason.TIMEOUT, True),
+        (401, LlmFailureReason.REJECTED, False),
+        (400, LlmFailureReason.REJECTED, False),
+        (404, LlmFailureReason.REJECTED, False),
+    ],
+)
 def test_status_codes(status: int, reason: LlmFailureReason, retryable: bool) -> None:
     error = status_error("openai", status, {"retry-after": "1"})
-    assert (error.reason, error.retryable, error.status) == (reason, retryable, status)
+    assert (error.reason, error.retryable, error.provider_status) == (reason, retryable, status)
+    # what Apex answers its own client: 503 and its own whole-second Retry-After
+    assert (error.status, error.retry_after_s) == (503, ServiceUnavailable.retry_after_s)
 
 
 def test_breaker_opens_half_opens_and_closes() -> None:
@@ -177,9 +188,12 @@ async def test_open_guard_fails_fast_without_calling() -> None:
         calls += 1
         raise server_error()
 
-    guard = ProviderGuard(timeout_s=5, sleep=RecordingSleep(),
-                          retry=ProviderRetryPolicy(max_attempts=1),
-                          breaker=CircuitBreaker(failure_threshold=2, clock=FakeClock()))
+    guard = ProviderGuard(
+        timeout_s=5,
+        sleep=RecordingSleep(),
+        retry=ProviderRetryPolicy(max_attempts=1),
+        breaker=CircuitBreaker(failure_threshold=2, clock=FakeClock()),
+    )
     for _ in range(2):
         with pytest.raises(LanguageModelError):
             await guard.call(request)
@@ -202,8 +216,9 @@ async def test_an_unexpected_exception_counts_against_the_breaker() -> None:
 
 async def test_cancellation_propagates_and_frees_the_probe() -> None:
     clock = FakeClock()
-    guard = ProviderGuard(timeout_s=5, breaker=CircuitBreaker(failure_threshold=1,
-                                                              reset_timeout_s=1, clock=clock))
+    guard = ProviderGuard(
+        timeout_s=5, breaker=CircuitBreaker(failure_threshold=1, reset_timeout_s=1, clock=clock)
+    )
     guard.breaker.failed()
     clock.now += 1
     started = asyncio.Event()

@@ -15,7 +15,7 @@ from apex.monitoring.anomalies import anomalies, baseline, judge
 from apex.monitoring.budgets import classify, period_window, project
 from apex.monitoring.causes import cause_key
 from apex.monitoring.money import from_micros, to_micros
-from apex.monitoring.webhooks import checked_url, sign
+from apex.monitoring.webhooks import checked_url, private_address, sign
 
 MONDAY = date(2026, 11, 30)
 
@@ -39,12 +39,15 @@ def test_the_projection_is_the_burn_rate_times_the_period() -> None:
     assert project(Decimal(1), window, window.start + timedelta(minutes=1)) == Decimal(720)
 
 
-@pytest.mark.parametrize(("spent", "projected", "state"), [
-    (Decimal(10), Decimal(90), "ok"),
-    (Decimal(50), Decimal(90), "warning"),
-    (Decimal(10), Decimal(101), "warning"),
-    (Decimal(100), Decimal(100), "exceeded"),
-])
+@pytest.mark.parametrize(
+    ("spent", "projected", "state"),
+    [
+        (Decimal(10), Decimal(90), "ok"),
+        (Decimal(50), Decimal(90), "warning"),
+        (Decimal(10), Decimal(101), "warning"),
+        (Decimal(100), Decimal(100), "exceeded"),
+    ],
+)
 def test_a_budget_state(spent: Decimal, projected: Decimal, state: str) -> None:
     assert classify(Decimal(100), [50, 80, 100], spent, projected) == state
 
@@ -74,11 +77,13 @@ def test_a_spike_is_flagged_once_and_a_quiet_weekend_is_not() -> None:
     assert reference is not None and reference.median == Decimal(101)
     daily[today - timedelta(days=3)] = Decimal(400)  # a Friday
     daily[today - timedelta(days=2)] = Decimal(400)  # and the Saturday after it: the same run
-    found = anomalies(daily, [today - timedelta(days=back) for back in range(7, -1, -1)],
-                      today=today)
+    found = anomalies(
+        daily, [today - timedelta(days=back) for back in range(7, -1, -1)], today=today
+    )
     assert [(a.day, a.direction) for a in found] == [(today - timedelta(days=3), "high")]
-    assert found[0].bound == Decimal(101) + max(Decimal(4) * found[0].baseline.spread,
-                                                Decimal(5), Decimal("0.3") * Decimal(101))
+    assert found[0].bound == Decimal(101) + max(
+        Decimal(4) * found[0].baseline.spread, Decimal(5), Decimal("0.3") * Decimal(101)
+    )
 
 
 def test_a_run_of_anomalous_days_alerts_on_its_first_day() -> None:
@@ -114,9 +119,21 @@ def test_cause_keys_are_stable_and_bounded() -> None:
     assert cause_key("a", "bc") != cause_key("ab", "c")
 
 
-@pytest.mark.parametrize("url", ["ftp://x.org/", "javascript:alert(1)", "file:///etc/passwd",
-                                 "http://u:p@x.org/", "x.org/hook", "http:///x", "http://x .org",
-                                 "http://x.org:0/", "http://x.org:99999/", "gopher://x.org"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://x.org/",
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "http://u:p@x.org/",
+        "x.org/hook",
+        "http:///x",
+        "http://x .org",
+        "http://x.org:0/",
+        "http://x.org:99999/",
+        "gopher://x.org",
+    ],
+)
 def test_webhook_urls_must_be_plain_http(url: str) -> None:
     with pytest.raises(BadRequest):
         checked_url(url)
@@ -124,18 +141,57 @@ def test_webhook_urls_must_be_plain_http(url: str) -> None:
 
 def test_webhook_signature_is_the_hmac_of_the_exact_body() -> None:
     body = b'{"id":"a"}'
-    assert checked_url(" https://hooks.example.com/apex?x=1 ") == \
-        "https://hooks.example.com/apex?x=1"
-    assert sign("secret", body) == "sha256=" + hmac.new(b"secret", body,
-                                                        hashlib.sha256).hexdigest()
+    assert (
+        checked_url(" https://hooks.example.com/apex?x=1 ") == "https://hooks.example.com/apex?x=1"
+    )
+    assert sign("secret", body) == "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
 
 
-@pytest.mark.parametrize(("text", "setup"), [
-    ("set a $2,000 monthly budget for gpt-4o", True),
-    ("create a budget of $50 a day for chat", True),
-    ("we have $5k a month, do we fit", False),
-    ("is $3,000 a month enough for our budget", False),
-])
+@pytest.mark.parametrize(
+    ("text", "setup"),
+    [
+        ("set a $2,000 monthly budget for gpt-4o", True),
+        ("create a budget of $50 a day for chat", True),
+        ("we have $5k a month, do we fit", False),
+        ("is $3,000 a month enough for our budget", False),
+    ],
+)
 def test_the_chat_tells_setting_a_budget_from_checking_one(text: str, setup: bool) -> None:
     budgets = extract_budgets(text)
     assert budgets and budgets[0].setup is setup
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/h",
+        "http://127.9.9.9/h",
+        "http://10.0.0.1/h",
+        "http://172.16.5.4/h",
+        "http://192.168.1.1/h",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/h",
+        "http://100.64.0.1/h",
+        "http://[::1]/h",
+        "http://[fc00::1]/h",
+        "http://[fe80::1%25eth0]/h",
+        "http://[::ffff:10.0.0.1]/h",
+        "http://224.0.0.1/h",
+        "http://localhost:8080/h",
+        "http://LOCALHOST./h",
+    ],
+)
+async def test_webhook_hosts_that_are_not_public_addresses_are_named(url: str) -> None:
+    assert await private_address(url) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://93.184.215.14/hook",
+        "https://[2606:4700::1]/h",
+        "https://hooks.invalid/never-resolves",
+    ],
+)
+async def test_public_and_unresolvable_webhook_hosts_pass(url: str) -> None:
+    assert await private_address(url) is None

@@ -31,17 +31,28 @@ from apex.errors import PayloadTooLarge
 
 def recorded_spans() -> list[ReadableSpan]:
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "shop",
-                                                        "gen_ai.provider.name": "openai"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "shop", "gen_ai.provider.name": "openai"})
+    )
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("tests")
     values: list[dict[str, object]] = [
-        {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 120,
-         "gen_ai.usage.output_tokens": 30, "gen_ai.usage.cache_read.input_tokens": 20,
-         "apex.tags": ["a", "b"], "enduser.id": "u1", "gen_ai.usage.cost": 0.25},
-        {"gen_ai.system": "anthropic", "gen_ai.response.model": "claude-sonnet-4",
-         "gen_ai.usage.prompt_tokens": 7, "gen_ai.usage.completion_tokens": 3,
-         "gen_ai.response.id": "msg_1"},
+        {
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 120,
+            "gen_ai.usage.output_tokens": 30,
+            "gen_ai.usage.cache_read.input_tokens": 20,
+            "apex.tags": ["a", "b"],
+            "enduser.id": "u1",
+            "gen_ai.usage.cost": 0.25,
+        },
+        {
+            "gen_ai.system": "anthropic",
+            "gen_ai.response.model": "claude-sonnet-4",
+            "gen_ai.usage.prompt_tokens": 7,
+            "gen_ai.usage.completion_tokens": 3,
+            "gen_ai.response.id": "msg_1",
+        },
         {"http.method": "GET"},
     ]
     for i, attributes in enumerate(values):
@@ -69,14 +80,24 @@ def test_protobuf_json_and_an_uploaded_file_give_the_same_rows() -> None:
     assert first["request_id"] == spans[0].context.span_id.to_bytes(8, "big").hex()
     assert (first["model"], first["provider"], first["tags"]) == ("gpt-4o", "openai", '["a","b"]')
     assert (second["status"], second["error_type"], second["request_id"]) == (
-        "error", "overloaded", "msg_1")
+        "error",
+        "overloaded",
+        "msg_1",
+    )
 
 
-@pytest.mark.parametrize(("body", "media"), [
-    (b"\x0a\xff\xff\xff\xff\x0f", PROTOBUF), (b"{", JSON), (b"[]", JSON), (b"\xff\xfe", JSON),
-    (b'{"resourceSpans": 5}', JSON), (b'{"resourceSpans": [{"scopeSpans": [7]}]}', JSON),
-    (b'{"resourceSpans": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON),
-])
+@pytest.mark.parametrize(
+    ("body", "media"),
+    [
+        (b"\x0a\xff\xff\xff\xff\x0f", PROTOBUF),
+        (b"{", JSON),
+        (b"[]", JSON),
+        (b"\xff\xfe", JSON),
+        (b'{"resourceSpans": 5}', JSON),
+        (b'{"resourceSpans": [{"scopeSpans": [7]}]}', JSON),
+        (b'{"resourceSpans": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON),
+    ],
+)
 def test_a_body_that_is_not_an_export_is_refused(body: bytes, media: str) -> None:
     with pytest.raises(UnreadableExport):
         read_export(body, media)

@@ -137,8 +137,9 @@ async def test_tools_run_concurrently_with_distinct_call_ids() -> None:
         return seconds
 
     dispatcher.register("wait", wait)
-    results = await asyncio.gather(*(dispatcher.call("supervisor", "wait", {"seconds": 0.01 * i})
-                                     for i in range(5)))
+    results = await asyncio.gather(
+        *(dispatcher.call("supervisor", "wait", {"seconds": 0.01 * i}) for i in range(5))
+    )
     assert len({r.tool_call_id for r in results}) == 5
     executing = [e.payload["tool_call_id"] for e in events if e.type.value == "tool_executing"]
     completed = [e.payload["tool_call_id"] for e in events if e.type.value == "tool_completed"]

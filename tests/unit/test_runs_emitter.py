@@ -54,8 +54,7 @@ async def test_sub_agent_events_need_an_open_bracket() -> None:
     with pytest.raises(EventOrderError):
         await emitter.agent_thinking("data", "after its end")
     with pytest.raises(EventOrderError):
-        await emitter.tool_completed("no-such-call", status="ok", duration_ms=1,
-                                     result_summary="x")
+        await emitter.tool_completed("no-such-call", status="ok", duration_ms=1, result_summary="x")
 
 
 async def test_thinking_carries_optional_steps() -> None:
@@ -74,8 +73,12 @@ async def test_stopping_closes_open_tools_then_agents_then_ends_the_run() -> Non
     await emitter.agent_started("optimization", "find savings")
     await emitter.tool_executing("data", "call-1", "usage_summary", {"days": 30})
     final = await emitter.finish_stopped()
-    assert kinds(events)[4:] == [("tool_completed", "data"), ("agent_error", "optimization"),
-                                 ("agent_error", "data"), ("agent_stopped", "supervisor")]
+    assert kinds(events)[4:] == [
+        ("tool_completed", "data"),
+        ("agent_error", "optimization"),
+        ("agent_error", "data"),
+        ("agent_stopped", "supervisor"),
+    ]
     assert events[4].payload["tool_call_id"] == "call-1"
     assert events[4].payload["status"] == "error"
     assert events[5].payload["error"]["code"] == "run_cancelled"
@@ -91,9 +94,11 @@ async def test_a_timeout_marks_open_tool_calls_as_timed_out() -> None:
     await emitter.tool_executing("supervisor", "call-1", "slow", {})
     await emitter.finish_error("timeout", "run_timeout", "The run took longer than 1 s.")
     assert events[2].payload["status"] == "timeout"
-    assert events[-1].payload == {"error": {"code": "run_timeout",
-                                            "message": "The run took longer than 1 s."},
-                                  "final": True, "state": "timeout"}
+    assert events[-1].payload == {
+        "error": {"code": "run_timeout", "message": "The run took longer than 1 s."},
+        "final": True,
+        "state": "timeout",
+    }
 
 
 async def test_ending_a_run_that_never_started_still_opens_with_the_supervisor() -> None:
@@ -106,12 +111,16 @@ async def test_ending_a_run_that_never_started_still_opens_with_the_supervisor()
 async def test_completion_carries_the_answer_and_report() -> None:
     emitter, events = await make_emitter()
     await emitter.start_supervisor()
-    await emitter.finish_completed("Move summaries to a cheaper model.\nDetails…",
-                                   {"markdown": "# Plan"})
+    await emitter.finish_completed(
+        "Move summaries to a cheaper model.\nDetails…", {"markdown": "# Plan"}
+    )
     assert events[-1].payload == {
-        "result_summary": "Move summaries to a cheaper model. Details…", "final": True,
-        "state": "completed", "final_response": "Move summaries to a cheaper model.\nDetails…",
-        "report": {"markdown": "# Plan"}}
+        "result_summary": "Move summaries to a cheaper model. Details…",
+        "final": True,
+        "state": "completed",
+        "final_response": "Move summaries to a cheaper model.\nDetails…",
+        "report": {"markdown": "# Plan"},
+    }
 
 
 async def test_brackets_are_rebuilt_from_a_stored_log() -> None:
@@ -124,7 +133,9 @@ async def test_brackets_are_rebuilt_from_a_stored_log() -> None:
     brackets = RunBrackets.replayed(events)
     assert brackets.started and not brackets.ended
     assert list(brackets.agents) == ["data"]
-    assert list(brackets.tools) == ["call-2"] and brackets.tools["call-2"].tool_name == "price_lookup"
+    assert (
+        list(brackets.tools) == ["call-2"] and brackets.tools["call-2"].tool_name == "price_lookup"
+    )
     trimmed = RunBrackets.replayed(events[2:])
     assert trimmed.started
 
@@ -154,20 +165,34 @@ async def test_a_cancelled_tool_call_is_closed_by_the_end_of_the_run() -> None:
 async def test_a_workflow_brackets_sub_agents_and_reports_their_failures() -> None:
     emitter, events = await make_emitter()
     await emitter.start_supervisor()
-    context = WorkflowContext(ctx=CTX, text="q", history=(), events=emitter,
-                              tools=ToolDispatcher(emitter, default_timeout_s=5))
+    context = WorkflowContext(
+        ctx=CTX,
+        text="q",
+        history=(),
+        events=emitter,
+        tools=ToolDispatcher(emitter, default_timeout_s=5),
+    )
     async with context.agent("triage", "classify") as triage:
         assert (triage.ctx.user_id, triage.ctx.run_id, triage.ctx.agent_name) == (
-            "u1", "r1", "triage")
+            "u1",
+            "r1",
+            "triage",
+        )
         await triage.think("cost cues")
         triage.result_summary = "cost question"
     with pytest.raises(NotFound):
         async with context.agent("data", "read rows"):
             raise NotFound("No usage rows yet.", code="no_usage_rows")
     await context.think("answering")
-    assert kinds(events)[1:] == [("agent_started", "triage"), ("agent_thinking", "triage"),
-                                 ("agent_completed", "triage"), ("agent_started", "data"),
-                                 ("agent_error", "data"), ("agent_thinking", "supervisor")]
+    assert kinds(events)[1:] == [
+        ("agent_started", "triage"),
+        ("agent_thinking", "triage"),
+        ("agent_completed", "triage"),
+        ("agent_started", "data"),
+        ("agent_error", "data"),
+        ("agent_thinking", "supervisor"),
+    ]
     assert events[3].payload == {"result_summary": "cost question"}
-    assert events[5].payload == {"error": {"code": "no_usage_rows",
-                                           "message": "No usage rows yet."}}
+    assert events[5].payload == {
+        "error": {"code": "no_usage_rows", "message": "No usage rows yet."}
+    }

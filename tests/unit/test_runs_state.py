@@ -16,8 +16,12 @@ from apex.execution.state import (
 )
 
 S = RunState
-FORWARD = [(S.PENDING, S.STARTING), (S.STARTING, S.RUNNING), (S.RUNNING, S.COMPLETING),
-           (S.COMPLETING, S.COMPLETED)]
+FORWARD = [
+    (S.PENDING, S.STARTING),
+    (S.STARTING, S.RUNNING),
+    (S.RUNNING, S.COMPLETING),
+    (S.COMPLETING, S.COMPLETED),
+]
 ENDINGS = [S.FAILED, S.TIMEOUT, S.CANCELLED]
 
 
@@ -28,8 +32,9 @@ def test_the_happy_path_is_legal_step_by_step() -> None:
 
 @pytest.mark.parametrize("current", sorted(LIVE_STATES))
 @pytest.mark.parametrize("target", ENDINGS)
-def test_any_live_state_may_fail_time_out_or_be_cancelled(current: RunState,
-                                                          target: RunState) -> None:
+def test_any_live_state_may_fail_time_out_or_be_cancelled(
+    current: RunState, target: RunState
+) -> None:
     assert can_transition(current, target)
 
 
@@ -78,15 +83,23 @@ def test_context_validates_ids_at_construction(field: str, bad: str) -> None:
 
 def test_context_refuses_non_strings() -> None:
     with pytest.raises(InvalidContext):
-        UserExecutionContext(user_id=None, thread_id="t", run_id="r",  # type: ignore[arg-type]
-                             request_id="q")
+        UserExecutionContext(
+            user_id=None,
+            thread_id="t",
+            run_id="r",  # type: ignore[arg-type]
+            request_id="q",
+        )
 
 
 def test_child_context_keeps_user_thread_run_and_request() -> None:
     parent = make_context()
     child = parent.child("data")
     assert (child.user_id, child.thread_id, child.run_id, child.request_id) == (
-        "u1", "t1", "r1", "q1")
+        "u1",
+        "t1",
+        "r1",
+        "q1",
+    )
     assert (child.agent_name, child.parent_agent) == ("data", "supervisor")
     grandchild = child.child("data_helper")
     assert grandchild.parent_agent == "data" and grandchild.run_id == "r1"

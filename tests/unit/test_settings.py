@@ -60,7 +60,11 @@ def test_asymmetric_keys_must_exist(tmp_path: Path) -> None:
         ("env", "staging", "APEX_ENV: Input should be 'development', 'test' or 'production'"),
         ("database_url", "mysql://x", "APEX_DATABASE_URL: must start with sqlite+aiosqlite://"),
         ("redis_url", "http://x", "APEX_REDIS_URL: must be a redis://"),
-        ("ws_ticket_ttl_s", "5", "APEX_WS_TICKET_TTL_S: Input should be greater than or equal to 30"),
+        (
+            "ws_ticket_ttl_s",
+            "5",
+            "APEX_WS_TICKET_TTL_S: Input should be greater than or equal to 30",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(

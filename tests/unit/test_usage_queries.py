@@ -24,8 +24,16 @@ def _scanned(select: sqlglot.exp.Select) -> sqlglot.exp.Table | None:
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
 @pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
 def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine: q.Engine) -> None:
-    sql = q.render(query, engine, tenant_id="tenant-1", start=START, end=END, database="apex",
-                   limit=5, min_requests=3)
+    sql = q.render(
+        query,
+        engine,
+        tenant_id="tenant-1",
+        start=START,
+        end=END,
+        database="apex",
+        limit=5,
+        min_requests=3,
+    )
     assert "'tenant-1'" in sql
     assert ":" + "tenant_id" not in sql
     if engine == "duckdb":
@@ -74,14 +82,26 @@ def test_a_value_that_looks_like_another_placeholder_stays_itself() -> None:
     assert tricky in literals
 
 
-SCOPED = UsageFilter(models=("gpt-4o", "x' OR '1'='1"), providers=("openai",),
-                     features=("it's", "a\\'b"), exclude_features=("apex",))
+SCOPED = UsageFilter(
+    models=("gpt-4o", "x' OR '1'='1"),
+    providers=("openai",),
+    features=("it's", "a\\'b"),
+    exclude_features=("apex",),
+)
 
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
 def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
-    sql = q.render(query.narrowed(SCOPED), "duckdb", tenant_id="tenant-1", start=START,
-                   end=END, limit=5, min_requests=3, **q.filter_values(SCOPED))
+    sql = q.render(
+        query.narrowed(SCOPED),
+        "duckdb",
+        tenant_id="tenant-1",
+        start=START,
+        end=END,
+        limit=5,
+        min_requests=3,
+        **q.filter_values(SCOPED),
+    )
     scans = 0
     for select in sqlglot.parse_one(sql, read="duckdb").find_all(sqlglot.exp.Select):
         table = _scanned(select)
@@ -91,9 +111,16 @@ def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
             assert set(SCOPED.models) | set(SCOPED.features) | {"openai", "apex"} <= literals
             scans += 1
     assert scans
-    clickhouse = q.render(query.narrowed(SCOPED), "clickhouse", tenant_id="tenant-1",
-                          start=START, end=END, limit=5, min_requests=3,
-                          **q.filter_values(SCOPED))
+    clickhouse = q.render(
+        query.narrowed(SCOPED),
+        "clickhouse",
+        tenant_id="tenant-1",
+        start=START,
+        end=END,
+        limit=5,
+        min_requests=3,
+        **q.filter_values(SCOPED),
+    )
     assert len(re.findall(r"(?:u\.)?provider IN \('openai'\)", clickhouse)) == scans
     assert len(re.findall(r"NOT \((?:u\.)?feature IN \('apex'\)\)", clickhouse)) == scans
 
@@ -105,7 +132,13 @@ def test_an_empty_scope_leaves_the_statement_as_it_is() -> None:
 
 def test_only_the_dimensions_named_narrow() -> None:
     where = UsageFilter(providers=("anthropic",))
-    sql = q.render(q.SUMMARY.narrowed(where), "duckdb", tenant_id="t", start=START, end=END,
-                   **q.filter_values(where))
+    sql = q.render(
+        q.SUMMARY.narrowed(where),
+        "duckdb",
+        tenant_id="t",
+        start=START,
+        end=END,
+        **q.filter_values(where),
+    )
     condition = sql.split("WHERE", 1)[1]
     assert "provider IN ('anthropic')" in condition and "model" not in condition

@@ -62,5 +62,6 @@ def combine(opportunities: Iterable[Opportunity]) -> CombinedSavings:
             remaining[share.key] -= taken
             saved += taken
         applied.append(AppliedOpportunity(opportunity, saved))
-    return CombinedSavings(sum((item.period_savings_usd for item in applied), Decimal(0)),
-                           tuple(applied))
+    return CombinedSavings(
+        sum((item.period_savings_usd for item in applied), Decimal(0)), tuple(applied)
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from apex.agents.scope import AnalysisScope, UsageData, usd
+from apex.agents.scope import AnalysisScope, UsageData, micro_usd
 
 Risk = Literal["low", "medium", "high"]
 GroupKey = tuple[str, str, str]
@@ -55,12 +55,18 @@ class SpendShare:
         return left * self.fraction
 
     def to_report(self) -> dict[str, Any]:
-        return {"provider": self.provider, "model": self.model, "feature": self.feature,
-                "cost_usd": usd(self.cost_usd), "savings_usd": usd(self.savings_usd)}
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "feature": self.feature,
+            "cost_usd": micro_usd(self.cost_usd),
+            "savings_usd": micro_usd(self.savings_usd),
+        }
 
 
-def _group_cost(data: UsageData, provider: str, model: str, feature: str | None) -> \
-        dict[str, Decimal]:
+def _group_cost(
+    data: UsageData, provider: str, model: str, feature: str | None
+) -> dict[str, Decimal]:
     """Spend per feature of one model in the rows read (every operation of a feature summed)."""
     costs: dict[str, Decimal] = {}
     for row in data.mix:
@@ -69,25 +75,32 @@ def _group_cost(data: UsageData, provider: str, model: str, feature: str | None)
     return costs
 
 
-def group_spend(data: UsageData, provider: str, model: str, feature: str,
-                savings: Decimal) -> tuple[SpendShare, ...]:
+def group_spend(
+    data: UsageData, provider: str, model: str, feature: str, savings: Decimal
+) -> tuple[SpendShare, ...]:
     """A saving that falls on one (provider, model, feature) group."""
     cost = _group_cost(data, provider, model, feature).get(feature, Decimal(0))
     return (SpendShare(provider, model, feature, max(cost, savings), savings),)
 
 
-def model_spend(data: UsageData, provider: str, model: str,
-                savings: Decimal) -> tuple[SpendShare, ...]:
+def model_spend(
+    data: UsageData, provider: str, model: str, savings: Decimal
+) -> tuple[SpendShare, ...]:
     """A saving the ledger measures per model, spread over the model's feature groups in
     proportion to their spend (the same fraction of each), since it does not say which
     feature's calls it comes from."""
-    costs = {feature: cost for feature, cost in
-             _group_cost(data, provider, model, None).items() if cost > 0}
+    costs = {
+        feature: cost
+        for feature, cost in _group_cost(data, provider, model, None).items()
+        if cost > 0
+    }
     total = sum(costs.values(), Decimal(0))
     if total < savings or not costs:
         return (SpendShare(provider, model, "", max(total, savings), savings),)
-    return tuple(SpendShare(provider, model, feature, cost, savings * cost / total)
-                 for feature, cost in sorted(costs.items()))
+    return tuple(
+        SpendShare(provider, model, feature, cost, savings * cost / total)
+        for feature, cost in sorted(costs.items())
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +119,26 @@ class Opportunity:
     def id(self) -> str:
         return slug(self.kind, self.key)
 
-    def to_report(self, scope: AnalysisScope, *, total_cost: Decimal,
-                  total_requests: int) -> dict[str, Any]:
+    def to_report(
+        self, scope: AnalysisScope, *, total_cost: Decimal, total_requests: int
+    ) -> dict[str, Any]:
         """The recommendation as PROTOCOL.md section 4 lists it."""
         monthly = scope.monthly(self.period_savings_usd)
         pct = (100 * self.period_savings_usd / total_cost) if total_cost > 0 else Decimal(0)
         acts_on = {"acts_on": [share.to_report() for share in self.spend]} if self.spend else {}
         return {
-            "id": self.id, "kind": self.kind, "title": self.title,
+            "id": self.id,
+            "kind": self.kind,
+            "title": self.title,
             "monthly_savings_usd": round(float(monthly), 2),
             "savings_pct": round(float(pct), 2),
-            "confidence": self.confidence, "risk": self.risk,
+            "confidence": self.confidence,
+            "risk": self.risk,
             "traffic_share": round(self.requests / total_requests, 4) if total_requests else 0.0,
-            "evidence": {**self.evidence, **acts_on,
-                         "period_savings_usd": usd(self.period_savings_usd),
-                         "requests_affected": self.requests},
+            "evidence": {
+                **self.evidence,
+                **acts_on,
+                "period_savings_usd": micro_usd(self.period_savings_usd),
+                "requests_affected": self.requests,
+            },
         }

@@ -24,7 +24,7 @@ from apex.agents.opportunity import Opportunity
 from apex.agents.report import unpriced_note
 from apex.agents.scope import AnalysisScope
 from apex.execution.workflow import AgentScope
-from apex.llm.templates import usd as money
+from apex.money import format_usd
 
 MIN_SHARE_OF_SPEND = Decimal("0.001")
 
@@ -52,41 +52,64 @@ class OptimizationAgent:
     name = "optimization"
     task = "Compute each kind of saving from your rows and the price catalog"
 
-    async def run(self, agent: AgentScope, context: AnalysisContext, scope: AnalysisScope, *,
-                  finders: Sequence[str] | None = None) -> Optimization:
+    async def run(
+        self,
+        agent: AgentScope,
+        context: AnalysisContext,
+        scope: AnalysisScope,
+        *,
+        finders: Sequence[str] | None = None,
+    ) -> Optimization:
         """`context.usage` holds the signals read for `scope`."""
         assert context.usage is not None
         chosen = selected(finders)
         totals = context.usage.totals
-        await agent.think(f"Pricing alternatives against catalog {context.catalog.version} for "
-                          f"{totals.requests:,} calls costing {money(float(totals.cost_usd))}"
-                          f"{unpriced_note(totals.unpriced_requests)}.")
-        arguments = AnalysisArguments.model_validate({
-            "from": scope.period.start, "to": scope.period.end,
-            "models": list(scope.where.models), "providers": list(scope.where.providers),
-            "features": list(scope.where.features)})
+        await agent.think(
+            f"Pricing alternatives against catalog {context.catalog.version} for "
+            f"{totals.requests:,} calls costing {format_usd(float(totals.cost_usd))}"
+            f"{unpriced_note(totals.unpriced_requests)}."
+        )
+        arguments = AnalysisArguments.model_validate(
+            {
+                "from": scope.period.start,
+                "to": scope.period.end,
+                "models": list(scope.where.models),
+                "providers": list(scope.where.providers),
+                "features": list(scope.where.features),
+            }
+        )
         found: list[Opportunity] = []
         for name in chosen:
             result = await run_analysis(agent, context, name, arguments)
             if result.ok:
                 found.extend(result.result.opportunities)
             else:
-                await agent.think(f"{name.replace('_', ' ')} failed ({result.error}); "
-                                  "left out of the report.")
+                await agent.think(
+                    f"{name.replace('_', ' ')} failed ({result.error}); left out of the report."
+                )
         floor = totals.cost_usd * MIN_SHARE_OF_SPEND
         found = [o for o in found if o.kind == "latency" or o.period_savings_usd >= floor]
-        found.sort(key=lambda o: (o.period_savings_usd <= 0, -o.period_savings_usd,
-                                  -o.requests, o.id))
-        recommendations = [o.to_report(scope, total_cost=totals.cost_usd,
-                                       total_requests=totals.requests) for o in found]
+        found.sort(
+            key=lambda o: (o.period_savings_usd <= 0, -o.period_savings_usd, -o.requests, o.id)
+        )
+        recommendations = [
+            o.to_report(scope, total_cost=totals.cost_usd, total_requests=totals.requests)
+            for o in found
+        ]
         together = combine(found).period_savings_usd
         monthly = float(scope.monthly(together))
         added = float(scope.monthly(sum((o.period_savings_usd for o in found), Decimal(0))))
-        overlap = (f"; added up without removing their overlaps they would claim "
-                   f"{money(added)}" if money(added) != money(monthly) else "")
-        await agent.think(f"{len(recommendations)} recommendations; applied one after another "
-                          f"over the same spend they save {money(monthly)}/month together"
-                          f"{overlap}.")
-        agent.result_summary = (f"{len(recommendations)} recommendations, {money(monthly)}/month "
-                                "combined")
+        overlap = (
+            f"; added up without removing their overlaps they would claim {format_usd(added)}"
+            if format_usd(added) != format_usd(monthly)
+            else ""
+        )
+        await agent.think(
+            f"{len(recommendations)} recommendations; applied one after another "
+            f"over the same spend they save {format_usd(monthly)}/month together"
+            f"{overlap}."
+        )
+        agent.result_summary = (
+            f"{len(recommendations)} recommendations, {format_usd(monthly)}/month combined"
+        )
         return Optimization(recommendations, together)

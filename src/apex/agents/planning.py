@@ -33,8 +33,7 @@ MAX_TOOL_CALLS = 8
 # read for every answer: the report's `totals` and `by_model`
 ALWAYS = ("usage_totals", "usage_by_model")
 # the arguments that are the question's, whatever a model asks
-_QUESTION_FIELDS = ("from", "to", "models", "providers", "features", "forecast_from",
-                    "forecast_to")
+_QUESTION_FIELDS = ("from", "to", "models", "providers", "features", "forecast_from", "forecast_to")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +42,25 @@ class PlannedAnalysis:
     arguments: AnalysisArguments
 
 
-def question_arguments(name: str, understood: Understood,
-                       context: AnalysisContext) -> AnalysisArguments:
+def question_arguments(
+    name: str, understood: Understood, context: AnalysisContext
+) -> AnalysisArguments:
     """The arguments of analysis `name` for the understood question: its period and scope, and
     what the question adds (a breakdown's dimension, a what-if's target, a forecast's period)."""
     assert understood.period is not None
     where = understood.where
-    base: dict[str, Any] = {"from": understood.period.start, "to": understood.period.end,
-                            "models": list(where.models), "providers": list(where.providers),
-                            "features": list(where.features)}
+    base: dict[str, Any] = {
+        "from": understood.period.start,
+        "to": understood.period.end,
+        "models": list(where.models),
+        "providers": list(where.providers),
+        "features": list(where.features),
+    }
     question = understood.question
     if name == "breakdown":
         return BreakdownArguments.model_validate(
-            {**base, "dimension": understood.dimension or "feature"})
+            {**base, "dimension": understood.dimension or "feature"}
+        )
     if name == "what_if":
         target = question.target_models[0] if question.target_models else None
         return WhatIfArguments.model_validate({**base, "target_model": target})
@@ -63,9 +68,15 @@ def question_arguments(name: str, understood: Understood,
         if understood.forecast is None or context.newest is None:
             raise ValueError("the question names no period to forecast")
         window = base_window(context.newest)
-        return ForecastArguments.model_validate({
-            **base, "from": window.start, "to": window.end,
-            "forecast_from": understood.forecast.start, "forecast_to": understood.forecast.end})
+        return ForecastArguments.model_validate(
+            {
+                **base,
+                "from": window.start,
+                "to": window.end,
+                "forecast_from": understood.forecast.start,
+                "forecast_to": understood.forecast.end,
+            }
+        )
     return AnalysisArguments.model_validate(base)
 
 
@@ -74,39 +85,57 @@ def tool_specs() -> list[ToolSpec]:
     return [ToolSpec(**analysis.schema()) for analysis in ANALYSES.values() if analysis.offered]
 
 
-async def plan_analyses(agent: AgentScope, model: LanguageModel, understood: Understood,
-                        needs: IntentNeeds, context: AnalysisContext) -> list[PlannedAnalysis]:
+async def plan_analyses(
+    agent: AgentScope,
+    model: LanguageModel,
+    understood: Understood,
+    needs: IntentNeeds,
+    context: AnalysisContext,
+) -> list[PlannedAnalysis]:
     """The analyses to run: the intent's, or the provider's validated choice."""
     required = [*ALWAYS, *(n for n in needs.analyses if n not in ALWAYS)]
     if model.provider == BUILTIN_PROVIDER or needs.recommends:
-        return [PlannedAnalysis(name, question_arguments(name, understood, context))
-                for name in required]
+        return [
+            PlannedAnalysis(name, question_arguments(name, understood, context))
+            for name in required
+        ]
     chosen = await _chosen(agent, model, understood, context)
     names = {planned.name for planned in chosen}
     added = [name for name in needs.analyses if name not in names]
     if added:
         await agent.think("The answer needs " + ", ".join(added) + " as well; reading it.")
-    return [*(PlannedAnalysis(name, question_arguments(name, understood, context))
-              for name in [*ALWAYS, *added] if name not in names), *chosen]
+    return [
+        *(
+            PlannedAnalysis(name, question_arguments(name, understood, context))
+            for name in [*ALWAYS, *added]
+            if name not in names
+        ),
+        *chosen,
+    ]
 
 
-async def _chosen(agent: AgentScope, model: LanguageModel, understood: Understood,
-                  context: AnalysisContext) -> list[PlannedAnalysis]:
+async def _chosen(
+    agent: AgentScope, model: LanguageModel, understood: Understood, context: AnalysisContext
+) -> list[PlannedAnalysis]:
     specs = tool_specs()
-    messages = tool_messages(agent.context.text[:20_000],
-                             understood.question.model_dump_json())
+    messages = tool_messages(agent.context.text[:20_000], understood.question.model_dump_json())
 
     async def choose_analyses(**_arguments: Any) -> ChatResponse[None]:
         return await model.call_tools(messages, specs)
 
     agent.context.tools.register(
-        "choose_analyses", choose_analyses, include_result=False,
+        "choose_analyses",
+        choose_analyses,
+        include_result=False,
         description="The language model chooses the analyses that answer the question.",
-        summarize=lambda r: f"{len(r.tool_calls)} analyses chosen by {r.provider}")
+        summarize=lambda r: f"{len(r.tool_calls)} analyses chosen by {r.provider}",
+    )
     result = await agent.call("choose_analyses", {"analyses_offered": len(specs)})
     if not result.ok:
-        await agent.think(f"The language model did not choose ({result.error}); the question's "
-                          "own analyses are read.")
+        await agent.think(
+            f"The language model did not choose ({result.error}); the question's "
+            "own analyses are read."
+        )
         return []
     response: ChatResponse[None] = result.result
     if response.fallback is not None:
@@ -115,29 +144,37 @@ async def _chosen(agent: AgentScope, model: LanguageModel, understood: Understoo
         await agent.think(f"Call {rejected.name or '?'} refused: {rejected.reason}.")
     calls = response.tool_calls
     if len(calls) > MAX_TOOL_CALLS:
-        await agent.think(f"The model asked for {len(calls)} analyses; only the first "
-                          f"{MAX_TOOL_CALLS} are read.")
+        await agent.think(
+            f"The model asked for {len(calls)} analyses; only the first {MAX_TOOL_CALLS} are read."
+        )
     chosen: list[PlannedAnalysis] = []
     for call in calls[:MAX_TOOL_CALLS]:
-        if (call.name not in ANALYSES or not ANALYSES[call.name].offered
-                or any(p.name == call.name for p in chosen)):
+        if (
+            call.name not in ANALYSES
+            or not ANALYSES[call.name].offered
+            or any(p.name == call.name for p in chosen)
+        ):
             continue
         try:
             expected = question_arguments(call.name, understood, context)
-            own = {key: value for key, value in call.arguments.items()
-                   if key not in _QUESTION_FIELDS}
-            arguments = type(expected).model_validate(
-                {**expected.model_dump(by_alias=True), **own})
+            own = {
+                key: value for key, value in call.arguments.items() if key not in _QUESTION_FIELDS
+            }
+            arguments = type(expected).model_validate({**expected.model_dump(by_alias=True), **own})
         except ValidationError as error:
-            await agent.think(f"Call {call.name} refused: its arguments do not fit "
-                              f"({error.error_count()} errors).")
+            await agent.think(
+                f"Call {call.name} refused: its arguments do not fit "
+                f"({error.error_count()} errors)."
+            )
             continue
         except ValueError as error:
             await agent.think(f"Call {call.name} refused: {error}.")
             continue
         if _asks_otherwise(call.arguments, arguments):
-            await agent.think(f"{call.name}: the question's period and scope are read, not "
-                              "the ones the model asked for.")
+            await agent.think(
+                f"{call.name}: the question's period and scope are read, not "
+                "the ones the model asked for."
+            )
         chosen.append(PlannedAnalysis(call.name, arguments))
     return chosen
 

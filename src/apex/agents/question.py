@@ -25,7 +25,6 @@ from apex.analytics.results import UsageNames, UsagePeriod
 from apex.llm import Intent, QuestionPlan, RequestedPeriod, SpendBudget
 from apex.timestamps import as_utc, format_timestamp
 
-
 # what a forecast is for when the question names no period
 NEXT_MONTH = RequestedPeriod(text="next month", calendar="next_month")
 
@@ -39,11 +38,12 @@ class ReportPeriod(BaseModel):
     end: str | None = Field(default=None, alias="to")
 
     @classmethod
-    def of(cls, period: UsagePeriod | None) -> "ReportPeriod":
+    def of(cls, period: UsagePeriod | None) -> ReportPeriod:
         if period is None:
             return cls()
-        return cls(start=format_timestamp(as_utc(period.start)),
-                   end=format_timestamp(as_utc(period.end)))
+        return cls(
+            start=format_timestamp(as_utc(period.start)), end=format_timestamp(as_utc(period.end))
+        )
 
 
 class ReportQuestion(BaseModel):
@@ -89,9 +89,15 @@ def _match(named: Sequence[str], known: dict[str, str]) -> tuple[list[str], list
     unknown: list[str] = []
     for name in named:
         key = name.lower()
-        spelled = [known[key]] if key in known else [
-            value for lowered, value in sorted(known.items())
-            if lowered.startswith((key + "-", key + "_", key + "."))]
+        spelled = (
+            [known[key]]
+            if key in known
+            else [
+                value
+                for lowered, value in sorted(known.items())
+                if lowered.startswith((key + "-", key + "_", key + "."))
+            ]
+        )
         if not spelled:
             unknown.append(name)
         found.extend(value for value in spelled if value not in found)
@@ -107,8 +113,14 @@ def _catalog_models(catalog: PriceCatalog, named: Sequence[str]) -> dict[str, st
     return spellings
 
 
-def understand(plan: QuestionPlan, *, names: Sequence[UsageNames], catalog: PriceCatalog,
-               newest: datetime | None, today: date) -> Understood:
+def understand(
+    plan: QuestionPlan,
+    *,
+    names: Sequence[UsageNames],
+    catalog: PriceCatalog,
+    newest: datetime | None,
+    today: date,
+) -> Understood:
     """`plan` checked against the caller's names and the catalog, its period resolved.
 
     `newest` is the caller's newest row that is not one of the platform's own calls.
@@ -117,41 +129,63 @@ def understand(plan: QuestionPlan, *, names: Sequence[UsageNames], catalog: Pric
     features_known = {n.feature.lower(): n.feature for n in names if n.feature}
     models_known = {n.model.lower(): n.model for n in names}
     providers_known = {n.provider.lower(): n.provider for n in names}
-    models, unknown_models = _match(entities.models,
-                                    {**_catalog_models(catalog, entities.models), **models_known})
-    targets, unknown_targets = _match(entities.target_models,
-                                      _catalog_models(catalog, entities.target_models))
+    models, unknown_models = _match(
+        entities.models, {**_catalog_models(catalog, entities.models), **models_known}
+    )
+    targets, unknown_targets = _match(
+        entities.target_models, _catalog_models(catalog, entities.target_models)
+    )
     # rows that carry no feature at all cannot be narrowed by one: the data lacks the column
     # (triage reports it missing) rather than the question naming something unknown
     named_features = entities.features if features_known else []
     features, unknown_features = _match(named_features, features_known)
     providers, unknown_providers = _match(entities.providers, providers_known)
-    unknown = list(dict.fromkeys([*unknown_models, *unknown_targets, *unknown_providers,
-                                  *unknown_features]))
-    nothing = any(named and not found for named, found in (
-        (entities.models, models), (entities.providers, providers),
-        (named_features, features), (entities.target_models, targets)))
+    unknown = list(
+        dict.fromkeys([*unknown_models, *unknown_targets, *unknown_providers, *unknown_features])
+    )
+    nothing = any(
+        named and not found
+        for named, found in (
+            (entities.models, models),
+            (entities.providers, providers),
+            (named_features, features),
+            (entities.target_models, targets),
+        )
+    )
     analysed = analysed_rows(() if OWN_CALLS_FEATURE in features else features_known.values())
-    where = replace(analysed, models=tuple(models), providers=tuple(providers),
-                    features=tuple(features))
+    where = replace(
+        analysed, models=tuple(models), providers=tuple(providers), features=tuple(features)
+    )
     period, forecast = _periods(plan, newest, today)
     budget = entities.budgets[0] if entities.budgets else None
     target = next((t.percent for t in entities.targets if t.metric in (None, "cost")), None)
     asked = forecast or period
     question = ReportQuestion(
-        intent=plan.intent, language=plan.language, period=ReportPeriod.of(asked),
-        models=models, target_models=targets, features=features, providers=providers,
+        intent=plan.intent,
+        language=plan.language,
+        period=ReportPeriod.of(asked),
+        models=models,
+        target_models=targets,
+        features=features,
+        providers=providers,
         target_pct=target,
         budget_usd=None if budget is None else round(budget.monthly_usd or budget.amount_usd, 2),
-        unknown=unknown)
-    return Understood(question=question, period=period, where=where,
-                      nothing_to_compute=nothing, forecast=forecast,
-                      dimension=entities.dimension,
-                      budget_request=budget if budget is not None and budget.setup else None)
+        unknown=unknown,
+    )
+    return Understood(
+        question=question,
+        period=period,
+        where=where,
+        nothing_to_compute=nothing,
+        forecast=forecast,
+        dimension=entities.dimension,
+        budget_request=budget if budget is not None and budget.setup else None,
+    )
 
 
-def _periods(plan: QuestionPlan, newest: datetime | None,
-             today: date) -> tuple[UsagePeriod | None, UsagePeriod | None]:
+def _periods(
+    plan: QuestionPlan, newest: datetime | None, today: date
+) -> tuple[UsagePeriod | None, UsagePeriod | None]:
     """(the period the figures cover, the forecast's period when the question is a forecast)."""
     requested = plan.entities.period
     default = default_period_ending(newest) if newest is not None else None
@@ -167,7 +201,12 @@ def _periods(plan: QuestionPlan, newest: datetime | None,
 def question_of(plan: QuestionPlan, **changes: Any) -> ReportQuestion:
     """The question of a run that read no data (greeting, off topic, no rows)."""
     entities = plan.entities
-    return ReportQuestion(intent=plan.intent, language=plan.language,
-                          models=list(entities.models), target_models=list(entities.target_models),
-                          features=list(entities.features), providers=list(entities.providers),
-                          **changes)
+    return ReportQuestion(
+        intent=plan.intent,
+        language=plan.language,
+        models=list(entities.models),
+        target_models=list(entities.target_models),
+        features=list(entities.features),
+        providers=list(entities.providers),
+        **changes,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from apex.agents.question import ReportPeriod, ReportQuestion
-from apex.agents.scope import usd
+from apex.agents.scope import micro_usd
 from apex.analytics.results import ModelUsage, UsageTotals
 
 CENT = Decimal("0.01")
@@ -40,8 +40,7 @@ def unpriced_note(unpriced_requests: int) -> str:
     a model no price is known for adds nothing to a cost, and a total must say so."""
     if not unpriced_requests:
         return ""
-    return (f" ({unpriced_requests:,} requests of models with no known price are not in the "
-            "cost)")
+    return f" ({unpriced_requests:,} requests of models with no known price are not in the cost)"
 
 
 class Totals(BaseModel):
@@ -55,10 +54,15 @@ class Totals(BaseModel):
     unpriced_requests: int = 0
 
     @classmethod
-    def of(cls, totals: UsageTotals) -> "Totals":
-        return cls(requests=totals.requests, cost_usd=usd(totals.cost_usd),
-                   input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
-                   errors=totals.errors, unpriced_requests=totals.unpriced_requests)
+    def of(cls, totals: UsageTotals) -> Totals:
+        return cls(
+            requests=totals.requests,
+            cost_usd=micro_usd(totals.cost_usd),
+            input_tokens=totals.input_tokens,
+            output_tokens=totals.output_tokens,
+            errors=totals.errors,
+            unpriced_requests=totals.unpriced_requests,
+        )
 
 
 class ModelLine(BaseModel):
@@ -73,12 +77,17 @@ class ModelLine(BaseModel):
     unpriced_requests: int = 0
 
     @classmethod
-    def of(cls, usage: ModelUsage) -> "ModelLine":
+    def of(cls, usage: ModelUsage) -> ModelLine:
         unpriced = usage.requests > 0 and usage.unpriced_requests == usage.requests
-        return cls(provider=usage.provider, model=usage.model, requests=usage.requests,
-                   cost_usd=None if unpriced else usd(usage.cost_usd),
-                   p50_latency_ms=usage.p50_latency_ms, p95_latency_ms=usage.p95_latency_ms,
-                   unpriced_requests=usage.unpriced_requests)
+        return cls(
+            provider=usage.provider,
+            model=usage.model,
+            requests=usage.requests,
+            cost_usd=None if unpriced else micro_usd(usage.cost_usd),
+            p50_latency_ms=usage.p50_latency_ms,
+            p95_latency_ms=usage.p95_latency_ms,
+            unpriced_requests=usage.unpriced_requests,
+        )
 
 
 class Recommendation(BaseModel):

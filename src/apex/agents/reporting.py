@@ -25,7 +25,7 @@ from apex.llm import (
     QuestionPlan,
     prose_messages,
 )
-from apex.llm.templates import usd as money
+from apex.money import format_usd
 
 # a number as prose writes it: 1,234.56 / 12.5 / 30 (the "$" or "%" around it does not matter)
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
@@ -57,35 +57,50 @@ def _understood(report: Report) -> str:
     parts = [question.intent.value.replace("_", " ")]
     if question.period.start and question.period.end:
         parts.append(f"{question.period.start[:10]} to {question.period.end[:10]}")
-    for label, names in (("models", question.models), ("moving to", question.target_models),
-                         ("providers", question.providers), ("features", question.features)):
+    for label, names in (
+        ("models", question.models),
+        ("moving to", question.target_models),
+        ("providers", question.providers),
+        ("features", question.features),
+    ):
         if names:
             parts.append(f"{label} " + ", ".join(f"`{_cell(name)}`" for name in names))
     if question.target_pct is not None:
         parts.append(f"target {question.target_pct:g}%")
     if question.budget_usd is not None:
-        parts.append(f"budget {money(question.budget_usd)}/month")
+        parts.append(f"budget {format_usd(question.budget_usd)}/month")
     line = "*Understood as: " + "; ".join(parts) + ".*"
     if question.unknown:
-        line += ("\n\n**Not found in your data or the price catalog:** "
-                 + ", ".join(f"`{_cell(name)}`" for name in question.unknown) + ".")
+        line += (
+            "\n\n**Not found in your data or the price catalog:** "
+            + ", ".join(f"`{_cell(name)}`" for name in question.unknown)
+            + "."
+        )
     return line
 
 
 def _answer_table(report: Report) -> str:
     rows = report.answer.table
-    figures = {name: value for name, value in report.answer.figures.items()
-               if not isinstance(value, str)}
+    figures = {
+        name: value for name, value in report.answer.figures.items() if not isinstance(value, str)
+    }
     blocks = []
     if figures:
-        blocks.append("\n".join(["| figure | value |", "|---|---:|"]
-                                + [f"| {name.replace('_', ' ')} | {_value(value)} |"
-                                   for name, value in figures.items()]))
+        blocks.append(
+            "\n".join(
+                ["| figure | value |", "|---|---:|"]
+                + [
+                    f"| {name.replace('_', ' ')} | {_value(value)} |"
+                    for name, value in figures.items()
+                ]
+            )
+        )
     if rows:
         columns = list(rows[0])
-        lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |",
-                 "|" + "|".join("---" if isinstance(rows[0][c], str) else "---:"
-                                for c in columns) + "|"]
+        lines = [
+            "| " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+            "|" + "|".join("---" if isinstance(rows[0][c], str) else "---:" for c in columns) + "|",
+        ]
         lines += ["| " + " | ".join(_value(row.get(c)) for c in columns) + " |" for row in rows]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -95,35 +110,55 @@ def render_sections(report: Report) -> str:
     """The recommendations, the action plan and the spend by model, as Markdown."""
     blocks: list[str] = []
     if report.recommendations:
-        lines = ["## Recommendations", "",
-                 "| # | recommendation | $/month | % of spend | confidence | risk | traffic |",
-                 "|---:|---|---:|---:|---:|---|---:|"]
-        lines += [f"| {i} | {_cell(r.title)} | {money(r.monthly_savings_usd)} | "
-                  f"{r.savings_pct:.2f}% | {r.confidence:.2f} | {r.risk} | "
-                  f"{100 * r.traffic_share:.1f}% |"
-                  for i, r in enumerate(report.recommendations, 1)]
+        lines = [
+            "## Recommendations",
+            "",
+            "| # | recommendation | $/month | % of spend | confidence | risk | traffic |",
+            "|---:|---|---:|---:|---:|---|---:|",
+        ]
+        lines += [
+            f"| {i} | {_cell(r.title)} | {format_usd(r.monthly_savings_usd)} | "
+            f"{r.savings_pct:.2f}% | {r.confidence:.2f} | {r.risk} | "
+            f"{100 * r.traffic_share:.1f}% |"
+            for i, r in enumerate(report.recommendations, 1)
+        ]
         blocks.append("\n".join(lines))
     if report.actions:
         lines = ["## Action plan"]
         for action in report.actions:
             lines += ["", f"### {_cell(action.title)}", ""]
             lines += [f"{i}. {step}" for i, step in enumerate(action.steps, 1)]
-            lines += ["", f"```{action.config_format}", action.config_snippet, "```", "",
-                      f"**Validate:** {action.validation}", "",
-                      f"**Roll back:** {action.rollback}"]
+            lines += [
+                "",
+                f"```{action.config_format}",
+                action.config_snippet,
+                "```",
+                "",
+                f"**Validate:** {action.validation}",
+                "",
+                f"**Roll back:** {action.rollback}",
+            ]
         blocks.append("\n".join(lines))
     if report.by_model:
         period = report.period
-        lines = [f"## Spend by model ({str(period.start)[:10]} to {str(period.end)[:10]})",
-                 "", "| provider | model | requests | cost | p50 ms | p95 ms |",
-                 "|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {_cell(m.provider)} | {_cell(m.model)} | {m.requests:,} | "
-                  f"{'unpriced' if m.cost_usd is None else money(m.cost_usd)} | "
-                  f"{_ms(m.p50_latency_ms)} | {_ms(m.p95_latency_ms)} |"
-                  for m in report.by_model]
+        lines = [
+            f"## Spend by model ({str(period.start)[:10]} to {str(period.end)[:10]})",
+            "",
+            "| provider | model | requests | cost | p50 ms | p95 ms |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {_cell(m.provider)} | {_cell(m.model)} | {m.requests:,} | "
+            f"{'unpriced' if m.cost_usd is None else format_usd(m.cost_usd)} | "
+            f"{_ms(m.p50_latency_ms)} | {_ms(m.p95_latency_ms)} |"
+            for m in report.by_model
+        ]
         totals = report.totals
-        lines += ["", f"Total: {totals.requests:,} requests, {money(totals.cost_usd)}"
-                      f"{unpriced_note(totals.unpriced_requests)}, {totals.errors:,} errors."]
+        lines += [
+            "",
+            f"Total: {totals.requests:,} requests, {format_usd(totals.cost_usd)}"
+            f"{unpriced_note(totals.unpriced_requests)}, {totals.errors:,} errors.",
+        ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -132,9 +167,13 @@ def invented_numbers(prose: str, allowed_text: str) -> list[str]:
     """Numbers in `prose` that appear nowhere in `allowed_text` (the report as rendered)."""
     allowed = {match.group(0) for match in _NUMBER.finditer(allowed_text)}
     allowed |= {number.replace(",", "") for number in allowed}
-    return [number for number in dict.fromkeys(m.group(0) for m in _NUMBER.finditer(prose))
-            if number not in allowed and number.replace(",", "") not in allowed
-            and number not in _FREE_NUMBERS]
+    return [
+        number
+        for number in dict.fromkeys(m.group(0) for m in _NUMBER.finditer(prose))
+        if number not in allowed
+        and number.replace(",", "") not in allowed
+        and number not in _FREE_NUMBERS
+    ]
 
 
 _MARKDOWN = re.compile(r"[*#|`_\[\]<>]")
@@ -153,12 +192,16 @@ def key_figure(headline: str) -> str | None:
 def is_headline(text: str, key: str) -> bool:
     """One or two plain sentences holding the key figure."""
     text = text.strip()
-    return (0 < len(text) <= 400 and key in text and not _MARKDOWN.search(text)
-            and "\n" not in text and len(_SENTENCE_END.findall(text)) <= 2)
+    return (
+        0 < len(text) <= 400
+        and key in text
+        and not _MARKDOWN.search(text)
+        and "\n" not in text
+        and len(_SENTENCE_END.findall(text)) <= 2
+    )
 
 
-async def _provider_headline(agent: AgentScope, report: Report,
-                             prose: str) -> tuple[Report, str]:
+async def _provider_headline(agent: AgentScope, report: Report, prose: str) -> tuple[Report, str]:
     """The provider's first paragraph as the headline when it is one (plain, short, holding the
     template headline's key figure); otherwise the template's headline stays."""
     key = key_figure(report.answer.headline)
@@ -177,26 +220,45 @@ class ReportingAgent:
     def __init__(self, model: LanguageModel) -> None:
         self.model = model
 
-    async def run(self, agent: AgentScope, *, kind: ProseKind, classification: QuestionPlan,
-                  report: Report, missing: list[str], extra: str = "") -> Report:
-        await agent.think({ProseKind.ANSWER: "Writing the answer from the computed numbers.",
-                           ProseKind.PARTIAL: "Writing what the data supports and what it lacks.",
-                           ProseKind.GUIDANCE: "Writing what to upload to get an answer."}[kind])
+    async def run(
+        self,
+        agent: AgentScope,
+        *,
+        kind: ProseKind,
+        classification: QuestionPlan,
+        report: Report,
+        missing: list[str],
+        extra: str = "",
+    ) -> Report:
+        await agent.think(
+            {
+                ProseKind.ANSWER: "Writing the answer from the computed numbers.",
+                ProseKind.PARTIAL: "Writing what the data supports and what it lacks.",
+                ProseKind.GUIDANCE: "Writing what to upload to get an answer.",
+            }[kind]
+        )
         await agent.think(f"Answer: {report.answer.headline}")
-        brief = ProseBrief(kind=kind, question=agent.context.text[:20_000],
-                           classification=classification, report=report.to_protocol(),
-                           missing=missing)
+        brief = ProseBrief(
+            kind=kind,
+            question=agent.context.text[:20_000],
+            classification=classification,
+            report=report.to_protocol(),
+            missing=missing,
+        )
 
         async def write_summary(**_arguments: Any) -> ChatResponse[None]:
             return await self.model.chat(prose_messages(brief))
 
-        agent.context.tools.register("write_summary", write_summary, include_result=False,
-                                     description="Prose around the computed numbers.",
-                                     summarize=lambda r: f"{len(r.text.split()):,} words by "
-                                                         f"{r.provider}")
-        result = await agent.call("write_summary", {"kind": kind.value,
-                                                    "recommendations":
-                                                        len(report.recommendations)})
+        agent.context.tools.register(
+            "write_summary",
+            write_summary,
+            include_result=False,
+            description="Prose around the computed numbers.",
+            summarize=lambda r: f"{len(r.text.split()):,} words by {r.provider}",
+        )
+        result = await agent.call(
+            "write_summary", {"kind": kind.value, "recommendations": len(report.recommendations)}
+        )
         prose = ""
         if result.ok:
             response: ChatResponse[None] = result.result
@@ -204,8 +266,10 @@ class ReportingAgent:
                 await agent.think(response.fallback.describe())
             prose = response.text.strip()
         else:
-            await agent.think(f"The language model did not answer ({result.error}); the "
-                              "report is written from the numbers alone.")
+            await agent.think(
+                f"The language model did not answer ({result.error}); the "
+                "report is written from the numbers alone."
+            )
         sections = render_sections(report)
         table = _answer_table(report)
         builtin = BuiltinModel()
@@ -214,14 +278,28 @@ class ReportingAgent:
             allowed = "\n".join((report.answer.headline, table, sections, fallback))
             invented = invented_numbers(prose, allowed)
             if invented:
-                await agent.think(f"The language model's prose wrote numbers the report does "
-                                  f"not hold ({', '.join(invented[:5])}); the built-in "
-                                  "engine's prose is used instead.")
+                await agent.think(
+                    f"The language model's prose wrote numbers the report does "
+                    f"not hold ({', '.join(invented[:5])}); the built-in "
+                    "engine's prose is used instead."
+                )
                 prose = fallback
             elif kind is ProseKind.ANSWER:
                 report, prose = await _provider_headline(agent, report, prose)
-        markdown = "\n\n".join(part for part in (report.answer.headline, _understood(report),
-                                                 table, prose, extra.strip(), sections) if part)
-        agent.result_summary = (f"{report.question.intent.value} answered, "
-                                f"{len(report.recommendations)} recommendations")
+        markdown = "\n\n".join(
+            part
+            for part in (
+                report.answer.headline,
+                _understood(report),
+                table,
+                prose,
+                extra.strip(),
+                sections,
+            )
+            if part
+        )
+        agent.result_summary = (
+            f"{report.question.intent.value} answered, "
+            f"{len(report.recommendations)} recommendations"
+        )
         return report.model_copy(update={"markdown": markdown})

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from apex.analytics.filters import EVERY_ROW, UsageFilter
 from apex.analytics.results import (
     BatchableShare,
     ColumnCoverage,
@@ -27,14 +28,13 @@ from apex.analytics.results import (
     UsagePeriod,
     UsageTotals,
 )
-from apex.analytics.filters import EVERY_ROW, UsageFilter
 from apex.timestamps import as_utc, format_timestamp
 
 DAYS_PER_MONTH = Decimal(30)
 MICRO = Decimal("0.000001")
 
 
-def usd(value: Decimal) -> float:
+def micro_usd(value: Decimal) -> float:
     """A USD amount for the report: exact to the micro-dollar, so exact to the cent."""
     return float(value.quantize(MICRO))
 
@@ -71,13 +71,18 @@ class AnalysisScope:
     def period_arguments(self) -> dict[str, Any]:
         """The period and scope as tool arguments (the tenant is never an argument: it is the
         caller)."""
-        names = {"models": list(self.where.models), "providers": list(self.where.providers),
-                 "features": list(self.where.features)}
+        names = {
+            "models": list(self.where.models),
+            "providers": list(self.where.providers),
+            "features": list(self.where.features),
+        }
         return {**self.report_period(), **{key: value for key, value in names.items() if value}}
 
     def report_period(self) -> dict[str, str]:
-        return {"from": format_timestamp(as_utc(self.period.start)),
-                "to": format_timestamp(as_utc(self.period.end))}
+        return {
+            "from": format_timestamp(as_utc(self.period.start)),
+            "to": format_timestamp(as_utc(self.period.end)),
+        }
 
 
 @dataclass(slots=True)

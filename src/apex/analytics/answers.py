@@ -48,10 +48,17 @@ class AnswerStore:
 
     def _valid(self, tenant_id: str, generation: int, own_calls: int, blind: bool) -> bool:
         return self._generations.get(tenant_id, 0) == generation and (
-            blind or self._own_calls.get(tenant_id, 0) == own_calls)
+            blind or self._own_calls.get(tenant_id, 0) == own_calls
+        )
 
-    def rows(self, tenant_id: str, statement: str, compute: Callable[[], Rows], *,
-             blind_to_own_calls: bool = False) -> Rows:
+    def rows(
+        self,
+        tenant_id: str,
+        statement: str,
+        compute: Callable[[], Rows],
+        *,
+        blind_to_own_calls: bool = False,
+    ) -> Rows:
         """The statement's rows: stored ones when the tenant has not changed since, else
         computed now (outside the lock, so reads of other statements proceed) and stored."""
         key = (tenant_id, statement)
@@ -79,8 +86,11 @@ class AnswerStore:
         with self._lock:
             if own_calls_only:
                 self._own_calls[tenant_id] = self._own_calls.get(tenant_id, 0) + 1
-                stale = [key for key, found in self._answers.items()
-                         if key[0] == tenant_id and not found[2]]
+                stale = [
+                    key
+                    for key, found in self._answers.items()
+                    if key[0] == tenant_id and not found[2]
+                ]
             else:
                 self._generations[tenant_id] = self._generations.get(tenant_id, 0) + 1
                 stale = [key for key in self._answers if key[0] == tenant_id]

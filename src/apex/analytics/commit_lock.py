@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-
-import redis
-from redis.exceptions import LockError, RedisError
+from typing import TYPE_CHECKING
 
 from apex.config.logging import get_logger
 from apex.errors import ServiceUnavailable
-from apex.store.redis_errors import redis_required
+from apex.shared_redis.errors import LockError, RedisError, redis_required
+
+if TYPE_CHECKING:
+    import redis
 
 log = get_logger("apex.analytics.commit_lock")
 
@@ -33,14 +34,16 @@ WAIT_S = 900.0
 class SharedCommitLock:
     """Reentrant within a process, exclusive across every process sharing the Redis name."""
 
-    def __init__(self, client: redis.Redis, *, name: str,
-                 lease_s: float = LEASE_S, wait_s: float = WAIT_S) -> None:
+    def __init__(
+        self, client: redis.Redis, *, name: str, lease_s: float = LEASE_S, wait_s: float = WAIT_S
+    ) -> None:
         self._client = client
         self._local = threading.RLock()
         self._depth = 0
         self._lease_s = lease_s
-        self._lease = client.lock(name, timeout=lease_s, sleep=0.05, blocking_timeout=wait_s,
-                                  thread_local=False)
+        self._lease = client.lock(
+            name, timeout=lease_s, sleep=0.05, blocking_timeout=wait_s, thread_local=False
+        )
         self._released = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -54,8 +57,12 @@ class SharedCommitLock:
                 raise
         self._depth += 1
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._depth -= 1
         try:
             if self._depth == 0:
@@ -69,10 +76,13 @@ class SharedCommitLock:
         if not taken:
             raise ServiceUnavailable(
                 "Another server has been writing to the usage ledger for a long time; try "
-                "again shortly.", code="ledger_busy")
+                "again shortly.",
+                code="ledger_busy",
+            )
         self._released = threading.Event()
-        self._renewer = threading.Thread(target=self._renew, args=(self._released,),
-                                         name="ledger-commit-lease", daemon=True)
+        self._renewer = threading.Thread(
+            target=self._renew, args=(self._released,), name="ledger-commit-lease", daemon=True
+        )
         self._renewer.start()
 
     def _renew(self, released: threading.Event) -> None:

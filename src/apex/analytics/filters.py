@@ -33,10 +33,12 @@ class UsageFilter:
         function."""
         prefix = f"{table}." if table else ""
         parts = []
-        for key, column, negate, names in (("m", "model", False, self.models),
-                                           ("p", "provider", False, self.providers),
-                                           ("f", "feature", False, self.features),
-                                           ("x", "feature", True, self.exclude_features)):
+        for key, column, negate, names in (
+            ("m", "model", False, self.models),
+            ("p", "provider", False, self.providers),
+            ("f", "feature", False, self.features),
+            ("x", "feature", True, self.exclude_features),
+        ):
             if not names:
                 continue
             values = {f"f_{key}{index}": name for index, name in enumerate(names)}
@@ -47,7 +49,8 @@ class UsageFilter:
     def excludes(self, feature: str) -> bool:
         """True when no row of `feature` can be among the rows this filter keeps."""
         return feature in self.exclude_features or (
-            bool(self.features) and feature not in self.features)
+            bool(self.features) and feature not in self.features
+        )
 
 
 EVERY_ROW = UsageFilter()

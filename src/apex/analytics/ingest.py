@@ -37,35 +37,64 @@ from apex.analytics.results import TimeSpan
 from apex.analytics.schema import MAX_CALL_COST
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
 from apex.errors import BadRequest
-from apex.store.ids import new_id
+from apex.ids import new_id
 
 BATCH_ROWS = 150_000
 PROGRESS_EVERY_S = 1.0
 DEMO_PREFIX = "demo_"
 # what an upload that stopped on the server's side (a full disk, say) reports; the cause is logged
-SERVER_FAILURE = ("The import stopped on a server error and nothing from this file was kept; "
-                  "try again later.")
+SERVER_FAILURE = (
+    "The import stopped on a server error and nothing from this file was kept; try again later."
+)
 SERVER_FAILURE_AFTER_COMMIT = (
     "The import stopped on a server error after this file's rows were added: rows_accepted "
     "counts them, the other counts are as last saved. Sending the file again adds any row that "
-    "is missing and never counts one twice.")
+    "is missing and never counts one twice."
+)
 CALLS_PREFIX = "calls_"
 _CALL_TYPES: tuple[tuple[str, pa.DataType], ...] = (
-    (LINE, pa.int64()), ("timestamp", pa.timestamp("us")), ("provider", pa.string()),
-    ("model", pa.string()), ("operation", pa.string()), ("input_tokens", pa.int64()),
-    ("output_tokens", pa.int64()), ("cached_input_tokens", pa.int64()),
-    ("cache_write_input_tokens", pa.int64()), ("reasoning_tokens", pa.int64()),
-    ("latency_ms", pa.float64()), ("ttft_ms", pa.float64()),
-    ("status", pa.string()), ("error_type", pa.string()), ("feature", pa.string()),
-    ("tags", pa.list_(pa.string())), ("end_user", pa.string()), ("prompt_hash", pa.string()),
-    ("prefix_hash", pa.string()), ("prefix_tokens", pa.int64()), ("request_id", pa.string()),
+    (LINE, pa.int64()),
+    ("timestamp", pa.timestamp("us")),
+    ("provider", pa.string()),
+    ("model", pa.string()),
+    ("operation", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cached_input_tokens", pa.int64()),
+    ("cache_write_input_tokens", pa.int64()),
+    ("reasoning_tokens", pa.int64()),
+    ("latency_ms", pa.float64()),
+    ("ttft_ms", pa.float64()),
+    ("status", pa.string()),
+    ("error_type", pa.string()),
+    ("feature", pa.string()),
+    ("tags", pa.list_(pa.string())),
+    ("end_user", pa.string()),
+    ("prompt_hash", pa.string()),
+    ("prefix_hash", pa.string()),
+    ("prefix_tokens", pa.int64()),
+    ("request_id", pa.string()),
 )
 _CALL_DEFAULTS: dict[str, Any] = {
-    "provider": "", "model": "", "operation": "chat", "input_tokens": 0, "output_tokens": 0,
-    "cached_input_tokens": 0, "cache_write_input_tokens": 0, "reasoning_tokens": 0,
-    "latency_ms": None, "ttft_ms": None,
-    "status": "ok", "error_type": "", "feature": "", "tags": [], "end_user": "",
-    "prompt_hash": "", "prefix_hash": "", "prefix_tokens": 0, "request_id": "",
+    "provider": "",
+    "model": "",
+    "operation": "chat",
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "cached_input_tokens": 0,
+    "cache_write_input_tokens": 0,
+    "reasoning_tokens": 0,
+    "latency_ms": None,
+    "ttft_ms": None,
+    "status": "ok",
+    "error_type": "",
+    "feature": "",
+    "tags": [],
+    "end_user": "",
+    "prompt_hash": "",
+    "prefix_hash": "",
+    "prefix_tokens": 0,
+    "request_id": "",
 }
 ItemT = TypeVar("ItemT")
 
@@ -95,7 +124,7 @@ def _prefetch(items: Iterator[ItemT], depth: int = 1) -> Iterator[ItemT]:
                     break
                 buffer.put(("item", item))
             buffer.put(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+        except BaseException as exc:
             buffer.put(("error", exc))
 
     worker = threading.Thread(target=produce, name="apex-import-reader", daemon=True)
@@ -112,6 +141,15 @@ def _prefetch(items: Iterator[ItemT], depth: int = 1) -> Iterator[ItemT]:
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def _release_reading_memory(normalizer: Normalizer) -> None:
+    """Hand what reading and normalizing held back to the system before the commit, which
+    needs the ledger's own memory: the normalizer's DuckDB (closing it twice is harmless) and
+    the Arrow buffers freed since, which the allocator otherwise keeps for reuse. Peak memory
+    is then the larger of the two phases, not their sum."""
+    normalizer.close()
+    pa.default_memory_pool().release_unused()
 
 
 def _now() -> datetime:
@@ -145,22 +183,32 @@ class _Tally:
         self.add_errors(batch.errors)
 
     def snapshot(self, **changes: object) -> UploadStatus:
-        self.status = self.status.model_copy(update={
-            "errors": [RowProblem(line=e.line, message=e.message) for e in self.errors],
-            "unpriced": [UnpricedModel(provider=p, model=m, rows=n)
-                         for (p, m), n in sorted(self.unpriced.items())],
-            "period": TimeSpan(start=self.first, end=self.last),
-            "updated_at": _now(),
-            **changes,
-        })
+        self.status = self.status.model_copy(
+            update={
+                "errors": [RowProblem(line=e.line, message=e.message) for e in self.errors],
+                "unpriced": [
+                    UnpricedModel(provider=p, model=m, rows=n)
+                    for (p, m), n in sorted(self.unpriced.items())
+                ],
+                "period": TimeSpan(start=self.first, end=self.last),
+                "updated_at": _now(),
+                **changes,
+            }
+        )
         return self.status
 
 
 class UsageImporter:
     """Turns files and demo workloads into ledger rows for one tenant at a time."""
 
-    def __init__(self, ledger: SqlLedger, catalog: PriceCatalog, *,
-                 batch_rows: int = BATCH_ROWS, memory_limit_mb: int = 160) -> None:
+    def __init__(
+        self,
+        ledger: SqlLedger,
+        catalog: PriceCatalog,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        memory_limit_mb: int = 160,
+    ) -> None:
         self.ledger = ledger
         self.catalog = catalog
         self.batch_rows = batch_rows
@@ -191,8 +239,12 @@ class UsageImporter:
         with self.ledger.commit_lock:
             before = self.catalog_for(tenant_id)
             return self._change_prices(
-                tenant_id, before, before.with_overrides([price]), "At this price",
-                lambda: self.ledger.save_price_override(tenant_id, price))
+                tenant_id,
+                before,
+                before.with_overrides([price]),
+                "At this price",
+                lambda: self.ledger.save_price_override(tenant_id, price),
+            )
 
     def remove_price(self, tenant_id: str, provider: str, model: str) -> bool:
         """Drop the tenant's own price for a model and re-price its rows with the catalog;
@@ -203,13 +255,22 @@ class UsageImporter:
             if len(kept) == len(overrides):
                 return False
             self._change_prices(
-                tenant_id, self.catalog.with_overrides(overrides),
-                self.catalog.with_overrides(kept), "At the catalog's price",
-                lambda: self.ledger.delete_price_override(tenant_id, provider, model))
+                tenant_id,
+                self.catalog.with_overrides(overrides),
+                self.catalog.with_overrides(kept),
+                "At the catalog's price",
+                lambda: self.ledger.delete_price_override(tenant_id, provider, model),
+            )
             return True
 
-    def _change_prices(self, tenant_id: str, before: PriceCatalog, after: PriceCatalog, at: str,
-                       change: Callable[[], object]) -> int:
+    def _change_prices(
+        self,
+        tenant_id: str,
+        before: PriceCatalog,
+        after: PriceCatalog,
+        at: str,
+        change: Callable[[], object],
+    ) -> int:
         """Refuse a change that would take a call past the ledger's ceiling; else make it and
         re-price the rows whose price it changes (all the tenant's rows when an earlier
         re-pricing was cut short), under a re-pricing mark. Returns the rows re-priced."""
@@ -228,14 +289,17 @@ class UsageImporter:
                 self.ledger.reprice(tenant_id, self.catalog_for(tenant_id))
         return tenants
 
-    def _refuse_calls_over_cost_limit(self, tenant_id: str, after: PriceCatalog,
-                                      before: PriceCatalog, at: str) -> None:
+    def _refuse_calls_over_cost_limit(
+        self, tenant_id: str, after: PriceCatalog, before: PriceCatalog, at: str
+    ) -> None:
         over = self.ledger.calls_over_cost_limit(tenant_id, after, since=before)
         if over:
             raise BadRequest(
                 f"{at}, {over:,} of your calls would cost ${MAX_CALL_COST:,} or more each, more "
                 "than the ledger holds for one call; nothing was changed.",
-                code="price_too_high", details={"calls": over, "max_call_cost_usd": MAX_CALL_COST})
+                code="price_too_high",
+                details={"calls": over, "max_call_cost_usd": MAX_CALL_COST},
+            )
 
     def _normalizer(self, tenant_id: str, **options: Any) -> tuple[Normalizer, list[ModelPrice]]:
         """A normalizer pricing with the tenant's overrides as they are now, and those
@@ -244,9 +308,15 @@ class UsageImporter:
         resolver = self.catalog.with_overrides(overrides).resolver()
         return Normalizer(resolver, memory_limit_mb=self.memory_limit_mb, **options), overrides
 
-    def _commit(self, writer: UploadWriter, tenant_id: str, upload_id: str,
-                priced_with: list[ModelPrice], *,
-                replaces: str | None = None) -> tuple[int, int, bool]:
+    def _commit(
+        self,
+        writer: UploadWriter,
+        tenant_id: str,
+        upload_id: str,
+        priced_with: list[ModelPrice],
+        *,
+        replaces: str | None = None,
+    ) -> tuple[int, int, bool]:
         """Commit an upload's staged rows, first erasing the tenant's other uploads whose id
         starts with `replaces`; returns rows inserted, duplicates, and whether its rows were
         re-priced.
@@ -267,8 +337,11 @@ class UsageImporter:
             with self.ledger.repricing(tenant_id) as interrupted:
                 inserted, duplicates = writer.commit()
                 if inserted or interrupted:
-                    self.ledger.reprice(tenant_id, self.catalog.with_overrides(overrides),
-                                        upload_id=None if interrupted else upload_id)
+                    self.ledger.reprice(
+                        tenant_id,
+                        self.catalog.with_overrides(overrides),
+                        upload_id=None if interrupted else upload_id,
+                    )
             return inserted, duplicates, bool(inserted)
 
     def status(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
@@ -278,12 +351,26 @@ class UsageImporter:
             return live
         return self.ledger.get_upload(tenant_id, upload_id)
 
-    def start(self, tenant_id: str, *, filename: str, fmt: str, bytes_total: int | None = None,
-              upload_id: str | None = None) -> UploadStatus:
+    def start(
+        self,
+        tenant_id: str,
+        *,
+        filename: str,
+        fmt: str,
+        bytes_total: int | None = None,
+        upload_id: str | None = None,
+    ) -> UploadStatus:
         now = _now()
-        status = UploadStatus(upload_id=upload_id or new_id(), tenant_id=tenant_id,
-                              filename=filename, format=fmt, state="processing",
-                              bytes_total=bytes_total, created_at=now, updated_at=now)
+        status = UploadStatus(
+            upload_id=upload_id or new_id(),
+            tenant_id=tenant_id,
+            filename=filename,
+            format=fmt,
+            state="processing",
+            bytes_total=bytes_total,
+            created_at=now,
+            updated_at=now,
+        )
         self._publish(status)
         return status
 
@@ -292,8 +379,9 @@ class UsageImporter:
         if save:
             self.ledger.save_upload(status)
 
-    def import_stream(self, status: UploadStatus, stream: BinaryIO,
-                      fmt: str | None = None) -> UploadStatus:
+    def import_stream(
+        self, status: UploadStatus, stream: BinaryIO, fmt: str | None = None
+    ) -> UploadStatus:
         """Read a whole file (synchronously: call from a worker thread). However the import
         ends, its record leaves `processing`: a refused file says why, anything else is
         settled as a server failure."""
@@ -308,9 +396,15 @@ class UsageImporter:
         status = status.model_copy(update={"format": chosen})
         normalizer, overrides = self._normalizer(status.tenant_id)
         try:
-            return self._consume(status, _prefetch(batches), normalizer, overrides,
-                                 lambda n, raw: n.normalize(raw, tenant_id=status.tenant_id,
-                                                            upload_id=status.upload_id))
+            return self._consume(
+                status,
+                _prefetch(batches),
+                normalizer,
+                overrides,
+                lambda n, raw: n.normalize(
+                    raw, tenant_id=status.tenant_id, upload_id=status.upload_id
+                ),
+            )
         except UnreadableFile as exc:
             self._fail(status, exc.message)
             raise
@@ -325,21 +419,32 @@ class UsageImporter:
         uploads, so they stay in place while it runs and if it fails."""
         normalizer, overrides = self._normalizer(status.tenant_id)
         try:
-            return self._consume(status, _prefetch(workload.chunks()), normalizer, overrides,
-                                 lambda n, typed: n.finish_typed(
-                                     typed, tenant_id=status.tenant_id,
-                                     upload_id=status.upload_id),
-                                 replaces=DEMO_PREFIX)
+            return self._consume(
+                status,
+                _prefetch(workload.chunks()),
+                normalizer,
+                overrides,
+                lambda n, typed: n.finish_typed(
+                    typed, tenant_id=status.tenant_id, upload_id=status.upload_id
+                ),
+                replaces=DEMO_PREFIX,
+            )
         except Exception:
             self._fail_on_server_error(status)
             raise
         finally:
             normalizer.close()
 
-    def _consume(self, status: UploadStatus, batches: Iterator[object], normalizer: Normalizer,
-                 overrides: list[ModelPrice],
-                 normalize: Callable[[Normalizer, pa.Table], NormalizedBatch], *,
-                 replaces: str | None = None) -> UploadStatus:
+    def _consume(
+        self,
+        status: UploadStatus,
+        batches: Iterator[object],
+        normalizer: Normalizer,
+        overrides: list[ModelPrice],
+        normalize: Callable[[Normalizer, pa.Table], NormalizedBatch],
+        *,
+        replaces: str | None = None,
+    ) -> UploadStatus:
         tally = _Tally(status)
         given = structural = invalid = skipped = 0
         last_saved = time.monotonic()
@@ -358,24 +463,34 @@ class UsageImporter:
                     tally.add_rows(batch)
                     writer.stage(batch.rows)
                 save = time.monotonic() - last_saved >= PROGRESS_EVERY_S
-                self._publish(tally.snapshot(
-                    rows_processed=given + structural + skipped,
-                    rows_rejected=structural + invalid, rows_skipped=skipped,
-                    bytes_read=getattr(item, "bytes_read", tally.status.bytes_read)), save=save)
+                self._publish(
+                    tally.snapshot(
+                        rows_processed=given + structural + skipped,
+                        rows_rejected=structural + invalid,
+                        rows_skipped=skipped,
+                        bytes_read=getattr(item, "bytes_read", tally.status.bytes_read),
+                    ),
+                    save=save,
+                )
                 if save:
                     last_saved = time.monotonic()
-            inserted, duplicates, repriced = self._commit(writer, status.tenant_id,
-                                                          status.upload_id, overrides,
-                                                          replaces=replaces)
+            _release_reading_memory(normalizer)
+            inserted, duplicates, repriced = self._commit(
+                writer, status.tenant_id, status.upload_id, overrides, replaces=replaces
+            )
         except BaseException:
             writer.discard()
             raise
         if repriced:
             tally.unpriced = self.ledger.unpriced_rows(status.tenant_id, status.upload_id)
-        final = tally.snapshot(state="completed", rows_accepted=inserted,
-                               rows_duplicate=duplicates, rows_rejected=structural + invalid,
-                               rows_skipped=skipped,
-                               rows_processed=given + structural + skipped)
+        final = tally.snapshot(
+            state="completed",
+            rows_accepted=inserted,
+            rows_duplicate=duplicates,
+            rows_rejected=structural + invalid,
+            rows_skipped=skipped,
+            rows_processed=given + structural + skipped,
+        )
         self._publish(final)
         if inserted:
             self.ledger.prepare_answers_soon(status.tenant_id)
@@ -387,23 +502,38 @@ class UsageImporter:
         insert): then its record says the rows are in, never that nothing was kept."""
         try:
             settled = self.ledger.settle_upload(
-                self.progress.get(status.upload_id, status), before_commit=SERVER_FAILURE,
-                after_commit=SERVER_FAILURE_AFTER_COMMIT)
-        except Exception:  # noqa: BLE001 - the ledger itself failed: record what is known
+                self.progress.get(status.upload_id, status),
+                before_commit=SERVER_FAILURE,
+                after_commit=SERVER_FAILURE_AFTER_COMMIT,
+            )
+        except Exception:
             self._fail(status, SERVER_FAILURE)
             return
         self._publish(settled, save=False)
 
     def _fail(self, status: UploadStatus, message: str) -> None:
-        self._publish(status.model_copy(update={"state": "failed", "message": message,
-                                                "updated_at": _now()}))
+        self._publish(
+            status.model_copy(update={"state": "failed", "message": message, "updated_at": _now()})
+        )
 
-    async def upload(self, tenant_id: str, stream: BinaryIO, *, filename: str,
-                     fmt: str | None = None, bytes_total: int | None = None,
-                     upload_id: str | None = None) -> UploadStatus:
-        status = await asyncio.to_thread(self.start, tenant_id, filename=filename,
-                                         fmt=fmt or "auto", bytes_total=bytes_total,
-                                         upload_id=upload_id)
+    async def upload(
+        self,
+        tenant_id: str,
+        stream: BinaryIO,
+        *,
+        filename: str,
+        fmt: str | None = None,
+        bytes_total: int | None = None,
+        upload_id: str | None = None,
+    ) -> UploadStatus:
+        status = await asyncio.to_thread(
+            self.start,
+            tenant_id,
+            filename=filename,
+            fmt=fmt or "auto",
+            bytes_total=bytes_total,
+            upload_id=upload_id,
+        )
         return await asyncio.to_thread(self.import_stream, status, stream, fmt)
 
     def record_calls(self, tenant_id: str, calls: Sequence[Mapping[str, Any]]) -> int:
@@ -413,8 +543,10 @@ class UsageImporter:
         added (synchronous: call from a worker thread)."""
         if not calls:
             return 0
-        columns = {name: [call.get(name, default) for call in calls]
-                   for name, default in _CALL_DEFAULTS.items()}
+        columns = {
+            name: [call.get(name, default) for call in calls]
+            for name, default in _CALL_DEFAULTS.items()
+        }
         columns["timestamp"] = [naive_utc(call["timestamp"]) for call in calls]
         columns[LINE] = list(range(1, len(calls) + 1))
         table = pa.table({name: pa.array(columns[name], type_) for name, type_ in _CALL_TYPES})
@@ -426,29 +558,42 @@ class UsageImporter:
             rows = normalizer.finish_typed(table, tenant_id=tenant_id, upload_id=upload_id).rows
         finally:
             normalizer.close()
-        inserted, _duplicates = self.commit_rows(tenant_id, upload_id, rows, overrides,
-                                                 own_calls_only=own_calls_only)
+        inserted, _duplicates = self.commit_rows(
+            tenant_id, upload_id, rows, overrides, own_calls_only=own_calls_only
+        )
         return inserted
 
-    def commit_rows(self, tenant_id: str, upload_id: str, rows: pa.Table,
-                    priced_with: list[ModelPrice], *,
-                    own_calls_only: bool = False) -> tuple[int, int]:
+    def commit_rows(
+        self,
+        tenant_id: str,
+        upload_id: str,
+        rows: pa.Table,
+        priced_with: list[ModelPrice],
+        *,
+        own_calls_only: bool = False,
+    ) -> tuple[int, int]:
         """Commit finished rows (normalized with `upload_id`, priced with the overrides
         `priced_with`) the way an upload commits: minus the rows the tenant has, re-priced if
         the overrides changed since. Returns rows inserted and duplicates (synchronous)."""
         writer = self.ledger.open_upload(tenant_id, upload_id, own_calls_only=own_calls_only)
         try:
             writer.stage(rows)
-            inserted, duplicates, _repriced = self._commit(writer, tenant_id, upload_id,
-                                                           priced_with)
+            inserted, duplicates, _repriced = self._commit(
+                writer, tenant_id, upload_id, priced_with
+            )
         except BaseException:
             writer.discard()
             raise
         return inserted, duplicates
 
-    async def load_demo(self, tenant_id: str, *, rows: int, seed: int,
-                        end: datetime | None = None) -> UploadStatus:
-        status = await asyncio.to_thread(self.start, tenant_id, filename=f"demo-seed-{seed}",
-                                         fmt="demo", upload_id=DEMO_PREFIX + new_id())
-        return await asyncio.to_thread(self.import_demo, status,
-                                       DemoWorkload(rows, seed, end=end))
+    async def load_demo(
+        self, tenant_id: str, *, rows: int, seed: int, end: datetime | None = None
+    ) -> UploadStatus:
+        status = await asyncio.to_thread(
+            self.start,
+            tenant_id,
+            filename=f"demo-seed-{seed}",
+            fmt="demo",
+            upload_id=DEMO_PREFIX + new_id(),
+        )
+        return await asyncio.to_thread(self.import_demo, status, DemoWorkload(rows, seed, end=end))

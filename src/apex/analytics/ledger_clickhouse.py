@@ -20,6 +20,7 @@ from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
 from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
 from apex.errors import ServiceUnavailable
 
+
 class ClickHouseConnection(Protocol):
     """The three things the ClickHouse ledger needs from a client."""
 
@@ -49,17 +50,20 @@ class HttpClickHouse:
             with self._lock:
                 if self._client is None:
                     self._client = clickhouse_connect.get_client(
-                        dsn=self._url, autogenerate_session_id=False)
+                        dsn=self._url, autogenerate_session_id=False
+                    )
             return action(self._client)
         except OperationalError as exc:
-            raise ServiceUnavailable("The usage ledger (ClickHouse) cannot be reached.",
-                                     code="ledger_unavailable") from exc
+            raise ServiceUnavailable(
+                "The usage ledger (ClickHouse) cannot be reached.", code="ledger_unavailable"
+            ) from exc
 
     def command(self, sql: str) -> None:
         self._call(lambda client: client.command(sql))
 
     def rows(self, sql: str) -> list[Row]:
-        return self._call(lambda client: list(client.query(sql).result_rows))
+        rows: list[Row] = self._call(lambda client: list(client.query(sql).result_rows))
+        return rows
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         database, _, name = table.rpartition(".")
@@ -76,8 +80,13 @@ class ClickHouseLedger(SqlLedger):
 
     engine: q.Engine = "clickhouse"
 
-    def __init__(self, connection: ClickHouseConnection, *, database: str = "apex",
-                 commit_lock: SharedCommitLock | None = None) -> None:
+    def __init__(
+        self,
+        connection: ClickHouseConnection,
+        *,
+        database: str = "apex",
+        commit_lock: SharedCommitLock | None = None,
+    ) -> None:
         super().__init__(commit_lock=commit_lock)
         self._connection = connection
         self.database = database
@@ -111,26 +120,31 @@ class ClickHouseLedger(SqlLedger):
         for table in ("usage", "usage_staging"):
             self._connection.command(
                 f"CREATE TABLE IF NOT EXISTS {self._table(table)} ({columns}) ENGINE = MergeTree "
-                "ORDER BY (tenant_id, timestamp, row_key)")
+                "ORDER BY (tenant_id, timestamp, row_key)"
+            )
         self._connection.command(
             f"CREATE TABLE IF NOT EXISTS {self._table('uploads')} (upload_id String, tenant_id "
             "String, state String, document String, created_at DateTime64(6, 'UTC'), updated_at "
             "DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree(updated_at) "
-            "ORDER BY (tenant_id, upload_id)")
+            "ORDER BY (tenant_id, upload_id)"
+        )
         self._connection.command(
             f"CREATE TABLE IF NOT EXISTS {self._table('price_overrides')} (tenant_id String, "
             "provider String, model String, document String) ENGINE = MergeTree "
-            "ORDER BY (tenant_id, provider, model)")
+            "ORDER BY (tenant_id, provider, model)"
+        )
         self._connection.command(
             f"CREATE TABLE IF NOT EXISTS {self._table('repricing')} (tenant_id String, "
-            "started_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY tenant_id")
+            "started_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY tenant_id"
+        )
         for statement in self._later_columns():
             self._connection.command(statement)
         for table in ("usage", "usage_staging"):
             for column in ADDED_COLUMNS:
                 self._connection.command(
                     f"ALTER TABLE {self._table(table)} ADD COLUMN IF NOT EXISTS `{column.name}` "
-                    f"{column.clickhouse} DEFAULT {column.added_default}")
+                    f"{column.clickhouse} DEFAULT {column.added_default}"
+                )
 
     _TIMESTAMP_TYPE = "DateTime64(6, 'UTC')"
 
@@ -149,33 +163,42 @@ class ClickHouseLedger(SqlLedger):
 
     _TENANT_TABLES = ("usage", "usage_staging", "uploads")
 
-    def open_upload(self, tenant_id: str, upload_id: str, *,
-                    own_calls_only: bool = False) -> "ClickHouseUploadWriter":
+    def open_upload(
+        self, tenant_id: str, upload_id: str, *, own_calls_only: bool = False
+    ) -> ClickHouseUploadWriter:
         return ClickHouseUploadWriter(self, tenant_id, upload_id, own_calls_only=own_calls_only)
 
-    def _delete(self, table: str, where: str) -> None:
+    def _delete_statement(self, table: str, where: str) -> str:
         """A mutation that has finished on every replica before it returns."""
-        self._command(f"ALTER TABLE {self._table(table)} DELETE WHERE {where} "
-                      "SETTINGS mutations_sync = 2")
+        return f"ALTER TABLE {self._table(table)} DELETE WHERE {where} SETTINGS mutations_sync = 2"
 
     def _timestamp_sql(self, value: datetime) -> str:
         return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"
 
-    def _update(self, table: str, assignments: str, where: str) -> None:
-        self._command(f"ALTER TABLE {self._table(table)} UPDATE {assignments} WHERE {where} "
-                      "SETTINGS mutations_sync = 2")
+    def _update_statement(self, table: str, assignments: str, where: str) -> str:
+        return (
+            f"ALTER TABLE {self._table(table)} UPDATE {assignments} WHERE {where} "
+            "SETTINGS mutations_sync = 2"
+        )
 
 
 class ClickHouseUploadWriter:
     """One upload's rows in `usage_staging`, until commit or discard."""
 
-    def __init__(self, ledger: ClickHouseLedger, tenant_id: str, upload_id: str, *,
-                 own_calls_only: bool = False) -> None:
+    def __init__(
+        self,
+        ledger: ClickHouseLedger,
+        tenant_id: str,
+        upload_id: str,
+        *,
+        own_calls_only: bool = False,
+    ) -> None:
         self.own_calls_only = own_calls_only
         self._ledger = ledger
         self._tenant_id = tenant_id
-        self._where = (f"tenant_id = {ledger._literal(tenant_id)} AND upload_id = "
-                       f"{ledger._literal(upload_id)}")
+        self._where = (
+            f"tenant_id = {ledger._literal(tenant_id)} AND upload_id = {ledger._literal(upload_id)}"
+        )
         self.staged = 0
 
     def stage(self, rows: pa.Table) -> None:
@@ -191,9 +214,11 @@ class ClickHouseUploadWriter:
         with ledger.commit_lock:
             ledger._command(
                 f"INSERT INTO {usage} ({names}) SELECT {names} FROM {staging} WHERE "
-                f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})")
-            inserted = as_int(ledger._rows(f"SELECT count(*) FROM {usage} WHERE "
-                                         f"{self._where}")[0][0])
+                f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})"
+            )
+            inserted = as_int(
+                ledger._rows(f"SELECT count(*) FROM {usage} WHERE {self._where}")[0][0]
+            )
             ledger.rows_changed(self._tenant_id, own_calls_only=self.own_calls_only)
         self.discard()
         return inserted, self.staged - inserted

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +25,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import ipc
 
 from apex.analytics import queries as q
+from apex.analytics import rollups
 from apex.analytics.answers import AnswerStore
 from apex.analytics.ledger import Row, SqlLedger, naive_utc
 from apex.analytics.memory_gate import MemoryGate, ResultT
@@ -49,12 +51,16 @@ class DuckDBLedger(SqlLedger):
 
     engine: q.Engine = "duckdb"
     sole_writer = True
+    keeps_rollups = True
 
-    def __init__(self, path: Path | str, *, memory_limit_mb: int = 448,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, memory_limit_mb: int = 448, threads: int | None = None
+    ) -> None:
         super().__init__(AnswerStore())
-        config: dict[str, Any] = {"memory_limit": f"{memory_limit_mb}MB",
-                                  "preserve_insertion_order": False}
+        config: dict[str, Any] = {
+            "memory_limit": f"{memory_limit_mb}MB",
+            "preserve_insertion_order": False,
+        }
         if threads:
             config["threads"] = threads
         self._db = duckdb.connect(str(path), config=config)
@@ -67,6 +73,7 @@ class DuckDBLedger(SqlLedger):
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.initialize()
         self.settle_interrupted_uploads()
+        self.open_rollups()
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -86,6 +93,7 @@ class DuckDBLedger(SqlLedger):
 
     def _statement(self, statement: Callable[[duckdb.DuckDBPyConnection], ResultT]) -> ResultT:
         """One statement on a cursor of its own, through the memory gate (memory_gate.py)."""
+
         def attempt() -> ResultT:
             with self._cursor() as cursor:
                 return statement(cursor)
@@ -98,19 +106,39 @@ class DuckDBLedger(SqlLedger):
     def _command(self, sql: str) -> None:
         self._statement(lambda cursor: cursor.execute(sql))
 
+    def _arrow(self, sql: str) -> pa.Table:
+        return self._statement(lambda cursor: cursor.sql(sql).to_arrow_table())
+
+    def _rows_over(self, sql: str, tables: dict[str, pa.Table]) -> list[Row]:
+        def run(cursor: duckdb.DuckDBPyConnection) -> list[Row]:
+            for name, table in tables.items():
+                cursor.register(name, table)
+            return cursor.execute(sql).fetchall()
+
+        return self._statement(run)
+
+    def _write(self, statements: Sequence[str]) -> None:
+        self._statement(
+            lambda cursor: in_transaction(
+                cursor, lambda: [cursor.execute(statement) for statement in statements]
+            )
+        )
+
     def initialize(self) -> None:
         columns = ", ".join(f'"{c.name}" {c.duckdb}' for c in COLUMNS)
         for statement in _DUCKDB_TABLES.format(columns=columns).split(";"):
             if statement.strip():
                 self._command(statement)
-        for statement in self._later_columns():
+        for statement in (*self._later_columns(), *rollups.TABLES_SQL):
             self._command(statement)
         for column in ADDED_COLUMNS:
             # DuckDB adds no column with a constraint: an upgraded file's is nullable, and
             # every insert names it
-            self._command(f'ALTER TABLE usage ADD COLUMN IF NOT EXISTS "{column.name}" '
-                          f"{column.duckdb.removesuffix(' NOT NULL')} DEFAULT "
-                          f"{column.added_default}")
+            self._command(
+                f'ALTER TABLE usage ADD COLUMN IF NOT EXISTS "{column.name}" '
+                f"{column.duckdb.removesuffix(' NOT NULL')} DEFAULT "
+                f"{column.added_default}"
+            )
 
     def close(self) -> None:
         """New calls are refused at once; those in flight (a commit included) finish first."""
@@ -120,8 +148,9 @@ class DuckDBLedger(SqlLedger):
             self._calls_changed.wait_for(lambda: self._calls == 0)
         self._db.close()
 
-    def open_upload(self, tenant_id: str, upload_id: str, *,
-                    own_calls_only: bool = False) -> "DuckDBUploadWriter":
+    def open_upload(
+        self, tenant_id: str, upload_id: str, *, own_calls_only: bool = False
+    ) -> DuckDBUploadWriter:
         return DuckDBUploadWriter(self, tenant_id, upload_id, own_calls_only=own_calls_only)
 
     _UPSERT = "INSERT OR REPLACE INTO"
@@ -129,8 +158,24 @@ class DuckDBLedger(SqlLedger):
     def _timestamp_sql(self, value: datetime) -> str:
         return f"TIMESTAMP '{naive_utc(value).isoformat(' ')}'"
 
-    def _update(self, table: str, assignments: str, where: str) -> None:
-        self._command(f"UPDATE {table} SET {assignments} WHERE {where}")
+    def _update_statement(self, table: str, assignments: str, where: str) -> str:
+        return f"UPDATE {table} SET {assignments} WHERE {where}"
+
+
+def in_transaction(cursor: duckdb.DuckDBPyConnection, work: Callable[[], ResultT]) -> ResultT:
+    """`work` on `cursor` in one transaction: all of it lands, or none (rows and their
+    rollups always agree)."""
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        result = work()
+        cursor.execute("COMMIT")
+    except BaseException:
+        try:
+            cursor.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    return result
 
 
 class LedgerClosed(RuntimeError):
@@ -142,8 +187,9 @@ class DuckDBUploadWriter:
 
     _OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 
-    def __init__(self, ledger: DuckDBLedger, tenant_id: str, upload_id: str, *,
-                 own_calls_only: bool = False) -> None:
+    def __init__(
+        self, ledger: DuckDBLedger, tenant_id: str, upload_id: str, *, own_calls_only: bool = False
+    ) -> None:
         self.own_calls_only = own_calls_only
         self._ledger = ledger
         self._tenant_id = tenant_id
@@ -154,6 +200,8 @@ class DuckDBUploadWriter:
         self._schema: pa.Schema | None = None
         self._names = ", ".join(f'"{name}"' for name in COLUMN_NAMES)
         self.staged = 0
+        # the hours the staged rows fall in: the rollup hours the commit recomputes
+        self._hours: set[datetime] = set()
 
     def stage(self, rows: pa.Table) -> None:
         if not rows.num_rows:
@@ -164,6 +212,9 @@ class DuckDBUploadWriter:
             self._writer = ipc.new_file(self._path, self._schema, options=self._OPTIONS)
         self._writer.write_table(rows.cast(self._schema))
         self.staged += rows.num_rows
+        self._hours.update(
+            pc.unique(pc.floor_temporal(rows.column("timestamp"), unit="hour")).to_pylist()
+        )
 
     def commit(self) -> tuple[int, int]:
         if self._writer is None:
@@ -185,13 +236,41 @@ class DuckDBUploadWriter:
         with pa.OSFile(str(self._path)) as source:
             staged = ipc.open_file(source)
             # one batch at a time: the commit's memory does not grow with the file
-            cursor.register("staged", pa.RecordBatchReader.from_batches(
-                staged.schema,
-                (staged.get_batch(index) for index in range(staged.num_record_batches))))
-            return cursor.execute(
-                f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
-                f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
-                f"{self._tenant})").fetchone()
+            cursor.register(
+                "staged",
+                pa.RecordBatchReader.from_batches(
+                    staged.schema,
+                    (staged.get_batch(index) for index in range(staged.num_record_batches)),
+                ),
+            )
+            cursor.register(
+                "touched_hours",
+                pa.table({"hour_start": pa.array(sorted(self._hours), pa.timestamp("us"))}),
+            )
+            first, last = min(self._hours), max(self._hours) + rollups.HOUR
+            within = (
+                f"timestamp >= {self._ledger._timestamp_sql(first)} AND timestamp < "
+                f"{self._ledger._timestamp_sql(last)} AND date_trunc('hour', timestamp) "
+                "IN (SELECT hour_start FROM touched_hours)"
+            )
+            refresh = self._ledger._rollup_refresh(
+                self._tenant_id,
+                "hour_start IN (SELECT hour_start FROM touched_hours)",
+                within,
+                "{day} IN (SELECT date_trunc('day', hour_start) FROM touched_hours)",
+            )
+
+            def insert() -> tuple[Any, ...] | None:
+                inserted = cursor.execute(
+                    f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
+                    f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
+                    f"{self._tenant})"
+                ).fetchone()
+                for statement in refresh:
+                    cursor.execute(statement)
+                return inserted
+
+            return in_transaction(cursor, insert)
 
     def discard(self) -> None:
         if self._writer is not None:

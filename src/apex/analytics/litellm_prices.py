@@ -34,8 +34,9 @@ def looks_like_litellm_prices(document: Any) -> bool:
     if not isinstance(document, dict) or "models" in document:
         return False
     entries = [value for key, value in document.items() if key != _TEMPLATE]
-    return any(isinstance(value, dict) and "input_cost_per_token" in value
-               for value in entries[:50])
+    return any(
+        isinstance(value, dict) and "input_cost_per_token" in value for value in entries[:50]
+    )
 
 
 def _per_million(value: Any, what: str) -> str | None:
@@ -47,8 +48,9 @@ def _per_million(value: Any, what: str) -> str | None:
     try:
         number = Decimal(str(value)) * MILLION
     except InvalidOperation:
-        raise BadRequest(f"{what}: expected a number, got {value!r:.60}",
-                         code="invalid_price") from None
+        raise BadRequest(
+            f"{what}: expected a number, got {value!r:.60}", code="invalid_price"
+        ) from None
     return format(number.normalize(), "f")
 
 
@@ -57,7 +59,7 @@ def _tier_thresholds(entry: Mapping[str, Any]) -> list[int]:
     found: set[int] = set()
     for key in entry:
         if key.startswith("input_cost_per_token" + _TIER_SUFFIX) and key.endswith("_tokens"):
-            size = key[len("input_cost_per_token" + _TIER_SUFFIX):-len("_tokens")]
+            size = key[len("input_cost_per_token" + _TIER_SUFFIX) : -len("_tokens")]
             if size.endswith("k") and size[:-1].isdigit():
                 found.add(int(size[:-1]) * 1000)
     return sorted(found)
@@ -82,16 +84,18 @@ def catalog_entry(name: str, entry: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if entry.get("output_cost_per_token") is None and kind == "chat":
         return None
-    prices = {field: _per_million(entry.get(key), f"{name}.{key}")
-              for field, key in _BASE_KEYS.items()}
+    prices = {
+        field: _per_million(entry.get(key), f"{name}.{key}") for field, key in _BASE_KEYS.items()
+    }
     prices["output"] = prices["output"] or "0"
-    converted: dict[str, Any] = {"id": name, "provider": _provider(entry), "kind": kind,
-                                 **prices}
+    converted: dict[str, Any] = {"id": name, "provider": _provider(entry), "kind": kind, **prices}
     tiers = []
     for threshold in _tier_thresholds(entry):
         suffix = f"{_TIER_SUFFIX}{threshold // 1000}k_tokens"
-        tier = {field: _per_million(entry.get(key + suffix), f"{name}.{key}{suffix}")
-                for field, key in _TIER_KEYS.items()}
+        tier = {
+            field: _per_million(entry.get(key + suffix), f"{name}.{key}{suffix}")
+            for field, key in _TIER_KEYS.items()
+        }
         if tier["input"] is not None:
             tier["output"] = tier["output"] or prices["output"]
             tiers.append({"above_input_tokens": threshold, **tier})

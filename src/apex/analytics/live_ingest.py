@@ -32,7 +32,7 @@ from apex.analytics.normalize import LINE, MAX_REPORTED_ERRORS, NormalizedBatch,
 from apex.analytics.pricing import ModelPrice
 from apex.config.logging import get_logger
 from apex.errors import RateLimited, ServiceUnavailable
-from apex.store.ids import new_id
+from apex.ids import new_id
 
 log = get_logger(__name__)
 
@@ -73,8 +73,14 @@ class LiveIngest:
     """The per-process batcher between the OTLP receiver and the ledger: one thread
     normalizes, another commits, so a slow commit never holds an export's answer."""
 
-    def __init__(self, importer: UsageImporter, *, commit_interval_s: float = 0.5,
-                 commit_rows: int = 100_000, max_pending_rows: int = 200_000) -> None:
+    def __init__(
+        self,
+        importer: UsageImporter,
+        *,
+        commit_interval_s: float = 0.5,
+        commit_rows: int = 100_000,
+        max_pending_rows: int = 200_000,
+    ) -> None:
         self._importer = importer
         self._interval = commit_interval_s
         self._commit_rows = commit_rows
@@ -89,9 +95,13 @@ class LiveIngest:
         self._stopping = False
         self._normalized_all = False
         self._normalizers: dict[str, tuple[list[ModelPrice], Normalizer]] = {}
-        self._threads = [threading.Thread(target=target, name=name, daemon=True) for target, name
-                         in ((self._normalize_loop, "apex-live-normalize"),
-                             (self._commit_loop, "apex-live-commit"))]
+        self._threads = [
+            threading.Thread(target=target, name=name, daemon=True)
+            for target, name in (
+                (self._normalize_loop, "apex-live-normalize"),
+                (self._commit_loop, "apex-live-commit"),
+            )
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -99,19 +109,24 @@ class LiveIngest:
         """Raise 429 when `rows` more would pass the cap (an export alone always fits), 503
         while commits fail or the server stops."""
         if self._failing or self._stopping:
-            raise _unavailable("Usage cannot be saved right now; send this batch again.",
-                               "ledger_unavailable")
+            raise _unavailable(
+                "Usage cannot be saved right now; send this batch again.", "ledger_unavailable"
+            )
         if self._pending_rows and self._pending_rows + rows > self._max_pending:
-            raise RateLimited("The server is busy saving earlier spans; send this batch again.",
-                              retry_after_s=RETRY_AFTER_S, code="ingest_busy")
+            raise RateLimited(
+                "The server is busy saving earlier spans; send this batch again.",
+                retry_after_s=RETRY_AFTER_S,
+                code="ingest_busy",
+            )
 
     def submit(self, tenant_id: str, batch: RawBatch) -> Future[ExportOutcome]:
         """Queue one export's rows; the future is answered once they are normalized."""
         export = _Export(tenant_id, batch)
         rows = batch.table.num_rows
         if rows == 0:
-            export.done.set_result(ExportOutcome(0, batch.rejected,
-                                                 tuple(e.message for e in batch.errors)))
+            export.done.set_result(
+                ExportOutcome(0, batch.rejected, tuple(e.message for e in batch.errors))
+            )
             return export.done
         with self._changed:
             self.refuse_if_full(rows)
@@ -148,15 +163,19 @@ class LiveIngest:
             for tenant_id, group in by_tenant.items():
                 try:
                     self._normalize_tenant(tenant_id, group)
-                except Exception as exc:  # noqa: BLE001 - answered to the exports concerned
+                except Exception as exc:
                     log.exception("live_ingest.normalize_failed", tenant_id=tenant_id)
                     for export in group:
                         if not export.done.done():
                             self._release(export.batch.table.num_rows)
-                            export.done.set_exception(_unavailable(
-                                "These spans could not be read into usage rows just now "
-                                "(the server logged why); send the batch again.",
-                                "ingest_failed", exc))
+                            export.done.set_exception(
+                                _unavailable(
+                                    "These spans could not be read into usage rows just now "
+                                    "(the server logged why); send the batch again.",
+                                    "ingest_failed",
+                                    exc,
+                                )
+                            )
 
     def _normalizer(self, tenant_id: str) -> tuple[Normalizer, list[ModelPrice]]:
         """The tenant's normalizer, made anew when its price overrides have changed."""
@@ -167,8 +186,10 @@ class LiveIngest:
             kept = None
         if kept is None:
             resolver = self._importer.catalog.with_overrides(overrides).resolver()
-            kept = (overrides, Normalizer(resolver, threads=1,
-                                          memory_limit_mb=self._importer.memory_limit_mb))
+            kept = (
+                overrides,
+                Normalizer(resolver, threads=1, memory_limit_mb=self._importer.memory_limit_mb),
+            )
         self._normalizers[tenant_id] = kept
         while len(self._normalizers) > KEPT_NORMALIZERS:
             oldest = next(iter(self._normalizers))
@@ -190,12 +211,17 @@ class LiveIngest:
         for export, (low, high) in zip(group, bounds, strict=True):
             mine = [message for line, message in refused if low <= line < high]
             given = export.batch
-            export.done.set_result(ExportOutcome(
-                accepted=high - low - len(mine), rejected=given.rejected + len(mine),
-                messages=tuple([e.message for e in given.errors] + mine)[:MAX_REPORTED_ERRORS]))
+            export.done.set_result(
+                ExportOutcome(
+                    accepted=high - low - len(mine),
+                    rejected=given.rejected + len(mine),
+                    messages=tuple([e.message for e in given.errors] + mine)[:MAX_REPORTED_ERRORS],
+                )
+            )
 
-    def _refused_lines(self, batch: NormalizedBatch, group: list[_Export],
-                       tenant_id: str) -> list[tuple[int, str]]:
+    def _refused_lines(
+        self, batch: NormalizedBatch, group: list[_Export], tenant_id: str
+    ) -> list[tuple[int, str]]:
         """(line, message) of every refused row. The normalizer describes the first
         MAX_REPORTED_ERRORS; past that, each export is normalized again on its own to count
         its refusals (slow, and only for exports that send that many bad spans)."""
@@ -206,16 +232,18 @@ class LiveIngest:
         start = 1
         for export in group:
             rows = export.batch.table.num_rows
-            alone = normalizer.normalize(_numbered(export.batch.table, start),
-                                         tenant_id=tenant_id, upload_id=LIVE_PREFIX)
+            alone = normalizer.normalize(
+                _numbered(export.batch.table, start), tenant_id=tenant_id, upload_id=LIVE_PREFIX
+            )
             described = [(e.line, e.message) for e in alone.errors]
             missing = alone.rejected - len(described)
             refused += described + ([(start, described[-1][1])] * missing if missing else [])
             start += rows
         return refused
 
-    def _add_pending(self, tenant_id: str, rows: pa.Table, overrides: list[ModelPrice], *,
-                     refused: int) -> None:
+    def _add_pending(
+        self, tenant_id: str, rows: pa.Table, overrides: list[ModelPrice], *, refused: int
+    ) -> None:
         """Rows join the tenant's filling batch, under its upload id; a batch priced with
         other overrides is closed first and committed on its own."""
         with self._changed:
@@ -230,8 +258,11 @@ class LiveIngest:
                 pending = _Pending(LIVE_PREFIX + new_id(), overrides, time.monotonic())
                 self._pending[tenant_id] = pending
             column = rows.column_names.index("upload_id")
-            pending.tables.append(rows.set_column(
-                column, "upload_id", pa.repeat(pa.scalar(pending.upload_id), rows.num_rows)))
+            pending.tables.append(
+                rows.set_column(
+                    column, "upload_id", pa.repeat(pa.scalar(pending.upload_id), rows.num_rows)
+                )
+            )
             pending.rows += rows.num_rows
             self._changed.notify_all()
 
@@ -248,21 +279,28 @@ class LiveIngest:
                 now = time.monotonic()
                 due, self._ready = self._ready, []
                 for tenant_id, pending in list(self._pending.items()):
-                    if (final or pending.rows >= self._commit_rows
-                            or now - pending.since >= self._interval):
+                    if (
+                        final
+                        or pending.rows >= self._commit_rows
+                        or now - pending.since >= self._interval
+                    ):
                         due.append((tenant_id, self._pending.pop(tenant_id)))
             retry, self._retry = self._retry, []
             for tenant_id, pending in retry + due:
                 self._commit(tenant_id, pending)
             if final:
                 if self._retry:
-                    log.error("live_ingest.rows_lost_at_stop",
-                              rows=sum(p.rows for _t, p in self._retry))
+                    log.error(
+                        "live_ingest.rows_lost_at_stop", rows=sum(p.rows for _t, p in self._retry)
+                    )
                 return
 
     def _commit_wanted(self) -> bool:
-        return self._normalized_all or bool(self._ready) or any(
-            p.rows >= self._commit_rows for p in self._pending.values())
+        return (
+            self._normalized_all
+            or bool(self._ready)
+            or any(p.rows >= self._commit_rows for p in self._pending.values())
+        )
 
     def _wait_s(self) -> float:
         if not self._pending:
@@ -274,10 +312,12 @@ class LiveIngest:
         rows = _first_of_each_key(pa.concat_tables(pending.tables))
         try:
             inserted, duplicates = self._importer.commit_rows(
-                tenant_id, pending.upload_id, rows, pending.priced_with)
-        except Exception as exc:  # noqa: BLE001 - kept, and tried again after the interval
-            log.error("live_ingest.commit_failed", tenant_id=tenant_id, rows=pending.rows,
-                      error=str(exc))
+                tenant_id, pending.upload_id, rows, pending.priced_with
+            )
+        except Exception as exc:
+            log.error(
+                "live_ingest.commit_failed", tenant_id=tenant_id, rows=pending.rows, error=str(exc)
+            )
             self._failing = True
             pending.tables = [rows]
             self._retry.append((tenant_id, pending))
@@ -285,8 +325,7 @@ class LiveIngest:
         self._failing = False
         self._release(pending.rows)
         duplicates += pending.rows - rows.num_rows
-        log.info("live_ingest.committed", tenant_id=tenant_id, rows=inserted,
-                 duplicates=duplicates)
+        log.info("live_ingest.committed", tenant_id=tenant_id, rows=inserted, duplicates=duplicates)
         if inserted:
             self._importer.rows_committed(tenant_id)
 
@@ -301,8 +340,11 @@ def _unavailable(message: str, code: str, cause: Exception | None = None) -> Ser
 
 def _numbered(table: pa.Table, start: int) -> pa.Table:
     """The rows numbered from `start` on (a line per row across the exports of one pass)."""
-    return table.set_column(table.column_names.index(LINE), LINE,
-                            pa.array(np.arange(start, start + table.num_rows, dtype=np.int64)))
+    return table.set_column(
+        table.column_names.index(LINE),
+        LINE,
+        pa.array(np.arange(start, start + table.num_rows, dtype=np.int64)),
+    )
 
 
 def _first_of_each_key(rows: pa.Table) -> pa.Table:

@@ -23,7 +23,8 @@ from apex.config.logging import get_logger
 ResultT = TypeVar("ResultT")
 RETRIED_ALONE = Counter(
     "apex_ledger_statements_retried_alone_total",
-    "Ledger statements that ran out of memory beside others and ran again alone")
+    "Ledger statements that ran out of memory beside others and ran again alone",
+)
 log = get_logger(__name__)
 
 

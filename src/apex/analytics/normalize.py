@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,9 +35,11 @@ from apex.analytics.schema import (
 
 LINE = "_line"
 ERROR = "_error"
-TOTAL_ONLY = ("total_tokens: a total alone cannot be priced, input and output tokens have "
-              "different prices; give input_tokens and output_tokens (or prompt_tokens and "
-              "completion_tokens)")
+TOTAL_ONLY = (
+    "total_tokens: a total alone cannot be priced, input and output tokens have "
+    "different prices; give input_tokens and output_tokens (or prompt_tokens and "
+    "completion_tokens)"
+)
 MAX_REPORTED_ERRORS = 50
 
 PriceResolver = Callable[[str, str], ModelPrice | None]
@@ -66,16 +69,50 @@ CREATE MACRO apex_ts(v) AS CASE
 CREATE MACRO apex_ms(v) AS TRY_CAST(v AS DOUBLE);
 """
 
-_OK_WORDS = ("ok", "success", "succeeded", "successful", "completed", "complete", "true", "1",
-             "yes", "unset", "status_code_unset", "status_code_ok", "done", "finished")
-_ERROR_WORDS = ("error", "failure", "failed", "fail", "false", "0", "no", "timeout",
-                "timed_out", "cancelled", "canceled", "exception", "rate_limited",
-                "status_code_error", "aborted")
+_OK_WORDS = (
+    "ok",
+    "success",
+    "succeeded",
+    "successful",
+    "completed",
+    "complete",
+    "true",
+    "1",
+    "yes",
+    "unset",
+    "status_code_unset",
+    "status_code_ok",
+    "done",
+    "finished",
+)
+_ERROR_WORDS = (
+    "error",
+    "failure",
+    "failed",
+    "fail",
+    "false",
+    "0",
+    "no",
+    "timeout",
+    "timed_out",
+    "cancelled",
+    "canceled",
+    "exception",
+    "rate_limited",
+    "status_code_error",
+    "aborted",
+)
 _ERROR_KINDS = ("timeout", "timed_out", "cancelled", "canceled", "rate_limited", "aborted")
-_COUNTS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens",
-           "cache_write_input_tokens", "reasoning_tokens", "prefix_tokens")
-_DURATIONS = (("latency_ms", "milliseconds"), ("latency_s", "seconds"),
-              ("ttft_ms", "milliseconds"))
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "reasoning_tokens",
+    "prefix_tokens",
+)
+_DURATIONS = (("latency_ms", "milliseconds"), ("latency_s", "seconds"), ("ttft_ms", "milliseconds"))
 _COST = f"DECIMAL({COST_PRECISION}, {COST_SCALE})"
 # Integer arithmetic in picodollars (1e-12 USD, the ledger's cost scale) is exact when every
 # price is a whole number of picodollars per token (at most six decimals per million), and many
@@ -303,8 +340,10 @@ FROM costed p
 """
 
 # by whether every priced model of the batch has whole-picodollar prices
-_FINISH_SELECTS = {True: _FINISH_SELECT.replace("{cost}", _PICO_COST),
-                   False: _FINISH_SELECT.replace("{cost}", _DECIMAL_COST)}
+_FINISH_SELECTS = {
+    True: _FINISH_SELECT.replace("{cost}", _PICO_COST),
+    False: _FINISH_SELECT.replace("{cost}", _DECIMAL_COST),
+}
 
 _TYPED_CTE = f"""
 WITH parsed AS (
@@ -351,12 +390,17 @@ def _picodollars_per_token(price_per_million: Decimal | None) -> int | None:
 class Normalizer:
     """One private DuckDB connection per import: not shared between threads."""
 
-    def __init__(self, resolve_price: PriceResolver, *, threads: int = 2,
-                 memory_limit_mb: int = 256) -> None:
+    def __init__(
+        self, resolve_price: PriceResolver, *, threads: int = 2, memory_limit_mb: int = 256
+    ) -> None:
         self._resolve_price = resolve_price
-        self._db = duckdb.connect(config={"threads": threads,
-                                          "memory_limit": f"{memory_limit_mb}MB",
-                                          "preserve_insertion_order": False})
+        self._db = duckdb.connect(
+            config={
+                "threads": threads,
+                "memory_limit": f"{memory_limit_mb}MB",
+                "preserve_insertion_order": False,
+            }
+        )
         self._db.execute("SET TimeZone = 'UTC'")
         for statement in _MACROS.strip().split(";\n"):
             if statement.strip():
@@ -368,28 +412,34 @@ class Normalizer:
 
     def normalize(self, raw: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
         """Parse and validate `raw` (text columns + `_line`), then price and key the good rows."""
-        return self._run("raw_batch", _with_all_fields(raw), _RAW_PAIRS, _PARSE_CTES,
-                         tenant_id, upload_id)
+        return self._run(
+            "raw_batch", _with_all_fields(raw), _RAW_PAIRS, _PARSE_CTES, tenant_id, upload_id
+        )
 
     def finish_typed(self, typed: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
         """Rows that are typed already (the demo generator): only price and key them."""
         if "cache_write_input_tokens" not in typed.column_names:
-            typed = typed.append_column("cache_write_input_tokens",
-                                        pa.array([0] * typed.num_rows, pa.int64()))
+            typed = typed.append_column(
+                "cache_write_input_tokens", pa.array([0] * typed.num_rows, pa.int64())
+            )
         return self._run("typed_batch", typed, _TYPED_PAIRS, _TYPED_CTE, tenant_id, upload_id)
 
-    def _run(self, name: str, source: pa.Table, pairs_sql: str, ctes: str, tenant_id: str,
-             upload_id: str) -> NormalizedBatch:
+    def _run(
+        self, name: str, source: pa.Table, pairs_sql: str, ctes: str, tenant_id: str, upload_id: str
+    ) -> NormalizedBatch:
         self._db.register(name, source)
         try:
             pairs = self._db.execute(pairs_sql).fetchall()
             resolved = self._resolution_table(pairs)
-            whole_picodollars = pc.sum(pc.and_(resolved.column("priced"), pc.is_null(
-                resolved.column("input_pico")))).as_py() in (0, None)
+            whole_picodollars = pc.sum(
+                pc.and_(resolved.column("priced"), pc.is_null(resolved.column("input_pico")))
+            ).as_py() in (0, None)
             self._db.register("resolved", resolved)
             try:
-                table = self._db.sql(ctes + _FINISH_SELECTS[whole_picodollars], params={
-                    "tenant_id": tenant_id, "upload_id": upload_id}).to_arrow_table()
+                table = self._db.sql(
+                    ctes + _FINISH_SELECTS[whole_picodollars],
+                    params={"tenant_id": tenant_id, "upload_id": upload_id},
+                ).to_arrow_table()
             finally:
                 self._db.unregister("resolved")
         finally:
@@ -399,10 +449,19 @@ class Normalizer:
     def _resolution_table(self, pairs: list[tuple[str, str]]) -> pa.Table:
         """One row per price band of each (provider, model) of the batch: the rows join the
         band their input size falls in (an unknown model has one band, unpriced)."""
-        columns: dict[str, list[object]] = {name: [] for name in (
-            "provider_raw", "model", "provider", "priced", "min_input", "max_input",
-            *(f"{part}_per_token" for part in _PRICE_PARTS),
-            *(f"{part}_pico" for part in _PRICE_PARTS))}
+        columns: dict[str, list[object]] = {
+            name: []
+            for name in (
+                "provider_raw",
+                "model",
+                "provider",
+                "priced",
+                "min_input",
+                "max_input",
+                *(f"{part}_per_token" for part in _PRICE_PARTS),
+                *(f"{part}_pico" for part in _PRICE_PARTS),
+            )
+        }
         for provider_raw, model in pairs:
             key = (provider_raw, model)
             if key not in self._resolutions:
@@ -417,30 +476,49 @@ class Normalizer:
                 columns["priced"].append(band is not None)
                 columns["min_input"].append(band.min_input if band else MIN_INPUT)
                 columns["max_input"].append(band.max_input if band else MAX_INPUT)
-                prices = {
-                    "input": band and band.input, "cached": band and band.cached_input,
-                    "cache_write": band and band.cache_write, "output": band and band.output,
-                    "reasoning": band and band.reasoning,
-                }
+                prices: dict[str, Decimal | None] = (
+                    {
+                        "input": None,
+                        "cached": None,
+                        "cache_write": None,
+                        "output": None,
+                        "reasoning": None,
+                    }
+                    if band is None
+                    else {
+                        "input": band.input,
+                        "cached": band.cached_input,
+                        "cache_write": band.cache_write,
+                        "output": band.output,
+                        "reasoning": band.reasoning,
+                    }
+                )
                 picos = {name: _picodollars_per_token(value) for name, value in prices.items()}
                 exact = all(value is not None for value in picos.values())
                 for name, value in prices.items():
                     columns[f"{name}_per_token"].append(
-                        per_token(value) if value is not None else None)
+                        per_token(value) if value is not None else None
+                    )
                     columns[f"{name}_pico"].append(picos[name] if exact else None)
         decimal = pa.decimal128(38, 18)
-        return pa.table({
-            "provider_raw": pa.array(columns["provider_raw"], pa.string()),
-            "model": pa.array(columns["model"], pa.string()),
-            "provider": pa.array(columns["provider"], pa.string()),
-            "priced": pa.array(columns["priced"], pa.bool_()),
-            "min_input": pa.array(columns["min_input"], pa.int64()),
-            "max_input": pa.array(columns["max_input"], pa.int64()),
-            **{f"{part}_per_token": pa.array(columns[f"{part}_per_token"], decimal)
-               for part in _PRICE_PARTS},
-            **{f"{part}_pico": pa.array(columns[f"{part}_pico"], pa.int64())
-               for part in _PRICE_PARTS},
-        })
+        return pa.table(
+            {
+                "provider_raw": pa.array(columns["provider_raw"], pa.string()),
+                "model": pa.array(columns["model"], pa.string()),
+                "provider": pa.array(columns["provider"], pa.string()),
+                "priced": pa.array(columns["priced"], pa.bool_()),
+                "min_input": pa.array(columns["min_input"], pa.int64()),
+                "max_input": pa.array(columns["max_input"], pa.int64()),
+                **{
+                    f"{part}_per_token": pa.array(columns[f"{part}_per_token"], decimal)
+                    for part in _PRICE_PARTS
+                },
+                **{
+                    f"{part}_pico": pa.array(columns[f"{part}_pico"], pa.int64())
+                    for part in _PRICE_PARTS
+                },
+            }
+        )
 
 
 def _split(table: pa.Table) -> NormalizedBatch:
@@ -457,11 +535,48 @@ def _split(table: pa.Table) -> NormalizedBatch:
     unpriced: dict[tuple[str, str], int] = {}
     unpriced_mask = pc.equal(rows.column("cost_source"), "unpriced")
     if pc.any(unpriced_mask).as_py():
-        counts = rows.filter(unpriced_mask).group_by(["provider", "model"]).aggregate(
-            [("model", "count")])
+        counts = (
+            rows.filter(unpriced_mask)
+            .group_by(["provider", "model"])
+            .aggregate([("model", "count")])
+        )
         for row in counts.to_pylist():
             unpriced[(row["provider"], row["model"])] = int(row["model_count"])
     return NormalizedBatch(rows=rows, rejected=int(rejected), errors=errors, unpriced=unpriced)
+
+
+def _clean_edges(text: pa.StringArray) -> bool:
+    """Whether no value can start or end with whitespace: the first and last byte of every
+    value is printable ASCII (any other byte, whitespace or not, sends the array to the
+    trimming kernel, which copies every value)."""
+    data = text.buffers()[2]
+    if data is None or not data.size:
+        return True
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1]
+    starts, ends = offsets[:-1], offsets[1:]
+    filled = ends > starts
+    view = np.frombuffer(data, np.uint8)
+    edges = np.concatenate((view[starts[filled]], view[ends[filled] - 1]))
+    return not edges.size or bool(edges.min() > 0x20 and edges.max() < 0x7F)
+
+
+def _field(text: pa.StringArray) -> pa.StringArray:
+    """The text without surrounding whitespace, NULL when empty: what every importer's empty
+    cell, missing key or blank value means. Values that need no trimming (almost all) are not
+    copied: the result shares their buffers with a validity bitmap of its own."""
+    if not _clean_edges(text):
+        text = pc.utf8_trim_whitespace(text)
+    keep = pc.fill_null(pc.greater(pc.binary_length(text), 0), False)
+    if text.null_count == 0 and pc.all(keep).as_py():
+        return text
+    if not pc.any(keep).as_py():
+        return pa.nulls(len(text), pa.string())
+    if keep.offset:
+        return pc.if_else(keep, text, pa.scalar(None, pa.string()))
+    offsets = text.buffers()[1].slice(text.offset * 4, (len(text) + 1) * 4)
+    return pa.Array.from_buffers(
+        pa.string(), len(text), [keep.buffers()[1], offsets, text.buffers()[2]]
+    )
 
 
 def _with_all_fields(raw: pa.Table) -> pa.Table:
@@ -471,9 +586,11 @@ def _with_all_fields(raw: pa.Table) -> pa.Table:
     for name in RAW_FIELDS:
         if name in raw.column_names:
             column = raw.column(name)
-            text = pc.utf8_trim_whitespace(
-                column if column.type == pa.string() else column.cast(pa.string()))
-            columns[name] = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+            if column.type != pa.string():
+                column = column.cast(pa.string())
+            columns[name] = pa.chunked_array(
+                [_field(chunk) for chunk in column.chunks], pa.string()
+            )
         else:
             columns[name] = pa.nulls(raw.num_rows, pa.string())
     return pa.table(columns)

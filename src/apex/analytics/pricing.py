@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from apex.analytics.litellm_prices import catalog_entries, looks_like_litellm_prices
 from apex.errors import BadRequest, NotFound
@@ -32,32 +32,64 @@ TIER_RANK: dict[str, int] = {tier: rank for rank, tier in enumerate(TIERS)}
 MILLION = Decimal(1_000_000)
 
 PROVIDER_ALIASES: dict[str, str] = {
-    "openai": "openai", "azure": "azure.ai.openai", "azure_openai": "azure.ai.openai",
-    "azure.ai.openai": "azure.ai.openai", "anthropic": "anthropic", "claude": "anthropic",
-    "google": "gcp.gemini", "gemini": "gcp.gemini", "google_ai": "gcp.gemini",
-    "gcp.gemini": "gcp.gemini", "gcp.gen_ai": "gcp.gemini", "vertex_ai": "gcp.vertex_ai",
-    "vertex": "gcp.vertex_ai", "gcp.vertex_ai": "gcp.vertex_ai", "mistral": "mistral_ai",
-    "mistralai": "mistral_ai", "mistral_ai": "mistral_ai", "bedrock": "aws.bedrock",
-    "aws": "aws.bedrock", "aws.bedrock": "aws.bedrock", "together": "together_ai",
-    "together_ai": "together_ai", "togetherai": "together_ai", "groq": "groq",
-    "fireworks": "fireworks_ai", "fireworks_ai": "fireworks_ai", "deepseek": "deepseek",
-    "cohere": "cohere", "x_ai": "x_ai", "xai": "x_ai", "perplexity": "perplexity",
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure.ai.openai": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "claude": "anthropic",
+    "google": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "google_ai": "gcp.gemini",
+    "gcp.gemini": "gcp.gemini",
+    "gcp.gen_ai": "gcp.gemini",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertex": "gcp.vertex_ai",
+    "gcp.vertex_ai": "gcp.vertex_ai",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "mistral_ai": "mistral_ai",
+    "bedrock": "aws.bedrock",
+    "aws": "aws.bedrock",
+    "aws.bedrock": "aws.bedrock",
+    "together": "together_ai",
+    "together_ai": "together_ai",
+    "togetherai": "together_ai",
+    "groq": "groq",
+    "fireworks": "fireworks_ai",
+    "fireworks_ai": "fireworks_ai",
+    "deepseek": "deepseek",
+    "cohere": "cohere",
+    "x_ai": "x_ai",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
 }
 # Hosts that serve another maker's models at that maker's list price.
 _SAME_PRICE_HOSTS: dict[str, str] = {
-    "azure.ai.openai": "openai", "gcp.vertex_ai": "gcp.gemini", "aws.bedrock": "anthropic",
+    "azure.ai.openai": "openai",
+    "gcp.vertex_ai": "gcp.gemini",
+    "aws.bedrock": "anthropic",
 }
 # Path segments a gateway or a cloud puts before the model's own name: provider routes
 # (`bedrock/`, `vertex_ai/`, `openrouter/`), Bedrock's API routes and AWS regions
 # (`bedrock/converse/us-east-1/...`).
 _PREFIX_SEGMENTS = frozenset(PROVIDER_ALIASES) | {
-    "models", "openrouter", "litellm_proxy", "converse", "invoke", "bedrock_converse",
-    "vertex_ai_beta", "azure_ai", "publishers"}
+    "models",
+    "openrouter",
+    "litellm_proxy",
+    "converse",
+    "invoke",
+    "bedrock_converse",
+    "vertex_ai_beta",
+    "azure_ai",
+    "publishers",
+}
 _REGION_SEGMENT = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
 _DATE_SUFFIX = re.compile(r"(?:[-@](?:20\d\d-?\d\d-?\d\d|\d{4}|latest|v\d+(?::\d+)?))+$")
 # Bedrock model ids, `anthropic.claude-...`, with a cross-region inference profile in front
 _BEDROCK_PREFIX = re.compile(
-    r"^(?:(?:[a-z]{2}|apac|global|us-gov)\.)?(?:anthropic|meta|mistral|amazon|cohere)\.")
+    r"^(?:(?:[a-z]{2}|apac|global|us-gov)\.)?(?:anthropic|meta|mistral|amazon|cohere)\."
+)
 
 
 def tier_floor(tier: Tier, allowed: Tier = "small") -> Tier:
@@ -88,8 +120,15 @@ class Rates:
     output: Decimal
     reasoning: Decimal
 
-    def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-             cache_write_input_tokens: int = 0, reasoning_tokens: int = 0) -> Decimal:
+    def cost(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_input_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> Decimal:
         """Exact USD: `input_tokens` includes the cache reads and writes, `output_tokens` the
         reasoning tokens; each part is priced once, at its own price."""
         fresh = input_tokens - cached_input_tokens - cache_write_input_tokens
@@ -119,9 +158,13 @@ class PriceTier:
     cache_write: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"above_input_tokens": self.above_input_tokens, "input": self.input,
-                "output": self.output, "cached_input": self.cached_input,
-                "cache_write": self.cache_write}
+        return {
+            "above_input_tokens": self.above_input_tokens,
+            "input": self.input,
+            "output": self.output,
+            "cached_input": self.cached_input,
+            "cache_write": self.cache_write,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,51 +213,92 @@ class ModelPrice:
         bounds = [tier.above_input_tokens for tier in self.tiers]
         # a reasoning price that is the output price follows the tier's output price
         own_reasoning = self.reasoning is not None and self.reasoning != self.output
-        bands = [Rates(MIN_INPUT, bounds[0] if bounds else MAX_INPUT, self.input,
-                       self.effective_cached_input, self.effective_cache_write, self.output,
-                       self.effective_reasoning)]
+        bands = [
+            Rates(
+                MIN_INPUT,
+                bounds[0] if bounds else MAX_INPUT,
+                self.input,
+                self.effective_cached_input,
+                self.effective_cache_write,
+                self.output,
+                self.effective_reasoning,
+            )
+        ]
         for index, tier in enumerate(self.tiers):
             upper = bounds[index + 1] if index + 1 < len(bounds) else MAX_INPUT
-            bands.append(Rates(
-                tier.above_input_tokens + 1, upper, tier.input,
-                self.effective_cached_input if tier.cached_input is None else tier.cached_input,
-                self.effective_cache_write if tier.cache_write is None else tier.cache_write,
-                tier.output, self.effective_reasoning if own_reasoning else tier.output))
+            bands.append(
+                Rates(
+                    tier.above_input_tokens + 1,
+                    upper,
+                    tier.input,
+                    self.effective_cached_input if tier.cached_input is None else tier.cached_input,
+                    self.effective_cache_write if tier.cache_write is None else tier.cache_write,
+                    tier.output,
+                    self.effective_reasoning if own_reasoning else tier.output,
+                )
+            )
         return tuple(bands)
 
     def rates_for(self, input_tokens: int) -> Rates:
         """The band one request with `input_tokens` input tokens is billed in."""
-        return next(band for band in self.bands()
-                    if band.min_input <= input_tokens <= band.max_input)
+        return next(
+            band for band in self.bands() if band.min_input <= input_tokens <= band.max_input
+        )
 
-    def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-             cache_write_input_tokens: int = 0, reasoning_tokens: int = 0,
-             batch: bool = False) -> Decimal:
+    def cost(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_input_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        batch: bool = False,
+    ) -> Decimal:
         """Exact USD for a mix of calls at the base prices (a sum of calls has no one size to
         pick a long-context tier by; `request_cost` prices one call)."""
         total = self.bands()[0].cost(
-            input_tokens=input_tokens, output_tokens=output_tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens,
-            cache_write_input_tokens=cache_write_input_tokens, reasoning_tokens=reasoning_tokens)
+            cache_write_input_tokens=cache_write_input_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
         return total * (1 - self.batch_discount) if batch else total
 
-    def request_cost(self, *, input_tokens: int, output_tokens: int,
-                     cached_input_tokens: int = 0, cache_write_input_tokens: int = 0,
-                     reasoning_tokens: int = 0) -> Decimal:
+    def request_cost(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_input_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> Decimal:
         """Exact USD for one call, in the price band its input size falls in."""
         return self.rates_for(input_tokens).cost(
-            input_tokens=input_tokens, output_tokens=output_tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens,
-            cache_write_input_tokens=cache_write_input_tokens, reasoning_tokens=reasoning_tokens)
+            cache_write_input_tokens=cache_write_input_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "provider": self.provider, "kind": self.kind, "tier": self.tier,
-            "input": self.input, "cached_input": self.cached_input,
-            "cache_write": self.cache_write, "output": self.output,
-            "reasoning": self.reasoning, "batch_discount": self.batch_discount,
+            "id": self.id,
+            "provider": self.provider,
+            "kind": self.kind,
+            "tier": self.tier,
+            "input": self.input,
+            "cached_input": self.cached_input,
+            "cache_write": self.cache_write,
+            "output": self.output,
+            "reasoning": self.reasoning,
+            "batch_discount": self.batch_discount,
             "tiers": [tier.to_dict() for tier in self.tiers],
-            "aliases": list(self.aliases), "source": self.source,
+            "aliases": list(self.aliases),
+            "source": self.source,
         }
 
 
@@ -246,11 +330,15 @@ def _decimal(value: Any, what: str, *, optional: bool = False) -> Decimal | None
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise BadRequest(f"{what}: expected a number, got {_shown(value)}",
-                         code="invalid_price") from None
+        raise BadRequest(
+            f"{what}: expected a number, got {_shown(value)}", code="invalid_price"
+        ) from None
     if not number.is_finite() or number < 0 or number > MAX_PRICE_PER_MILLION:
-        raise BadRequest(f"{what}: expected a number from 0 to {MAX_PRICE_PER_MILLION:,} (USD "
-                         f"per million tokens), got {_shown(value)}", code="invalid_price")
+        raise BadRequest(
+            f"{what}: expected a number from 0 to {MAX_PRICE_PER_MILLION:,} (USD "
+            f"per million tokens), got {_shown(value)}",
+            code="invalid_price",
+        )
     return number
 
 
@@ -268,8 +356,9 @@ def _text(entry: Mapping[str, Any], key: str, default: str, what: str) -> str:
     if value is None:
         return default
     if not isinstance(value, str):
-        raise BadRequest(f"{what}.{key}: expected a string, got {_shown(value)}",
-                         code="invalid_price")
+        raise BadRequest(
+            f"{what}.{key}: expected a string, got {_shown(value)}", code="invalid_price"
+        )
     return value
 
 
@@ -285,16 +374,18 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
     provider = _text(entry, "provider", "", label)
     aliases = entry.get("aliases") or ()
     if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) for a in aliases):
-        raise BadRequest(f"{label}.aliases: expected a list of model names",
-                         code="invalid_price")
+        raise BadRequest(f"{label}.aliases: expected a list of model names", code="invalid_price")
     if tier not in TIER_RANK or kind not in KINDS:
-        raise BadRequest(f"price entry {label}: tier must be small, mid or frontier and kind "
-                         "chat or embedding", code="invalid_price")
+        raise BadRequest(
+            f"price entry {label}: tier must be small, mid or frontier and kind chat or embedding",
+            code="invalid_price",
+        )
     discount = _decimal(entry.get("batch_discount", 0), f"{label}.batch_discount")
     assert discount is not None
     if discount > 1:
-        raise BadRequest(f"{label}.batch_discount: a fraction between 0 and 1",
-                         code="invalid_price")
+        raise BadRequest(
+            f"{label}.batch_discount: a fraction between 0 and 1", code="invalid_price"
+        )
     input_price = _decimal(entry.get("input"), f"{label}.input")
     output_price = _decimal(entry.get("output"), f"{label}.output")
     assert input_price is not None and output_price is not None
@@ -303,14 +394,13 @@ def price_from_dict(entry: Mapping[str, Any], *, source: PriceSource) -> ModelPr
         provider=normalize_provider(provider),
         input=input_price,
         output=output_price,
-        cached_input=_decimal(entry.get("cached_input"), f"{label}.cached_input",
-                              optional=True),
+        cached_input=_decimal(entry.get("cached_input"), f"{label}.cached_input", optional=True),
         reasoning=_decimal(entry.get("reasoning"), f"{label}.reasoning", optional=True),
         cache_write=_decimal(entry.get("cache_write"), f"{label}.cache_write", optional=True),
         tiers=_tiers(entry.get("tiers"), label),
         batch_discount=discount,
-        tier=tier,
-        kind=kind,
+        tier=cast(Tier, tier),  # checked against TIER_RANK and KINDS above
+        kind=cast(Kind, kind),
         aliases=tuple(aliases),
         source=source,
     )
@@ -324,8 +414,10 @@ def _tiers(value: Any, label: str) -> tuple[PriceTier, ...]:
     if value is None:
         return ()
     if not isinstance(value, list | tuple) or len(value) > MAX_TIERS:
-        raise BadRequest(f"{label}.tiers: expected a list of at most {MAX_TIERS} price tiers",
-                         code="invalid_price")
+        raise BadRequest(
+            f"{label}.tiers: expected a list of at most {MAX_TIERS} price tiers",
+            code="invalid_price",
+        )
     tiers: list[PriceTier] = []
     for index, item in enumerate(value):
         what = f"{label}.tiers[{index}]"
@@ -333,18 +425,28 @@ def _tiers(value: Any, label: str) -> tuple[PriceTier, ...]:
             raise BadRequest(f"{what}: expected an object", code="invalid_price")
         above = item.get("above_input_tokens")
         lowest = tiers[-1].above_input_tokens + 1 if tiers else 1
-        if isinstance(above, bool) or not isinstance(above, int) or not (
-                lowest <= above < MAX_TOKENS):
-            raise BadRequest(f"{what}.above_input_tokens: expected a whole number of tokens "
-                             f"from {lowest:,}, above the tier before, got {_shown(above)}",
-                             code="invalid_price")
+        if (
+            isinstance(above, bool)
+            or not isinstance(above, int)
+            or not (lowest <= above < MAX_TOKENS)
+        ):
+            raise BadRequest(
+                f"{what}.above_input_tokens: expected a whole number of tokens "
+                f"from {lowest:,}, above the tier before, got {_shown(above)}",
+                code="invalid_price",
+            )
         input_price = _decimal(item.get("input"), f"{what}.input")
         output_price = _decimal(item.get("output"), f"{what}.output")
         assert input_price is not None and output_price is not None
-        tiers.append(PriceTier(
-            above, input_price, output_price,
-            _decimal(item.get("cached_input"), f"{what}.cached_input", optional=True),
-            _decimal(item.get("cache_write"), f"{what}.cache_write", optional=True)))
+        tiers.append(
+            PriceTier(
+                above,
+                input_price,
+                output_price,
+                _decimal(item.get("cached_input"), f"{what}.cached_input", optional=True),
+                _decimal(item.get("cache_write"), f"{what}.cache_write", optional=True),
+            )
+        )
     return tuple(tiers)
 
 
@@ -353,8 +455,9 @@ def _name_candidates(model: str) -> list[str]:
     key = model.strip().lower()
     candidates = [key]
     segments = key.split("/")
-    while len(segments) > 1 and (segments[0] in _PREFIX_SEGMENTS
-                                 or _REGION_SEGMENT.match(segments[0])):
+    while len(segments) > 1 and (
+        segments[0] in _PREFIX_SEGMENTS or _REGION_SEGMENT.match(segments[0])
+    ):
         segments = segments[1:]
         candidates.append("/".join(segments))
     base = candidates[-1]
@@ -378,7 +481,7 @@ class PriceCatalog:
                 self._index.setdefault(name.lower(), []).append(price)
 
     @classmethod
-    def load(cls, path: Path | None = None, *, extra_file: Path | None = None) -> "PriceCatalog":
+    def load(cls, path: Path | None = None, *, extra_file: Path | None = None) -> PriceCatalog:
         """The packaged catalog (or `path`), then the entries of `extra_file` on top."""
         if path is None:
             text = resources.files("apex.analytics").joinpath("data/prices.json").read_text()
@@ -388,8 +491,7 @@ class PriceCatalog:
         catalog = cls(
             version=str(document["version"]),
             as_of=str(document["as_of"]),
-            models=tuple(price_from_dict(entry, source="catalog")
-                         for entry in document["models"]),
+            models=tuple(price_from_dict(entry, source="catalog") for entry in document["models"]),
         )
         if extra_file is not None:
             extra = json.loads(Path(extra_file).read_text())
@@ -397,8 +499,9 @@ class PriceCatalog:
                 entries = [catalog.inherited(entry) for entry in catalog_entries(extra)]
             else:
                 entries = extra["models"] if isinstance(extra, dict) else extra
-            catalog = catalog.with_overrides(price_from_dict(entry, source="file")
-                                             for entry in entries)
+            catalog = catalog.with_overrides(
+                price_from_dict(entry, source="file") for entry in entries
+            )
         return catalog
 
     def inherited(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -412,15 +515,17 @@ class PriceCatalog:
         aliases = list(known.aliases) if known.id.lower() == name.lower() else []
         return {"tier": known.tier, "aliases": aliases, **entry}
 
-    def with_overrides(self, overrides: Iterable[ModelPrice]) -> "PriceCatalog":
+    def with_overrides(self, overrides: Iterable[ModelPrice]) -> PriceCatalog:
         """A catalog where each override replaces the entry of the same provider and id."""
         replaced = {(price.provider, price.id.lower()): price for price in overrides}
         if not replaced:
             return self
-        kept = [price for price in self.models
-                if (price.provider, price.id.lower()) not in replaced]
-        return PriceCatalog(version=self.version, as_of=self.as_of,
-                            models=(*replaced.values(), *kept))
+        kept = [
+            price for price in self.models if (price.provider, price.id.lower()) not in replaced
+        ]
+        return PriceCatalog(
+            version=self.version, as_of=self.as_of, models=(*replaced.values(), *kept)
+        )
 
     def resolve(self, model: str, provider: str | None = None) -> ModelPrice | None:
         """The price of `model` as a file names it, or None when it is unknown or ambiguous.
@@ -447,14 +552,25 @@ class PriceCatalog:
     def price(self, model: str, provider: str | None = None) -> ModelPrice:
         found = self.resolve(model, provider)
         if found is None:
-            raise NotFound(f"No price is known for model {model!r}.", code="unknown_model",
-                           details={"model": model, "provider": provider or ""})
+            raise NotFound(
+                f"No price is known for model {model!r}.",
+                code="unknown_model",
+                details={"model": model, "provider": provider or ""},
+            )
         return found
 
     def cheaper_alternatives(
-        self, model: str, provider: str | None = None, *, input_tokens: int,
-        output_tokens: int, cached_input_tokens: int = 0, reasoning_tokens: int = 0,
-        min_tier: Tier | None = None, same_provider: bool = False, limit: int = 5,
+        self,
+        model: str,
+        provider: str | None = None,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        min_tier: Tier | None = None,
+        same_provider: bool = False,
+        limit: int = 5,
     ) -> list[CheaperModel]:
         """Models of the same kind that would have cost less for this token mix, cheapest first.
 
@@ -467,9 +583,12 @@ class PriceCatalog:
         current = self.price(model, provider)
 
         def cost(price: ModelPrice) -> Decimal:
-            return price.cost(input_tokens=input_tokens, output_tokens=output_tokens,
-                              cached_input_tokens=cached_input_tokens,
-                              reasoning_tokens=reasoning_tokens)
+            return price.cost(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cached_input_tokens=cached_input_tokens,
+                reasoning_tokens=reasoning_tokens,
+            )
 
         current_cost = cost(current)
         floor = TIER_RANK[min_tier] if min_tier else -1

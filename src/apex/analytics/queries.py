@@ -18,21 +18,36 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.clickhouse import ClickHouse
+from sqlglot.generator import Generator
 
 from apex.analytics.filters import UsageFilter
 
 Engine = Literal["duckdb", "clickhouse"]
 
-BATCH_KEYWORDS = ("batch", "nightly", "offline", "background", "backfill", "cron", "etl",
-                  "bulk", "scheduled", "async", "eval")
+BATCH_KEYWORDS = (
+    "batch",
+    "nightly",
+    "offline",
+    "background",
+    "backfill",
+    "cron",
+    "etl",
+    "bulk",
+    "scheduled",
+    "async",
+    "eval",
+)
 OFF_HOURS_END = 6
 RETRY_WINDOW_S = 300
+
 
 def _scope(table: str = "") -> str:
     """The tenant and period condition of a scan of the rows (`table`: its alias, if any)."""
     prefix = f"{table}." if table else ""
-    return (f"{prefix}tenant_id = :tenant_id AND {prefix}timestamp >= :start "
-            f"AND {prefix}timestamp < :end")
+    return (
+        f"{prefix}tenant_id = :tenant_id AND {prefix}timestamp >= :start "
+        f"AND {prefix}timestamp < :end"
+    )
 
 
 _SCOPE = _scope()
@@ -52,18 +67,25 @@ def _named(*names: str) -> str:
 
 def _by_names(*names: str) -> str:
     return ", ".join(f"any_value({name})" for name in names)
-# One plain test per keyword: a substring test and a list membership test each run several
-# times faster per row than a regular expression with alternatives or `list_has_any`.
-_KEYWORD = "(" + " OR ".join(
-    [f"contains(lower(feature), '{word}')" for word in BATCH_KEYWORDS]
-    + [f"list_contains(tags, '{word}')" for word in BATCH_KEYWORDS]) + ")"
-_OFF_HOURS = f"(end_user = '' AND hour(timestamp) < {OFF_HOURS_END})"
+
+
+# A batchable call (the rollups count them too): a keyword in its feature or tags, or sent at
+# night by no end user. One plain test per keyword: a substring test and a list membership
+# test each run several times faster per row than a regular expression with alternatives or
+# `list_has_any`.
+FEATURE_KEYWORD = (
+    "(" + " OR ".join(f"contains(lower(feature), '{word}')" for word in BATCH_KEYWORDS) + ")"
+)
+TAGS_KEYWORD = "(" + " OR ".join(f"list_contains(tags, '{word}')" for word in BATCH_KEYWORDS) + ")"
+KEYWORD = f"({FEATURE_KEYWORD} OR {TAGS_KEYWORD})"
+OFF_HOURS = f"(end_user = '' AND hour(timestamp) < {OFF_HOURS_END})"
 
 
 class _ExactClickHouse(ClickHouse):
     """ClickHouse, with the few functions whose default translation is not exact enough."""
 
-    class Generator(ClickHouse.Generator):
+    # sqlglot binds a dialect's generator to a class attribute, which is a class at run time
+    class Generator(ClickHouse.Generator):  # type: ignore[misc, valid-type]
         TRANSFORMS = {
             **ClickHouse.Generator.TRANSFORMS,
             exp.PercentileCont: lambda self, e: _exact_quantiles(self, e),
@@ -71,14 +93,16 @@ class _ExactClickHouse(ClickHouse):
         }
 
 
-def _exact_quantiles(generator: ClickHouse.Generator, node: exp.PercentileCont) -> str:
+def _exact_quantiles(generator: Generator, node: exp.PercentileCont) -> str:
     """quantile_cont(x, q) -> quantileExactInclusive(q)(x); a list of levels -> quantiles...
     (one sorted buffer for all levels, as DuckDB does)."""
     levels = node.expression
     column = generator.sql(node, "this")
     if isinstance(levels, exp.Array):
-        return (f"quantilesExactInclusive({', '.join(generator.sql(e) for e in levels.expressions)})"
-                f"({column})")
+        return (
+            f"quantilesExactInclusive({', '.join(generator.sql(e) for e in levels.expressions)})"
+            f"({column})"
+        )
     return f"quantileExactInclusive({generator.sql(levels)})({column})"
 
 
@@ -90,11 +114,10 @@ class LedgerQuery:
     sql: str
 
     @property
-    def tree(self) -> exp.Expression:
+    def tree(self) -> exp.Expr:
         return _parse(self.sql)
 
-
-    def narrowed(self, where: UsageFilter) -> "LedgerQuery":
+    def narrowed(self, where: UsageFilter) -> LedgerQuery:
         """The statement with the filter's conditions added to each scan of the tenant's rows
         (every `WHERE` that scopes by tenant and period), or itself when nothing narrows."""
         if not where.clauses():
@@ -118,15 +141,21 @@ def filter_values(where: UsageFilter) -> dict[str, str]:
 
 
 @cache
-def _parse(sql: str) -> exp.Expression:
+def _parse(sql: str) -> exp.Expr:
     return sqlglot.parse_one(sql, read="duckdb")
 
 
 def _timestamp_literal(value: datetime, engine: Engine) -> exp.Expression:
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
     if engine == "clickhouse":
-        return exp.Anonymous(this="toDateTime64", expressions=[
-            exp.Literal.string(text), exp.Literal.number(6), exp.Literal.string("UTC")])
+        return exp.Anonymous(
+            this="toDateTime64",
+            expressions=[
+                exp.Literal.string(text),
+                exp.Literal.number(6),
+                exp.Literal.string("UTC"),
+            ],
+        )
     return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP"))
 
 
@@ -135,8 +164,9 @@ def _sentinel(name: str) -> str:
 
 
 @cache
-def _template(query: LedgerQuery, engine: Engine,
-              database: str | None) -> tuple[str, tuple[str, ...]]:
+def _template(
+    query: LedgerQuery, engine: Engine, database: str | None
+) -> tuple[str, tuple[str, ...]]:
     """The statement with each `:name` as a sentinel literal, and the names it needs.
 
     Transpiling is the slow part (milliseconds), so it happens once per query and engine;
@@ -147,8 +177,11 @@ def _template(query: LedgerQuery, engine: Engine,
     def mark(node: exp.Expression) -> exp.Expression:
         if engine == "clickhouse" and isinstance(node, exp.CTE):
             node.set("materialized", None)
-        if (engine == "clickhouse" and isinstance(node, exp.Anonymous)
-                and node.name.lower() == "hash"):
+        if (
+            engine == "clickhouse"
+            and isinstance(node, exp.Anonymous)
+            and node.name.lower() == "hash"
+        ):
             return exp.Anonymous(this="cityHash64", expressions=node.expressions)
         if isinstance(node, exp.Placeholder) and node.name:
             names.append(node.name)
@@ -166,8 +199,16 @@ def _template(query: LedgerQuery, engine: Engine,
     return sql, tuple(dict.fromkeys(names))
 
 
-def render(query: LedgerQuery, engine: Engine, *, tenant_id: str, start: datetime, end: datetime,
-           database: str | None = None, **values: object) -> str:
+def render(
+    query: LedgerQuery,
+    engine: Engine,
+    *,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    database: str | None = None,
+    **values: object,
+) -> str:
     """The statement for `engine`, with the tenant and period bound as literals.
 
     Every value becomes a literal generated by sqlglot (which quotes and escapes it) and takes
@@ -177,17 +218,25 @@ def render(query: LedgerQuery, engine: Engine, *, tenant_id: str, start: datetim
     if not tenant_id:
         raise ValueError("every ledger query needs the caller's tenant_id")
     dialect = _ExactClickHouse if engine == "clickhouse" else "duckdb"
-    bound = {"tenant_id": exp.Literal.string(tenant_id),
-             "start": _timestamp_literal(start, engine),
-             "end": _timestamp_literal(end, engine),
-             **{name: exp.convert(value) for name, value in values.items()}}
+    bound = {
+        "tenant_id": exp.Literal.string(tenant_id),
+        "start": _timestamp_literal(start, engine),
+        "end": _timestamp_literal(end, engine),
+        **{
+            name: _timestamp_literal(value, engine)
+            if isinstance(value, datetime)
+            else exp.convert(value)
+            for name, value in values.items()
+        },
+    }
     sql, names = _template(query, engine, database)
     literals: dict[str, str] = {}
     for name in names:
         if name not in bound:
             raise ValueError(f"query {query.name} needs a value for :{name}")
         literals[exp.Literal.string(_sentinel(name)).sql(dialect=dialect)] = bound[name].sql(
-            dialect=dialect)
+            dialect=dialect
+        )
     pattern = "|".join(re.escape(sentinel) for sentinel in literals)
     return re.sub(pattern, lambda match: literals[match.group(0)], sql) if literals else sql
 
@@ -199,7 +248,9 @@ _CLICKHOUSE_SETTINGS = " SETTINGS prefer_column_name_to_alias = 1"
 # the requests whose model had no price: in every sum of spend, which leaves them out
 _UNPRICED = "sum(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_requests"
 
-SUMMARY = LedgerQuery("summary", f"""
+SUMMARY = LedgerQuery(
+    "summary",
+    f"""
 SELECT count(*) AS requests,
        sum(cost_usd) AS cost_usd,
        sum(input_tokens) AS input_tokens,
@@ -212,7 +263,8 @@ SELECT count(*) AS requests,
        max(timestamp) AS last_timestamp,
        sum(cache_write_input_tokens) AS cache_write_input_tokens
 FROM usage WHERE {_SCOPE}
-""")
+""",
+)
 
 # requests, spend, the four token counts and errors: the shape of every breakdown by model
 _USAGE_SUMS = """count(*) AS requests,
@@ -223,7 +275,9 @@ _USAGE_SUMS = """count(*) AS requests,
        sum(reasoning_tokens) AS reasoning_tokens,
        sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,"""
 
-BY_MODEL = LedgerQuery("by_model", f"""
+BY_MODEL = LedgerQuery(
+    "by_model",
+    f"""
 SELECT {_named("provider", "model")},
        {_USAGE_SUMS}
        {_UNPRICED},
@@ -232,9 +286,12 @@ SELECT {_named("provider", "model")},
 FROM usage WHERE {_SCOPE}
 GROUP BY {_group_key("provider", "model")}
 ORDER BY spend DESC, requests DESC, {_by_names("provider", "model")}
-""")
+""",
+)
 
-BY_FEATURE = LedgerQuery("by_feature", f"""
+BY_FEATURE = LedgerQuery(
+    "by_feature",
+    f"""
 SELECT feature,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -246,9 +303,12 @@ SELECT feature,
 FROM usage WHERE {_SCOPE}
 GROUP BY feature
 ORDER BY spend DESC, requests DESC, feature
-""")
+""",
+)
 
-BY_TAG = LedgerQuery("by_tag", f"""
+BY_TAG = LedgerQuery(
+    "by_tag",
+    f"""
 SELECT tag,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -256,9 +316,12 @@ SELECT tag,
 FROM (SELECT UNNEST(tags) AS tag, cost_usd, cost_source FROM usage WHERE {_SCOPE}) AS tagged
 GROUP BY tag
 ORDER BY spend DESC, requests DESC, tag
-""")
+""",
+)
 
-BY_DAY = LedgerQuery("by_day", f"""
+BY_DAY = LedgerQuery(
+    "by_day",
+    f"""
 SELECT CAST(timestamp AS DATE) AS day,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -269,10 +332,13 @@ SELECT CAST(timestamp AS DATE) AS day,
 FROM usage WHERE {_SCOPE}
 GROUP BY day
 ORDER BY day
-""")
+""",
+)
 
 # spend by day split by model: what the usage page stacks (its day totals are BY_DAY's)
-BY_DAY_MODEL = LedgerQuery("by_day_model", f"""
+BY_DAY_MODEL = LedgerQuery(
+    "by_day_model",
+    f"""
 SELECT CAST(timestamp AS DATE) AS day,
        {_named("provider", "model")},
        count(*) AS requests,
@@ -281,9 +347,12 @@ SELECT CAST(timestamp AS DATE) AS day,
 FROM usage WHERE {_SCOPE}
 GROUP BY day, {_group_key("provider", "model")}
 ORDER BY day, spend DESC, requests DESC, {_by_names("provider", "model")}
-""")
+""",
+)
 
-BY_MODEL_FEATURE = LedgerQuery("by_model_feature", f"""
+BY_MODEL_FEATURE = LedgerQuery(
+    "by_model_feature",
+    f"""
 SELECT {_named("provider", "model", "feature", "operation")},
        {_USAGE_SUMS}
        quantile_cont(input_tokens, [0.5]) AS input_quantiles,
@@ -292,7 +361,8 @@ SELECT {_named("provider", "model", "feature", "operation")},
 FROM usage WHERE {_SCOPE}
 GROUP BY {_group_key("provider", "model", "feature", "operation")}
 ORDER BY spend DESC, requests DESC, {_by_names("provider", "model", "feature", "operation")}
-""")
+""",
+)
 
 _LATENCY_STATS = """count(latency_ms) AS requests,
        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles,
@@ -300,19 +370,27 @@ _LATENCY_STATS = """count(latency_ms) AS requests,
        count(ttft_ms) AS ttft_requests,
        quantile_cont(ttft_ms, [0.5, 0.95]) AS ttft_quantiles"""
 
-LATENCY = LedgerQuery("latency", f"""
+LATENCY = LedgerQuery(
+    "latency",
+    f"""
 SELECT {_named("provider", "model", "feature")}, {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
 GROUP BY {_group_key("provider", "model", "feature")}
 ORDER BY latency_quantiles[2] DESC, {_by_names("provider", "model", "feature")}
-""")
+""",
+)
 
-LATENCY_OVERALL = LedgerQuery("latency_overall", f"""
+LATENCY_OVERALL = LedgerQuery(
+    "latency_overall",
+    f"""
 SELECT {_LATENCY_STATS}
 FROM usage WHERE {_SCOPE} AND latency_ms IS NOT NULL
-""")
+""",
+)
 
-ERRORS = LedgerQuery("errors", f"""
+ERRORS = LedgerQuery(
+    "errors",
+    f"""
 SELECT provider, model, error_type,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
@@ -321,9 +399,12 @@ SELECT provider, model, error_type,
 FROM usage WHERE {_SCOPE} AND status = 'error'
 GROUP BY provider, model, error_type
 ORDER BY spend DESC, requests DESC, provider, model, error_type
-""")
+""",
+)
 
-RETRIES = LedgerQuery("retries", f"""
+RETRIES = LedgerQuery(
+    "retries",
+    f"""
 WITH calls AS (
   SELECT provider, model, status, cost_usd, timestamp,
          lag(status, 1, '') OVER (PARTITION BY prompt_hash, provider, model
@@ -343,14 +424,17 @@ WHERE previous_status = 'error'
   AND date_diff('second', previous_timestamp, timestamp) <= {RETRY_WINDOW_S}
 GROUP BY provider, model
 ORDER BY spend DESC, retries DESC, provider, model
-""")
+""",
+)
 
 # Most prompts are unique: a first pass keeps only the 64-bit hashes of prompts sent more than
 # once (cheap to group), a second pass groups just those calls, and the per-model answer
 # (kind 'model') and the most repeated prompts (kind 'prompt') come from the same groups.
 _OK_HASHED = f"{_SCOPE} AND prompt_hash <> '' AND status = 'ok'"
 
-DUPLICATES = LedgerQuery("duplicates", f"""
+DUPLICATES = LedgerQuery(
+    "duplicates",
+    f"""
 WITH repeated AS (
   SELECT hash(prompt_hash) AS prompt_key FROM usage WHERE {_OK_HASHED}
   GROUP BY prompt_key HAVING count(*) > 1
@@ -390,9 +474,12 @@ SELECT * FROM (
   ORDER BY calls DESC, spend DESC, prompt_hash, provider, model
   LIMIT :limit
 ) AS top_prompts
-""")
+""",
+)
 
-PREFIXES = LedgerQuery("prefixes", f"""
+PREFIXES = LedgerQuery(
+    "prefixes",
+    f"""
 WITH groups AS (
   SELECT {_named("provider", "model")},
          count(*) AS calls,
@@ -414,10 +501,13 @@ FROM groups
 WHERE calls > 1
 GROUP BY provider, model
 ORDER BY repeated_prefix_tokens DESC, requests DESC, provider, model
-""")
+""",
+)
 
 TOKEN_OUTLIERS = {
-    kind: LedgerQuery(f"{kind}_token_outliers", f"""
+    kind: LedgerQuery(
+        f"{kind}_token_outliers",
+        f"""
 WITH quantiles AS (
   SELECT {_group_key("provider", "model", "feature")} AS group_key,
          {_named("provider", "model", "feature")},
@@ -450,11 +540,14 @@ SELECT s.provider, s.model, s.feature, s.requests, s.token_quantiles, s.max_toke
 FROM stats AS s
 LEFT JOIN outliers AS o ON s.group_key = o.group_key
 ORDER BY outlier_cost_usd DESC, outlier_requests DESC, s.provider, s.model, s.feature
-""")
+""",
+    )
     for kind in ("input", "output")
 }
 
-HOURLY = LedgerQuery("hourly", f"""
+HOURLY = LedgerQuery(
+    "hourly",
+    f"""
 SELECT isodow(timestamp) AS weekday,
        hour(timestamp) AS hour,
        count(*) AS requests,
@@ -463,22 +556,28 @@ SELECT isodow(timestamp) AS weekday,
 FROM usage WHERE {_SCOPE}
 GROUP BY weekday, hour
 ORDER BY weekday, hour
-""")
+""",
+)
 
-BATCHABLE = LedgerQuery("batchable", f"""
+BATCHABLE = LedgerQuery(
+    "batchable",
+    f"""
 SELECT provider, model, feature,
        count(*) AS requests,
        coalesce(sum(cost_usd), 0) AS spend,
        sum(input_tokens) AS input_tokens,
        sum(output_tokens) AS output_tokens,
-       sum(CASE WHEN {_KEYWORD} THEN 1 ELSE 0 END) AS tagged_requests,
-       sum(CASE WHEN {_OFF_HOURS} THEN 1 ELSE 0 END) AS off_hours_requests
-FROM usage WHERE {_SCOPE} AND ({_KEYWORD} OR {_OFF_HOURS})
+       sum(CASE WHEN {KEYWORD} THEN 1 ELSE 0 END) AS tagged_requests,
+       sum(CASE WHEN {OFF_HOURS} THEN 1 ELSE 0 END) AS off_hours_requests
+FROM usage WHERE {_SCOPE} AND ({KEYWORD} OR {OFF_HOURS})
 GROUP BY provider, model, feature
 ORDER BY spend DESC, requests DESC, provider, model, feature
-""")
+""",
+)
 
-COVERAGE = LedgerQuery("coverage", f"""
+COVERAGE = LedgerQuery(
+    "coverage",
+    f"""
 SELECT count(*) AS requests,
        count(latency_ms) AS latency_rows,
        count(ttft_ms) AS ttft_rows,
@@ -488,23 +587,46 @@ SELECT count(*) AS requests,
        sum(CASE WHEN cost_source <> 'unpriced' THEN 1 ELSE 0 END) AS priced_rows,
        sum(CASE WHEN output_tokens > 0 THEN 1 ELSE 0 END) AS output_token_rows
 FROM usage WHERE {_SCOPE}
-""")
+""",
+)
 
-BOUNDS = LedgerQuery("bounds", f"""
+BOUNDS = LedgerQuery(
+    "bounds",
+    f"""
 SELECT count(*) AS requests, min(timestamp) AS first_timestamp, max(timestamp) AS last_timestamp
 FROM usage WHERE {_SCOPE}
-""")
+""",
+)
 
 # the names a tenant's rows use, so a question's names can be matched against them
-NAMES = LedgerQuery("names", f"""
+NAMES = LedgerQuery(
+    "names",
+    f"""
 SELECT {_named("provider", "model", "feature")}, count(*) AS requests
 FROM usage WHERE {_SCOPE}
 GROUP BY {_group_key("provider", "model", "feature")}
 ORDER BY {_by_names("provider", "model", "feature")}
-""")
+""",
+)
 
 ALL_QUERIES: tuple[LedgerQuery, ...] = (
-    SUMMARY, BY_MODEL, BY_FEATURE, BY_TAG, BY_DAY, BY_DAY_MODEL, BY_MODEL_FEATURE, LATENCY,
-    LATENCY_OVERALL, ERRORS, RETRIES, DUPLICATES, PREFIXES, *TOKEN_OUTLIERS.values(), HOURLY,
-    BATCHABLE, COVERAGE, BOUNDS, NAMES,
+    SUMMARY,
+    BY_MODEL,
+    BY_FEATURE,
+    BY_TAG,
+    BY_DAY,
+    BY_DAY_MODEL,
+    BY_MODEL_FEATURE,
+    LATENCY,
+    LATENCY_OVERALL,
+    ERRORS,
+    RETRIES,
+    DUPLICATES,
+    PREFIXES,
+    *TOKEN_OUTLIERS.values(),
+    HOURLY,
+    BATCHABLE,
+    COVERAGE,
+    BOUNDS,
+    NAMES,
 )

@@ -26,12 +26,15 @@ MICRO = Decimal("0.000001")
 
 Usd = Annotated[
     Decimal,
-    PlainSerializer(lambda value: float(Decimal(value).quantize(MICRO)), return_type=float,
-                    when_used="json"),
+    PlainSerializer(
+        lambda value: float(Decimal(value).quantize(MICRO)), return_type=float, when_used="json"
+    ),
 ]
 UtcTime = Annotated[
     datetime,
-    PlainSerializer(lambda value: format_timestamp(as_utc(value)), return_type=str, when_used="json"),
+    PlainSerializer(
+        lambda value: format_timestamp(as_utc(value)), return_type=str, when_used="json"
+    ),
 ]
 
 
@@ -49,9 +52,10 @@ class _Spend(_Result):
     unpriced_requests: int = 0
 
     @model_serializer(mode="wrap")
-    def _unknown_cost_is_null(self, handler: SerializerFunctionWrapHandler,
-                              info: SerializationInfo) -> dict[str, object]:
-        data = handler(self)
+    def _unknown_cost_is_null(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
         if info.mode_is_json() and self.requests and self.unpriced_requests == self.requests:
             data["cost_usd"] = None
         return data

@@ -48,5 +48,5 @@ class UploadStatus(BaseModel):
     created_at: UtcTime
     updated_at: UtcTime
 
-    def touched(self, now: datetime) -> "UploadStatus":
+    def touched(self, now: datetime) -> UploadStatus:
         return self.model_copy(update={"updated_at": now})

@@ -7,8 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
-import redis.asyncio as aioredis
+import httpx2
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -37,6 +36,7 @@ from apex.api.ws_hub import ConnectionHub
 from apex.auth.ingestion_keys import IngestionKeys
 from apex.auth.stack import open_auth_stack
 from apex.config import Settings, load_settings
+from apex.config.extras import check_extras
 from apex.config.logging import configure_logging, get_logger
 from apex.execution.manager import RunManager
 from apex.execution.workflow import Workflow
@@ -45,7 +45,7 @@ from apex.llm.language import preload as preload_language
 from apex.monitoring.service import open_monitoring
 from apex.realtime.bus import EventBus
 from apex.realtime.memory import InProcessEventBus
-from apex.realtime.redis_streams import RedisEventBus
+from apex.shared_redis.client import redis_client
 from apex.store.database import Database
 from apex.store.repositories.ingestion_keys import IngestionKeyRepository
 from apex.web import STATIC_DIR
@@ -57,7 +57,7 @@ OTLP_CONCURRENT_REQUESTS = 16
 
 def _redis_check(url: str) -> ReadinessCheck:
     async def check() -> None:
-        client = aioredis.from_url(url)
+        client = redis_client(url)
         try:
             await client.ping()
         finally:
@@ -68,7 +68,7 @@ def _redis_check(url: str) -> ReadinessCheck:
 
 def _clickhouse_check(url: str) -> ReadinessCheck:
     async def check() -> None:
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx2.AsyncClient(timeout=2.0) as client:
             response = await client.get(url.rstrip("/") + "/ping")
             response.raise_for_status()
 
@@ -82,7 +82,7 @@ async def _finish_interrupted_repricing(importer: UsageImporter) -> None:
     tenant's next price change or re-priced commit, or the next start."""
     try:
         tenants = await asyncio.to_thread(importer.finish_interrupted_repricing)
-    except Exception as exc:  # noqa: BLE001 - logged; the API starts regardless
+    except Exception as exc:
         log.warning("ledger.repricing_not_finished", error=str(exc))
         return
     if tenants:
@@ -90,20 +90,29 @@ async def _finish_interrupted_repricing(importer: UsageImporter) -> None:
 
 
 def build_event_bus(settings: Settings) -> EventBus:
-    """Redis Streams when Redis is configured (several processes), else in-process."""
+    """Redis Streams when Redis is configured (several processes), else in-process. The Redis
+    bus (and the redis extra) is imported only then."""
     if settings.redis_url:
-        return RedisEventBus(settings.redis_url, replay_max=settings.event_replay_max,
-                             replay_ttl_s=settings.event_replay_ttl_s,
-                             worker_lost_after_s=settings.worker_lost_after_s,
-                             outbox_max=settings.event_outbox_max)
-    return InProcessEventBus(replay_max=settings.event_replay_max,
-                             replay_ttl_s=settings.event_replay_ttl_s,
-                             retained_runs=settings.event_replay_retained_runs)
+        from apex.realtime.redis_streams import RedisEventBus
+
+        return RedisEventBus(
+            settings.redis_url,
+            replay_max=settings.event_replay_max,
+            replay_ttl_s=settings.event_replay_ttl_s,
+            worker_lost_after_s=settings.worker_lost_after_s,
+            outbox_max=settings.event_outbox_max,
+        )
+    return InProcessEventBus(
+        replay_max=settings.event_replay_max,
+        replay_ttl_s=settings.event_replay_ttl_s,
+        retained_runs=settings.event_replay_retained_runs,
+    )
 
 
 def create_app(settings: Settings | None = None, *, workflow: Workflow | None = None) -> FastAPI:
     """`workflow` is what every run executes; by default the agents' supervisor workflow."""
     settings = settings or load_settings()
+    check_extras(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,15 +150,19 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         importer = app.state.usage_importer
         app.state.ingestion_keys = IngestionKeys(IngestionKeyRepository(db))
         app.state.live_ingest = LiveIngest(
-            importer, commit_interval_s=settings.otlp_commit_interval_s,
+            importer,
+            commit_interval_s=settings.otlp_commit_interval_s,
             commit_rows=settings.otlp_commit_rows,
-            max_pending_rows=settings.otlp_max_pending_rows)
+            max_pending_rows=settings.otlp_max_pending_rows,
+        )
         app.state.otlp_requests = asyncio.Semaphore(OTLP_CONCURRENT_REQUESTS)
         run_workflow = workflow or SupervisorWorkflow(
-            ledger=app.state.ledger, catalog_for=importer.catalog_for,
+            ledger=app.state.ledger,
+            catalog_for=importer.catalog_for,
             model=app.state.language_model,
             recorder_for=lambda user_id: ledger_recorder(importer, user_id),
-            step_delay_s=settings.step_delay_ms / 1000)
+            step_delay_s=settings.step_delay_ms / 1000,
+        )
         bus = build_event_bus(settings)
         await bus.start()
         run_manager = RunManager(settings=settings, db=db, bus=bus, workflow=run_workflow)
@@ -166,8 +179,13 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
         await monitoring.start(ws_hub.send_to)
         importer.on_rows_committed(monitoring.triggers.evaluate_soon)
         app.state.monitoring = monitoring
-        log.info("apex_started", env=settings.env.value, database=db.dialect,
-                 redis=bool(settings.redis_url), clickhouse=bool(settings.clickhouse_url))
+        log.info(
+            "apex_started",
+            env=settings.env.value,
+            database=db.dialect,
+            redis=bool(settings.redis_url),
+            clickhouse=bool(settings.clickhouse_url),
+        )
         try:
             yield
         finally:
@@ -184,8 +202,14 @@ def create_app(settings: Settings | None = None, *, workflow: Workflow | None = 
             await db.dispose()
             log.info("apex_stopped")
 
-    app = FastAPI(title="Apex", version=__version__, lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="Apex",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

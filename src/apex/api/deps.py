@@ -19,9 +19,11 @@ async def current_principal(
 ) -> Principal:
     """Bearer token from the Authorization header only: never from a query parameter."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Sign in first: send `Authorization: Bearer <access token>`.",
-                           code="missing_token")
-    return await request.app.state.auth.authenticate(credentials.credentials)
+        raise Unauthorized(
+            "Sign in first: send `Authorization: Bearer <access token>`.", code="missing_token"
+        )
+    principal: Principal = await request.app.state.auth.authenticate(credentials.credentials)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apex.config.logging import get_logger
 from apex.errors import ApexError, DependencyUnavailable, InvalidJson
-from apex.store.database import is_unreachable
+from apex.shared_redis.errors import RedisError
+from apex.store.database import POSTGRES_ERRORS, is_unreachable
 
 log = get_logger(__name__)
 
@@ -37,7 +36,10 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 
 def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
@@ -105,7 +107,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApexError, _apex_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for outage in (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                   RedisError):
+    for outage in (SQLAlchemyError, OSError, *POSTGRES_ERRORS, RedisError):
         app.add_exception_handler(outage, _dependency_or_unexpected)
     app.add_exception_handler(Exception, _unexpected)

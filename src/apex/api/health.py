@@ -30,7 +30,7 @@ async def ready(request: Request) -> JSONResponse:
         try:
             await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
             results[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+        except Exception as exc:
             results[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
     failed = [name for name, result in results.items() if result != "ok"]
     if failed:

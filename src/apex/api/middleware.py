@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apex.api.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from apex.config.logging import bind_context, clear_context, get_logger
-from apex.store.ids import new_id
+from apex.ids import new_id
 
 log = get_logger("apex.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -62,5 +62,10 @@ class RequestContextMiddleware:
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_LATENCY.labels(method, route).observe(elapsed)
-            log.debug("http_request", method=method, route=route, status=status,
-                      duration_ms=round(elapsed * 1000, 2))
+            log.debug(
+                "http_request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )

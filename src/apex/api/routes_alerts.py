@@ -19,15 +19,20 @@ def _monitoring(request: Request) -> Monitoring:
 
 
 @router.get("")
-async def list_alerts(request: Request, principal: CurrentPrincipal,
-                      limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                      cursor: Annotated[str | None, Query(max_length=512)] = None,
-                      ) -> dict[str, Any]:
+async def list_alerts(
+    request: Request,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> dict[str, Any]:
     """Besides the page, `unread_count`: what the bell of the web app shows."""
     alerts = _monitoring(request).alerts
     page = await alerts.list(principal.user_id, limit=limit, cursor=cursor)
-    return {"items": [alert_view(a) for a in page.items], "next_cursor": page.next_cursor,
-            "unread_count": await alerts.unread_count(principal.user_id)}
+    return {
+        "items": [alert_view(a) for a in page.items],
+        "next_cursor": page.next_cursor,
+        "unread_count": await alerts.unread_count(principal.user_id),
+    }
 
 
 @router.post("/{alert_id}/read", status_code=204)

@@ -4,8 +4,8 @@ work happens in apex.auth; this module maps HTTP to it and back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
@@ -36,7 +36,7 @@ RUN_STOP_WAIT_S = 5.0
 class BoundedBodyRoute(APIRoute):
     """Refuses auth bodies over 16 KiB with 413 before reading them whole, declared or streamed."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def bounded(request: Request) -> Response:
@@ -119,14 +119,19 @@ class TicketOut(BaseModel):
 
 
 def _user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name, created_at=format_timestamp(user.created_at))
+    return UserOut(
+        id=user.id, email=user.email, name=user.name, created_at=format_timestamp(user.created_at)
+    )
 
 
 def _pair(signed_in: SignedIn, response: Response) -> TokenPairOut:
     response.headers.update(NO_STORE)
-    return TokenPairOut(user=_user_out(signed_in.user), access_token=signed_in.access.token,
-                        refresh_token=signed_in.refresh_token,
-                        expires_in=signed_in.access.expires_in)
+    return TokenPairOut(
+        user=_user_out(signed_in.user),
+        access_token=signed_in.access.token,
+        refresh_token=signed_in.refresh_token,
+        expires_in=signed_in.access.expires_in,
+    )
 
 
 def _client_ip(request: Request) -> str:
@@ -160,15 +165,17 @@ async def register(body: RegisterBody, request: Request, response: Response) -> 
 
 @router.post("/login", response_model=TokenPairOut)
 async def login(body: LoginBody, request: Request, response: Response) -> TokenPairOut:
-    signed_in = await _accounts(request).login(email=body.email, password=body.password,
-                                               client_ip=_client_ip(request))
+    signed_in = await _accounts(request).login(
+        email=body.email, password=body.password, client_ip=_client_ip(request)
+    )
     return _pair(signed_in, response)
 
 
 @router.post("/refresh", response_model=TokenPairOut)
 async def refresh(body: RefreshBody, request: Request, response: Response) -> TokenPairOut:
-    signed_in = await _accounts(request).refresh(refresh_token=body.refresh_token,
-                                                 client_ip=_client_ip(request))
+    signed_in = await _accounts(request).refresh(
+        refresh_token=body.refresh_token, client_ip=_client_ip(request)
+    )
     return _pair(signed_in, response)
 
 
@@ -216,22 +223,28 @@ async def providers(request: Request) -> ProvidersOut:
     the one-click development login. Needs no token: it is shown before anyone signs in."""
     names = sorted(_oidc(request).providers)
     return ProvidersOut(
-        providers=[ProviderOut(name=name, label=PROVIDER_LABELS.get(name, name),
-                               login_url=f"/api/auth/oidc/{name}/login") for name in names],
+        providers=[
+            ProviderOut(
+                name=name,
+                label=PROVIDER_LABELS.get(name, name),
+                login_url=f"/api/auth/oidc/{name}/login",
+            )
+            for name in names
+        ],
         dev_login=request.app.state.settings.is_development,
     )
 
 
 @router.post("/dev-login", response_model=TokenPairOut)
-async def dev_login(request: Request, response: Response,
-                    body: DevLoginBody | None = None) -> TokenPairOut:
+async def dev_login(
+    request: Request, response: Response, body: DevLoginBody | None = None
+) -> TokenPairOut:
     signed_in = await _accounts(request).dev_login(body.email if body else None)
     return _pair(signed_in, response)
 
 
 @router.post("/ws-ticket", response_model=TicketOut)
-async def ws_ticket(principal: CurrentPrincipal, request: Request,
-                    response: Response) -> TicketOut:
+async def ws_ticket(principal: CurrentPrincipal, request: Request, response: Response) -> TicketOut:
     issued = await _auth(request).issue_ws_ticket(principal)
     response.headers.update(NO_STORE)
     return TicketOut(ticket=issued.ticket, expires_in=issued.expires_in)
@@ -244,8 +257,12 @@ async def oidc_login(provider: str, request: Request) -> RedirectResponse:
     redirect = await oidc.begin(provider)
     response = RedirectResponse(redirect.url, status_code=302, headers=NO_STORE)
     response.set_cookie(
-        OIDC_STATE_COOKIE, redirect.state, max_age=PENDING_LOGIN_TTL_S,
-        path=f"/api/auth/oidc/{provider}/", httponly=True, samesite="lax",
+        OIDC_STATE_COOKIE,
+        redirect.state,
+        max_age=PENDING_LOGIN_TTL_S,
+        path=f"/api/auth/oidc/{provider}/",
+        httponly=True,
+        samesite="lax",
         secure=oidc.public_url.startswith("https://"),
     )
     return response
@@ -264,21 +281,27 @@ async def oidc_callback(
     oidc = _oidc(request)
     oidc.provider(provider)
     if not state or request.cookies.get(OIDC_STATE_COOKIE) != state:
-        raise BadRequest("This sign-in did not start in this browser, or it expired; start again.",
-                         code="invalid_oidc_state")
+        raise BadRequest(
+            "This sign-in did not start in this browser, or it expired; start again.",
+            code="invalid_oidc_state",
+        )
     if error or not code:
         await oidc.abandon(state)
-        raise Unauthorized(f"The identity provider did not sign you in ({error or 'no code'}).",
-                           code="oidc_denied")
+        raise Unauthorized(
+            f"The identity provider did not sign you in ({error or 'no code'}).", code="oidc_denied"
+        )
     claims = await oidc.complete(provider, state=state, code=code)
     signed_in = await _accounts(request).oidc_login(claims)
-    fragment = urlencode({
-        "access_token": signed_in.access.token,
-        "refresh_token": signed_in.refresh_token,
-        "token_type": "bearer",
-        "expires_in": signed_in.access.expires_in,
-    })
-    response = RedirectResponse(f"{oidc.public_url}/#/oidc?{fragment}", status_code=303,
-                                headers=NO_STORE)
+    fragment = urlencode(
+        {
+            "access_token": signed_in.access.token,
+            "refresh_token": signed_in.refresh_token,
+            "token_type": "bearer",
+            "expires_in": signed_in.access.expires_in,
+        }
+    )
+    response = RedirectResponse(
+        f"{oidc.public_url}/#/oidc?{fragment}", status_code=303, headers=NO_STORE
+    )
     response.delete_cookie(OIDC_STATE_COOKIE, path=f"/api/auth/oidc/{provider}/")
     return response

@@ -28,8 +28,9 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ScopeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ScopeNames = Annotated[list[ScopeName], Field(max_length=50)]
 Amount = Annotated[Decimal, Field(gt=0, le=1_000_000_000_000, allow_inf_nan=False)]
-Thresholds = Annotated[list[Annotated[int, Field(ge=1, le=1_000)]],
-                       Field(min_length=1, max_length=10)]
+Thresholds = Annotated[
+    list[Annotated[int, Field(ge=1, le=1_000)]], Field(min_length=1, max_length=10)
+]
 DEFAULT_THRESHOLDS = [50, 80, 100]
 
 
@@ -39,8 +40,7 @@ class BudgetScope(BaseModel):
     features: ScopeNames = Field(default_factory=list)
 
     def stored(self) -> dict[str, list[str]]:
-        return {key: sorted(set(getattr(self, key))) for key in ("models", "providers",
-                                                                  "features")}
+        return {key: sorted(set(getattr(self, key))) for key in ("models", "providers", "features")}
 
 
 class BudgetCreate(BaseModel):
@@ -73,25 +73,36 @@ def _micros(amount: Decimal) -> int:
 
 async def _view(request: Request, user_id: str, budget: Budget) -> dict[str, Any]:
     status = await budget_status(request.app.state.ledger, user_id, budget, datetime.now(UTC))
-    return {"id": budget.id, "name": budget.name, "amount_usd": micros_json(budget.amount_micros),
-            "period": budget.period, "scope": budget.scope,
-            "thresholds_pct": budget.thresholds_pct,
-            "spent_usd": micros_json(to_micros(status.spent)),
-            "projected_usd": micros_json(to_micros(status.projected)), "state": status.state,
-            "period_start": format_timestamp(status.window.start),
-            "period_end": format_timestamp(status.window.end),
-            "created_at": format_timestamp(budget.created_at),
-            "updated_at": format_timestamp(budget.updated_at)}
+    return {
+        "id": budget.id,
+        "name": budget.name,
+        "amount_usd": micros_json(budget.amount_micros),
+        "period": budget.period,
+        "scope": budget.scope,
+        "thresholds_pct": budget.thresholds_pct,
+        "spent_usd": micros_json(to_micros(status.spent)),
+        "projected_usd": micros_json(to_micros(status.projected)),
+        "state": status.state,
+        "period_start": format_timestamp(status.window.start),
+        "period_end": format_timestamp(status.window.end),
+        "created_at": format_timestamp(budget.created_at),
+        "updated_at": format_timestamp(budget.updated_at),
+    }
 
 
 @router.post("", status_code=201)
-async def create_budget(request: Request, principal: CurrentPrincipal,
-                        body: BudgetCreate) -> dict[str, Any]:
+async def create_budget(
+    request: Request, principal: CurrentPrincipal, body: BudgetCreate
+) -> dict[str, Any]:
     monitoring = _monitoring(request)
     budget = await monitoring.budgets.create(
-        principal.user_id, name=body.name, amount_micros=_micros(body.amount_usd),
-        period=body.period, scope=body.scope.stored(),
-        thresholds_pct=sorted(set(body.thresholds_pct)))
+        principal.user_id,
+        name=body.name,
+        amount_micros=_micros(body.amount_usd),
+        period=body.period,
+        scope=body.scope.stored(),
+        thresholds_pct=sorted(set(body.thresholds_pct)),
+    )
     monitoring.triggers.evaluate_soon(principal.user_id)
     return await _view(request, principal.user_id, budget)
 
@@ -103,15 +114,17 @@ async def list_budgets(request: Request, principal: CurrentPrincipal) -> dict[st
 
 
 @router.get("/{budget_id}")
-async def get_budget(request: Request, principal: CurrentPrincipal,
-                     budget_id: str) -> dict[str, Any]:
+async def get_budget(
+    request: Request, principal: CurrentPrincipal, budget_id: str
+) -> dict[str, Any]:
     budget = await _monitoring(request).budgets.get(principal.user_id, budget_id)
     return await _view(request, principal.user_id, budget)
 
 
 @router.patch("/{budget_id}")
-async def update_budget(request: Request, principal: CurrentPrincipal, budget_id: str,
-                        body: BudgetUpdate) -> dict[str, Any]:
+async def update_budget(
+    request: Request, principal: CurrentPrincipal, budget_id: str, body: BudgetUpdate
+) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)
@@ -132,7 +145,6 @@ async def update_budget(request: Request, principal: CurrentPrincipal, budget_id
 
 
 @router.delete("/{budget_id}", status_code=204)
-async def delete_budget(request: Request, principal: CurrentPrincipal,
-                        budget_id: str) -> Response:
+async def delete_budget(request: Request, principal: CurrentPrincipal, budget_id: str) -> Response:
     await _monitoring(request).budgets.delete(principal.user_id, budget_id)
     return Response(status_code=204)

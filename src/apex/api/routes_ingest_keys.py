@@ -22,9 +22,13 @@ class KeyCreate(BaseModel):
 def key_view(record: IngestionKey) -> dict[str, Any]:
     """A key as listed: its first characters, never its hash."""
     used = record.last_used_at
-    return {"id": record.id, "name": record.name, "prefix": record.prefix,
-            "created_at": format_timestamp(record.created_at),
-            "last_used_at": format_timestamp(used) if used is not None else None}
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "created_at": format_timestamp(record.created_at),
+        "last_used_at": format_timestamp(used) if used is not None else None,
+    }
 
 
 def _keys(request: Request) -> IngestionKeys:
@@ -33,11 +37,16 @@ def _keys(request: Request) -> IngestionKeys:
 
 
 @router.post("", status_code=201)
-async def create_key(body: KeyCreate, request: Request,
-                     principal: CurrentPrincipal) -> dict[str, Any]:
+async def create_key(
+    body: KeyCreate, request: Request, principal: CurrentPrincipal
+) -> dict[str, Any]:
     issued = await _keys(request).create(principal.user_id, body.name)
-    return {"id": issued.record.id, "name": issued.record.name, "key": issued.key,
-            "created_at": format_timestamp(issued.record.created_at)}
+    return {
+        "id": issued.record.id,
+        "name": issued.record.name,
+        "key": issued.key,
+        "created_at": format_timestamp(issued.record.created_at),
+    }
 
 
 @router.get("")

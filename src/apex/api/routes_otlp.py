@@ -36,16 +36,19 @@ class UnsupportedMediaType(ApexError):
 def _media_type(request: Request) -> str:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in (PROTOBUF, JSON):
-        raise UnsupportedMediaType(f"Send OTLP as {PROTOBUF} or {JSON}.",
-                                   details={"accepted": [PROTOBUF, JSON]})
+        raise UnsupportedMediaType(
+            f"Send OTLP as {PROTOBUF} or {JSON}.", details={"accepted": [PROTOBUF, JSON]}
+        )
     return media
 
 
 def _gzipped(request: Request) -> bool:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("gzip", "identity", ""):
-        raise UnsupportedMediaType("Send the body as is or with `Content-Encoding: gzip`.",
-                                   code="unsupported_content_encoding")
+        raise UnsupportedMediaType(
+            "Send the body as is or with `Content-Encoding: gzip`.",
+            code="unsupported_content_encoding",
+        )
     return encoding == "gzip"
 
 
@@ -65,7 +68,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 async def _owner(request: Request) -> str:
     header = request.headers.get("authorization", "")
-    key = header[len(_BEARER):].strip() if header.lower().startswith(_BEARER) else None
+    key = header[len(_BEARER) :].strip() if header.lower().startswith(_BEARER) else None
     keys: IngestionKeys = request.app.state.ingestion_keys
     return await keys.owner(key)
 
@@ -75,8 +78,9 @@ def _answer(outcome: ExportOutcome, media: str) -> Response:
     if media == PROTOBUF:
         answer = ExportTraceServiceResponse()
         if outcome.rejected:
-            answer.partial_success.CopyFrom(ExportTracePartialSuccess(
-                rejected_spans=outcome.rejected, error_message=message))
+            answer.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=outcome.rejected, error_message=message)
+            )
         return Response(answer.SerializeToString(), media_type=PROTOBUF)
     body: dict[str, Any] = {}
     if outcome.rejected:
@@ -94,8 +98,11 @@ async def export_traces(request: Request) -> Response:
     gzipped = _gzipped(request)
     live.refuse_if_full()
     if gate.locked():
-        raise RateLimited("The server is reading many exports; send this batch again.",
-                          retry_after_s=1, code="ingest_busy")
+        raise RateLimited(
+            "The server is reading many exports; send this batch again.",
+            retry_after_s=1,
+            code="ingest_busy",
+        )
     async with gate:
         body = await _body(request, limit)
         if gzipped:
@@ -106,6 +113,7 @@ async def export_traces(request: Request) -> Response:
     try:
         outcome = await asyncio.wait_for(asyncio.wrap_future(done), NORMALIZE_TIMEOUT_S)
     except TimeoutError:
-        raise ServiceUnavailable("The server is slow to save spans; send this batch again.",
-                                 code="ingest_slow") from None
+        raise ServiceUnavailable(
+            "The server is slow to save spans; send this batch again.", code="ingest_slow"
+        ) from None
     return _answer(outcome, media)

@@ -13,8 +13,8 @@ from apex.api.sse import RunEventStream
 from apex.errors import BadRequest
 from apex.execution.manager import RunManager
 from apex.execution.state import RunState
-from apex.timestamps import format_timestamp
 from apex.store.models import Run
+from apex.timestamps import format_timestamp
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
@@ -33,7 +33,9 @@ class RunCreate(BaseModel):
 
 def run_view(run: Run) -> dict[str, Any]:
     view: dict[str, Any] = {
-        "run_id": run.id, "thread_id": run.thread_id, "state": run.state,
+        "run_id": run.id,
+        "thread_id": run.thread_id,
+        "state": run.state,
         "created_at": format_timestamp(run.created_at),
         "started_at": format_timestamp(run.started_at) if run.started_at else None,
         "finished_at": format_timestamp(run.finished_at) if run.finished_at else None,
@@ -53,11 +55,15 @@ def _manager(request: Request) -> RunManager:
 
 
 @router.post("", status_code=202)
-async def start_run(request: Request, principal: CurrentPrincipal,
-                    body: RunCreate) -> dict[str, Any]:
+async def start_run(
+    request: Request, principal: CurrentPrincipal, body: RunCreate
+) -> dict[str, Any]:
     ticket = await _manager(request).submit(
-        user_id=principal.user_id, text=body.question(), thread_id=body.thread_id,
-        request_id=request.scope.get("state", {}).get("request_id") or "http")
+        user_id=principal.user_id,
+        text=body.question(),
+        thread_id=body.thread_id,
+        request_id=request.scope.get("state", {}).get("request_id") or "http",
+    )
     return {"run_id": ticket.run_id, "thread_id": ticket.thread_id, "state": ticket.state.value}
 
 
@@ -67,8 +73,7 @@ async def get_run(request: Request, principal: CurrentPrincipal, run_id: str) ->
 
 
 @router.post("/{run_id}/cancel", status_code=202)
-async def cancel_run(request: Request, principal: CurrentPrincipal,
-                     run_id: str) -> dict[str, Any]:
+async def cancel_run(request: Request, principal: CurrentPrincipal, run_id: str) -> dict[str, Any]:
     state = await _manager(request).cancel(principal.user_id, run_id)
     return {"run_id": run_id, "state": state.value}
 
@@ -78,14 +83,19 @@ def _after_seq(last_event_id: str | None) -> int:
         return 0
     value = last_event_id.strip()
     if not value.isdigit() or len(value) > 12:
-        raise BadRequest("Last-Event-ID must be the `seq` of a received event.",
-                         code="invalid_last_event_id")
+        raise BadRequest(
+            "Last-Event-ID must be the `seq` of a received event.", code="invalid_last_event_id"
+        )
     return int(value)
 
 
 @router.get("/{run_id}/events")
-async def run_events(request: Request, principal: CurrentPrincipal, run_id: str,
-                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+async def run_events(
+    request: Request,
+    principal: CurrentPrincipal,
+    run_id: str,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
     manager = _manager(request)
     await manager.get(principal.user_id, run_id)
     settings = request.app.state.settings
@@ -95,8 +105,16 @@ async def run_events(request: Request, principal: CurrentPrincipal, run_id: str,
         return RunState(run.state).terminal, run.final_event
 
     stream = RunEventStream(
-        request.app.state.event_bus, user_id=principal.user_id, run_id=run_id,
-        after_seq=_after_seq(last_event_id), queue_size=settings.ws_send_queue_size,
-        keepalive_s=settings.ws_heartbeat_s, run_status=run_status)
-    return StreamingResponse(stream.frames(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        request.app.state.event_bus,
+        user_id=principal.user_id,
+        run_id=run_id,
+        after_seq=_after_seq(last_event_id),
+        queue_size=settings.ws_send_queue_size,
+        keepalive_s=settings.ws_heartbeat_s,
+        run_status=run_status,
+    )
+    return StreamingResponse(
+        stream.frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -34,11 +34,13 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _importer(request: Request) -> UsageImporter:
-    return request.app.state.usage_importer
+    importer: UsageImporter = request.app.state.usage_importer
+    return importer
 
 
 def _ledger(request: Request) -> SqlLedger:
-    return request.app.state.ledger
+    ledger: SqlLedger = request.app.state.ledger
+    return ledger
 
 
 def _report(status: UploadStatus) -> dict[str, Any]:
@@ -57,7 +59,8 @@ def _limited(request: Request, limit: int) -> Request:
             if received > limit:
                 raise PayloadTooLarge(
                     f"The upload is larger than the limit of {limit - MULTIPART_OVERHEAD} bytes.",
-                    details={"limit_bytes": limit - MULTIPART_OVERHEAD})
+                    details={"limit_bytes": limit - MULTIPART_OVERHEAD},
+                )
         return message
 
     return Request(request.scope, receive)
@@ -70,10 +73,13 @@ async def _read_upload(request: Request) -> tuple[UploadFile, str | None, bool |
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
             f"The upload is larger than the limit of {settings.upload_max_bytes} bytes.",
-            details={"limit_bytes": settings.upload_max_bytes})
+            details={"limit_bytes": settings.upload_max_bytes},
+        )
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequest("Send the file as multipart/form-data in a field named `file`.",
-                         code="multipart_required")
+        raise BadRequest(
+            "Send the file as multipart/form-data in a field named `file`.",
+            code="multipart_required",
+        )
     form = await _limited(request, limit).form(max_files=1, max_fields=20)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -82,51 +88,102 @@ async def _read_upload(request: Request) -> tuple[UploadFile, str | None, bool |
     fmt = fmt.strip().lower() if isinstance(fmt, str) and fmt.strip() else None
     if fmt is not None and fmt not in FORMATS:
         await upload.close()
-        raise BadRequest(f"format must be one of {', '.join(FORMATS)}.", code="invalid_format",
-                         details={"format": fmt, "accepted": list(FORMATS)})
+        raise BadRequest(
+            f"format must be one of {', '.join(FORMATS)}.",
+            code="invalid_format",
+            details={"format": fmt, "accepted": list(FORMATS)},
+        )
     wait = form.get("wait")
     if isinstance(wait, str) and wait.strip():
         return upload, fmt, wait.strip().lower() not in ("false", "0", "no")
     return upload, fmt, None
 
 
-async def _run_upload(importer: UsageImporter, tenant_id: str, upload: UploadFile,
-                      fmt: str | None, upload_id: str | None = None) -> UploadStatus:
+async def _run_upload(
+    importer: UsageImporter,
+    tenant_id: str,
+    upload: UploadFile,
+    fmt: str | None,
+    upload_id: str | None = None,
+) -> UploadStatus:
     try:
-        return await importer.upload(tenant_id, upload.file, filename=upload.filename or "upload",
-                                     fmt=fmt, bytes_total=upload.size, upload_id=upload_id)
+        return await importer.upload(
+            tenant_id,
+            upload.file,
+            filename=upload.filename or "upload",
+            fmt=fmt,
+            bytes_total=upload.size,
+            upload_id=upload_id,
+        )
     finally:
         await upload.close()
 
 
 # The upload and price bodies are read by hand (a size limit while streaming; decimal prices
 # checked by the catalog's own rules), so their shapes are declared for the OpenAPI document.
-_UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary"},
-                       "format": {"type": "string", "enum": list(FORMATS)},
-                       "wait": {"type": "boolean"}}}}}}}
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "format": {"type": "string", "enum": list(FORMATS)},
+                        "wait": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    }
+}
 _PRICE = {"type": "number", "minimum": 0, "description": "USD per million tokens"}
-_PRICE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {
-        "type": "object", "required": ["input", "output"],
-        "properties": {"input": _PRICE, "output": _PRICE, "cached_input": _PRICE,
-                       "cache_write": _PRICE, "reasoning": _PRICE,
-                       "tiers": {"type": "array", "items": {
-                           "type": "object", "required": ["above_input_tokens", "input", "output"],
-                           "properties": {"above_input_tokens": {"type": "integer", "minimum": 1},
-                                          "input": _PRICE, "output": _PRICE,
-                                          "cached_input": _PRICE, "cache_write": _PRICE}}},
-                       "batch_discount": {"type": "number", "minimum": 0, "maximum": 1},
-                       "provider": {"type": "string"},
-                       "tier": {"type": "string", "enum": list(TIER_RANK)},
-                       "kind": {"type": "string", "enum": list(KINDS)}}}}}}}
+_PRICE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["input", "output"],
+                    "properties": {
+                        "input": _PRICE,
+                        "output": _PRICE,
+                        "cached_input": _PRICE,
+                        "cache_write": _PRICE,
+                        "reasoning": _PRICE,
+                        "tiers": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["above_input_tokens", "input", "output"],
+                                "properties": {
+                                    "above_input_tokens": {"type": "integer", "minimum": 1},
+                                    "input": _PRICE,
+                                    "output": _PRICE,
+                                    "cached_input": _PRICE,
+                                    "cache_write": _PRICE,
+                                },
+                            },
+                        },
+                        "batch_discount": {"type": "number", "minimum": 0, "maximum": 1},
+                        "provider": {"type": "string"},
+                        "tier": {"type": "string", "enum": list(TIER_RANK)},
+                        "kind": {"type": "string", "enum": list(KINDS)},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 @router.post("/uploads", openapi_extra=_UPLOAD_BODY)
-async def upload_usage(request: Request, principal: CurrentPrincipal,
-                       wait: bool = True) -> JSONResponse:
+async def upload_usage(
+    request: Request, principal: CurrentPrincipal, wait: bool = True
+) -> JSONResponse:
     """Import a usage file; `wait=false` (query or form field) answers 202 at once and the
     import goes on; `GET /api/usage/uploads/{id}` follows it."""
     upload, fmt, form_wait = await _read_upload(request)
@@ -135,36 +192,44 @@ async def upload_usage(request: Request, principal: CurrentPrincipal,
     if wait:
         status = await _run_upload(importer, principal.user_id, upload, fmt)
         return JSONResponse(_report(status))
-    status = await asyncio.to_thread(importer.start, principal.user_id,
-                                     filename=upload.filename or "upload", fmt=fmt or "auto",
-                                     bytes_total=upload.size)
-    task = asyncio.create_task(_background(importer, principal.user_id, upload, fmt,
-                                           status.upload_id))
+    status = await asyncio.to_thread(
+        importer.start,
+        principal.user_id,
+        filename=upload.filename or "upload",
+        fmt=fmt or "auto",
+        bytes_total=upload.size,
+    )
+    task = asyncio.create_task(
+        _background(importer, principal.user_id, upload, fmt, status.upload_id)
+    )
     request.app.state.usage_tasks.add(task)
     task.add_done_callback(request.app.state.usage_tasks.discard)
     return JSONResponse(_report(status), status_code=202)
 
 
-async def _background(importer: UsageImporter, tenant_id: str, upload: UploadFile,
-                      fmt: str | None, upload_id: str) -> None:
+async def _background(
+    importer: UsageImporter, tenant_id: str, upload: UploadFile, fmt: str | None, upload_id: str
+) -> None:
     try:
         await _run_upload(importer, tenant_id, upload, fmt, upload_id)
     except BadRequest:
         return  # recorded as a failed upload; the client reads it from GET /uploads/{id}
-    except Exception as exc:  # noqa: BLE001 - a background import must not die unseen
+    except Exception as exc:
         log.exception("usage_upload_failed", upload_id=upload_id, error=repr(exc))
 
 
 @router.get("/uploads")
-async def list_uploads(request: Request, principal: CurrentPrincipal,
-                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+async def list_uploads(
+    request: Request, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> dict[str, Any]:
     uploads = await asyncio.to_thread(_ledger(request).list_uploads, principal.user_id, limit)
     return {"items": [_report(status) for status in uploads]}
 
 
 @router.get("/uploads/{upload_id}")
-async def get_upload(upload_id: str, request: Request,
-                     principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_upload(
+    upload_id: str, request: Request, principal: CurrentPrincipal
+) -> dict[str, Any]:
     status = await asyncio.to_thread(_importer(request).status, principal.user_id, upload_id)
     if status is None:
         raise NotFound("No such upload.", code="upload_not_found")
@@ -177,15 +242,19 @@ class DemoLoadRequest(BaseModel):
 
 
 @router.post("/demo")
-async def load_demo(request: Request, principal: CurrentPrincipal,
-                    body: DemoLoadRequest | None = None) -> dict[str, Any]:
+async def load_demo(
+    request: Request, principal: CurrentPrincipal, body: DemoLoadRequest | None = None
+) -> dict[str, Any]:
     """Load the generated demo workload for the caller (replacing earlier demo rows)."""
     settings = request.app.state.settings
     body = body or DemoLoadRequest()
     rows = body.rows or settings.demo_default_rows
     if rows > settings.demo_max_rows:
-        raise BadRequest(f"rows: at most {settings.demo_max_rows}", code="too_many_rows",
-                         details={"max_rows": settings.demo_max_rows})
+        raise BadRequest(
+            f"rows: at most {settings.demo_max_rows}",
+            code="too_many_rows",
+            details={"max_rows": settings.demo_max_rows},
+        )
     status = await _importer(request).load_demo(principal.user_id, rows=rows, seed=body.seed)
     return _report(status)
 
@@ -201,14 +270,16 @@ def _parse_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"{name}: expected an ISO 8601 date or date-time, got {value!r}",
-                         code="invalid_period") from None
+        raise BadRequest(
+            f"{name}: expected an ISO 8601 date or date-time, got {value!r}", code="invalid_period"
+        ) from None
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.get("/summary")
 async def usage_summary(
-    request: Request, principal: CurrentPrincipal,
+    request: Request,
+    principal: CurrentPrincipal,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
@@ -217,8 +288,11 @@ async def usage_summary(
     high = _parse_bound(end, "to", end=True)
     if low and high and high <= low:
         raise BadRequest("`to` must be after `from`.", code="invalid_period")
-    period = None if low is None and high is None else UsagePeriod(
-        start=low or ALL_TIME.start, end=high or ALL_TIME.end)
+    period = (
+        None
+        if low is None and high is None
+        else UsagePeriod(start=low or ALL_TIME.start, end=high or ALL_TIME.end)
+    )
     summary = await _ledger(request).summary(principal.user_id, period)
     return summary.model_dump(mode="json", by_alias=True)
 
@@ -230,17 +304,26 @@ async def erase_usage(request: Request, principal: CurrentPrincipal) -> dict[str
 
 
 def _price_json(entry: dict[str, Any]) -> dict[str, Any]:
-    return {key: float(value) if isinstance(value, Decimal)
-            else [_price_json(item) for item in value] if key == "tiers" else value
-            for key, value in entry.items()}
+    return {
+        key: float(value)
+        if isinstance(value, Decimal)
+        else [_price_json(item) for item in value]
+        if key == "tiers"
+        else value
+        for key, value in entry.items()
+    }
 
 
 @router.get("/prices")
 async def list_prices(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     catalog = await asyncio.to_thread(_importer(request).catalog_for, principal.user_id)
-    return {"version": catalog.version, "as_of": catalog.as_of, "currency": "USD",
-            "unit": "per 1,000,000 tokens",
-            "models": [_price_json(price.to_dict()) for price in catalog.models]}
+    return {
+        "version": catalog.version,
+        "as_of": catalog.as_of,
+        "currency": "USD",
+        "unit": "per 1,000,000 tokens",
+        "models": [_price_json(price.to_dict()) for price in catalog.models],
+    }
 
 
 @router.put("/prices/{model:path}", openapi_extra=_PRICE_BODY)
@@ -251,18 +334,21 @@ async def set_price(model: str, request: Request, principal: CurrentPrincipal) -
     except (ValueError, RecursionError):
         raise InvalidJson() from None
     if not isinstance(body, dict):
-        raise BadRequest("Expected a JSON object with input and output prices.",
-                         code="invalid_price")
+        raise BadRequest(
+            "Expected a JSON object with input and output prices.", code="invalid_price"
+        )
     price = price_from_dict({**body, "id": model}, source="user")
     repriced = await asyncio.to_thread(_importer(request).set_price, principal.user_id, price)
     return {"price": _price_json(price.to_dict()), "repriced_rows": repriced}
 
 
 @router.delete("/prices/{model:path}", status_code=204)
-async def delete_price(model: str, request: Request, principal: CurrentPrincipal,
-                       provider: str = "") -> Response:
-    found = await asyncio.to_thread(_importer(request).remove_price, principal.user_id,
-                                    normalize_provider(provider), model)
+async def delete_price(
+    model: str, request: Request, principal: CurrentPrincipal, provider: str = ""
+) -> Response:
+    found = await asyncio.to_thread(
+        _importer(request).remove_price, principal.user_id, normalize_provider(provider), model
+    )
     if not found:
         raise NotFound("You have no price override for that model.", code="price_not_found")
     return Response(status_code=204)

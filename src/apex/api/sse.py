@@ -26,9 +26,17 @@ def sse_frame(event: RunEvent) -> str:
 
 
 class RunEventStream:
-    def __init__(self, bus: EventBus, *, user_id: str, run_id: str, after_seq: int,
-                 queue_size: int, keepalive_s: float,
-                 run_status: RunStatus) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        user_id: str,
+        run_id: str,
+        after_seq: int,
+        queue_size: int,
+        keepalive_s: float,
+        run_status: RunStatus,
+    ) -> None:
         self.bus = bus
         self.user_id = user_id
         self.run_id = run_id
@@ -61,7 +69,8 @@ class RunEventStream:
             while not self._overflowed:
                 try:
                     live = await asyncio.wait_for(
-                        self._queue.get(), FINAL_GRACE_S if ended else self.keepalive_s)
+                        self._queue.get(), FINAL_GRACE_S if ended else self.keepalive_s
+                    )
                 except TimeoutError:
                     if ended:
                         _, stored_final = await self.run_status()

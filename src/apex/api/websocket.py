@@ -37,11 +37,11 @@ from apex.config import Settings
 from apex.config.logging import bind_context, get_logger
 from apex.errors import ApexError
 from apex.execution.manager import RunManager
+from apex.ids import new_id
 from apex.realtime.bus import EventBus, Subscription
 from apex.realtime.delivery import OrderedFeed
 from apex.realtime.events import RunEvent, dumps
 from apex.timestamps import format_timestamp
-from apex.store.ids import new_id
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -62,8 +62,16 @@ def error_frame(code: str, message: str, ref: object = None) -> str:
 class LiveConnection:
     """One client connection: a reader, a writer, and the queue between the bus and the socket."""
 
-    def __init__(self, websocket: WebSocket, principal: Principal, *, manager: RunManager,
-                 bus: EventBus, hub: ConnectionHub, settings: Settings) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        *,
+        manager: RunManager,
+        bus: EventBus,
+        hub: ConnectionHub,
+        settings: Settings,
+    ) -> None:
         self.websocket = websocket
         self.principal = principal
         self.user_id = principal.user_id
@@ -84,16 +92,25 @@ class LiveConnection:
         bind_context(user_id=self.user_id, connection_id=self.connection_id)
         try:
             self._subscription = await self.bus.subscribe(self.user_id, self._offer_event)
-        except Exception as exc:  # noqa: BLE001 - no live events possible: say so and close
+        except Exception as exc:
             log.warning("ws_subscribe_failed", error=repr(exc))
             await self.websocket.close(INTERNAL_ERROR, "event bus unavailable")
             return
         self.hub.add(self)
         if self.websocket.app.state.auth.is_revoked(self.principal):  # revoked while connecting
             self._begin_close(POLICY_VIOLATION, TOKEN_REVOKED)
-        self._push("frame", dumps({
-            "type": "connection_ready", "connection_id": self.connection_id,
-            "user_id": self.user_id, "protocol": SUBPROTOCOL, "server_time": _now()}))
+        self._push(
+            "frame",
+            dumps(
+                {
+                    "type": "connection_ready",
+                    "connection_id": self.connection_id,
+                    "user_id": self.user_id,
+                    "protocol": SUBPROTOCOL,
+                    "server_time": _now(),
+                }
+            ),
+        )
         self._writer = asyncio.create_task(self._write_loop())
         reader = asyncio.create_task(self._read_loop())
         try:
@@ -115,8 +132,12 @@ class LiveConnection:
         try:
             self.queue.put_nowait((kind, item))
         except asyncio.QueueFull:
-            log.warning("ws_slow_consumer", connection_id=self.connection_id,
-                        user_id=self.user_id, queued=self.queue.qsize())
+            log.warning(
+                "ws_slow_consumer",
+                connection_id=self.connection_id,
+                user_id=self.user_id,
+                queued=self.queue.qsize(),
+            )
             self._begin_close(TRY_AGAIN_LATER, "slow consumer: reconnect and resume")
 
     def send_frame(self, frame: str) -> None:
@@ -154,13 +175,16 @@ class LiveConnection:
                 if kind == "frame":
                     await self._send(item)
                     continue
-                batch = (await self.feed.admit(item) if kind == "event"
-                         else await self.feed.resume(*item))
+                batch = (
+                    await self.feed.admit(item)
+                    if kind == "event"
+                    else await self.feed.resume(*item)
+                )
                 for event in batch:
                     await self._send(event.wire)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failed send or replay ends this connection only
+        except Exception as exc:
             if not self._closing:
                 log.warning("ws_write_failed", error=repr(exc))
                 self._closing = True
@@ -189,13 +213,24 @@ class LiveConnection:
             frame = parse_frame(text)
             ref = frame.client_message_id
             if isinstance(frame, UserMessageFrame):
-                ticket = await self.manager.submit(user_id=self.user_id, text=frame.text,
-                                                   thread_id=frame.thread_id,
-                                                   request_id=new_id())
+                ticket = await self.manager.submit(
+                    user_id=self.user_id,
+                    text=frame.text,
+                    thread_id=frame.thread_id,
+                    request_id=new_id(),
+                )
                 self.feed.follow(ticket.run_id)
-                self._push("frame", dumps({
-                    "type": "message_accepted", "client_message_id": ref,
-                    "thread_id": ticket.thread_id, "run_id": ticket.run_id}))
+                self._push(
+                    "frame",
+                    dumps(
+                        {
+                            "type": "message_accepted",
+                            "client_message_id": ref,
+                            "thread_id": ticket.thread_id,
+                            "run_id": ticket.run_id,
+                        }
+                    ),
+                )
             elif isinstance(frame, StopRunFrame):
                 await self.manager.cancel(self.user_id, frame.run_id)
             elif isinstance(frame, ResumeFrame):
@@ -207,14 +242,15 @@ class LiveConnection:
             self._push("frame", error_frame(exc.code, exc.message, exc.ref))
         except ApexError as exc:
             self._push("frame", error_frame(exc.code, exc.message, ref))
-        except Exception as exc:  # noqa: BLE001 - one bad request never ends the connection
+        except Exception as exc:
             unavailable = dependency_error(exc)
             if unavailable is not None:
                 self._push("frame", error_frame(unavailable.code, unavailable.message, ref))
                 return
             log.exception("ws_frame_failed", error=repr(exc))
-            self._push("frame", error_frame("internal_error", "Something went wrong on our "
-                                                              "side.", ref))
+            self._push(
+                "frame", error_frame("internal_error", "Something went wrong on our side.", ref)
+            )
 
 
 @router.websocket("/ws")
@@ -223,6 +259,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if principal is None:
         return
     state = websocket.app.state
-    connection = LiveConnection(websocket, principal, manager=state.run_manager,
-                                bus=state.event_bus, hub=state.ws_hub, settings=state.settings)
+    connection = LiveConnection(
+        websocket,
+        principal,
+        manager=state.run_manager,
+        bus=state.event_bus,
+        hub=state.ws_hub,
+        settings=state.settings,
+    )
     await connection.serve()

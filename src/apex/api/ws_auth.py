@@ -26,8 +26,9 @@ BEARER_SUBPROTOCOL_PREFIX = "bearer."
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
 TOKEN_REVOKED = "token revoked"
-_TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "jwt", "auth", "authorization",
-                                "bearer", "id_token"})
+_TOKEN_QUERY_NAMES = frozenset(
+    {"token", "access_token", "jwt", "auth", "authorization", "bearer", "id_token"}
+)
 
 
 def _credential(websocket: WebSocket) -> tuple[str, str] | None:
@@ -58,13 +59,14 @@ async def authenticate_handshake(websocket: WebSocket) -> Principal | None:
         try:
             if credential is not None and credential[1]:
                 kind, value = credential
-                principal = await (auth.authenticate(value) if kind == "token"
-                                   else auth.redeem_ws_ticket(value))
+                principal = await (
+                    auth.authenticate(value) if kind == "token" else auth.redeem_ws_ticket(value)
+                )
             elif credential is not None:
                 reason = "empty credential"
         except ApexError as exc:
             reason = exc.code
-        except Exception as exc:  # noqa: BLE001 - a broken auth backend is our failure, not theirs
+        except Exception as exc:
             log.exception("ws_auth_failed", error=repr(exc))
             close_code, reason = INTERNAL_ERROR, "authentication unavailable"
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -89,7 +91,8 @@ def close_revoked(sockets: Iterable[AuthenticatedSocket], auth: AuthService) -> 
     whenever this process learns of a revocation (its own, or another process's)."""
     for socket in sockets:
         if auth.is_revoked(socket.principal):
-            task = asyncio.get_running_loop().create_task(socket.shut(POLICY_VIOLATION,
-                                                                      TOKEN_REVOKED))
+            task = asyncio.get_running_loop().create_task(
+                socket.shut(POLICY_VIOLATION, TOKEN_REVOKED)
+            )
             _closing.add(task)
             task.add_done_callback(_closing.discard)

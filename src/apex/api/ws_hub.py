@@ -48,8 +48,10 @@ class ConnectionHub:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        await asyncio.gather(*(member.shut(GOING_AWAY, "server shutting down")
-                               for member in list(self._members)), return_exceptions=True)
+        await asyncio.gather(
+            *(member.shut(GOING_AWAY, "server shutting down") for member in list(self._members)),
+            return_exceptions=True,
+        )
 
     def add(self, member: HubMember) -> None:
         self._members.add(member)

@@ -18,6 +18,7 @@ from apex.errors import ApexError, BadRequest, Conflict, Forbidden, NotFound, Un
 from apex.store.models import User
 from apex.store.repositories.oidc_identities import OidcIdentityRepository
 from apex.store.repositories.users import UserRepository
+from apex.store.types import utcnow
 
 log = get_logger("apex.auth.accounts")
 
@@ -38,14 +39,19 @@ def _invalid_credentials() -> Unauthorized:
     return Unauthorized("The email or password is not correct.", code="invalid_credentials")
 
 
+def _disabled() -> Forbidden:
+    return Forbidden("This account has been disabled by an administrator.", code="account_disabled")
+
+
 def clean_name(raw: str | None) -> str | None:
     """Display names are free text, but never control characters (they break logs and terminals)."""
     if raw is None or not raw.strip():
         return None
     name = unicodedata.normalize("NFC", raw.strip())
     if len(name) > MAX_NAME_CHARS:
-        raise BadRequest(f"The name can be at most {MAX_NAME_CHARS} characters.",
-                         code="invalid_name")
+        raise BadRequest(
+            f"The name can be at most {MAX_NAME_CHARS} characters.", code="invalid_name"
+        )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise BadRequest("The name cannot contain control characters.", code="invalid_name")
     return name
@@ -76,16 +82,18 @@ class AccountService:
         self.register_rule = RateLimitRule("register", settings.rate_limit_register_per_minute)
         self.refresh_rule = RateLimitRule("refresh", settings.rate_limit_refresh_per_minute)
 
-    async def register(self, *, email: str, password: str, name: str | None,
-                       client_ip: str) -> SignedIn:
+    async def register(
+        self, *, email: str, password: str, name: str | None, client_ip: str
+    ) -> SignedIn:
         await self.rate_limits.check(self.register_rule, ip=client_ip)
         normalized = normalize_email(email)
         await self.rate_limits.check(self.register_rule, account=normalized)
         check_password_policy(password)
         display_name = clean_name(name)
         password_hash = await self.passwords.hash(password)
-        user = await self.users.create(email=normalized, password_hash=password_hash,
-                                       name=display_name)
+        user = await self.users.create(
+            email=normalized, password_hash=password_hash, name=display_name
+        )
         log.info("account_registered", user_id=user.id)
         return await self._start_session(user)
 
@@ -113,6 +121,11 @@ class AccountService:
         await self.rate_limits.check(self.refresh_rule, ip=client_ip)
         record = await self.refresh_tokens.lookup(refresh_token)
         await self.rate_limits.check(self.refresh_rule, account=record.user_id)
+        user = await self.users.get(record.user_id)
+        if user is None:
+            raise invalid_refresh_token("belongs to an account that no longer exists")
+        if user.disabled_at is not None:
+            raise _disabled()
         successor = await self.refresh_tokens.rotate(record)
         if successor is None:
             await self.auth.revoke_session(record.family_id, "reuse")
@@ -122,9 +135,6 @@ class AccountService:
                 "as a precaution; sign in again.",
                 code="refresh_token_reused",
             )
-        user = await self.users.get(record.user_id)
-        if user is None:
-            raise invalid_refresh_token("belongs to an account that no longer exists")
         access = self.access_tokens.issue(user.id, session_id=successor.family_id)
         return SignedIn(user=user, access=access, refresh_token=successor.token)
 
@@ -152,8 +162,9 @@ class AccountService:
             user = await self.users.get_by_email(normalized)
             if user is None:
                 user = await self._create_or_fetch(normalized, name=_safe_name(claims.name))
-            user_id = await self.identities.link(user_id=user.id, provider=claims.provider,
-                                                 subject=claims.subject, email=normalized)
+            user_id = await self.identities.link(
+                user_id=user.id, provider=claims.provider, subject=claims.subject, email=normalized
+            )
         user = await self.users.get(user_id)
         if user is None:
             raise Conflict("The account changed during sign-in; please sign in again.")
@@ -172,6 +183,29 @@ class AccountService:
             log.info("account_deleted", user_id=user_id)
         await self.auth.revoke_account(user_id)
 
+    async def disable(self, email: str) -> int:
+        """An operator's decision: the account can no longer sign in or refresh, and every
+        sign-in it has is ended on every process at once (its tokens are refused, its open
+        sockets close with 1008). Returns how many sign-ins were ended."""
+        user = await self._by_email(email)
+        await self.users.set_disabled(user.id, utcnow())
+        sessions = await self.users.live_sign_in_ids(user.id)
+        await self.auth.revoke_sessions(sessions, "disabled")
+        log.info("account_disabled", user_id=user.id, sign_ins=len(sessions))
+        return len(sessions)
+
+    async def enable(self, email: str) -> None:
+        """Lift `disable`: the account may sign in again (its ended sign-ins stay ended)."""
+        user = await self._by_email(email)
+        await self.users.set_disabled(user.id, None)
+        log.info("account_enabled", user_id=user.id)
+
+    async def _by_email(self, email: str) -> User:
+        user = await self.users.get_by_email(normalize_email(email))
+        if user is None:
+            raise NotFound(f"No account with the email {email!r}.", code="user_not_found")
+        return user
+
     async def _create_or_fetch(self, email: str, *, name: str | None) -> User:
         """Create a password-less account; if a concurrent request just created it, use that one."""
         try:
@@ -183,6 +217,10 @@ class AccountService:
             return existing
 
     async def _start_session(self, user: User) -> SignedIn:
+        """Every way of signing in ends here, so a disabled account is refused here (after the
+        password check: who does not know the password learns nothing of the account)."""
+        if user.disabled_at is not None:
+            raise _disabled()
         refresh = await self.refresh_tokens.start(user.id)
         access = self.access_tokens.issue(user.id, session_id=refresh.family_id)
         return SignedIn(user=user, access=access, refresh_token=refresh.token)

@@ -44,8 +44,11 @@ def key_hash(key: str) -> str:
 
 
 def _refused() -> Unauthorized:
-    return Unauthorized("The ingestion key is missing, unknown or revoked: send "
-                        "`Authorization: Bearer <ingestion key>`.", code="invalid_ingestion_key")
+    return Unauthorized(
+        "The ingestion key is missing, unknown or revoked: send "
+        "`Authorization: Bearer <ingestion key>`.",
+        code="invalid_ingestion_key",
+    )
 
 
 class IngestionKeys:
@@ -58,11 +61,18 @@ class IngestionKeys:
     async def create(self, user_id: str, name: str) -> IssuedKey:
         name = name.strip()
         if not name or len(name) > MAX_NAME_CHARS:
-            raise BadRequest(f"name: give the key a name of 1 to {MAX_NAME_CHARS} characters.",
-                             code="validation_error")
+            raise BadRequest(
+                f"name: give the key a name of 1 to {MAX_NAME_CHARS} characters.",
+                code="validation_error",
+            )
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = await self._keys.create(user_id=user_id, name=name, prefix=key[:PREFIX_CHARS],
-                                         key_hash=key_hash(key), limit=MAX_KEYS_PER_USER)
+        record = await self._keys.create(
+            user_id=user_id,
+            name=name,
+            prefix=key[:PREFIX_CHARS],
+            key_hash=key_hash(key),
+            limit=MAX_KEYS_PER_USER,
+        )
         return IssuedKey(record, key)
 
     async def list(self, user_id: str) -> list[IngestionKey]:
@@ -91,6 +101,6 @@ class IngestionKeys:
             self._recorded.clear()
         self._recorded[key_id] = now
         moment = utcnow()
-        await self._keys.mark_used(key_id, moment,
-                                   unless_since=moment - timedelta(seconds=USE_RECORDED_EVERY_S))
-
+        await self._keys.mark_used(
+            key_id, moment, unless_since=moment - timedelta(seconds=USE_RECORDED_EVERY_S)
+        )

@@ -71,13 +71,16 @@ def configured_providers(settings: Settings) -> dict[str, OidcProvider]:
     if settings.oidc_google_client_id:
         secret = settings.oidc_google_client_secret
         providers["google"] = OidcProvider(
-            name="google", issuer=GOOGLE_ISSUER, client_id=settings.oidc_google_client_id,
+            name="google",
+            issuer=GOOGLE_ISSUER,
+            client_id=settings.oidc_google_client_id,
             client_secret=secret.get_secret_value() if secret else None,
         )
     if settings.oidc_issuer and settings.oidc_client_id:
         secret = settings.oidc_client_secret
         providers[settings.oidc_name] = OidcProvider(
-            name=settings.oidc_name, issuer=settings.oidc_issuer.rstrip("/"),
+            name=settings.oidc_name,
+            issuer=settings.oidc_issuer.rstrip("/"),
             client_id=settings.oidc_client_id,
             client_secret=secret.get_secret_value() if secret else None,
         )
@@ -85,18 +88,22 @@ def configured_providers(settings: Settings) -> dict[str, OidcProvider]:
 
 
 def _failed(message: str) -> Unauthorized:
-    return Unauthorized(f"Sign-in with the identity provider failed: {message}.",
-                        code="oidc_failed")
+    return Unauthorized(
+        f"Sign-in with the identity provider failed: {message}.", code="oidc_failed"
+    )
 
 
 def _unreachable(provider: OidcProvider) -> ServiceUnavailable:
-    return ServiceUnavailable(f"The identity provider {provider.name!r} is not answering.",
-                              code="oidc_provider_unavailable")
+    return ServiceUnavailable(
+        f"The identity provider {provider.name!r} is not answering.",
+        code="oidc_provider_unavailable",
+    )
 
 
 class OidcLogin:
-    def __init__(self, providers: dict[str, OidcProvider], tickets: TicketStore,
-                 public_url: str) -> None:
+    def __init__(
+        self, providers: dict[str, OidcProvider], tickets: TicketStore, public_url: str
+    ) -> None:
         self.providers = providers
         self.tickets = tickets
         self.public_url = public_url.rstrip("/")
@@ -124,7 +131,9 @@ class OidcLogin:
                 PENDING_LOGIN_TTL_S,
             )
             url, _ = client.create_authorization_url(
-                metadata["authorization_endpoint"], state=state, code_verifier=verifier,
+                metadata["authorization_endpoint"],
+                state=state,
+                code_verifier=verifier,
                 nonce=nonce,
             )
         return OidcRedirect(url=url, state=state)
@@ -137,13 +146,16 @@ class OidcLogin:
         provider = self.provider(name)
         pending = await self.tickets.redeem(PENDING_LOGIN_KIND, state)
         if pending is None or pending.get("provider") != provider.name:
-            raise BadRequest("This sign-in link is invalid, expired or already used; start again.",
-                             code="invalid_oidc_state")
+            raise BadRequest(
+                "This sign-in link is invalid, expired or already used; start again.",
+                code="invalid_oidc_state",
+            )
         async with self._client(provider) as client:
             metadata = await self._discover(client, provider)
             try:
-                token = await client.fetch_token(metadata["token_endpoint"], code=code,
-                                                 code_verifier=pending["verifier"])
+                token = await client.fetch_token(
+                    metadata["token_endpoint"], code=code, code_verifier=pending["verifier"]
+                )
             except OAuthError as exc:
                 raise _failed(f"the code was refused ({exc.error})") from None
             except (httpx2.HTTPError, ValueError, OSError) as exc:
@@ -152,8 +164,9 @@ class OidcLogin:
             id_token = token.get("id_token")
             if not isinstance(id_token, str):
                 raise _failed("no id_token was returned")
-            claims = await self._verify_id_token(client, provider, metadata, id_token,
-                                                 pending["nonce"])
+            claims = await self._verify_id_token(
+                client, provider, metadata, id_token, pending["nonce"]
+            )
             userinfo = await self._userinfo(client, metadata)
         if userinfo and userinfo.get("sub") != claims["sub"]:
             raise _failed("userinfo names a different subject")
@@ -171,13 +184,17 @@ class OidcLogin:
 
     def _client(self, provider: OidcProvider) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(
-            client_id=provider.client_id, client_secret=provider.client_secret,
-            scope=provider.scope, redirect_uri=self.redirect_uri(provider),
-            code_challenge_method="S256", timeout=HTTP_TIMEOUT_S,
+            client_id=provider.client_id,
+            client_secret=provider.client_secret,
+            scope=provider.scope,
+            redirect_uri=self.redirect_uri(provider),
+            code_challenge_method="S256",
+            timeout=HTTP_TIMEOUT_S,
         )
 
-    async def _get_json(self, client: AsyncOAuth2Client, provider: OidcProvider,
-                        url: str) -> dict[str, Any]:
+    async def _get_json(
+        self, client: AsyncOAuth2Client, provider: OidcProvider, url: str
+    ) -> dict[str, Any]:
         try:
             response = await client.request("GET", url, withhold_token=True)
             response.raise_for_status()
@@ -204,8 +221,13 @@ class OidcLogin:
         self._metadata[provider.name] = (time.monotonic() + METADATA_TTL_S, metadata)
         return metadata
 
-    async def _signing_key(self, client: AsyncOAuth2Client, provider: OidcProvider,
-                           metadata: dict[str, Any], header: dict[str, Any]) -> jwt.PyJWK:
+    async def _signing_key(
+        self,
+        client: AsyncOAuth2Client,
+        provider: OidcProvider,
+        metadata: dict[str, Any],
+        header: dict[str, Any],
+    ) -> jwt.PyJWK:
         """The JWKS key the header names, fetched again once when unknown (keys rotate)."""
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ID_TOKEN_ALGORITHMS:
@@ -214,10 +236,14 @@ class OidcLogin:
             if attempt or provider.name not in self._jwks:
                 document = await self._get_json(client, provider, metadata["jwks_uri"])
                 keys = document.get("keys")
-                self._jwks[provider.name] = [k for k in keys if isinstance(k, dict)] if isinstance(
-                    keys, list) else []
-            candidates = [k for k in self._jwks[provider.name]
-                          if (kid is None or k.get("kid") == kid) and k.get("use", "sig") == "sig"]
+                self._jwks[provider.name] = (
+                    [k for k in keys if isinstance(k, dict)] if isinstance(keys, list) else []
+                )
+            candidates = [
+                k
+                for k in self._jwks[provider.name]
+                if (kid is None or k.get("kid") == kid) and k.get("use", "sig") == "sig"
+            ]
             if len(candidates) == 1 and candidates[0].get("alg", alg) == alg:
                 try:
                     return jwt.PyJWK(candidates[0], algorithm=alg)
@@ -225,9 +251,14 @@ class OidcLogin:
                     raise _failed("the provider's signing key is unusable") from None
         raise _failed("the id_token is signed with an unknown key")
 
-    async def _verify_id_token(self, client: AsyncOAuth2Client, provider: OidcProvider,
-                               metadata: dict[str, Any], id_token: str,
-                               nonce: str) -> dict[str, Any]:
+    async def _verify_id_token(
+        self,
+        client: AsyncOAuth2Client,
+        provider: OidcProvider,
+        metadata: dict[str, Any],
+        id_token: str,
+        nonce: str,
+    ) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError:
@@ -235,8 +266,12 @@ class OidcLogin:
         key = await self._signing_key(client, provider, metadata, header)
         try:
             claims: dict[str, Any] = jwt.decode(
-                id_token, key, algorithms=[key.algorithm_name], audience=provider.client_id,
-                issuer=str(metadata["issuer"]), leeway=ID_TOKEN_LEEWAY_S,
+                id_token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=provider.client_id,
+                issuer=str(metadata["issuer"]),
+                leeway=ID_TOKEN_LEEWAY_S,
                 options={"require": ["iss", "sub", "aud", "exp", "iat"]},
             )
         except jwt.PyJWTError as exc:
@@ -250,8 +285,9 @@ class OidcLogin:
             raise _failed("the id_token has no subject")
         return claims
 
-    async def _userinfo(self, client: AsyncOAuth2Client,
-                        metadata: dict[str, Any]) -> dict[str, Any] | None:
+    async def _userinfo(
+        self, client: AsyncOAuth2Client, metadata: dict[str, Any]
+    ) -> dict[str, Any] | None:
         endpoint = metadata.get("userinfo_endpoint")
         if not isinstance(endpoint, str):
             return None

@@ -54,7 +54,9 @@ class Passwords:
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True only for a real hash that matches; `None` still pays for one verification."""
-        matched = await asyncio.to_thread(self._matches, password_hash or self._dummy_hash, password)
+        matched = await asyncio.to_thread(
+            self._matches, password_hash or self._dummy_hash, password
+        )
         return matched and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:

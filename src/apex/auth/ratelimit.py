@@ -12,12 +12,13 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Protocol
 
 from apex.errors import RateLimited
-from apex.store.redis_errors import redis_required
+from apex.shared_redis.errors import redis_required
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 PERIOD_S = 60.0
 
@@ -102,8 +103,9 @@ class RateLimits:
         """Every subject (e.g. `ip=...`, `account=...`) is counted against the rule."""
         for kind, subject in subjects.items():
             digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-            wait = await self.limiter.acquire(f"{rule.name}:{kind}:{digest}", rule.per_minute,
-                                              PERIOD_S)
+            wait = await self.limiter.acquire(
+                f"{rule.name}:{kind}:{digest}", rule.per_minute, PERIOD_S
+            )
             if wait > 0:
                 raise RateLimited(
                     f"Too many {rule.name} attempts; try again in {math.ceil(wait)} s.",

@@ -61,8 +61,9 @@ class RefreshTokens:
         if record.used:
             return None
         token = secrets.token_urlsafe(32)
-        rotated = await self.repository.rotate(record, new_hash=_hash(token),
-                                               new_expires_at=utcnow() + self.ttl)
+        rotated = await self.repository.rotate(
+            record, new_hash=_hash(token), new_expires_at=utcnow() + self.ttl
+        )
         return IssuedRefreshToken(token=token, family_id=record.family_id) if rotated else None
 
     async def revoke_family(self, family_id: str, reason: str) -> None:

@@ -17,15 +17,16 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from apex.config.logging import get_logger
 from apex.errors import DependencyUnavailable
+from apex.shared_redis.errors import RedisError
 from apex.store.database import is_unreachable
 from apex.store.repositories.revocations import RevocationRepository
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = get_logger("apex.auth.revocation")
 
@@ -102,8 +103,9 @@ class LocalRevocationList:
 class RecordedRevocationList:
     """The in-process denylist as a cache of the app database's record."""
 
-    def __init__(self, record: RevocationRepository,
-                 resync_every_s: float = RESYNC_EVERY_S) -> None:
+    def __init__(
+        self, record: RevocationRepository, resync_every_s: float = RESYNC_EVERY_S
+    ) -> None:
         self._record = record
         self._resync_every_s = resync_every_s
         self._memory = LocalRevocationList()
@@ -114,7 +116,7 @@ class RecordedRevocationList:
         """Load what is in force; a database that cannot answer yet is retried in the background."""
         try:
             await self.resync()
-        except Exception as exc:  # noqa: BLE001 - the loop below retries; requests still verify
+        except Exception as exc:
             log.warning("revocations_not_loaded_at_start", error=repr(exc)[:200])
         self._tasks.append(asyncio.create_task(self._resync_loop(), name="apex-revocations"))
 
@@ -155,7 +157,7 @@ class RecordedRevocationList:
     async def _try_resync(self) -> bool:
         try:
             await self.resync()
-        except Exception as exc:  # noqa: BLE001 - retried at the next look
+        except Exception as exc:
             log.warning("revocations_resync_failed", error=repr(exc)[:200])
             return False
         return True
@@ -168,15 +170,20 @@ class RecordedRevocationList:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 try:
                     await self._record.prune()
-                except Exception as exc:  # noqa: BLE001 - pruned at a later look
+                except Exception as exc:
                     log.warning("revocations_prune_failed", error=repr(exc)[:200])
 
 
 class RedisRevocationList(RecordedRevocationList):
     """Recorded in the app database, announced to every process through a Redis channel."""
 
-    def __init__(self, record: RevocationRepository, client: aioredis.Redis, prefix: str,
-                 resync_every_s: float = RESYNC_EVERY_S) -> None:
+    def __init__(
+        self,
+        record: RevocationRepository,
+        client: aioredis.Redis,
+        prefix: str,
+        resync_every_s: float = RESYNC_EVERY_S,
+    ) -> None:
         super().__init__(record, resync_every_s)
         self._redis = client
         self._channel = f"{prefix}:auth:revocations"
@@ -220,8 +227,9 @@ class RedisRevocationList(RecordedRevocationList):
                     self.synced.set()
                     self._first_attempt.set()
                     while True:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                           timeout=self._resync_every_s)
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=self._resync_every_s
+                        )
                         if message is not None and message["type"] == "message":
                             self._apply(message["data"])
             except (RedisError, OSError) as exc:

@@ -28,8 +28,9 @@ def _revoked() -> Unauthorized:
 
 
 def _invalid_ticket() -> Unauthorized:
-    return Unauthorized("The WebSocket ticket is invalid, expired or already used.",
-                        code="invalid_ticket")
+    return Unauthorized(
+        "The WebSocket ticket is invalid, expired or already used.", code="invalid_ticket"
+    )
 
 
 class AuthService:
@@ -61,8 +62,10 @@ class AuthService:
         """For holders of a Principal that outlives a request (a WebSocket): has it been revoked
         since? The token itself, its sign-in, or its whole account (deleted)."""
         revoked = self.revocations.is_revoked
-        return revoked(principal.token_id) or revoked(principal.user_id) or (
-            principal.session_id is not None and revoked(principal.session_id)
+        return (
+            revoked(principal.token_id)
+            or revoked(principal.user_id)
+            or (principal.session_id is not None and revoked(principal.session_id))
         )
 
     async def issue_ws_ticket(self, principal: Principal) -> IssuedTicket:
@@ -89,8 +92,9 @@ class AuthService:
         if self.is_revoked(principal):
             raise _revoked()
         if principal.expires_at.timestamp() <= time.time():
-            raise Unauthorized("The access token behind this ticket has expired.",
-                               code="token_expired")
+            raise Unauthorized(
+                "The access token behind this ticket has expired.", code="token_expired"
+            )
         return principal
 
     async def logout(self, principal: Principal) -> None:
@@ -107,7 +111,17 @@ class AuthService:
         until = time.time() + self.access_tokens.ttl_s + SESSION_REVOCATION_MARGIN_S
         await self.revocations.revoke([user_id], until)
 
-    async def revoke_session(self, session_id: str, reason: str, also: list[str] | None = None) -> None:
+    async def revoke_sessions(self, session_ids: list[str], reason: str) -> None:
+        """End several sign-ins at once (an account being disabled): one denylist write."""
+        for session_id in session_ids:
+            await self.refresh_tokens.revoke_family(session_id, reason)
+        if session_ids:
+            until = time.time() + self.access_tokens.ttl_s + SESSION_REVOCATION_MARGIN_S
+            await self.revocations.revoke(session_ids, until)
+
+    async def revoke_session(
+        self, session_id: str, reason: str, also: list[str] | None = None
+    ) -> None:
         """End a sign-in everywhere: no more refreshes, and every access token it issued is denied.
 
         Tokens of the session live at most one access-token lifetime from now (no new one can be

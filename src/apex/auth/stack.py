@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from apex.auth.accounts import AccountService
 from apex.auth.oidc import OidcLogin, configured_providers
@@ -16,11 +15,15 @@ from apex.auth.service import AuthService
 from apex.auth.tickets import LocalTicketStore, RedisTicketStore, TicketStore
 from apex.auth.tokens import AccessTokenService
 from apex.config import Settings
+from apex.shared_redis.client import redis_client
 from apex.store.database import Database
 from apex.store.repositories.oidc_identities import OidcIdentityRepository
 from apex.store.repositories.refresh_tokens import RefreshTokenRepository
 from apex.store.repositories.revocations import RevocationRepository
 from apex.store.repositories.users import UserRepository
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +37,18 @@ class AuthBackends:
     redis: aioredis.Redis | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings, db: Database) -> "AuthBackends":
+    def for_settings(cls, settings: Settings, db: Database) -> AuthBackends:
         record = RevocationRepository(db)
         if not settings.redis_url:
             return cls(RecordedRevocationList(record), LocalTicketStore(), LocalRateLimiter())
-        client = aioredis.from_url(settings.redis_url)
+        client = redis_client(settings.redis_url)
         prefix = settings.redis_key_prefix
-        return cls(RedisRevocationList(record, client, prefix), RedisTicketStore(client, prefix),
-                   RedisRateLimiter(client, prefix), client)
+        return cls(
+            RedisRevocationList(record, client, prefix),
+            RedisTicketStore(client, prefix),
+            RedisRateLimiter(client, prefix),
+            client,
+        )
 
     async def start(self) -> None:
         await self.revocations.start()
@@ -72,15 +79,30 @@ async def open_auth_stack(settings: Settings, db: Database) -> AuthStack:
     await backends.start()
     access_tokens = AccessTokenService(settings)
     refresh_tokens = RefreshTokens(RefreshTokenRepository(db), settings.refresh_token_ttl_s)
-    auth = AuthService(access_tokens, revocations=backends.revocations, tickets=backends.tickets,
-                       refresh_tokens=refresh_tokens, ws_ticket_ttl_s=settings.ws_ticket_ttl_s)
+    auth = AuthService(
+        access_tokens,
+        revocations=backends.revocations,
+        tickets=backends.tickets,
+        refresh_tokens=refresh_tokens,
+        ws_ticket_ttl_s=settings.ws_ticket_ttl_s,
+    )
     passwords = Passwords(settings)
     accounts = AccountService(
-        settings, users=UserRepository(db), identities=OidcIdentityRepository(db),
-        passwords=passwords, access_tokens=access_tokens, refresh_tokens=refresh_tokens,
-        auth=auth, rate_limits=RateLimits(backends.limiter),
+        settings,
+        users=UserRepository(db),
+        identities=OidcIdentityRepository(db),
+        passwords=passwords,
+        access_tokens=access_tokens,
+        refresh_tokens=refresh_tokens,
+        auth=auth,
+        rate_limits=RateLimits(backends.limiter),
     )
-    oidc = OidcLogin(configured_providers(settings), backends.tickets,
-                     settings.resolved_public_url)
-    return AuthStack(access_tokens=access_tokens, auth=auth, accounts=accounts, oidc=oidc,
-                     passwords=passwords, backends=backends)
+    oidc = OidcLogin(configured_providers(settings), backends.tickets, settings.resolved_public_url)
+    return AuthStack(
+        access_tokens=access_tokens,
+        auth=auth,
+        accounts=accounts,
+        oidc=oidc,
+        passwords=passwords,
+        backends=backends,
+    )

@@ -10,11 +10,12 @@ import hashlib
 import json
 import secrets
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis.asyncio as aioredis
+from apex.shared_redis.errors import redis_required
 
-from apex.store.redis_errors import redis_required
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 MAX_TICKET_CHARS = 128
 PRUNE_EVERY_S = 60.0
@@ -75,8 +76,9 @@ class RedisTicketStore:
     async def issue(self, kind: str, payload: Payload, ttl_s: int) -> str:
         ticket = new_ticket()
         with redis_required("Issuing a ticket"):
-            await self._redis.set(self._prefix + ticket_key(kind, ticket), json.dumps(payload),
-                                  ex=ttl_s)
+            await self._redis.set(
+                self._prefix + ticket_key(kind, ticket), json.dumps(payload), ex=ttl_s
+            )
         return ticket
 
     async def redeem(self, kind: str, ticket: str) -> Payload | None:

@@ -32,7 +32,8 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger
 
 
 def bind_context(**values: str | None) -> None:

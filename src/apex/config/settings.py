@@ -77,7 +77,9 @@ class Settings(BaseSettings):
 
     oidc_google_client_id: str | None = None
     oidc_google_client_secret: SecretStr | None = None
-    oidc_issuer: str | None = Field(default=None, description="Any OIDC issuer (discovery URL base).")
+    oidc_issuer: str | None = Field(
+        default=None, description="Any OIDC issuer (discovery URL base)."
+    )
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_name: str = "oidc"
@@ -110,57 +112,80 @@ class Settings(BaseSettings):
     event_replay_max: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
     event_replay_ttl_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
     event_replay_retained_runs: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
-        default=1_000, description="In-process bus: ended runs whose event log is kept for resume.")
+        default=1_000, description="In-process bus: ended runs whose event log is kept for resume."
+    )
     max_queued_runs_per_user: Annotated[int, Field(ge=0, le=10_000)] = 20
     worker_heartbeat_s: Annotated[float, Field(gt=0, le=300)] = 5.0
     worker_lost_after_s: Annotated[float, Field(ge=2, le=3_600)] = 15.0
     event_outbox_max: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
-        default=100_000, description="Redis bus: events held while Redis is unreachable.")
+        default=100_000, description="Redis bus: events held while Redis is unreachable."
+    )
     run_store_retry_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
-        default=600.0, description="How long a run's end is retried through a database outage.")
+        default=600.0, description="How long a run's end is retried through a database outage."
+    )
     shutdown_grace_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     step_delay_ms: Annotated[int, Field(ge=0, le=60_000)] = Field(
-        default=0, description="Pause between the agents of a run (demos, UI work).")
+        default=0, description="Pause between the agents of a run (demos, UI work)."
+    )
 
     upload_max_bytes: Annotated[int, Field(ge=1_024)] = 200 * 1_048_576
     ledger_memory_limit_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 448
     ledger_threads: Annotated[int, Field(ge=1, le=256)] | None = None
     ledger_prepare_tenants: Annotated[int, Field(ge=0, le=10_000)] = Field(
-        default=20, description="At start, tenants (latest upload first) whose usage answers "
-                                "are prepared in the background; 0 prepares none.")
+        default=20,
+        description="At start, tenants (latest upload first) whose usage answers "
+        "are prepared in the background; 0 prepares none.",
+    )
     prices_file: Path | None = Field(
-        default=None, description="JSON price entries that extend or override the catalog.")
+        default=None, description="JSON price entries that extend or override the catalog."
+    )
     demo_default_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
     demo_max_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 1_000_000
     otlp_max_request_bytes: Annotated[int, Field(ge=1_024, le=1_073_741_824)] = Field(
-        default=8 * 1_048_576, description="Largest OTLP export accepted, as sent and once "
-                                            "decompressed (413 past it).")
+        default=8 * 1_048_576,
+        description="Largest OTLP export accepted, as sent and once decompressed (413 past it).",
+    )
     otlp_commit_interval_s: Annotated[float, Field(gt=0, le=5)] = Field(
-        default=0.5, description="How long live rows wait to be committed with later ones.")
+        default=0.5, description="How long live rows wait to be committed with later ones."
+    )
     otlp_commit_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     otlp_max_pending_rows: Annotated[int, Field(ge=1_000, le=100_000_000)] = Field(
-        default=200_000, description="Live rows received but not committed, at most: past "
-                                       "it exports get 429 (503 while commits fail).")
+        default=200_000,
+        description="Live rows received but not committed, at most: past "
+        "it exports get 429 (503 while commits fail).",
+    )
 
     alerts_every_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
-        default=300.0, description="Scheduled evaluation of budgets and anomalies (one process "
-                                   "per round when several share Redis).")
+        default=300.0,
+        description="Scheduled evaluation of budgets and anomalies (one process "
+        "per round when several share Redis).",
+    )
     webhook_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
     webhook_backoff_s: Annotated[float, Field(gt=0, le=3_600)] = Field(
-        default=2.0, description="Wait before a webhook's first retry; doubled for each next.")
+        default=2.0, description="Wait before a webhook's first retry; doubled for each next."
+    )
     webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    webhooks_allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local "
+        "addresses (receivers inside the server's own network).",
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = Field(default=None, description="Default: JSON in production only.")
 
     @model_validator(mode="after")
-    def _heartbeats_outlive_their_interval(self) -> "Settings":
+    def _heartbeats_outlive_their_interval(self) -> Settings:
         if self.worker_lost_after_s < 2 * self.worker_heartbeat_s:
             raise ValueError("worker_lost_after_s must be at least twice worker_heartbeat_s")
         return self
 
     @field_validator(
-        "database_url", "redis_url", "clickhouse_url", "public_url", "forwarded_allow_ips",
+        "database_url",
+        "redis_url",
+        "clickhouse_url",
+        "public_url",
+        "forwarded_allow_ips",
         mode="before",
     )
     @classmethod
@@ -214,7 +239,7 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         return self.env is Environment.DEVELOPMENT
 
-    def prepare(self) -> "Settings":
+    def prepare(self) -> Settings:
         """Create the data dir, settle the JWT secret, and refuse insecure production defaults.
 
         Development keeps a generated secret in the data dir so tokens survive a restart;

@@ -31,8 +31,9 @@ class UserExecutionContext:
         for name in ("user_id", "thread_id", "run_id", "request_id"):
             value = getattr(self, name)
             if not isinstance(value, str) or not _ID.match(value):
-                raise InvalidContext(f"{name} must be a non-empty id of at most 64 safe "
-                                     f"characters, got {value!r}")
+                raise InvalidContext(
+                    f"{name} must be a non-empty id of at most 64 safe characters, got {value!r}"
+                )
         for name in ("agent_name", "parent_agent"):
             value = getattr(self, name)
             if value is None and name == "parent_agent":

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from apex.errors import ApexError
 from apex.execution.emitter import RunEmitter, summarize
+from apex.ids import new_id
 from apex.realtime.events import dumps
-from apex.store.ids import new_id
 
 ToolFunction = Callable[..., Awaitable[Any]]
 ToolStatus = Literal["ok", "error", "timeout"]
@@ -75,20 +75,34 @@ class ToolDispatcher:
     def tools(self) -> Mapping[str, Tool]:
         return MappingProxyType(self._tools)
 
-    def register(self, name: str, function: ToolFunction, *, description: str = "",
-                 timeout_s: float | None = None, summarize: Callable[[Any], str] | None = None,
-                 include_result: bool = True) -> Tool:
+    def register(
+        self,
+        name: str,
+        function: ToolFunction,
+        *,
+        description: str = "",
+        timeout_s: float | None = None,
+        summarize: Callable[[Any], str] | None = None,
+        include_result: bool = True,
+    ) -> Tool:
         if not _TOOL_NAME.match(name):
             raise ToolRegistrationError(f"Tool names are identifiers, got {name!r}.")
         if name in self._tools:
             raise ToolRegistrationError(f"A tool named {name!r} is already registered.")
-        tool = Tool(name=name, function=function, description=description, timeout_s=timeout_s,
-                    summarize=summarize, include_result=include_result)
+        tool = Tool(
+            name=name,
+            function=function,
+            description=description,
+            timeout_s=timeout_s,
+            summarize=summarize,
+            include_result=include_result,
+        )
         self._tools[name] = tool
         return tool
 
-    async def call(self, agent_name: str, tool_name: str,
-                   arguments: Mapping[str, Any] | None = None) -> ToolResult:
+    async def call(
+        self, agent_name: str, tool_name: str, arguments: Mapping[str, Any] | None = None
+    ) -> ToolResult:
         """Run one tool on behalf of `agent_name`; never raises for the tool's own failures."""
         arguments = dict(arguments or {})
         call_id = new_id()
@@ -96,32 +110,74 @@ class ToolDispatcher:
         started = time.perf_counter()
         tool = self._tools.get(tool_name)
         if tool is None:
-            return await self._finish(call_id, tool_name, started, "error", None,
-                                      f"Unknown tool {tool_name!r}.", include_result=False)
+            return await self._finish(
+                call_id,
+                tool_name,
+                started,
+                "error",
+                None,
+                f"Unknown tool {tool_name!r}.",
+                include_result=False,
+            )
         timeout_s = tool.timeout_s or self.default_timeout_s
         try:
             async with asyncio.timeout(timeout_s):
                 result = await tool.function(**arguments)
         except TimeoutError:
-            return await self._finish(call_id, tool_name, started, "timeout", None,
-                                      f"Timed out after {timeout_s:g} s.", include_result=False)
-        except Exception as exc:  # noqa: BLE001 - a tool failure is a result the agent reacts to
-            return await self._finish(call_id, tool_name, started, "error", None,
-                                      _describe_error(exc), include_result=False)
+            return await self._finish(
+                call_id,
+                tool_name,
+                started,
+                "timeout",
+                None,
+                f"Timed out after {timeout_s:g} s.",
+                include_result=False,
+            )
+        except Exception as exc:
+            return await self._finish(
+                call_id,
+                tool_name,
+                started,
+                "error",
+                None,
+                _describe_error(exc),
+                include_result=False,
+            )
         try:
             summary = tool.summarize(result) if tool.summarize else dumps(result)
-        except Exception as exc:  # noqa: BLE001 - a bad summary must not lose the result
+        except Exception as exc:
             summary = f"(summary unavailable: {_describe_error(exc)})"
         include = tool.include_result and len(dumps(result)) <= RESULT_MAX_CHARS
-        return await self._finish(call_id, tool_name, started, "ok", result, summary,
-                                  include_result=include)
+        return await self._finish(
+            call_id, tool_name, started, "ok", result, summary, include_result=include
+        )
 
-    async def _finish(self, call_id: str, tool_name: str, started: float, status: ToolStatus,
-                      result: Any, summary: str, *, include_result: bool) -> ToolResult:
+    async def _finish(
+        self,
+        call_id: str,
+        tool_name: str,
+        started: float,
+        status: ToolStatus,
+        result: Any,
+        summary: str,
+        *,
+        include_result: bool,
+    ) -> ToolResult:
         duration_ms = (time.perf_counter() - started) * 1000
-        await self.emitter.tool_completed(call_id, status=status, duration_ms=duration_ms,
-                                          result_summary=summary, result=result,
-                                          include_result=include_result)
-        return ToolResult(tool_call_id=call_id, tool_name=tool_name, status=status,
-                          duration_ms=duration_ms, summary=summarize(summary), result=result,
-                          error=None if status == "ok" else summary)
+        await self.emitter.tool_completed(
+            call_id,
+            status=status,
+            duration_ms=duration_ms,
+            result_summary=summary,
+            result=result,
+            include_result=include_result,
+        )
+        return ToolResult(
+            tool_call_id=call_id,
+            tool_name=tool_name,
+            status=status,
+            duration_ms=duration_ms,
+            summary=summarize(summary),
+            result=result,
+            error=None if status == "ok" else summary,
+        )

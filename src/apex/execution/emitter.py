@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from apex.execution.context import SUPERVISOR, UserExecutionContext
-from apex.realtime.bus import EventBus, RunEndedError
+from apex.realtime.bus import EventBus, NoFreeSlot, RunEndedError
 from apex.realtime.events import EventDraft, EventType, RunEvent
 
 TASK_MAX_CHARS = 1_000
@@ -51,8 +51,9 @@ class RunBrackets:
     agents: dict[str, None] = field(default_factory=dict)
     tools: dict[str, OpenToolCall] = field(default_factory=dict)
 
-    def observe(self, kind: EventType, agent_name: str, payload: Mapping[str, Any],
-                at: float) -> None:
+    def observe(
+        self, kind: EventType, agent_name: str, payload: Mapping[str, Any], at: float
+    ) -> None:
         if payload.get("final") is True:
             self.ended = True
         elif kind is EventType.AGENT_STARTED:
@@ -64,7 +65,8 @@ class RunBrackets:
             self.agents.pop(agent_name, None)
         elif kind is EventType.TOOL_EXECUTING:
             self.tools[str(payload["tool_call_id"])] = OpenToolCall(
-                agent_name, str(payload["tool_name"]), at)
+                agent_name, str(payload["tool_name"]), at
+            )
         elif kind is EventType.TOOL_COMPLETED:
             self.tools.pop(str(payload["tool_call_id"]), None)
 
@@ -81,33 +83,77 @@ class RunBrackets:
         return brackets
 
 
+SeqRecorder = Callable[[str, int], Awaitable[None]]
+"""Keeps a run's `seq` high-water mark durably (`run_id`, `seq`); never raises."""
+
+BeforeFinal = Callable[[], Awaitable[None]]
+"""Called once, just before a run's final event is published; never raises."""
+
+
 class RunEmitter:
     """`last_seq` is the highest `seq` this run is known to have reached: the bus numbers every
     event above it, so numbering survives a bus that lost the run's state. A run's events are
-    published one at a time (parallel tool calls included), so that floor is always current."""
+    published one at a time (parallel tool calls included), so that floor is always current.
 
-    def __init__(self, ctx: UserExecutionContext, bus: EventBus, *, task: str,
-                 brackets: RunBrackets | None = None, last_seq: int = 0) -> None:
+    Once `record_seq` is set (the bus may have lost what it stored), every event's `seq` is also
+    kept durably after it is published: should this process die too, whoever ends the run
+    numbers its final event above it."""
+
+    def __init__(
+        self,
+        ctx: UserExecutionContext,
+        bus: EventBus,
+        *,
+        task: str,
+        brackets: RunBrackets | None = None,
+        last_seq: int = 0,
+    ) -> None:
         self.ctx = ctx
         self.bus = bus
         self.task = task
         self.brackets = brackets or RunBrackets()
         self.last_seq = last_seq
+        self.record_seq: SeqRecorder | None = None
+        self.before_final: BeforeFinal | None = None
         self._publishing = asyncio.Lock()
 
     def _is_open(self, agent_name: str) -> bool:
         return (agent_name == SUPERVISOR and self.brackets.started) or (
-            agent_name in self.brackets.agents)
+            agent_name in self.brackets.agents
+        )
 
-    async def _emit(self, kind: EventType, agent_name: str, payload: dict[str, Any]) -> RunEvent:
-        draft = EventDraft(type=kind, run_id=self.ctx.run_id, thread_id=self.ctx.thread_id,
-                           user_id=self.ctx.user_id, agent_name=agent_name, payload=payload)
+    async def _emit(
+        self,
+        kind: EventType,
+        agent_name: str,
+        payload: dict[str, Any],
+        *,
+        slot_limit: int | None = None,
+    ) -> RunEvent:
+        draft = EventDraft(
+            type=kind,
+            run_id=self.ctx.run_id,
+            thread_id=self.ctx.thread_id,
+            user_id=self.ctx.user_id,
+            agent_name=agent_name,
+            payload=payload,
+        )
         async with self._publishing:
             if self.brackets.ended:
                 raise RunEndedError(f"Run {self.ctx.run_id} has already ended.")
+            if payload.get("final") is True and self.before_final is not None:
+                hook, self.before_final = self.before_final, None
+                await hook()
+            before = self.brackets.started
             self.brackets.observe(kind, agent_name, payload, time.time())
-            event = await self.bus.publish(draft, floor=self.last_seq)
+            try:
+                event = await self.bus.publish(draft, floor=self.last_seq, slot_limit=slot_limit)
+            except NoFreeSlot:
+                self.brackets.started = before
+                raise
             self.last_seq = max(self.last_seq, event.seq)
+            if self.record_seq is not None:
+                await self.record_seq(self.ctx.run_id, self.last_seq)
         return event
 
     def _require_open(self, agent_name: str) -> None:
@@ -122,11 +168,18 @@ class RunEmitter:
             raise EventOrderError(f"Agent names are lowercase identifiers, got {agent_name!r}.")
         if agent_name in self.brackets.agents:
             raise EventOrderError(f"Agent {agent_name!r} is already running.")
-        return await self._emit(EventType.AGENT_STARTED, agent_name,
-                                {"task": summarize(task, TASK_MAX_CHARS)})
+        return await self._emit(
+            EventType.AGENT_STARTED, agent_name, {"task": summarize(task, TASK_MAX_CHARS)}
+        )
 
-    async def agent_thinking(self, agent_name: str, thought: str, *, step: int | None = None,
-                             total_steps: int | None = None) -> RunEvent:
+    async def agent_thinking(
+        self,
+        agent_name: str,
+        thought: str,
+        *,
+        step: int | None = None,
+        total_steps: int | None = None,
+    ) -> RunEvent:
         self._require_open(agent_name)
         payload: dict[str, Any] = {"thought": thought}
         if step is not None:
@@ -137,13 +190,15 @@ class RunEmitter:
 
     async def agent_completed(self, agent_name: str, result_summary: str) -> RunEvent:
         self._require_sub_agent(agent_name)
-        return await self._emit(EventType.AGENT_COMPLETED, agent_name,
-                                {"result_summary": summarize(result_summary)})
+        return await self._emit(
+            EventType.AGENT_COMPLETED, agent_name, {"result_summary": summarize(result_summary)}
+        )
 
     async def agent_error(self, agent_name: str, code: str, message: str) -> RunEvent:
         self._require_sub_agent(agent_name)
-        return await self._emit(EventType.AGENT_ERROR, agent_name,
-                                {"error": {"code": code, "message": message}})
+        return await self._emit(
+            EventType.AGENT_ERROR, agent_name, {"error": {"code": code, "message": message}}
+        )
 
     def _require_sub_agent(self, agent_name: str) -> None:
         if agent_name == SUPERVISOR:
@@ -151,62 +206,103 @@ class RunEmitter:
         self._require_open(agent_name)
 
     # what the tool dispatcher emits
-    async def tool_executing(self, agent_name: str, tool_call_id: str, tool_name: str,
-                             arguments: Mapping[str, Any]) -> RunEvent:
+    async def tool_executing(
+        self, agent_name: str, tool_call_id: str, tool_name: str, arguments: Mapping[str, Any]
+    ) -> RunEvent:
         self._require_open(agent_name)
-        return await self._emit(EventType.TOOL_EXECUTING, agent_name, {
-            "tool_call_id": tool_call_id, "tool_name": tool_name, "arguments": dict(arguments)})
+        return await self._emit(
+            EventType.TOOL_EXECUTING,
+            agent_name,
+            {"tool_call_id": tool_call_id, "tool_name": tool_name, "arguments": dict(arguments)},
+        )
 
-    async def tool_completed(self, tool_call_id: str, *, status: str, duration_ms: float,
-                             result_summary: str, result: Any = None,
-                             include_result: bool = False) -> RunEvent:
+    async def tool_completed(
+        self,
+        tool_call_id: str,
+        *,
+        status: str,
+        duration_ms: float,
+        result_summary: str,
+        result: Any = None,
+        include_result: bool = False,
+    ) -> RunEvent:
         call = self.brackets.tools.get(tool_call_id)
         if call is None:
             raise EventOrderError(f"Tool call {tool_call_id!r} is not executing.")
         payload: dict[str, Any] = {
-            "tool_call_id": tool_call_id, "tool_name": call.tool_name, "status": status,
-            "duration_ms": round(duration_ms, 3), "result_summary": summarize(result_summary)}
+            "tool_call_id": tool_call_id,
+            "tool_name": call.tool_name,
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "result_summary": summarize(result_summary),
+        }
         if include_result:
             payload["result"] = result
         return await self._emit(EventType.TOOL_COMPLETED, call.agent_name, payload)
 
     # what only the run manager emits
-    async def start_supervisor(self) -> RunEvent:
+    async def start_supervisor(self, slot_limit: int | None = None) -> RunEvent:
+        """The run's first event; with `slot_limit`, also its claim of a shared run slot
+        (NoFreeSlot, and nothing emitted, when the user has none free)."""
         if self.brackets.started:
             raise EventOrderError("The supervisor has already started.")
-        return await self._emit(EventType.AGENT_STARTED, SUPERVISOR,
-                                {"task": summarize(self.task, TASK_MAX_CHARS)})
+        return await self._emit(
+            EventType.AGENT_STARTED,
+            SUPERVISOR,
+            {"task": summarize(self.task, TASK_MAX_CHARS)},
+            slot_limit=slot_limit,
+        )
 
     async def _close_open(self, *, tool_status: str, code: str, message: str) -> None:
         if not self.brackets.started:
             await self.start_supervisor()
         now = time.time()
         for call_id, call in list(self.brackets.tools.items()):
-            await self.tool_completed(call_id, status=tool_status,
-                                      duration_ms=(now - call.started_at) * 1000,
-                                      result_summary=message)
+            await self.tool_completed(
+                call_id,
+                status=tool_status,
+                duration_ms=(now - call.started_at) * 1000,
+                result_summary=message,
+            )
         for agent_name in reversed(list(self.brackets.agents)):
             await self.agent_error(agent_name, code, message)
 
-    async def finish_completed(self, final_response: str, report: Mapping[str, Any], *,
-                               summary: str = "") -> RunEvent:
+    async def finish_completed(
+        self, final_response: str, report: Mapping[str, Any], *, summary: str = ""
+    ) -> RunEvent:
         """The final event; `summary` (else the start of the final response) is its one-line
         `result_summary`."""
-        await self._close_open(tool_status="error", code="agent_unfinished",
-                               message="The run finished before this step did.")
-        return await self._emit(EventType.AGENT_COMPLETED, SUPERVISOR, {
-            "result_summary": summarize(summary or final_response), "final": True,
-            "state": "completed",
-            "final_response": final_response, "report": dict(report)})
+        await self._close_open(
+            tool_status="error",
+            code="agent_unfinished",
+            message="The run finished before this step did.",
+        )
+        return await self._emit(
+            EventType.AGENT_COMPLETED,
+            SUPERVISOR,
+            {
+                "result_summary": summarize(summary or final_response),
+                "final": True,
+                "state": "completed",
+                "final_response": final_response,
+                "report": dict(report),
+            },
+        )
 
     async def finish_error(self, state: str, code: str, message: str) -> RunEvent:
-        await self._close_open(tool_status="timeout" if state == "timeout" else "error",
-                               code=code, message=message)
-        return await self._emit(EventType.AGENT_ERROR, SUPERVISOR, {
-            "error": {"code": code, "message": message}, "final": True, "state": state})
+        await self._close_open(
+            tool_status="timeout" if state == "timeout" else "error", code=code, message=message
+        )
+        return await self._emit(
+            EventType.AGENT_ERROR,
+            SUPERVISOR,
+            {"error": {"code": code, "message": message}, "final": True, "state": state},
+        )
 
     async def finish_stopped(self) -> RunEvent:
-        await self._close_open(tool_status="error", code="run_cancelled",
-                               message="The run was stopped.")
-        return await self._emit(EventType.AGENT_STOPPED, SUPERVISOR,
-                                {"final": True, "state": "cancelled"})
+        await self._close_open(
+            tool_status="error", code="run_cancelled", message="The run was stopped."
+        )
+        return await self._emit(
+            EventType.AGENT_STOPPED, SUPERVISOR, {"final": True, "state": "cancelled"}
+        )

@@ -35,8 +35,9 @@ class RunState(StrEnum):
         return not self.terminal
 
 
-TERMINAL_STATES = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.TIMEOUT,
-                             RunState.CANCELLED})
+TERMINAL_STATES = frozenset(
+    {RunState.COMPLETED, RunState.FAILED, RunState.TIMEOUT, RunState.CANCELLED}
+)
 LIVE_STATES = frozenset(RunState) - TERMINAL_STATES
 _ENDINGS = frozenset({RunState.FAILED, RunState.TIMEOUT, RunState.CANCELLED})
 _FORWARD = {
@@ -51,8 +52,10 @@ class IllegalRunTransition(Conflict):
     default_code = "illegal_run_transition"
 
     def __init__(self, current: RunState, target: RunState) -> None:
-        super().__init__(f"A run cannot go from {current.value} to {target.value}.",
-                         details={"from": current.value, "to": target.value})
+        super().__init__(
+            f"A run cannot go from {current.value} to {target.value}.",
+            details={"from": current.value, "to": target.value},
+        )
         self.current = current
         self.target = target
 
@@ -80,9 +83,15 @@ class RunTracker:
             raise NotFound("No such run.", code="run_not_found")
         return RunState(state)
 
-    async def transition(self, ctx: UserExecutionContext, target: RunState, *,
-                         expected: RunState | None = None, reply: str | None = None,
-                         **values: Any) -> RunState:
+    async def transition(
+        self,
+        ctx: UserExecutionContext,
+        target: RunState,
+        *,
+        expected: RunState | None = None,
+        reply: str | None = None,
+        **values: Any,
+    ) -> RunState:
         """Move the run to `target` and return the state it left.
 
         `expected` skips a read when the caller knows the state; if it is stale the stored
@@ -97,8 +106,12 @@ class RunTracker:
         while True:
             require_transition(current, target)
             if await self.runs.compare_and_set(
-                user_id=ctx.user_id, run_id=ctx.run_id, expected=current.value,
-                target=target.value, values={**stamps, **values}, reply=reply,
+                user_id=ctx.user_id,
+                run_id=ctx.run_id,
+                expected=current.value,
+                target=target.value,
+                values={**stamps, **values},
+                reply=reply,
                 report=values.get("report"),
             ):
                 return current

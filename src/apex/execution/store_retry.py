@@ -21,8 +21,9 @@ FIRST_DELAY_S = 0.1
 MAX_DELAY_S = 2.0
 
 
-async def retry_store(operation: Callable[[], Awaitable[T]], *, what: str,
-                      give_up_after_s: float) -> T:
+async def retry_store(
+    operation: Callable[[], Awaitable[T]], *, what: str, give_up_after_s: float
+) -> T:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after_s
     delay = FIRST_DELAY_S

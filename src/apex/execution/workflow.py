@@ -55,10 +55,12 @@ class AgentScope:
         self.ctx = context.ctx.child(name)
         self.result_summary = "done"
 
-    async def think(self, thought: str, *, step: int | None = None,
-                    total_steps: int | None = None) -> None:
-        await self.context.events.agent_thinking(self.name, thought, step=step,
-                                                 total_steps=total_steps)
+    async def think(
+        self, thought: str, *, step: int | None = None, total_steps: int | None = None
+    ) -> None:
+        await self.context.events.agent_thinking(
+            self.name, thought, step=step, total_steps=total_steps
+        )
 
     async def call(self, tool_name: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
         return await self.context.tools.call(self.name, tool_name, arguments)
@@ -72,8 +74,9 @@ class WorkflowContext:
     events: RunEmitter
     tools: ToolDispatcher
 
-    async def think(self, thought: str, *, step: int | None = None,
-                    total_steps: int | None = None) -> None:
+    async def think(
+        self, thought: str, *, step: int | None = None, total_steps: int | None = None
+    ) -> None:
         """The supervisor's thinking."""
         await self.events.agent_thinking(SUPERVISOR, thought, step=step, total_steps=total_steps)
 
@@ -93,8 +96,11 @@ class WorkflowContext:
             raise
         except Exception as exc:
             code = exc.code if isinstance(exc, ApexError) else "agent_failed"
-            message = exc.message if isinstance(exc, ApexError) else (
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            message = (
+                exc.message
+                if isinstance(exc, ApexError)
+                else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            )
             await self.events.agent_error(name, code, message)
             raise
         await self.events.agent_completed(name, scope.result_summary)

@@ -19,30 +19,57 @@ from apex.llm.base import (
     ToolSpec,
 )
 from apex.llm.builtin import BuiltinModel
+from apex.llm.errors import LanguageModelError, LlmFailureReason
+from apex.llm.fallback import FallbackModel
+from apex.llm.metered import LlmCallRecord, LlmUsageRecorder, MeteredModel
 from apex.llm.plan import (
     CONVERSATIONAL,
-    Intent,
     ClassificationFlag,
+    Intent,
+    QuestionPlan,
     ReductionTarget,
     RequestCategory,
-    QuestionPlan,
     RequestedPeriod,
     RequestEntities,
     SpendBudget,
 )
-from apex.llm.errors import LanguageModelError, LlmFailureReason
-from apex.llm.fallback import FallbackModel
-from apex.llm.metered import LlmCallRecord, LlmUsageRecorder, MeteredModel
 from apex.llm.prompts import plan_messages, prose_messages, tool_messages
 from apex.llm.prose import ProseBrief, ProseKind
 from apex.llm.usage import LlmUsage
 
 __all__ = [
-    "CONVERSATIONAL", "BuiltinModel", "ChatMessage", "ChatResponse", "ChatSettings", "ClassificationFlag",
-    "FallbackModel", "FallbackNotice", "Intent", "LanguageModel", "LanguageModelError", "LlmCallRecord",
-    "LlmFailureReason", "LlmUsage", "LlmUsageRecorder", "MeteredModel", "ProseBrief",
-    "ProseDelta", "ProseEnd", "ProseEvent", "ProseKind", "ProseRestart", "ReductionTarget",
-    "RequestCategory", "QuestionPlan", "RequestEntities", "RequestedPeriod",
-    "SpendBudget", "plan_messages", "prose_messages", "tool_messages",
-    "RejectedToolCall", "ToolCall", "ToolSpec",
+    "CONVERSATIONAL",
+    "BuiltinModel",
+    "ChatMessage",
+    "ChatResponse",
+    "ChatSettings",
+    "ClassificationFlag",
+    "FallbackModel",
+    "FallbackNotice",
+    "Intent",
+    "LanguageModel",
+    "LanguageModelError",
+    "LlmCallRecord",
+    "LlmFailureReason",
+    "LlmUsage",
+    "LlmUsageRecorder",
+    "MeteredModel",
+    "ProseBrief",
+    "ProseDelta",
+    "ProseEnd",
+    "ProseEvent",
+    "ProseKind",
+    "ProseRestart",
+    "ReductionTarget",
+    "RequestCategory",
+    "QuestionPlan",
+    "RequestEntities",
+    "RequestedPeriod",
+    "SpendBudget",
+    "plan_messages",
+    "prose_messages",
+    "tool_messages",
+    "RejectedToolCall",
+    "ToolCall",
+    "ToolSpec",
 ]

@@ -57,55 +57,89 @@ def _text(message: Any) -> str:
 
 
 def _translate(error: anthropic.AnthropicError) -> LanguageModelError:
-    return sdk_error(ANTHROPIC_PROVIDER, error, connection_error=anthropic.APIConnectionError,
-                     timeout_error=anthropic.APITimeoutError)
+    return sdk_error(
+        ANTHROPIC_PROVIDER,
+        error,
+        connection_error=anthropic.APIConnectionError,
+        timeout_error=anthropic.APITimeoutError,
+    )
 
 
 class AnthropicModel(ProviderModel):
-    def __init__(self, *, model_name: str, guard: ProviderGuard, base_url: str | None = None,
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        guard: ProviderGuard,
+        base_url: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
         client = anthropic.AsyncAnthropic(
-            api_key=api_key or NO_API_KEY, base_url=base_url or ANTHROPIC_DEFAULT_BASE_URL,
-            timeout=guard.timeout_s, max_retries=0,
+            api_key=api_key or NO_API_KEY,
+            base_url=base_url or ANTHROPIC_DEFAULT_BASE_URL,
+            timeout=guard.timeout_s,
+            max_retries=0,
         )
-        super().__init__(provider=ANTHROPIC_PROVIDER, model_name=model_name, guard=guard,
-                         client=client)
+        super().__init__(
+            provider=ANTHROPIC_PROVIDER, model_name=model_name, guard=guard, client=client
+        )
 
     def _request(self, messages: Sequence[ChatMessage], settings: ChatSettings) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
-        request: dict[str, Any] = {"model": self.model_name, "messages": turns,
-                                   "max_tokens": settings.max_tokens}
+        request: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": turns,
+            "max_tokens": settings.max_tokens,
+        }
         if system:
             request["system"] = system
         return request
 
-    async def _send(self, messages: Sequence[ChatMessage], output_type: type[BaseModel] | None,
-                    settings: ChatSettings) -> ProviderReply:
+    async def _send(
+        self,
+        messages: Sequence[ChatMessage],
+        output_type: type[BaseModel] | None,
+        settings: ChatSettings,
+    ) -> ProviderReply:
         request = self._request(messages, settings)
         if output_type is not None:
-            request["tools"] = [{
-                "name": OUTPUT_TOOL,
-                "description": (output_type.__doc__ or output_type.__name__).strip()[:1_000],
-                "input_schema": output_schema(output_type),
-            }]
+            request["tools"] = [
+                {
+                    "name": OUTPUT_TOOL,
+                    "description": (output_type.__doc__ or output_type.__name__).strip()[:1_000],
+                    "input_schema": output_schema(output_type),
+                }
+            ]
             request["tool_choice"] = {"type": "tool", "name": OUTPUT_TOOL}
         message = await self._create(request)
-        tool_inputs = [block.input for block in message.content
-                       if block.type == "tool_use" and block.name == OUTPUT_TOOL]
+        tool_inputs = [
+            block.input
+            for block in message.content
+            if block.type == "tool_use" and block.name == OUTPUT_TOOL
+        ]
         text = json.dumps(tool_inputs[0]) if tool_inputs else _text(message)
         return ProviderReply(text=text, usage=_usage(message.usage))
 
-    async def _send_tools(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec],
-                          settings: ChatSettings) -> ProviderReply:
+    async def _send_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], settings: ChatSettings
+    ) -> ProviderReply:
         request = self._request(messages, settings)
-        request["tools"] = [{"name": tool.name, "description": tool.description,
-                             "input_schema": dict(tool.parameters)} for tool in tools]
+        request["tools"] = [
+            {
+                "name": tool.name,
+                "description": tool.description,
+                "input_schema": dict(tool.parameters),
+            }
+            for tool in tools
+        ]
         request["tool_choice"] = {"type": "auto"}
         message = await self._create(request)
         uses = [block for block in message.content if block.type == "tool_use"]
-        calls = [tool_call(tools, position, block.id, block.name, block.input)
-                 for position, block in enumerate(uses)]
+        calls = [
+            tool_call(tools, position, block.id, block.name, block.input)
+            for position, block in enumerate(uses)
+        ]
         return ProviderReply.with_calls(_text(message), _usage(message.usage), calls)
 
     async def _create(self, request: dict[str, Any]) -> Any:
@@ -114,8 +148,7 @@ class AnthropicModel(ProviderModel):
         except anthropic.AnthropicError as error:
             raise _translate(error) from error
 
-    async def _open_stream(self, messages: Sequence[ChatMessage],
-                           settings: ChatSettings) -> Pieces:
+    async def _open_stream(self, messages: Sequence[ChatMessage], settings: ChatSettings) -> Pieces:
         request = self._request(messages, settings)
         started: Any = None
         output_tokens: int | None = None
@@ -134,16 +167,21 @@ class AnthropicModel(ProviderModel):
                 await stream.close()
         except anthropic.AnthropicError as error:
             raise _translate(error) from error
-        yield StreamedUsage(LlmUsage(requests=1) if started is None
-                            else _usage(started, output_tokens))
+        yield StreamedUsage(
+            LlmUsage(requests=1) if started is None else _usage(started, output_tokens)
+        )
 
 
 def _merge_delta_usage(started: Any, delta: Any) -> Any:
     """`message_delta` may restate input and cache counts; the later figure is the final one."""
     if started is None:
         return delta
-    for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
-                 "output_tokens_details"):
+    for name in (
+        "input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "output_tokens_details",
+    ):
         value = getattr(delta, name, None)
         if value is not None:
             started = started.model_copy(update={name: value})

@@ -34,15 +34,15 @@ class ChatMessage:
     brief: ProseBrief | None = None
 
     @classmethod
-    def system(cls, content: str) -> "ChatMessage":
+    def system(cls, content: str) -> ChatMessage:
         return cls("system", content)
 
     @classmethod
-    def user(cls, content: str, brief: ProseBrief | None = None) -> "ChatMessage":
+    def user(cls, content: str, brief: ProseBrief | None = None) -> ChatMessage:
         return cls("user", content, brief)
 
     @classmethod
-    def assistant(cls, content: str) -> "ChatMessage":
+    def assistant(cls, content: str) -> ChatMessage:
         return cls("assistant", content)
 
 
@@ -177,23 +177,35 @@ class LanguageModel(Protocol):
 
     @overload
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[None]: ...
 
     @overload
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: type[OutputT],
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: type[OutputT],
         settings: ChatSettings | None = None,
     ) -> ChatResponse[OutputT]: ...
 
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: type[OutputT] | None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: type[OutputT] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[OutputT] | ChatResponse[None]: ...
 
     async def call_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[None]:
         """Offer `tools` and return the calls the model chose in `ChatResponse.tool_calls`. One

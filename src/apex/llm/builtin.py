@@ -28,9 +28,9 @@ from apex.llm.base import (
     ToolSpec,
     require_tools,
 )
-from apex.llm.plan import QuestionPlan
 from apex.llm.classify import classify_request
 from apex.llm.errors import LanguageModelError, LlmFailureReason
+from apex.llm.plan import QuestionPlan
 from apex.llm.prose import ProseBrief
 from apex.llm.templates import render_brief, render_reply
 from apex.llm.usage import LlmUsage
@@ -76,7 +76,10 @@ class BuiltinModel:
         return render_brief(brief, classification)
 
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: type[Any] | None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: type[Any] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[Any]:
         started = time.perf_counter()
@@ -94,7 +97,10 @@ class BuiltinModel:
         return self._response(output.model_dump_json(), output, started)
 
     async def call_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[None]:
         require_tools(tools)
@@ -112,9 +118,16 @@ class BuiltinModel:
     async def aclose(self) -> None:
         return None
 
-    def _response(self, text: str, output: Any, started: float,
-                  ttft: bool = False) -> ChatResponse[Any]:
+    def _response(
+        self, text: str, output: Any, started: float, ttft: bool = False
+    ) -> ChatResponse[Any]:
         elapsed = (time.perf_counter() - started) * 1_000
-        return ChatResponse(text=text, output=output, usage=LlmUsage(), provider=self.provider,
-                            model_name=self.model_name, latency_ms=elapsed,
-                            ttft_ms=elapsed if ttft else None)
+        return ChatResponse(
+            text=text,
+            output=output,
+            usage=LlmUsage(),
+            provider=self.provider,
+            model_name=self.model_name,
+            latency_ms=elapsed,
+            ttft_ms=elapsed if ttft else None,
+        )

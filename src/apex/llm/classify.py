@@ -30,12 +30,22 @@ from apex.llm.screening import normalize, screen
 
 C = RequestCategory
 _CATEGORY_OF_INTENT: dict[Intent, RequestCategory] = {
-    Intent.SPEND: C.REPORTING, Intent.BREAKDOWN: C.REPORTING, Intent.SUMMARY: C.REPORTING,
-    Intent.WHAT_IF: C.MODEL_SELECTION, Intent.COMPARE: C.MODEL_SELECTION,
-    Intent.MODEL_SELECTION: C.MODEL_SELECTION, Intent.LATENCY: C.LATENCY,
-    Intent.FORECAST: C.CAPACITY, Intent.RELIABILITY: C.COST, Intent.CACHING: C.COST,
-    Intent.BATCHING: C.COST, Intent.COST_REDUCTION: C.COST, Intent.BUDGET: C.COST,
-    Intent.GREETING: C.GENERAL, Intent.OFF_TOPIC: C.OFF_TOPIC, Intent.UNSAFE: C.OFF_TOPIC,
+    Intent.SPEND: C.REPORTING,
+    Intent.BREAKDOWN: C.REPORTING,
+    Intent.SUMMARY: C.REPORTING,
+    Intent.WHAT_IF: C.MODEL_SELECTION,
+    Intent.COMPARE: C.MODEL_SELECTION,
+    Intent.MODEL_SELECTION: C.MODEL_SELECTION,
+    Intent.LATENCY: C.LATENCY,
+    Intent.FORECAST: C.CAPACITY,
+    Intent.RELIABILITY: C.COST,
+    Intent.CACHING: C.COST,
+    Intent.BATCHING: C.COST,
+    Intent.COST_REDUCTION: C.COST,
+    Intent.BUDGET: C.COST,
+    Intent.GREETING: C.GENERAL,
+    Intent.OFF_TOPIC: C.OFF_TOPIC,
+    Intent.UNSAFE: C.OFF_TOPIC,
 }
 # failures that are about limits rather than faults ("we keep getting 429s") are capacity
 _CAPACITY = re.compile(
@@ -100,15 +110,21 @@ def _read(text: str) -> _Reading:
     intent = verdict.intent
     if screened.flags and not verdict.cued and intent is not Intent.SUMMARY:
         intent = Intent.UNSAFE
-    if (ClassificationFlag.OTHER_USERS_DATA in screened.flags and intent is Intent.COMPARE
-            and len(entities.models) < 2):
+    if (
+        ClassificationFlag.OTHER_USERS_DATA in screened.flags
+        and intent is Intent.COMPARE
+        and len(entities.models) < 2
+    ):
         # "compare their spend with mine": the only thing to compare with is someone else
         intent = Intent.UNSAFE
     language = guess_language(body or normalize(text))
     plan = QuestionPlan(
-        category=_category(intent, body), intent=intent,
-        language=language or DEFAULT_LANGUAGE, confidence=_confidence(verdict),
-        entities=_scoped_entities(intent, entities, body), flags=list(screened.flags),
+        category=_category(intent, body),
+        intent=intent,
+        language=language or DEFAULT_LANGUAGE,
+        confidence=_confidence(verdict),
+        entities=_scoped_entities(intent, entities, body),
+        flags=list(screened.flags),
         signals=list(verdict.signals),
     )
     return _Reading(plan, verdict, language, body)
@@ -128,8 +144,12 @@ def classify_request(text: str, history: Sequence[str] = ()) -> QuestionPlan:
     reading = _read(text)
     plan = reading.plan
     history = history[-_MAX_HISTORY:]
-    if (not history or reading.verdict.off_domain or plan.intent is Intent.UNSAFE
-            or not _looks_like_follow_up(reading)):
+    if (
+        not history
+        or reading.verdict.off_domain
+        or plan.intent is Intent.UNSAFE
+        or not _looks_like_follow_up(reading)
+    ):
         return plan
     earlier = classify_request(history[-1], history[:-1])
     if earlier.intent in CONVERSATIONAL:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from itertools import islice
 
-from apex.llm.plan import Dimension, ReductionTarget, RequestEntities, SpendBudget
 from apex.llm.periods import extract_period
+from apex.llm.plan import Dimension, ReductionTarget, RequestEntities, SpendBudget
 
 # words a model id may carry after its version; with a space between, only the unmistakable ones
 _MODEL_WORDS = (
@@ -40,25 +40,27 @@ _MODEL_PART = (
     rf"| (?:{_MODEL_WORDS}|\d+x\d+b|\d+(?:\.\d+)?b|\d(?:\.\d)?(?![\d%]|[.,]\d))\b)"
 )
 _MODEL = re.compile(
-    "|".join((
-        rf"\bgpt[- ]?(?:\d+(?:\.\d+)?o?|oss)\b{_MODEL_PART}*",
-        r"\bo[1-9](?:-(?:mini|pro|preview|high|low|deep-research))*\b",
-        rf"\bclaude{_MODEL_PART}+",
-        r"\b(?:opus|sonnet|haiku)[- ]\d(?:[.-]\d)?\b",
-        rf"\bgemini{_MODEL_PART}+",
-        rf"\b(?:meta-)?llama[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
-        rf"\b(?:mistral|mixtral|ministral){_MODEL_PART}+",
-        rf"\b(?:codestral|devstral|magistral|pixtral)\b{_MODEL_PART}*",
-        rf"\bdeepseek[- ](?:v\d+(?:\.\d+)?|r\d|chat|coder|reasoner)\b{_MODEL_PART}*",
-        rf"\bqwen[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
-        rf"\bgrok[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
-        rf"\bphi[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
-        r"\bcommand[- ](?:r|a)(?:\+|[- ]plus)?",
-        r"\btext-embedding-[a-z0-9-]+|\bembed-(?:english|multilingual)-v\d(?:\.\d)?",
-        # a family on its own ("compare gpt-4o and claude"): triage matches it to the family's
-        # models in the caller's rows
-        r"\b(?:claude|gemini|llama|qwen|grok|deepseek)\b(?![- ]?\d)",
-    ))
+    "|".join(
+        (
+            rf"\bgpt[- ]?(?:\d+(?:\.\d+)?o?|oss)\b{_MODEL_PART}*",
+            r"\bo[1-9](?:-(?:mini|pro|preview|high|low|deep-research))*\b",
+            rf"\bclaude{_MODEL_PART}+",
+            r"\b(?:opus|sonnet|haiku)[- ]\d(?:[.-]\d)?\b",
+            rf"\bgemini{_MODEL_PART}+",
+            rf"\b(?:meta-)?llama[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
+            rf"\b(?:mistral|mixtral|ministral){_MODEL_PART}+",
+            rf"\b(?:codestral|devstral|magistral|pixtral)\b{_MODEL_PART}*",
+            rf"\bdeepseek[- ](?:v\d+(?:\.\d+)?|r\d|chat|coder|reasoner)\b{_MODEL_PART}*",
+            rf"\bqwen[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
+            rf"\bgrok[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
+            rf"\bphi[- ]?\d+(?:\.\d+)?\b{_MODEL_PART}*",
+            r"\bcommand[- ](?:r|a)(?:\+|[- ]plus)?",
+            r"\btext-embedding-[a-z0-9-]+|\bembed-(?:english|multilingual)-v\d(?:\.\d)?",
+            # a family on its own ("compare gpt-4o and claude"): triage matches it to the family's
+            # models in the caller's rows
+            r"\b(?:claude|gemini|llama|qwen|grok|deepseek)\b(?![- ]?\d)",
+        )
+    )
 )
 # "switch X to Y", "from X to Y", "replace X with Y", "von X auf Y", "X durch Y ersetzen",
 # "passer de X à Y": a model right after such a word, in a clause about moving traffic
@@ -89,8 +91,10 @@ _PROVIDERS = (
     (re.compile(r"\b(?:aws )?bedrock\b"), "aws.bedrock"),
     (re.compile(r"\bvertex(?: ai)?\b"), "gcp.vertex_ai"),
     (re.compile(r"\b(?:google ai studio|gemini api|google)\b"), "gcp.gemini"),
-    (re.compile(rf"\bmistral\b(?![- ](?:{_MODEL_WORDS}|embed|\d))|\bla plateforme\b"),
-     "mistral_ai"),
+    (
+        re.compile(rf"\bmistral\b(?![- ](?:{_MODEL_WORDS}|embed|\d))|\bla plateforme\b"),
+        "mistral_ai",
+    ),
     (re.compile(r"\bcohere\b"), "cohere"),
     (re.compile(r"\bgroq\b"), "groq"),
     (re.compile(r"\bdeepseek(?: api|'s api)\b"), "deepseek"),
@@ -107,24 +111,48 @@ _PROVIDERS = (
 # feature words in English, German and French; "eine Zusammenfassung" is a summary asked for,
 # not the summarization feature
 _KNOWN_FEATURES = (
-    (re.compile(r"\bsummar(?:ies|i[sz](?:ation|ations|er|ers))\b"
-                r"|(?<!eine )(?<!kurze )\bzusammenfassung(?:en)?\b|\brésumés\b"), "summarization"),
-    (re.compile(r"\bclassif(?:ication|ications|ier|iers)\b|\bklassifi(?:zierung|kation)(?:en)?\b"),
-     "classification"),
+    (
+        re.compile(
+            r"\bsummar(?:ies|i[sz](?:ation|ations|er|ers))\b"
+            r"|(?<!eine )(?<!kurze )\bzusammenfassung(?:en)?\b|\brésumés\b"
+        ),
+        "summarization",
+    ),
+    (
+        re.compile(
+            r"\bclassif(?:ication|ications|ier|iers)\b|\bklassifi(?:zierung|kation)(?:en)?\b"
+        ),
+        "classification",
+    ),
     (re.compile(r"\bextract(?:ion|ions|or|ors)\b|\bextraktion(?:en)?\b"), "extraction"),
     (re.compile(r"\btranslations?\b|\bübersetzung(?:en)?\b|\btraductions?\b"), "translation"),
     (re.compile(r"\bembeddings?\b|\beinbettungen\b|\bplongements?\b"), "embeddings"),
     (re.compile(r"\b(?:chat ?bots?|chat)\b"), "chat"),
     (re.compile(r"\b(?:rag|retrieval)\b"), "rag"),
     (re.compile(r"\bsemantic search|\bsearch\b|\bsuche\b|\brecherche\b"), "search"),
-    (re.compile(r"\bcode (?:gen(?:eration)?|completion|review|assistant)s?\b|\bautocomplete\b"
-                r"|\bcode-?generierung\b|\bgénération de code\b"), "code_generation"),
-    (re.compile(r"\bcustomer support\b|\bsupport (?:bots?|tickets?|agents?|chat|assistants?)\b"
-                r"|\bhelpdesk\b|\bkunden(?:support|service|dienst)\b|\bsupport client\b"
-                r"|\bservice client\b"), "support"),
+    (
+        re.compile(
+            r"\bcode (?:gen(?:eration)?|completion|review|assistant)s?\b|\bautocomplete\b"
+            r"|\bcode-?generierung\b|\bgénération de code\b"
+        ),
+        "code_generation",
+    ),
+    (
+        re.compile(
+            r"\bcustomer support\b|\bsupport (?:bots?|tickets?|agents?|chat|assistants?)\b"
+            r"|\bhelpdesk\b|\bkunden(?:support|service|dienst)\b|\bsupport client\b"
+            r"|\bservice client\b"
+        ),
+        "support",
+    ),
     (re.compile(r"\bmod[eé]ration\b"), "moderation"),
-    (re.compile(r"\bsentiment(?: analysis)?\b|\b(?:stimmungs|sentiment)analyse\b"
-                r"|\banalyse de sentiment\b"), "sentiment"),
+    (
+        re.compile(
+            r"\bsentiment(?: analysis)?\b|\b(?:stimmungs|sentiment)analyse\b"
+            r"|\banalyse de sentiment\b"
+        ),
+        "sentiment",
+    ),
     (re.compile(r"\btranscriptions?\b|\btranskription(?:en)?\b"), "transcription"),
     (re.compile(r"\bq&a\b|\bquestion answering\b"), "question_answering"),
     (re.compile(r"\bevals?\b|\bevaluation (?:jobs?|pipelines?|runs?)\b|\bgrading\b"), "evaluation"),
@@ -138,22 +166,74 @@ _NAMED_FEATURE = re.compile(
     r"|\bthe\s+[\"'`]?([a-z][a-z0-9_\-]{1,40})[\"'`]?\s+(?:feature|workload|endpoint|pipeline"
     r"|use case|service)\b"
 )
-_NOT_FEATURE_NAMES = frozenset({
-    "whole", "entire", "same", "new", "this", "that", "each", "every", "other", "main", "my", "our",
-    "which", "what", "one", "first", "last", "most", "least", "expensive", "cheap", "cheapest",
-    "slow", "slowest", "fast", "top", "biggest", "largest", "a", "an", "any", "all", "their",
-})
+_NOT_FEATURE_NAMES = frozenset(
+    {
+        "whole",
+        "entire",
+        "same",
+        "new",
+        "this",
+        "that",
+        "each",
+        "every",
+        "other",
+        "main",
+        "my",
+        "our",
+        "which",
+        "what",
+        "one",
+        "first",
+        "last",
+        "most",
+        "least",
+        "expensive",
+        "cheap",
+        "cheapest",
+        "slow",
+        "slowest",
+        "fast",
+        "top",
+        "biggest",
+        "largest",
+        "a",
+        "an",
+        "any",
+        "all",
+        "their",
+    }
+)
 
 # what a breakdown groups by: "by model", "which feature", "pro Anbieter", "par fournisseur"
 _DIMENSION_WORDS: dict[str, Dimension] = {
-    "model": "model", "models": "model", "llm": "model", "llms": "model", "modell": "model",
-    "modelle": "model", "modellen": "model", "modèle": "model", "modèles": "model",
-    "feature": "feature", "features": "feature", "use case": "feature", "use cases": "feature",
-    "tag": "feature", "tags": "feature", "workload": "feature", "workloads": "feature",
-    "funktion": "feature", "funktionen": "feature", "fonctionnalité": "feature",
+    "model": "model",
+    "models": "model",
+    "llm": "model",
+    "llms": "model",
+    "modell": "model",
+    "modelle": "model",
+    "modellen": "model",
+    "modèle": "model",
+    "modèles": "model",
+    "feature": "feature",
+    "features": "feature",
+    "use case": "feature",
+    "use cases": "feature",
+    "tag": "feature",
+    "tags": "feature",
+    "workload": "feature",
+    "workloads": "feature",
+    "funktion": "feature",
+    "funktionen": "feature",
+    "fonctionnalité": "feature",
     "fonctionnalités": "feature",
-    "provider": "provider", "providers": "provider", "vendor": "provider", "vendors": "provider",
-    "anbieter": "provider", "anbietern": "provider", "fournisseur": "provider",
+    "provider": "provider",
+    "providers": "provider",
+    "vendor": "provider",
+    "vendors": "provider",
+    "anbieter": "provider",
+    "anbietern": "provider",
+    "fournisseur": "provider",
     "fournisseurs": "provider",
 }
 _DIMENSION_WORD = "|".join(sorted(_DIMENSION_WORDS, key=len, reverse=True))
@@ -173,19 +253,41 @@ _PERCENT = re.compile(
     r"|um die hälfte|um ein drittel|um ein viertel|de moitié|diviser par deux|d'un tiers"
     r"|d'un quart)\b"
 )
-_FRACTIONS = {"in half": 50.0, "by half": 50.0, "halve": 50.0, "by a third": 100.0 / 3.0,
-              "by a quarter": 25.0, "by two thirds": 200.0 / 3.0, "halbieren": 50.0,
-              "halbiert": 50.0, "um die hälfte": 50.0, "um ein drittel": 100.0 / 3.0,
-              "um ein viertel": 25.0, "de moitié": 50.0, "diviser par deux": 50.0,
-              "d'un tiers": 100.0 / 3.0, "d'un quart": 25.0}
+_FRACTIONS = {
+    "in half": 50.0,
+    "by half": 50.0,
+    "halve": 50.0,
+    "by a third": 100.0 / 3.0,
+    "by a quarter": 25.0,
+    "by two thirds": 200.0 / 3.0,
+    "halbieren": 50.0,
+    "halbiert": 50.0,
+    "um die hälfte": 50.0,
+    "um ein drittel": 100.0 / 3.0,
+    "um ein viertel": 25.0,
+    "de moitié": 50.0,
+    "diviser par deux": 50.0,
+    "d'un tiers": 100.0 / 3.0,
+    "d'un quart": 25.0,
+}
 _METRICS = (
-    ("latency", re.compile(r"latenc|slow|fast|speed|p\d\d|response time|ttft|latenz|langsam"
-                           r"|schnell|antwortzeit|latence|\blent|rapide|temps de réponse")),
+    (
+        "latency",
+        re.compile(
+            r"latenc|slow|fast|speed|p\d\d|response time|ttft|latenz|langsam"
+            r"|schnell|antwortzeit|latence|\blent|rapide|temps de réponse"
+        ),
+    ),
     ("tokens", re.compile(r"token")),
     ("errors", re.compile(r"error|fail|retr|fehler|erreur|échec")),
-    ("cost", re.compile(r"cost|spend|bill|cheap|sav|money|price|expens|budget|\$|kosten|ausgaben"
-                        r"|rechnung|\bspar|einspar|senk|günstig|teuer|billig|coût|dépense|factur"
-                        r"|économ|\bcher")),
+    (
+        "cost",
+        re.compile(
+            r"cost|spend|bill|cheap|sav|money|price|expens|budget|\$|kosten|ausgaben"
+            r"|rechnung|\bspar|einspar|senk|günstig|teuer|billig|coût|dépense|factur"
+            r"|économ|\bcher"
+        ),
+    ),
 )
 
 # "5,000", "5.000" (German thousands), "1.234,56", "5 000", "1.2", "12,5"
@@ -215,7 +317,8 @@ _BUDGET_WORD = re.compile(r"\b(?:budget|cap|obergrenze|plafond|limite?)\b")
 _SET_UP = re.compile(
     r"\b(?:set(?: up)?|create|add|make|configure|establish|alert me|notify me|warn me"
     r"|einrichten|richte|anlegen|lege|erstelle|setze|créer|crée|créez|définir|définis|fixer"
-    r"|fixe|mettre en place)\b")
+    r"|fixe|mettre en place)\b"
+)
 _CURRENT_SPEND = re.compile(
     r"\b(?:spend|spending|spent|pay|paying|paid|costs?(?: us| me)?|bill(?: is)?|currently|now at"
     r"|burn(?:ing)?|averag\w*|about|around|roughly|saves?|saving|savings"
@@ -223,21 +326,56 @@ _CURRENT_SPEND = re.compile(
     r"|kosten(?: uns)?|derzeit|aktuell|momentan|etwa|ungefähr|rund|circa|ca|sparen|spart"
     r"|dépensons|dépensé|payons|coûte|actuellement|environ|économiser)\W*$"
 )
-_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "tsd": 1e3, "tausend": 1e3, "m": 1e6,
-                "million": 1e6, "mio": 1e6, "millionen": 1e6}
-_PERIOD_WORDS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month",
-                 "mo": "month", "monthly": "month", "year": "year", "yr": "year", "annum": "year",
-                 "yearly": "year", "annually": "year", "tag": "day", "täglich": "day",
-                 "woche": "week", "wöchentlich": "week", "monat": "month", "monatlich": "month",
-                 "jahr": "year", "jährlich": "year", "jour": "day", "quotidien": "day",
-                 "quotidiennement": "day", "semaine": "week", "hebdomadaire": "week",
-                 "hebdomadairement": "week", "mois": "month", "mensuel": "month",
-                 "mensuellement": "month", "an": "year", "année": "year", "annuel": "year",
-                 "annuellement": "year"}
+_MULTIPLIERS = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "tsd": 1e3,
+    "tausend": 1e3,
+    "m": 1e6,
+    "million": 1e6,
+    "mio": 1e6,
+    "millionen": 1e6,
+}
+_PERIOD_WORDS = {
+    "day": "day",
+    "daily": "day",
+    "week": "week",
+    "weekly": "week",
+    "month": "month",
+    "mo": "month",
+    "monthly": "month",
+    "year": "year",
+    "yr": "year",
+    "annum": "year",
+    "yearly": "year",
+    "annually": "year",
+    "tag": "day",
+    "täglich": "day",
+    "woche": "week",
+    "wöchentlich": "week",
+    "monat": "month",
+    "monatlich": "month",
+    "jahr": "year",
+    "jährlich": "year",
+    "jour": "day",
+    "quotidien": "day",
+    "quotidiennement": "day",
+    "semaine": "week",
+    "hebdomadaire": "week",
+    "hebdomadairement": "week",
+    "mois": "month",
+    "mensuel": "month",
+    "mensuellement": "month",
+    "an": "year",
+    "année": "year",
+    "annuel": "year",
+    "annuellement": "year",
+}
 
 _PERCENTILE = re.compile(
     r"\bp(99\.9|50|75|90|95|99)\b"
-    r"|\b(50|75|90|95|99)(?:th|\.|e|ème)?\s*(?:percentile|perzentil|centile)\b")
+    r"|\b(50|75|90|95|99)(?:th|\.|e|ème)?\s*(?:percentile|perzentil|centile)\b"
+)
 _LATENCY_TARGET = re.compile(
     r"\b(?:under|below|less than|within|at most|no more than|max(?:imum)?|down to|to|unter"
     r"|unterhalb|weniger als|höchstens|maximal|auf|sous|moins de|au plus|en dessous de)\s*"
@@ -276,17 +414,21 @@ def extract_model_moves(text: str) -> tuple[list[str], list[str]]:
         line_start = max(text.rfind("\n", 0, start) + 1, start - _MOVE_WINDOW)
         line_end = text.find("\n", end, end + _MOVE_WINDOW)
         previous_end = mentions[index - 1].end() if index else 0
-        before = text[max(line_start, previous_end): start]
+        before = text[max(line_start, previous_end) : start]
         if index and previous_end > line_start and _TARGET_FIRST.search(before):
             targets.add(index - 1)
             continue
-        line = text[line_start: end + _MOVE_WINDOW if line_end < 0 else line_end]
+        line = text[line_start : end + _MOVE_WINDOW if line_end < 0 else line_end]
         if (_TOWARDS.search(before) and _MOVE.search(line)) or (
-                _FOR.search(before) and _SWAP.search(line)):
+            _FOR.search(before) and _SWAP.search(line)
+        ):
             targets.add(index)
     target_names = _unique([_model_name(mentions[i].group(0)) for i in sorted(targets)])
-    models = [_model_name(mention.group(0)) for index, mention in enumerate(mentions)
-              if index not in targets]
+    models = [
+        _model_name(mention.group(0))
+        for index, mention in enumerate(mentions)
+        if index not in targets
+    ]
     return _unique([name for name in models if name not in target_names]), target_names
 
 
@@ -322,7 +464,7 @@ def extract_dimension(text: str) -> Dimension | None:
 
 
 def _metric_near(text: str, position: int) -> str | None:
-    window = text[max(0, position - 40): position + 20]
+    window = text[max(0, position - 40) : position + 20]
     for metric, pattern in _METRICS:
         if pattern.search(window):
             return metric
@@ -337,8 +479,13 @@ def extract_targets(text: str) -> list[ReductionTarget]:
         else:
             percent = _FRACTIONS[match.group(2)]
         if 0 < percent <= 100:
-            targets.append(ReductionTarget(percent=round(percent, 2), text=match.group(0),
-                                           metric=_metric_near(text, match.start())))
+            targets.append(
+                ReductionTarget(
+                    percent=round(percent, 2),
+                    text=match.group(0),
+                    metric=_metric_near(text, match.start()),
+                )
+            )
     return targets[:20]
 
 
@@ -355,7 +502,7 @@ def parse_number(text: str) -> float:
     if decimal < 0:
         return float(digits)
     whole = re.sub(r"[.,]", "", digits[:decimal])
-    return float(f"{whole}.{digits[decimal + 1:]}")
+    return float(f"{whole}.{digits[decimal + 1 :]}")
 
 
 def extract_budgets(text: str) -> list[SpendBudget]:
@@ -366,7 +513,7 @@ def extract_budgets(text: str) -> list[SpendBudget]:
         multiplier = match.group(2) or match.group(4) or match.group(6)
         amount = parse_number(digits) * _MULTIPLIERS.get(multiplier or "", 1.0)
         period_match = _MONEY_PERIOD.match(text, match.end())
-        before = text[max(0, match.start() - 40): match.start()]
+        before = text[max(0, match.start() - 40) : match.start()]
         if _CURRENT_SPEND.search(before) or not 0 < amount <= 1e12:
             continue
         if period_match is None and not _BUDGET_CUE.search(before):
@@ -378,8 +525,9 @@ def extract_budgets(text: str) -> list[SpendBudget]:
         if period_match:
             per = _PERIOD_WORDS[period_match.group(1) or period_match.group(2)]
             end = period_match.end()
-        budgets.append(SpendBudget(amount_usd=amount, per=per,  # type: ignore[arg-type]
-                                   text=text[match.start():end], setup=setup))
+        budgets.append(
+            SpendBudget(amount_usd=amount, per=per, text=text[match.start() : end], setup=setup)
+        )
     return budgets[:20]
 
 

@@ -40,12 +40,14 @@ class LanguageModelError(ServiceUnavailable):
         reason: LlmFailureReason,
         usage: LlmUsage | None = None,
         retryable: bool = False,
-        retry_after_s: float | None = None,
-        status: int | None = None,
+        provider_retry_after_s: float | None = None,
+        provider_status: int | None = None,
     ) -> None:
         super().__init__(message, details={"reason": reason.value})
         self.reason = reason
         self.usage = usage or LlmUsage()
         self.retryable = retryable
-        self.retry_after_s = retry_after_s
-        self.status = status
+        # the provider's own answer, kept apart from `status` and `retry_after_s`, which are
+        # what Apex answers its own client with (503, and a whole number of seconds)
+        self.provider_retry_after_s = provider_retry_after_s
+        self.provider_status = provider_status

@@ -26,8 +26,10 @@ def build_guard(settings: Settings) -> ProviderGuard:
     return ProviderGuard(
         timeout_s=settings.llm_timeout_s,
         retry=ProviderRetryPolicy(max_attempts=settings.llm_max_attempts),
-        breaker=CircuitBreaker(failure_threshold=settings.llm_circuit_failure_threshold,
-                               reset_timeout_s=settings.llm_circuit_reset_s),
+        breaker=CircuitBreaker(
+            failure_threshold=settings.llm_circuit_failure_threshold,
+            reset_timeout_s=settings.llm_circuit_reset_s,
+        ),
     )
 
 
@@ -46,14 +48,18 @@ def build_language_model(settings: Settings) -> LanguageModel:
         return BuiltinModel()
     if not settings.llm_model:
         raise LlmConfigurationError(
-            "APEX_LLM_MODEL must name a model when "
-            f"APEX_LLM_PROVIDER={settings.llm_provider.value}")
+            f"APEX_LLM_MODEL must name a model when APEX_LLM_PROVIDER={settings.llm_provider.value}"
+        )
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     if api_key is None and settings.llm_base_url is None:
         raise LlmConfigurationError(
             f"APEX_LLM_API_KEY must be set for the hosted {settings.llm_provider.value} API "
-            "(or APEX_LLM_BASE_URL must point at a server that needs none)")
+            "(or APEX_LLM_BASE_URL must point at a server that needs none)"
+        )
     provider = _provider_class(settings.llm_provider)(
-        model_name=settings.llm_model, guard=build_guard(settings),  # type: ignore[call-arg]
-        base_url=settings.llm_base_url, api_key=api_key)
+        model_name=settings.llm_model,
+        guard=build_guard(settings),  # type: ignore[call-arg]
+        base_url=settings.llm_base_url,
+        api_key=api_key,
+    )
     return FallbackModel(provider, BuiltinModel())

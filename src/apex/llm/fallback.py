@@ -46,37 +46,61 @@ class FallbackModel:
 
     def _notice(self, error: Exception) -> FallbackNotice:
         if isinstance(error, LanguageModelError):
-            notice = FallbackNotice(provider=self.primary.provider,
-                                    model_name=self.primary.model_name, reason=error.reason,
-                                    detail=error.message, usage=error.usage)
+            notice = FallbackNotice(
+                provider=self.primary.provider,
+                model_name=self.primary.model_name,
+                reason=error.reason,
+                detail=error.message,
+                usage=error.usage,
+            )
         else:
-            log.error("llm_unexpected_error", provider=self.primary.provider,
-                      error=type(error).__name__, exc_info=error)
-            notice = FallbackNotice(provider=self.primary.provider,
-                                    model_name=self.primary.model_name,
-                                    reason=LlmFailureReason.UNEXPECTED_ERROR,
-                                    detail=type(error).__name__)
-        log.warning("llm_fell_back", provider=notice.provider, model=notice.model_name,
-                    reason=notice.reason.value, detail=notice.detail)
+            log.error(
+                "llm_unexpected_error",
+                provider=self.primary.provider,
+                error=type(error).__name__,
+                exc_info=error,
+            )
+            notice = FallbackNotice(
+                provider=self.primary.provider,
+                model_name=self.primary.model_name,
+                reason=LlmFailureReason.UNEXPECTED_ERROR,
+                detail=type(error).__name__,
+            )
+        log.warning(
+            "llm_fell_back",
+            provider=notice.provider,
+            model=notice.model_name,
+            reason=notice.reason.value,
+            detail=notice.detail,
+        )
         return notice
 
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: type[Any] | None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: type[Any] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[Any]:
         return await self._answer(
-            lambda model: model.chat(messages, output_type=output_type, settings=settings))
+            lambda model: model.chat(messages, output_type=output_type, settings=settings)
+        )
 
     async def call_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[None]:
         """The built-in fallback chooses no tools: the notice tells the caller why none came."""
-        return await self._answer(lambda model: model.call_tools(messages, tools,
-                                                                 settings=settings))
+        return await self._answer(
+            lambda model: model.call_tools(messages, tools, settings=settings)
+        )
 
     async def _answer(
-        self, ask: Callable[[LanguageModel], Awaitable[ChatResponse[Any]]],
+        self,
+        ask: Callable[[LanguageModel], Awaitable[ChatResponse[Any]]],
     ) -> ChatResponse[Any]:
         try:
             return await ask(self.primary)

@@ -29,22 +29,31 @@ _TOKEN = re.compile(r"\S+")
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 _EDGE_PUNCTUATION = "\"'()[]{}<>.,;:!?¿¡«»"
 _CUE_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset((
-        "the and is are was were what which why how much many did do does we our my you your "
-        "of to for with on in this that last next week month hello hi hey thanks cost costs "
-        "spend spent should would could can will please show me").split()),
-    "de": frozenset((
-        "der die das den dem des und ist sind war waren was welche welcher welches warum wie "
-        "viel viele haben hat habe wir unser unsere unseren mein meine ich du sie es nicht "
-        "für mit auf von zu im am bei nach vom zum zur letzte letzten letzter nächsten nächste "
-        "diese diesen dieser woche monat jahr kosten kostet ausgegeben ausgaben hallo danke "
-        "guten morgen tag abend bitte lohnt sich sollen sollten würde wäre passt fasse "
-        "zusammen vergleiche schlagen fehl").split()),
-    "fr": frozenset((
-        "le la les un une des du de et est sont était quel quelle quels quelles pourquoi "
-        "comment combien nous notre nos mon ma mes vous votre je pour avec sur dans ce cette "
-        "ces au aux semaine mois année dernier dernière prochain coûts coût dépensé dépenses "
-        "bonjour salut bonsoir merci faut-il devrions vaut").split()),
+    "en": frozenset(
+        (
+            "the and is are was were what which why how much many did do does we our my you your "
+            "of to for with on in this that last next week month hello hi hey thanks cost costs "
+            "spend spent should would could can will please show me"
+        ).split()
+    ),
+    "de": frozenset(
+        (
+            "der die das den dem des und ist sind war waren was welche welcher welches warum wie "
+            "viel viele haben hat habe wir unser unsere unseren mein meine ich du sie es nicht "
+            "für mit auf von zu im am bei nach vom zum zur letzte letzten letzter nächsten nächste "
+            "diese diesen dieser woche monat jahr kosten kostet ausgegeben ausgaben hallo danke "
+            "guten morgen tag abend bitte lohnt sich sollen sollten würde wäre passt fasse "
+            "zusammen vergleiche schlagen fehl"
+        ).split()
+    ),
+    "fr": frozenset(
+        (
+            "le la les un une des du de et est sont était quel quelle quels quelles pourquoi "
+            "comment combien nous notre nos mon ma mes vous votre je pour avec sur dans ce cette "
+            "ces au aux semaine mois année dernier dernière prochain coûts coût dépensé dépenses "
+            "bonjour salut bonsoir merci faut-il devrions vaut"
+        ).split()
+    ),
 }
 _ACCENT_CUES = (("de", re.compile(r"[äöüß]")), ("fr", re.compile(r"[àâçèéêëîïôùûœ]")))
 
@@ -88,8 +97,9 @@ def language_words(text: str) -> list[str]:
 
 def _cue_language(words: list[str]) -> str | None:
     """The language whose function words (and letters) the text uses most; None on no evidence."""
-    counts = {language: sum(word in cues for word in words)
-              for language, cues in _CUE_WORDS.items()}
+    counts = {
+        language: sum(word in cues for word in words) for language, cues in _CUE_WORDS.items()
+    }
     joined = " ".join(words)
     for language, accents in _ACCENT_CUES:
         if accents.search(joined):

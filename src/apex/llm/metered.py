@@ -58,8 +58,7 @@ LlmUsageRecorder = Callable[[LlmCallRecord], Awaitable[None]]
 class MeteredModel:
     """`model`, with every provider call it makes reported to `recorder`."""
 
-    def __init__(self, model: LanguageModel, recorder: LlmUsageRecorder, *,
-                 feature: str) -> None:
+    def __init__(self, model: LanguageModel, recorder: LlmUsageRecorder, *, feature: str) -> None:
         self.model = model
         self.recorder = recorder
         self.feature = feature
@@ -73,22 +72,29 @@ class MeteredModel:
         return self.model.model_name
 
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: type[Any] | None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: type[Any] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[Any]:
         return await self._metered(
-            lambda: self.model.chat(messages, output_type=output_type, settings=settings))
+            lambda: self.model.chat(messages, output_type=output_type, settings=settings)
+        )
 
     async def call_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[None]:
         """Recorded as a chat call: on the wire it is one, with tools offered."""
-        return await self._metered(lambda: self.model.call_tools(messages, tools,
-                                                                 settings=settings))
+        return await self._metered(
+            lambda: self.model.call_tools(messages, tools, settings=settings)
+        )
 
-    async def _metered(self, call: Callable[[], Awaitable[ChatResponse[Any]]]
-                       ) -> ChatResponse[Any]:
+    async def _metered(self, call: Callable[[], Awaitable[ChatResponse[Any]]]) -> ChatResponse[Any]:
         timestamp, started = datetime.now(UTC), time.perf_counter()
         try:
             response = await call()
@@ -117,34 +123,69 @@ class MeteredModel:
     async def aclose(self) -> None:
         await self.model.aclose()
 
-    async def _record(self, timestamp: datetime, started: float,
-                      response: ChatResponse[Any]) -> None:
+    async def _record(
+        self, timestamp: datetime, started: float, response: ChatResponse[Any]
+    ) -> None:
         notice = response.fallback
         if notice is not None and notice.usage.requests:
-            await self._emit(LlmCallRecord(
-                timestamp=timestamp, provider=notice.provider, model=notice.model_name,
-                operation=OPERATION, usage=notice.usage,
-                latency_ms=(time.perf_counter() - started) * 1_000, ttft_ms=None,
-                status="error", error_type=notice.reason.value, feature=self.feature))
+            await self._emit(
+                LlmCallRecord(
+                    timestamp=timestamp,
+                    provider=notice.provider,
+                    model=notice.model_name,
+                    operation=OPERATION,
+                    usage=notice.usage,
+                    latency_ms=(time.perf_counter() - started) * 1_000,
+                    ttft_ms=None,
+                    status="error",
+                    error_type=notice.reason.value,
+                    feature=self.feature,
+                )
+            )
         if response.usage.requests:
-            await self._emit(LlmCallRecord(
-                timestamp=timestamp, provider=response.provider, model=response.model_name,
-                operation=OPERATION, usage=response.usage, latency_ms=response.latency_ms,
-                ttft_ms=response.ttft_ms, status="ok", error_type=None, feature=self.feature))
+            await self._emit(
+                LlmCallRecord(
+                    timestamp=timestamp,
+                    provider=response.provider,
+                    model=response.model_name,
+                    operation=OPERATION,
+                    usage=response.usage,
+                    latency_ms=response.latency_ms,
+                    ttft_ms=response.ttft_ms,
+                    status="ok",
+                    error_type=None,
+                    feature=self.feature,
+                )
+            )
 
-    async def _record_failure(self, timestamp: datetime, started: float,
-                              error: LanguageModelError) -> None:
+    async def _record_failure(
+        self, timestamp: datetime, started: float, error: LanguageModelError
+    ) -> None:
         if not error.usage.requests:
             return
-        await self._emit(LlmCallRecord(
-            timestamp=timestamp, provider=self.model.provider, model=self.model.model_name,
-            operation=OPERATION, usage=error.usage,
-            latency_ms=(time.perf_counter() - started) * 1_000, ttft_ms=None, status="error",
-            error_type=error.reason.value, feature=self.feature))
+        await self._emit(
+            LlmCallRecord(
+                timestamp=timestamp,
+                provider=self.model.provider,
+                model=self.model.model_name,
+                operation=OPERATION,
+                usage=error.usage,
+                latency_ms=(time.perf_counter() - started) * 1_000,
+                ttft_ms=None,
+                status="error",
+                error_type=error.reason.value,
+                feature=self.feature,
+            )
+        )
 
     async def _emit(self, record: LlmCallRecord) -> None:
         try:
             await self.recorder(record)
         except Exception as error:
-            log.error("llm_usage_not_recorded", provider=record.provider, model=record.model,
-                      error=type(error).__name__, exc_info=error)
+            log.error(
+                "llm_usage_not_recorded",
+                provider=record.provider,
+                model=record.model,
+                error=type(error).__name__,
+                exc_info=error,
+            )

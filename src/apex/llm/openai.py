@@ -58,8 +58,12 @@ def _usage(usage: Any) -> LlmUsage:
 
 
 def _translate(error: openai.OpenAIError) -> LanguageModelError:
-    return sdk_error(OPENAI_PROVIDER, error, connection_error=openai.APIConnectionError,
-                     timeout_error=openai.APITimeoutError)
+    return sdk_error(
+        OPENAI_PROVIDER,
+        error,
+        connection_error=openai.APIConnectionError,
+        timeout_error=openai.APITimeoutError,
+    )
 
 
 def _wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
@@ -67,17 +71,31 @@ def _wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
 
 
 def _wire_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {
-        "name": tool.name, "description": tool.description, "parameters": dict(tool.parameters),
-    }} for tool in tools]
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": dict(tool.parameters),
+            },
+        }
+        for tool in tools
+    ]
 
 
 def _read_call(tools: Sequence[ToolSpec], position: int, call: Any) -> ToolCall | RejectedToolCall:
     """A `function` call; any other kind (a `custom` tool call) has no `function` and is refused
     as a tool that was not offered."""
     function = getattr(call, "function", None)
-    return tool_call(tools, position, getattr(call, "id", None), getattr(function, "name", None),
-                     getattr(function, "arguments", None), json_text=True)
+    return tool_call(
+        tools,
+        position,
+        getattr(call, "id", None),
+        getattr(function, "name", None),
+        getattr(function, "arguments", None),
+        json_text=True,
+    )
 
 
 def _message(completion: Any) -> Any:
@@ -85,47 +103,68 @@ def _message(completion: Any) -> Any:
 
 
 class OpenAIModel(ProviderModel):
-    def __init__(self, *, model_name: str, guard: ProviderGuard, base_url: str | None = None,
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        guard: ProviderGuard,
+        base_url: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
         client = openai.AsyncOpenAI(
-            api_key=api_key or NO_API_KEY, base_url=base_url or OPENAI_DEFAULT_BASE_URL,
-            timeout=guard.timeout_s, max_retries=0,
+            api_key=api_key or NO_API_KEY,
+            base_url=base_url or OPENAI_DEFAULT_BASE_URL,
+            timeout=guard.timeout_s,
+            max_retries=0,
         )
-        super().__init__(provider=OPENAI_PROVIDER, model_name=model_name, guard=guard,
-                         client=client)
+        super().__init__(
+            provider=OPENAI_PROVIDER, model_name=model_name, guard=guard, client=client
+        )
 
     def _request(self, messages: Sequence[ChatMessage], settings: ChatSettings) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "model": self.model_name, "messages": _wire_messages(messages),
+            "model": self.model_name,
+            "messages": _wire_messages(messages),
             "max_completion_tokens": settings.max_tokens,
         }
         if settings.temperature is not None:
             request["temperature"] = settings.temperature
         return request
 
-    async def _send(self, messages: Sequence[ChatMessage], output_type: type[BaseModel] | None,
-                    settings: ChatSettings) -> ProviderReply:
+    async def _send(
+        self,
+        messages: Sequence[ChatMessage],
+        output_type: type[BaseModel] | None,
+        settings: ChatSettings,
+    ) -> ProviderReply:
         request = self._request(messages, settings)
         if output_type is not None:
-            request["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema_name(output_type), "schema": output_schema(output_type),
-                "strict": False,
-            }}
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema_name(output_type),
+                    "schema": output_schema(output_type),
+                    "strict": False,
+                },
+            }
         completion = await self._complete(request)
         message = _message(completion)
         text = (message.content if message is not None else None) or ""
         return ProviderReply(text=text, usage=_usage(completion.usage))
 
-    async def _send_tools(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec],
-                          settings: ChatSettings) -> ProviderReply:
+    async def _send_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], settings: ChatSettings
+    ) -> ProviderReply:
         request = self._request(messages, settings)
         request.update(tools=_wire_tools(tools), tool_choice="auto", parallel_tool_calls=True)
         completion = await self._complete(request)
         message = _message(completion)
         if message is None:
             return ProviderReply(text="", usage=_usage(completion.usage))
-        calls = [_read_call(tools, position, call)
-                 for position, call in enumerate(message.tool_calls or [])]
+        calls = [
+            _read_call(tools, position, call)
+            for position, call in enumerate(message.tool_calls or [])
+        ]
         return ProviderReply.with_calls(message.content or "", _usage(completion.usage), calls)
 
     async def _complete(self, request: dict[str, Any]) -> Any:
@@ -134,13 +173,13 @@ class OpenAIModel(ProviderModel):
         except openai.OpenAIError as error:
             raise _translate(error) from error
 
-    async def _open_stream(self, messages: Sequence[ChatMessage],
-                           settings: ChatSettings) -> Pieces:
+    async def _open_stream(self, messages: Sequence[ChatMessage], settings: ChatSettings) -> Pieces:
         request = self._request(messages, settings)
         usage: LlmUsage | None = None
         try:
             stream = await self._client.chat.completions.create(
-                **request, stream=True, stream_options={"include_usage": True})
+                **request, stream=True, stream_options={"include_usage": True}
+            )
             try:
                 async for chunk in stream:
                     for choice in chunk.choices:

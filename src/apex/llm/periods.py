@@ -16,46 +16,170 @@ from apex.llm.plan import RequestedPeriod
 
 _FULL_MONTHS = {
     # English
-    "january": 1, "february": 2, "march": 3, "april": 4, "june": 6, "july": 7, "august": 8,
-    "september": 9, "october": 10, "november": 11, "december": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
     # German
-    "januar": 1, "jänner": 1, "februar": 2, "märz": 3, "juni": 6, "juli": 7, "oktober": 10,
-    "dezember": 12, "mai": 5,
+    "januar": 1,
+    "jänner": 1,
+    "februar": 2,
+    "märz": 3,
+    "juni": 6,
+    "juli": 7,
+    "oktober": 10,
+    "dezember": 12,
+    "mai": 5,
     # French
-    "janvier": 1, "février": 2, "mars": 3, "avril": 4, "juin": 6, "juillet": 7, "août": 8,
-    "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12,
+    "janvier": 1,
+    "février": 2,
+    "mars": 3,
+    "avril": 4,
+    "juin": 6,
+    "juillet": 7,
+    "août": 8,
+    "septembre": 9,
+    "octobre": 10,
+    "novembre": 11,
+    "décembre": 12,
 }
 _MONTHS = {
-    **_FULL_MONTHS, "may": 5,
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
-    "oct": 10, "nov": 11, "dec": 12, "mär": 3, "okt": 10, "dez": 12, "janv": 1, "févr": 2,
-    "avr": 4, "juil": 7, "déc": 12,
+    **_FULL_MONTHS,
+    "may": 5,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+    "mär": 3,
+    "okt": 10,
+    "dez": 12,
+    "janv": 1,
+    "févr": 2,
+    "avr": 4,
+    "juil": 7,
+    "déc": 12,
 }
 _NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fourteen": 14, "thirty": 30,
-    "sixty": 60, "ninety": 90, "couple of": 2, "few": 3,
-    "ein": 1, "eine": 1, "einen": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6,
-    "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12, "vierzehn": 14, "dreißig": 30,
-    "sechzig": 60, "neunzig": 90,
-    "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
-    "quinze": 15, "trente": 30, "soixante": 60,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fourteen": 14,
+    "thirty": 30,
+    "sixty": 60,
+    "ninety": 90,
+    "couple of": 2,
+    "few": 3,
+    "ein": 1,
+    "eine": 1,
+    "einen": 1,
+    "zwei": 2,
+    "drei": 3,
+    "vier": 4,
+    "fünf": 5,
+    "sechs": 6,
+    "sieben": 7,
+    "acht": 8,
+    "neun": 9,
+    "zehn": 10,
+    "zwölf": 12,
+    "vierzehn": 14,
+    "dreißig": 30,
+    "sechzig": 60,
+    "neunzig": 90,
+    "deux": 2,
+    "trois": 3,
+    "quatre": 4,
+    "cinq": 5,
+    "sept": 7,
+    "huit": 8,
+    "neuf": 9,
+    "dix": 10,
+    "quinze": 15,
+    "trente": 30,
+    "soixante": 60,
 }
 _UNITS = {
-    "hour": "hour", "day": "day", "week": "week", "month": "month", "quarter": "quarter",
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
     "year": "year",
-    "stunde": "hour", "stunden": "hour", "tag": "day", "tage": "day", "tagen": "day",
-    "woche": "week", "wochen": "week", "monat": "month", "monate": "month", "monaten": "month",
-    "monats": "month", "quartal": "quarter", "quartale": "quarter", "quartalen": "quarter",
-    "quartals": "quarter", "jahr": "year", "jahre": "year", "jahren": "year", "jahres": "year",
-    "heure": "hour", "heures": "hour", "jour": "day", "jours": "day", "semaine": "week",
-    "semaines": "week", "mois": "month", "trimestre": "quarter", "trimestres": "quarter",
-    "an": "year", "ans": "year", "année": "year", "années": "year",
+    "stunde": "hour",
+    "stunden": "hour",
+    "tag": "day",
+    "tage": "day",
+    "tagen": "day",
+    "woche": "week",
+    "wochen": "week",
+    "monat": "month",
+    "monate": "month",
+    "monaten": "month",
+    "monats": "month",
+    "quartal": "quarter",
+    "quartale": "quarter",
+    "quartalen": "quarter",
+    "quartals": "quarter",
+    "jahr": "year",
+    "jahre": "year",
+    "jahren": "year",
+    "jahres": "year",
+    "heure": "hour",
+    "heures": "hour",
+    "jour": "day",
+    "jours": "day",
+    "semaine": "week",
+    "semaines": "week",
+    "mois": "month",
+    "trimestre": "quarter",
+    "trimestres": "quarter",
+    "an": "year",
+    "ans": "year",
+    "année": "year",
+    "années": "year",
 }
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
-_QUARTER_ORDINALS = {"premier": 1, "deuxième": 2, "second": 2, "troisième": 3, "quatrième": 4,
-                     "erste": 1, "ersten": 1, "zweite": 2, "zweiten": 2, "dritte": 3,
-                     "dritten": 3, "vierte": 4, "vierten": 4}
+_QUARTER_ORDINALS = {
+    "premier": 1,
+    "deuxième": 2,
+    "second": 2,
+    "troisième": 3,
+    "quatrième": 4,
+    "erste": 1,
+    "ersten": 1,
+    "zweite": 2,
+    "zweiten": 2,
+    "dritte": 3,
+    "dritten": 3,
+    "vierte": 4,
+    "vierten": 4,
+}
 
 
 def _alternatives(words: Iterable[str]) -> str:
@@ -77,15 +201,20 @@ _DATE = rf"(?:{_ISO}|{_NAMED_DATE})"
 
 _RANGE = re.compile(
     rf"\b(?:between|from|zwischen|vom|von|entre|du)\s+{_DATE}\s+"
-    rf"(?:and|to|until|till|through|-|und|bis(?: zum)?|zum|et|au|à)\s+{_DATE}")
+    rf"(?:and|to|until|till|through|-|und|bis(?: zum)?|zum|et|au|à)\s+{_DATE}"
+)
 _SINCE = re.compile(
     rf"\b(?:since|from|after|starting(?: on| from)?|seit|ab|nach dem|depuis le|depuis"
-    rf"|à partir du|après le)\s+{_DATE}")
-_UNTIL = re.compile(rf"\b(?:before|until|till|up to|bis(?: zum)?|vor dem|avant le|jusqu'au)"
-                    rf"\s+{_DATE}")
+    rf"|à partir du|après le)\s+{_DATE}"
+)
+_UNTIL = re.compile(
+    rf"\b(?:before|until|till|up to|bis(?: zum)?|vor dem|avant le|jusqu'au)"
+    rf"\s+{_DATE}"
+)
 _SINCE_MONTH = re.compile(
     rf"\b(?:since|from|after|seit|ab|depuis)\s+(?:the (?:start|beginning) of\s+|anfang\s+"
-    rf"|le début de\s+|début\s+)?({_ANY_MONTH})\b(?:\s+(\d{{4}}))?")
+    rf"|le début de\s+|début\s+)?({_ANY_MONTH})\b(?:\s+(\d{{4}}))?"
+)
 _LAST_N = re.compile(
     rf"\b(?:last|past|previous|prior|trailing|over the last|over the past)\s+({_AMOUNT})\s+"
     rf"{_EN_UNIT}\b"
@@ -118,13 +247,19 @@ _QUARTER = re.compile(
 _MONTH_YEAR = re.compile(rf"\b({_ANY_MONTH})\.?\s+(\d{{4}})\b")
 _IN_MONTH = re.compile(
     r"\b(?:(?:in|during|for|over|of|through(?:out)?|im|während|für|en|pendant|durant)\s+"
-    rf"|au mois d(?:e\s+|'))({_ANY_MONTH})\b")
+    rf"|au mois d(?:e\s+|'))({_ANY_MONTH})\b"
+)
 _BARE_MONTH = re.compile(rf"\b({_BARE_MONTHS})\b")
 _ISO_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-\d)")
 _YEAR = re.compile(r"\b(?:in|during|for|of|over|throughout|im jahre?|en|pour)\s+(20\d{2})\b")
 
-_DAY_WORDS = {"today": "today", "heute": "today", "aujourd'hui": "today",
-              "yesterday": "yesterday", "gestern": "yesterday"}
+_DAY_WORDS = {
+    "today": "today",
+    "heute": "today",
+    "aujourd'hui": "today",
+    "yesterday": "yesterday",
+    "gestern": "yesterday",
+}
 
 
 def _unit(word: str) -> str:
@@ -176,8 +311,12 @@ def _until(match: re.Match[str]) -> RequestedPeriod | None:
 
 
 def _since_month(match: re.Match[str]) -> RequestedPeriod:
-    return RequestedPeriod(text=match.group(0), month=_MONTHS[match.group(1)],
-                           year=_year(match.group(2)), to_anchor=True)
+    return RequestedPeriod(
+        text=match.group(0),
+        month=_MONTHS[match.group(1)],
+        year=_year(match.group(2)),
+        to_anchor=True,
+    )
 
 
 def _last_n(match: re.Match[str]) -> RequestedPeriod | None:
@@ -197,39 +336,41 @@ def _last_unit(match: re.Match[str]) -> RequestedPeriod:
     unit = _unit(unit)
     if word == "past":
         return RequestedPeriod(text=match.group(0), last_days=_UNIT_DAYS[unit])
-    return RequestedPeriod(text=match.group(0), calendar=f"last_{unit}")  # type: ignore[arg-type]
+    return RequestedPeriod(text=match.group(0), calendar=f"last_{unit}")
 
 
 def _calendar(prefix: str) -> Callable[[re.Match[str]], RequestedPeriod]:
     """A builder for "this/next <unit>" in any of the languages, the unit in any group."""
+
     def build(match: re.Match[str]) -> RequestedPeriod:
         unit = _unit(next(group for group in match.groups() if group))
-        return RequestedPeriod(text=match.group(0),
-                               calendar=f"{prefix}_{unit}")  # type: ignore[arg-type]
+        return RequestedPeriod(text=match.group(0), calendar=f"{prefix}_{unit}")
+
     return build
 
 
 def _to_date(match: re.Match[str]) -> RequestedPeriod:
     unit = match.group(1) or {"mtd": "month", "qtd": "quarter", "ytd": "year"}[match.group(2)]
-    return RequestedPeriod(text=match.group(0), calendar=f"this_{unit}")  # type: ignore[arg-type]
+    return RequestedPeriod(text=match.group(0), calendar=f"this_{unit}")
 
 
 def _day(match: re.Match[str]) -> RequestedPeriod:
-    return RequestedPeriod(text=match.group(0),
-                           calendar=_DAY_WORDS[match.group(1)])  # type: ignore[arg-type]
+    return RequestedPeriod(text=match.group(0), calendar=_DAY_WORDS[match.group(1)])
 
 
 def _quarter(match: re.Match[str]) -> RequestedPeriod:
     number = _first(match, 1, 3)
     quarter = int(number) if number else _QUARTER_ORDINALS[match.group(4)]
-    return RequestedPeriod(text=match.group(0), quarter=quarter,
-                           year=_year(_first(match, 2, 5)))
+    return RequestedPeriod(text=match.group(0), quarter=quarter, year=_year(_first(match, 2, 5)))
 
 
 def _month_year(match: re.Match[str]) -> RequestedPeriod | None:
     year = _year(match.group(2))
-    return None if year is None else RequestedPeriod(
-        text=match.group(0), month=_MONTHS[match.group(1)], year=year)
+    return (
+        None
+        if year is None
+        else RequestedPeriod(text=match.group(0), month=_MONTHS[match.group(1)], year=year)
+    )
 
 
 def _month(match: re.Match[str]) -> RequestedPeriod:
@@ -249,11 +390,22 @@ def _year_only(match: re.Match[str]) -> RequestedPeriod | None:
 
 
 _FORMS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], RequestedPeriod | None]], ...] = (
-    (_RANGE, _range), (_SINCE, _since), (_UNTIL, _until), (_SINCE_MONTH, _since_month),
-    (_LAST_N, _last_n), (_LAST_UNIT, _last_unit), (_NEXT, _calendar("next")),
-    (_TO_DATE, _to_date), (_THIS, _calendar("this")), (_DAY, _day), (_QUARTER, _quarter),
-    (_MONTH_YEAR, _month_year), (_ISO_MONTH, _iso_month), (_IN_MONTH, _month),
-    (_YEAR, _year_only), (_BARE_MONTH, _month),
+    (_RANGE, _range),
+    (_SINCE, _since),
+    (_UNTIL, _until),
+    (_SINCE_MONTH, _since_month),
+    (_LAST_N, _last_n),
+    (_LAST_UNIT, _last_unit),
+    (_NEXT, _calendar("next")),
+    (_TO_DATE, _to_date),
+    (_THIS, _calendar("this")),
+    (_DAY, _day),
+    (_QUARTER, _quarter),
+    (_MONTH_YEAR, _month_year),
+    (_ISO_MONTH, _iso_month),
+    (_IN_MONTH, _month),
+    (_YEAR, _year_only),
+    (_BARE_MONTH, _month),
 )
 
 

@@ -73,9 +73,13 @@ class Intent(StrEnum):
 CONVERSATIONAL = frozenset({Intent.GREETING, Intent.OFF_TOPIC, Intent.UNSAFE})
 # what an intent falls back to when a model named only the older, coarser category
 _INTENT_OF_CATEGORY = {
-    "cost": Intent.COST_REDUCTION, "latency": Intent.LATENCY,
-    "model_selection": Intent.MODEL_SELECTION, "capacity": Intent.FORECAST,
-    "reporting": Intent.SUMMARY, "general": Intent.GREETING, "off_topic": Intent.OFF_TOPIC,
+    "cost": Intent.COST_REDUCTION,
+    "latency": Intent.LATENCY,
+    "model_selection": Intent.MODEL_SELECTION,
+    "capacity": Intent.FORECAST,
+    "reporting": Intent.SUMMARY,
+    "general": Intent.GREETING,
+    "off_topic": Intent.OFF_TOPIC,
 }
 Dimension = Literal["feature", "model", "provider"]
 
@@ -86,9 +90,20 @@ class ClassificationFlag(StrEnum):
 
 
 CalendarPeriod = Literal[
-    "today", "yesterday", "this_week", "last_week", "this_month", "last_month",
-    "this_quarter", "last_quarter", "this_year", "last_year",
-    "next_week", "next_month", "next_quarter", "next_year",
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_quarter",
+    "last_quarter",
+    "this_year",
+    "last_year",
+    "next_week",
+    "next_month",
+    "next_quarter",
+    "next_year",
 ]
 
 
@@ -183,8 +198,8 @@ def _calendar_bounds(period: CalendarPeriod, anchor: date) -> tuple[date, date]:
     if period == "this_quarter":
         return (_quarter_bounds(anchor.year, quarter)[0], limit)
     if period == "last_quarter":
-        year, previous = (anchor.year, quarter - 1) if quarter > 1 else (anchor.year - 1, 4)
-        return _quarter_bounds(year, previous)
+        year, earlier = (anchor.year, quarter - 1) if quarter > 1 else (anchor.year - 1, 4)
+        return _quarter_bounds(year, earlier)
     if period == "this_year":
         return (date(anchor.year, 1, 1), limit)
     if period == "next_week":
@@ -193,8 +208,8 @@ def _calendar_bounds(period: CalendarPeriod, anchor: date) -> tuple[date, date]:
         following = _month_bounds(anchor.year, anchor.month)[1]
         return _month_bounds(following.year, following.month)
     if period == "next_quarter":
-        year, following = (anchor.year, quarter + 1) if quarter < 4 else (anchor.year + 1, 1)
-        return _quarter_bounds(year, following)
+        year, later = (anchor.year, quarter + 1) if quarter < 4 else (anchor.year + 1, 1)
+        return _quarter_bounds(year, later)
     if period == "next_year":
         return (date(anchor.year + 1, 1, 1), date(anchor.year + 2, 1, 1))
     return (date(anchor.year - 1, 1, 1), date(anchor.year, 1, 1))
@@ -218,8 +233,10 @@ class SpendBudget(BaseModel):
     amount_usd: float = Field(gt=0, le=1e12)
     per: Literal["day", "week", "month", "year"] | None = None
     text: SpanText
-    setup: bool = Field(default=False, description="the user asks to set up (create) this "
-                                                    "budget, not to check spend against it")
+    setup: bool = Field(
+        default=False,
+        description="the user asks to set up (create) this budget, not to check spend against it",
+    )
 
     @property
     def monthly_usd(self) -> float | None:
@@ -232,8 +249,10 @@ class RequestEntities(BaseModel):
 
     models: list[EntityName] = Field(default_factory=list, max_length=MAX_ENTITIES)
     target_models: list[EntityName] = Field(
-        default_factory=list, max_length=MAX_ENTITIES,
-        description="models the question would move traffic to (what-if), not its scope")
+        default_factory=list,
+        max_length=MAX_ENTITIES,
+        description="models the question would move traffic to (what-if), not its scope",
+    )
     providers: list[EntityName] = Field(default_factory=list, max_length=MAX_ENTITIES)
     features: list[EntityName] = Field(default_factory=list, max_length=MAX_ENTITIES)
     period: RequestedPeriod | None = None
@@ -241,10 +260,9 @@ class RequestEntities(BaseModel):
     budgets: list[SpendBudget] = Field(default_factory=list, max_length=MAX_ENTITIES)
     percentiles: list[float] = Field(default_factory=list, max_length=MAX_ENTITIES)
     latency_target_ms: float | None = Field(default=None, gt=0, le=3_600_000)
-    dimension: Dimension | None = Field(default=None,
-                                        description="what a breakdown groups by")
+    dimension: Dimension | None = Field(default=None, description="what a breakdown groups by")
 
-    def merged_over(self, earlier: "RequestEntities") -> "RequestEntities":
+    def merged_over(self, earlier: RequestEntities) -> RequestEntities:
         """This turn's entities, with anything it leaves unsaid taken from the earlier turn."""
         mine = self.model_dump(exclude_defaults=True)
         return RequestEntities.model_validate({**earlier.model_dump(), **mine})

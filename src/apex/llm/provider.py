@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -57,13 +58,16 @@ class ProviderReply:
     rejected_tool_calls: tuple[RejectedToolCall, ...] = ()
 
     @classmethod
-    def with_calls(cls, text: str, usage: LlmUsage,
-                   calls: Iterable[ToolCall | RejectedToolCall]) -> "ProviderReply":
+    def with_calls(
+        cls, text: str, usage: LlmUsage, calls: Iterable[ToolCall | RejectedToolCall]
+    ) -> ProviderReply:
         read = list(calls)
-        return cls(text=text, usage=usage,
-                   tool_calls=tuple(call for call in read if isinstance(call, ToolCall)),
-                   rejected_tool_calls=tuple(
-                       call for call in read if isinstance(call, RejectedToolCall)))
+        return cls(
+            text=text,
+            usage=usage,
+            tool_calls=tuple(call for call in read if isinstance(call, ToolCall)),
+            rejected_tool_calls=tuple(call for call in read if isinstance(call, RejectedToolCall)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,22 +119,42 @@ def status_error(provider: str, status: int, headers: Mapping[str, str]) -> Lang
     if status == 429:
         wait = retry_after_s(headers)
         suffix = f", Retry-After {wait:g} s" if wait is not None else ""
-        return LanguageModelError(f"{provider} answered HTTP 429{suffix}",
-                                  reason=LlmFailureReason.RATE_LIMITED, retryable=True,
-                                  retry_after_s=wait, status=status)
+        return LanguageModelError(
+            f"{provider} answered HTTP 429{suffix}",
+            reason=LlmFailureReason.RATE_LIMITED,
+            retryable=True,
+            provider_retry_after_s=wait,
+            provider_status=status,
+        )
     if status == 408:
-        return LanguageModelError(f"{provider} answered HTTP 408", status=status,
-                                  reason=LlmFailureReason.TIMEOUT, retryable=True)
+        return LanguageModelError(
+            f"{provider} answered HTTP 408",
+            provider_status=status,
+            reason=LlmFailureReason.TIMEOUT,
+            retryable=True,
+        )
     if status == 409 or status >= 500:
-        return LanguageModelError(f"{provider} answered HTTP {status}", status=status,
-                                  reason=LlmFailureReason.SERVER_ERROR, retryable=True,
-                                  retry_after_s=retry_after_s(headers))
-    return LanguageModelError(f"{provider} rejected the request with HTTP {status}",
-                              reason=LlmFailureReason.REJECTED, status=status)
+        return LanguageModelError(
+            f"{provider} answered HTTP {status}",
+            provider_status=status,
+            reason=LlmFailureReason.SERVER_ERROR,
+            retryable=True,
+            provider_retry_after_s=retry_after_s(headers),
+        )
+    return LanguageModelError(
+        f"{provider} rejected the request with HTTP {status}",
+        reason=LlmFailureReason.REJECTED,
+        provider_status=status,
+    )
 
 
-def sdk_error(provider: str, error: Exception, *, connection_error: type[Exception],
-              timeout_error: type[Exception]) -> LanguageModelError:
+def sdk_error(
+    provider: str,
+    error: Exception,
+    *,
+    connection_error: type[Exception],
+    timeout_error: type[Exception],
+) -> LanguageModelError:
     """Translate an error of a Stainless-generated SDK (both official SDKs are): HTTP status
     errors carry `status_code` and the `response`, transport errors are their own classes."""
     status = getattr(error, "status_code", None)
@@ -138,17 +162,29 @@ def sdk_error(provider: str, error: Exception, *, connection_error: type[Excepti
     if isinstance(status, int) and response is not None:
         return status_error(provider, status, response.headers)
     if isinstance(error, timeout_error):
-        return LanguageModelError(f"{provider} did not answer in time",
-                                  reason=LlmFailureReason.TIMEOUT, retryable=True)
+        return LanguageModelError(
+            f"{provider} did not answer in time", reason=LlmFailureReason.TIMEOUT, retryable=True
+        )
     if isinstance(error, connection_error):
-        return LanguageModelError(f"could not reach {provider}",
-                                  reason=LlmFailureReason.CONNECTION_ERROR, retryable=True)
-    return LanguageModelError(f"{provider} failed: {type(error).__name__}",
-                              reason=LlmFailureReason.SERVER_ERROR, retryable=True)
+        return LanguageModelError(
+            f"could not reach {provider}", reason=LlmFailureReason.CONNECTION_ERROR, retryable=True
+        )
+    return LanguageModelError(
+        f"{provider} failed: {type(error).__name__}",
+        reason=LlmFailureReason.SERVER_ERROR,
+        retryable=True,
+    )
 
 
-def tool_call(tools: Sequence[ToolSpec], position: int, call_id: str | None, name: str | None,
-              arguments: object, *, json_text: bool = False) -> ToolCall | RejectedToolCall:
+def tool_call(
+    tools: Sequence[ToolSpec],
+    position: int,
+    call_id: str | None,
+    name: str | None,
+    arguments: object,
+    *,
+    json_text: bool = False,
+) -> ToolCall | RejectedToolCall:
     """One call as the model wrote it, checked: an offered tool, arguments that are a JSON object.
     `json_text`: the arguments arrive as JSON text (OpenAI); a server that already decoded them
     is accepted too. A missing id (some local servers send none) becomes its position."""
@@ -172,24 +208,29 @@ def parse_output(output_type: type[BaseModel], text: str) -> BaseModel:
     return output_type.model_validate_json(fenced.group(1) if fenced else text)
 
 
-def _correction(messages: Sequence[ChatMessage], text: str,
-                error: ValidationError) -> list[ChatMessage]:
+def _correction(
+    messages: Sequence[ChatMessage], text: str, error: ValidationError
+) -> list[ChatMessage]:
     problems = "; ".join(
         f"{'.'.join(str(part) for part in item['loc']) or 'reply'}: {item['msg']}"
         for item in error.errors()[:10]
     )
-    return [*messages, ChatMessage.user(
-        "Your previous reply did not match the required JSON schema "
-        f"({problems}). The invalid reply was:\n{text[:2_000]}\n"
-        "Reply again with only a JSON object that matches the schema."
-    )]
+    return [
+        *messages,
+        ChatMessage.user(
+            "Your previous reply did not match the required JSON schema "
+            f"({problems}). The invalid reply was:\n{text[:2_000]}\n"
+            "Reply again with only a JSON object that matches the schema."
+        ),
+    ]
 
 
 class ProviderModel(abc.ABC):
     """A network language model behind the `LanguageModel` protocol."""
 
-    def __init__(self, *, provider: str, model_name: str, guard: ProviderGuard,
-                 client: Any) -> None:
+    def __init__(
+        self, *, provider: str, model_name: str, guard: ProviderGuard, client: Any
+    ) -> None:
         self._provider = provider
         self._model_name = model_name
         self.guard = guard
@@ -204,19 +245,23 @@ class ProviderModel(abc.ABC):
         return self._model_name
 
     @abc.abstractmethod
-    async def _send(self, messages: Sequence[ChatMessage], output_type: type[BaseModel] | None,
-                    settings: ChatSettings) -> ProviderReply:
+    async def _send(
+        self,
+        messages: Sequence[ChatMessage],
+        output_type: type[BaseModel] | None,
+        settings: ChatSettings,
+    ) -> ProviderReply:
         """One request; raise `LanguageModelError` for every provider failure."""
 
     @abc.abstractmethod
-    async def _send_tools(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec],
-                          settings: ChatSettings) -> ProviderReply:
+    async def _send_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], settings: ChatSettings
+    ) -> ProviderReply:
         """One request offering `tools` (the model chooses); raise `LanguageModelError` for every
         provider failure, never for an unusable call."""
 
     @abc.abstractmethod
-    def _open_stream(self, messages: Sequence[ChatMessage],
-                     settings: ChatSettings) -> Pieces:
+    def _open_stream(self, messages: Sequence[ChatMessage], settings: ChatSettings) -> Pieces:
         """One streamed request; raise `LanguageModelError` for every provider failure."""
 
     async def aclose(self) -> None:
@@ -224,11 +269,15 @@ class ProviderModel(abc.ABC):
         await self._client.close()
 
     async def chat(
-        self, messages: Sequence[ChatMessage], *, output_type: type[Any] | None = None,
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        output_type: type[Any] | None = None,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[Any]:
         if output_type is not None and not (
-                isinstance(output_type, type) and issubclass(output_type, BaseModel)):
+            isinstance(output_type, type) and issubclass(output_type, BaseModel)
+        ):
             raise TypeError("output_type must be a pydantic BaseModel subclass")
         settings = settings or ChatSettings()
         started = time.perf_counter()
@@ -236,8 +285,10 @@ class ProviderModel(abc.ABC):
         attempt_messages = list(messages)
         for _ in range(MAX_INVALID_OUTPUT_ATTEMPTS):
             try:
+                # bound now: the next attempt's messages must not reach this one
                 reply = await self.guard.call(
-                    lambda: self._send(attempt_messages, output_type, settings))
+                    partial(self._send, attempt_messages, output_type, settings)
+                )
             except LanguageModelError as error:
                 error.usage = usage + error.usage
                 raise
@@ -256,11 +307,15 @@ class ProviderModel(abc.ABC):
         raise LanguageModelError(
             f"the model's output was not valid {expected} after "
             f"{MAX_INVALID_OUTPUT_ATTEMPTS} attempts",
-            reason=LlmFailureReason.INVALID_OUTPUT, usage=usage,
+            reason=LlmFailureReason.INVALID_OUTPUT,
+            usage=usage,
         )
 
     async def call_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *,
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
         settings: ChatSettings | None = None,
     ) -> ChatResponse[None]:
         require_tools(tools)
@@ -268,12 +323,19 @@ class ProviderModel(abc.ABC):
         started = time.perf_counter()
         reply = await self.guard.call(lambda: self._send_tools(messages, tools, settings))
         if reply.rejected_tool_calls:
-            log.warning("llm_tool_calls_rejected", provider=self.provider, model=self.model_name,
-                        rejected=[f"{call.name or '?'}: {call.reason}"
-                                  for call in reply.rejected_tool_calls])
-        return replace(self._response(reply.text, None, reply.usage, started),
-                       tool_calls=reply.tool_calls,
-                       rejected_tool_calls=reply.rejected_tool_calls)
+            log.warning(
+                "llm_tool_calls_rejected",
+                provider=self.provider,
+                model=self.model_name,
+                rejected=[
+                    f"{call.name or '?'}: {call.reason}" for call in reply.rejected_tool_calls
+                ],
+            )
+        return replace(
+            self._response(reply.text, None, reply.usage, started),
+            tool_calls=reply.tool_calls,
+            rejected_tool_calls=reply.rejected_tool_calls,
+        )
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, settings: ChatSettings | None = None
@@ -302,12 +364,14 @@ class ProviderModel(abc.ABC):
         finally:
             await pieces.aclose()
         if not "".join(chunks).strip():
-            raise LanguageModelError("the model streamed no text",
-                                     reason=LlmFailureReason.INVALID_OUTPUT, usage=usage)
+            raise LanguageModelError(
+                "the model streamed no text", reason=LlmFailureReason.INVALID_OUTPUT, usage=usage
+            )
         yield ProseEnd(self._response("".join(chunks), None, usage, started, ttft_ms))
 
-    async def _first_piece(self, messages: Sequence[ChatMessage], settings: ChatSettings
-                           ) -> tuple[Pieces, StreamPiece | None]:
+    async def _first_piece(
+        self, messages: Sequence[ChatMessage], settings: ChatSettings
+    ) -> tuple[Pieces, StreamPiece | None]:
         pieces = self._open_stream(messages, settings)
         try:
             return pieces, await self._read(pieces)
@@ -322,7 +386,8 @@ class ProviderModel(abc.ABC):
         except TimeoutError as exc:
             raise LanguageModelError(
                 f"the stream stalled for {self.guard.timeout_s:g} s",
-                reason=LlmFailureReason.TIMEOUT) from exc
+                reason=LlmFailureReason.TIMEOUT,
+            ) from exc
 
     async def _read(self, pieces: Pieces) -> StreamPiece | None:
         """The next piece; a transport error the SDK lets through while streaming (a dropped
@@ -334,10 +399,19 @@ class ProviderModel(abc.ABC):
         except Exception as exc:
             raise LanguageModelError(
                 f"the {self.provider} stream broke off ({type(exc).__name__})",
-                reason=LlmFailureReason.CONNECTION_ERROR, retryable=True) from exc
+                reason=LlmFailureReason.CONNECTION_ERROR,
+                retryable=True,
+            ) from exc
 
-    def _response(self, text: str, output: Any, usage: LlmUsage, started: float,
-                  ttft_ms: float | None = None) -> ChatResponse[Any]:
-        return ChatResponse(text=text, output=output, usage=usage, provider=self.provider,
-                            model_name=self.model_name,
-                            latency_ms=(time.perf_counter() - started) * 1_000, ttft_ms=ttft_ms)
+    def _response(
+        self, text: str, output: Any, usage: LlmUsage, started: float, ttft_ms: float | None = None
+    ) -> ChatResponse[Any]:
+        return ChatResponse(
+            text=text,
+            output=output,
+            usage=usage,
+            provider=self.provider,
+            model_name=self.model_name,
+            latency_ms=(time.perf_counter() - started) * 1_000,
+            ttft_ms=ttft_ms,
+        )

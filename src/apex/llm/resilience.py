@@ -33,8 +33,9 @@ class ProviderRetryPolicy:
     max_delay_s: float = 8.0
     max_retry_after_s: float = 30.0
 
-    def delay_s(self, failed_attempts: int, retry_after_s: float | None,
-                rng: random.Random) -> float | None:
+    def delay_s(
+        self, failed_attempts: int, retry_after_s: float | None, rng: random.Random
+    ) -> float | None:
         """How long to wait before the next attempt, or None when the call should give up.
 
         Backoff uses "equal jitter": half the exponential step, plus a random half, so retries
@@ -46,7 +47,7 @@ class ProviderRetryPolicy:
             if retry_after_s > self.max_retry_after_s:
                 return None
             return retry_after_s + rng.uniform(0, min(1.0, 0.1 * retry_after_s + 0.05))
-        step = min(self.max_delay_s, self.base_delay_s * 2 ** (failed_attempts - 1))
+        step = min(self.max_delay_s, self.base_delay_s * 2.0 ** (failed_attempts - 1))
         return step / 2 + rng.uniform(0, step / 2)
 
 
@@ -91,7 +92,7 @@ class CircuitBreaker:
             f"circuit open after {self._failures} consecutive failures; next probe in "
             f"{retry_in:.0f} s",
             reason=LlmFailureReason.CIRCUIT_OPEN,
-            retry_after_s=retry_in,
+            provider_retry_after_s=retry_in,
         )
 
     def succeeded(self) -> None:
@@ -133,15 +134,20 @@ class ProviderGuard:
                 except TimeoutError:
                     error = LanguageModelError(
                         f"no answer within {self.timeout_s:g} s",
-                        reason=LlmFailureReason.TIMEOUT, retryable=True)
+                        reason=LlmFailureReason.TIMEOUT,
+                        retryable=True,
+                    )
                 except LanguageModelError as exc:
                     error = exc
                 else:
                     self.breaker.succeeded()
                     return result
                 failed_attempts += 1
-                delay = self.retry.delay_s(failed_attempts, error.retry_after_s, self.rng) \
-                    if error.retryable else None
+                delay = (
+                    self.retry.delay_s(failed_attempts, error.provider_retry_after_s, self.rng)
+                    if error.retryable
+                    else None
+                )
                 if delay is None:
                     self.breaker.failed()
                     error.usage = error.usage + LlmUsage(requests=failed_attempts)

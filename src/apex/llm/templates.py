@@ -14,11 +14,12 @@ from typing import Any
 
 from apex.llm.plan import (
     ClassificationFlag,
-    RequestCategory,
     QuestionPlan,
+    RequestCategory,
     RequestEntities,
 )
 from apex.llm.prose import ProseBrief, ProseKind
+from apex.money import format_usd
 
 MAX_LISTED_RECOMMENDATIONS = 5
 DAYS_PER_MONTH = 30.0
@@ -39,17 +40,17 @@ _OPENINGS: dict[RequestCategory, str] = {
 }
 _COLUMN_HELP: dict[str, str] = {
     "latency_ms": "end-to-end latency per call (`latency_ms`), which most gateways log "
-                  "(LiteLLM `response_time`, OpenTelemetry span duration)",
+    "(LiteLLM `response_time`, OpenTelemetry span duration)",
     "ttft_ms": "time to first token (`ttft_ms`), logged by streaming clients and OpenTelemetry "
-               "GenAI spans",
+    "GenAI spans",
     "prompt_hash": "a hash of each prompt (`prompt_hash`) to find exact duplicates; hash the text "
-                   "before upload, the prompt itself is never needed",
+    "before upload, the prompt itself is never needed",
     "prefix_hash": "a hash of each prompt's shared prefix (`prefix_hash`) to size provider "
-                   "prompt caching",
+    "prompt caching",
     "feature": "a `feature` or `tags` column naming the product feature behind each call",
     "cached_input_tokens": "cached input tokens (`cached_input_tokens`; OpenAI "
-                           "`prompt_tokens_details.cached_tokens`, Anthropic "
-                           "`cache_read_input_tokens`)",
+    "`prompt_tokens_details.cached_tokens`, Anthropic "
+    "`cache_read_input_tokens`)",
     "status": "call outcome (`status` ok/error and `error_type`) to measure retry waste",
     "output_tokens": "output token counts (`output_tokens`) to judge routing and output caps",
     "input_tokens": "input token counts (`input_tokens`) to find prompt-trimming outliers",
@@ -57,8 +58,14 @@ _COLUMN_HELP: dict[str, str] = {
     "timestamp": "a `timestamp` per call to place spend in time",
 }
 _CATEGORY_NEEDS: dict[RequestCategory, tuple[str, ...]] = {
-    RequestCategory.COST: ("timestamp", "input_tokens", "output_tokens", "cached_input_tokens",
-                           "prompt_hash", "feature"),
+    RequestCategory.COST: (
+        "timestamp",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "prompt_hash",
+        "feature",
+    ),
     RequestCategory.LATENCY: ("timestamp", "latency_ms", "ttft_ms", "feature"),
     RequestCategory.MODEL_SELECTION: ("feature", "output_tokens", "status"),
     RequestCategory.CAPACITY: ("timestamp", "status", "latency_ms"),
@@ -66,18 +73,14 @@ _CATEGORY_NEEDS: dict[RequestCategory, tuple[str, ...]] = {
     RequestCategory.GENERAL: ("timestamp", "input_tokens", "output_tokens", "latency_ms"),
 }
 # intents answered by their figures alone (PROTOCOL.md section 5): no recommendation to list
-_PLAIN_INTENTS = frozenset({"spend", "breakdown", "what_if", "compare", "forecast", "latency",
-                            "reliability"})
+_PLAIN_INTENTS = frozenset(
+    {"spend", "breakdown", "what_if", "compare", "forecast", "latency", "reliability"}
+)
 _SUGGESTIONS = (
     "How can I cut my AI costs by 30%?",
     "Why is my p95 latency so high?",
     "What would moving summarization to a cheaper model save?",
 )
-
-
-def usd(value: float) -> str:
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.2f}"
 
 
 def _number(value: Any) -> float | None:
@@ -131,8 +134,9 @@ def _recommendations(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return sorted(valid, key=lambda item: -(_number(item.get("monthly_savings_usd")) or 0.0))
 
 
-def _focused(recommendations: list[Mapping[str, Any]],
-             category: RequestCategory) -> list[Mapping[str, Any]]:
+def _focused(
+    recommendations: list[Mapping[str, Any]], category: RequestCategory
+) -> list[Mapping[str, Any]]:
     kinds = _FOCUS_KINDS.get(category, ())
     first = [item for item in recommendations if item.get("kind") in kinds]
     return first + [item for item in recommendations if item.get("kind") not in kinds]
@@ -147,8 +151,10 @@ def _confidence(value: Any) -> str:
 
 def _recommendation_line(index: int, item: Mapping[str, Any], monthly: float | None) -> str:
     savings = _number(item.get("monthly_savings_usd")) or 0.0
-    parts = [f"{index}. **{_text(item.get('title') or item.get('kind'))}**: saves about "
-             f"{usd(savings)}/month"]
+    parts = [
+        f"{index}. **{_text(item.get('title') or item.get('kind'))}**: saves about "
+        f"{format_usd(savings)}/month"
+    ]
     if monthly:
         parts[0] += f" ({100 * savings / monthly:.1f}% of monthly spend)"
     elif _number(item.get("savings_pct")) is not None:
@@ -178,11 +184,15 @@ def _scope(entities: RequestEntities) -> str | None:
 def _flag_notes(flags: Sequence[ClassificationFlag]) -> list[str]:
     notes = []
     if ClassificationFlag.OTHER_USERS_DATA in flags:
-        notes.append("I only ever analyse the usage data in your own account, so the part of your "
-                     "message about other users' or tenants' data was set aside.")
+        notes.append(
+            "I only ever analyse the usage data in your own account, so the part of your "
+            "message about other users' or tenants' data was set aside."
+        )
     if ClassificationFlag.PROMPT_INJECTION in flags:
-        notes.append("Your message contained instructions addressed to the assistant; they were "
-                     "ignored, and only the question itself was analysed.")
+        notes.append(
+            "Your message contained instructions addressed to the assistant; they were "
+            "ignored, and only the question itself was analysed."
+        )
     return notes
 
 
@@ -195,15 +205,17 @@ def _spend_paragraph(report: Mapping[str, Any]) -> str | None:
     if cost is None or requests is None:
         return None
     label = _period_label(report)
-    line = f"{'From ' + label if label else 'In the period analysed'}: **{usd(cost)}** over " \
-           f"**{requests:,.0f} requests**"
+    line = (
+        f"{'From ' + label if label else 'In the period analysed'}: **{format_usd(cost)}** over "
+        f"**{requests:,.0f} requests**"
+    )
     tokens_in = _number(totals.get("input_tokens"))
     tokens_out = _number(totals.get("output_tokens"))
     if tokens_in is not None and tokens_out is not None:
         line += f" ({tokens_in:,.0f} input and {tokens_out:,.0f} output tokens)"
     monthly = _monthly_spend(report)
     if monthly is not None:
-        line += f", a run rate of about {usd(monthly)}/month"
+        line += f", a run rate of about {format_usd(monthly)}/month"
     errors = _number(totals.get("errors"))
     if errors and requests:
         line += f". {errors:,.0f} calls failed ({100 * errors / requests:.1f}%)"
@@ -219,13 +231,19 @@ def _model_table(report: Mapping[str, Any]) -> str | None:
     rows = sorted(_models(report), key=lambda row: -(_number(row.get("cost_usd")) or 0.0))
     if not rows:
         return None
-    lines = ["| model | provider | requests | cost | p50 ms | p95 ms |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| model | provider | requests | cost | p50 ms | p95 ms |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for row in rows[:10]:
-        cells = [_text(row.get("model"), 60), _text(row.get("provider"), 30),
-                 f"{_number(row.get('requests')) or 0:,.0f}",
-                 usd(_number(row.get("cost_usd")) or 0),
-                 _milliseconds(row.get("p50_latency_ms")), _milliseconds(row.get("p95_latency_ms"))]
+        cells = [
+            _text(row.get("model"), 60),
+            _text(row.get("provider"), 30),
+            f"{_number(row.get('requests')) or 0:,.0f}",
+            format_usd(_number(row.get("cost_usd")) or 0),
+            _milliseconds(row.get("p50_latency_ms")),
+            _milliseconds(row.get("p95_latency_ms")),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -248,16 +266,23 @@ def _latency_paragraph(report: Mapping[str, Any], entities: RequestEntities) -> 
         text += f" (p50 {p50:,.0f} ms, so its tail is {p95 / p50:.1f}x its median)"
     if len(rows) > 1:
         fastest = rows[-1]
-        text += (f"; the fastest is `{_text(fastest.get('model'), 60)}` at "
-                 f"{_number(fastest.get('p95_latency_ms')):,.0f} ms")
+        text += (
+            f"; the fastest is `{_text(fastest.get('model'), 60)}` at "
+            f"{_number(fastest.get('p95_latency_ms')):,.0f} ms"
+        )
     text += "."
     target = entities.latency_target_ms
     if target is not None:
-        over = [_text(row.get("model"), 60) for row in rows
-                if (_number(row.get("p95_latency_ms")) or 0) > target]
-        verdict = (f"{len(over)} model(s) are above it at p95: "
-                   + ", ".join(f"`{name}`" for name in over)
-                   if over else "every model is already within it at p95")
+        over = [
+            _text(row.get("model"), 60)
+            for row in rows
+            if (_number(row.get("p95_latency_ms")) or 0) > target
+        ]
+        verdict = (
+            f"{len(over)} model(s) are above it at p95: " + ", ".join(f"`{name}`" for name in over)
+            if over
+            else "every model is already within it at p95"
+        )
         text += f" Against your target of {target:,.0f} ms, {verdict}."
     if entities.percentiles and any(p not in (50.0, 95.0) for p in entities.percentiles):
         text += " The report carries p50 and p95 per model; other percentiles are in the evidence."
@@ -271,10 +296,13 @@ def _capacity_paragraph(report: Mapping[str, Any]) -> str | None:
     if requests is None or days is None:
         return None
     per_day = requests / days
-    text = (f"Traffic averaged {per_day:,.0f} requests a day ({per_day / 1_440:,.2f} a minute) "
-            "over the period")
-    busiest = max(_models(report), key=lambda row: _number(row.get("requests")) or 0.0,
-                  default=None)
+    text = (
+        f"Traffic averaged {per_day:,.0f} requests a day ({per_day / 1_440:,.2f} a minute) "
+        "over the period"
+    )
+    busiest = max(
+        _models(report), key=lambda row: _number(row.get("requests")) or 0.0, default=None
+    )
     if busiest is not None and requests:
         share = (_number(busiest.get("requests")) or 0.0) / requests
         text += f"; `{_text(busiest.get('model'), 60)}` carries {100 * share:.0f}% of it"
@@ -284,18 +312,26 @@ def _capacity_paragraph(report: Mapping[str, Any]) -> str | None:
     return text + "."
 
 
-def _target_paragraph(report: Mapping[str, Any], entities: RequestEntities,
-                      recommendations: list[Mapping[str, Any]]) -> list[str]:
+def _target_paragraph(
+    report: Mapping[str, Any], entities: RequestEntities, recommendations: list[Mapping[str, Any]]
+) -> list[str]:
     monthly = _monthly_spend(report)
     combined = _figure(report, "achievable_monthly_savings_usd")
-    savings = combined if combined is not None else max(
-        (_number(item.get("monthly_savings_usd")) or 0.0 for item in recommendations),
-        default=0.0)
+    savings = (
+        combined
+        if combined is not None
+        else max(
+            (_number(item.get("monthly_savings_usd")) or 0.0 for item in recommendations),
+            default=0.0,
+        )
+    )
     lines: list[str] = []
     if monthly and recommendations and combined is not None:
-        lines.append(f"Applied one after another, so that no saving is counted twice, they "
-                     f"save {usd(savings)}/month, {100 * savings / monthly:.1f}% of your run "
-                     "rate.")
+        lines.append(
+            f"Applied one after another, so that no saving is counted twice, they "
+            f"save {format_usd(savings)}/month, {100 * savings / monthly:.1f}% of your run "
+            "rate."
+        )
     for target in entities.targets:
         if target.metric not in (None, "cost") or not monthly:
             continue
@@ -303,19 +339,23 @@ def _target_paragraph(report: Mapping[str, Any], entities: RequestEntities,
         if reached >= target.percent:
             lines.append(f"That meets your {target.percent:g}% target.")
         else:
-            lines.append(f"That falls short of your {target.percent:g}% target by "
-                         f"{target.percent - reached:.1f} points: about "
-                         f"{usd(monthly * (target.percent - reached) / 100)}/month more would "
-                         "have to come from changes the data does not show yet (for example "
-                         "fewer calls or shorter prompts).")
+            lines.append(
+                f"That falls short of your {target.percent:g}% target by "
+                f"{target.percent - reached:.1f} points: about "
+                f"{format_usd(monthly * (target.percent - reached) / 100)}/month more would "
+                "have to come from changes the data does not show yet (for example "
+                "fewer calls or shorter prompts)."
+            )
     for budget in entities.budgets:
         limit = budget.monthly_usd
         if limit is None or not monthly:
             continue
         projected = monthly - savings
         verdict = "within" if projected <= limit else "still above"
-        lines.append(f"Your budget of {usd(limit)}/month: today's run rate is {usd(monthly)}; "
-                     f"after these changes about {usd(projected)}, {verdict} the budget.")
+        lines.append(
+            f"Your budget of {format_usd(limit)}/month: today's run rate is {format_usd(monthly)}; "
+            f"after these changes about {format_usd(projected)}, {verdict} the budget."
+        )
     return lines
 
 
@@ -347,8 +387,9 @@ def _answer(brief: ProseBrief, classification: QuestionPlan) -> str:
         blocks.extend(_flag_notes(classification.flags))
         return "\n\n".join(blocks)
     if category is RequestCategory.LATENCY:
-        blocks.append(_latency_paragraph(report, entities)
-                      or "The data has no latency figures per model yet.")
+        blocks.append(
+            _latency_paragraph(report, entities) or "The data has no latency figures per model yet."
+        )
     if category is RequestCategory.CAPACITY:
         capacity = _capacity_paragraph(report)
         if capacity:
@@ -366,14 +407,18 @@ def _answer(brief: ProseBrief, classification: QuestionPlan) -> str:
         blocks.append(heading + "\n" + "\n".join(lines))
         blocks.extend(_target_paragraph(report, entities, recommendations))
     else:
-        blocks.append("No optimization stands out in this data: no routable traffic, duplicate "
-                      "prompts, batchable jobs, token outliers or retry waste large enough to "
-                      "matter.")
+        blocks.append(
+            "No optimization stands out in this data: no routable traffic, duplicate "
+            "prompts, batchable jobs, token outliers or retry waste large enough to "
+            "matter."
+        )
     actions = report.get("actions")
     if isinstance(actions, list) and actions:
         changes = "one change" if len(actions) == 1 else f"{len(actions)} changes"
-        blocks.append(f"The action plan below details {changes}, each with concrete steps, a "
-                      "config snippet, how to validate it and how to roll it back.")
+        blocks.append(
+            f"The action plan below details {changes}, each with concrete steps, a "
+            "config snippet, how to validate it and how to roll it back."
+        )
     blocks.extend(_flag_notes(classification.flags))
     return "\n\n".join(blocks)
 
@@ -416,21 +461,29 @@ def _partial(brief: ProseBrief, classification: QuestionPlan) -> str:
     if recommendations:
         monthly = _monthly_spend(brief.report)
         listed = recommendations[:MAX_LISTED_RECOMMENDATIONS]
-        blocks.append("What can already be computed:\n" + "\n".join(
-            _recommendation_line(i, item, monthly) for i, item in enumerate(listed, 1)))
+        blocks.append(
+            "What can already be computed:\n"
+            + "\n".join(_recommendation_line(i, item, monthly) for i, item in enumerate(listed, 1))
+        )
     if brief.missing:
-        blocks.append("Missing from the data, and how to get it:\n" + "\n".join(
-            f"- {_COLUMN_HELP.get(name, f'`{_text(name, 40)}`')}" for name in brief.missing))
+        blocks.append(
+            "Missing from the data, and how to get it:\n"
+            + "\n".join(
+                f"- {_COLUMN_HELP.get(name, f'`{_text(name, 40)}`')}" for name in brief.missing
+            )
+        )
     blocks.append("Add these columns to your next upload and ask again for the full analysis.")
     blocks.extend(_flag_notes(classification.flags))
     return "\n\n".join(blocks)
 
 
 def _off_topic(classification: QuestionPlan) -> str:
-    blocks = ["I'm Apex: I analyse your LLM usage data (spend, latency, model choice, capacity) "
-              "and answer with a plan quantified from your own rows. That request is outside what "
-              "I can help with.",
-              "Try for example:\n" + "\n".join(f"- {question}" for question in _SUGGESTIONS)]
+    blocks = [
+        "I'm Apex: I analyse your LLM usage data (spend, latency, model choice, capacity) "
+        "and answer with a plan quantified from your own rows. That request is outside what "
+        "I can help with.",
+        "Try for example:\n" + "\n".join(f"- {question}" for question in _SUGGESTIONS),
+    ]
     blocks.extend(_flag_notes(classification.flags))
     return "\n\n".join(blocks)
 
@@ -454,7 +507,9 @@ def render_reply(classification: QuestionPlan) -> str:
     scope = _scope(classification.entities)
     if scope:
         blocks.append(scope)
-    blocks.append("The numbers come from your usage data and the price catalog: ask in a thread "
-                  "with data loaded and the analysis runs on your own rows.")
+    blocks.append(
+        "The numbers come from your usage data and the price catalog: ask in a thread "
+        "with data loaded and the analysis runs on your own rows."
+    )
     blocks.extend(_flag_notes(classification.flags))
     return "\n\n".join(blocks)

@@ -23,13 +23,14 @@ class LlmUsage:
     reasoning_tokens: int = 0
     requests: int = 0
 
-    def __add__(self, other: "LlmUsage") -> "LlmUsage":
+    def __add__(self, other: LlmUsage) -> LlmUsage:
         return LlmUsage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
-            cache_write_input_tokens=(self.cache_write_input_tokens
-                                      + other.cache_write_input_tokens),
+            cache_write_input_tokens=(
+                self.cache_write_input_tokens + other.cache_write_input_tokens
+            ),
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             requests=self.requests + other.requests,
         )

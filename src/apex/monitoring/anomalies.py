@@ -89,12 +89,14 @@ def judge(daily: Mapping[date, Decimal], day: date, *, upward_only: bool = False
     delta = spend - reference.median
     if abs(delta) <= reference.allowance or (upward_only and delta < 0):
         return None
-    return Anomaly(day=day, spend=spend, baseline=reference,
-                   direction="high" if delta > 0 else "low")
+    return Anomaly(
+        day=day, spend=spend, baseline=reference, direction="high" if delta > 0 else "low"
+    )
 
 
-def anomalies(daily: Mapping[date, Decimal], days: Iterable[date], *,
-              today: date | None = None) -> list[Anomaly]:
+def anomalies(
+    daily: Mapping[date, Decimal], days: Iterable[date], *, today: date | None = None
+) -> list[Anomaly]:
     """The anomalies among `days` that begin a run: the day before is not anomalous the same
     way. `today` (if among them) is judged upwards only."""
     found = []

@@ -17,7 +17,7 @@ from typing import Any
 from apex.analytics.filters import OWN_CALLS_FEATURE, UsageFilter
 from apex.analytics.ledger import Ledger
 from apex.analytics.results import UsagePeriod
-from apex.llm.templates import usd
+from apex.money import format_usd
 from apex.monitoring.causes import cause_key
 from apex.monitoring.money import from_micros, to_micros
 from apex.store.models import Budget
@@ -45,10 +45,12 @@ def period_window(period: str, now: datetime) -> UsagePeriod:
 def scope_filter(scope: dict[str, Any]) -> UsageFilter:
     """The ledger rows a scope covers ({models?, providers?, features?}; empty covers all)."""
     features = tuple(scope.get("features") or ())
-    return UsageFilter(models=tuple(scope.get("models") or ()),
-                       providers=tuple(scope.get("providers") or ()), features=features,
-                       exclude_features=() if OWN_CALLS_FEATURE in features
-                       else (OWN_CALLS_FEATURE,))
+    return UsageFilter(
+        models=tuple(scope.get("models") or ()),
+        providers=tuple(scope.get("providers") or ()),
+        features=features,
+        exclude_features=() if OWN_CALLS_FEATURE in features else (OWN_CALLS_FEATURE,),
+    )
 
 
 def project(spent: Decimal, window: UsagePeriod, now: datetime) -> Decimal:
@@ -67,8 +69,7 @@ class BudgetStatus:
     elapsed_share: Decimal
 
 
-def classify(amount: Decimal, thresholds_pct: list[int], spent: Decimal,
-             projected: Decimal) -> str:
+def classify(amount: Decimal, thresholds_pct: list[int], spent: Decimal, projected: Decimal) -> str:
     """exceeded at the amount; warning once a threshold below 100% is reached or the
     projection runs over; ok otherwise."""
     if spent >= amount:
@@ -79,18 +80,24 @@ def classify(amount: Decimal, thresholds_pct: list[int], spent: Decimal,
     return "ok"
 
 
-async def budget_status(ledger: Ledger, user_id: str, budget: Budget,
-                        now: datetime) -> BudgetStatus:
+async def budget_status(
+    ledger: Ledger, user_id: str, budget: Budget, now: datetime
+) -> BudgetStatus:
     window = period_window(budget.period, now)
     totals = await ledger.totals(user_id, window, where=scope_filter(budget.scope))
     spent = totals.cost_usd
     projected = max(project(spent, window, now), spent)
     amount = from_micros(budget.amount_micros)
     share = Decimal((now - window.start).total_seconds()) / Decimal(
-        (window.end - window.start).total_seconds())
-    return BudgetStatus(window=window, spent=spent, projected=projected,
-                        state=classify(amount, budget.thresholds_pct, spent, projected),
-                        elapsed_share=share)
+        (window.end - window.start).total_seconds()
+    )
+    return BudgetStatus(
+        window=window,
+        spent=spent,
+        projected=projected,
+        state=classify(amount, budget.thresholds_pct, spent, projected),
+        elapsed_share=share,
+    )
 
 
 def budget_alerts(budget: Budget, status: BudgetStatus) -> list[AlertDraft]:
@@ -103,20 +110,38 @@ def budget_alerts(budget: Budget, status: BudgetStatus) -> list[AlertDraft]:
     reached = [pct for pct in budget.thresholds_pct if status.spent * 100 >= amount * pct]
     if reached:
         top = max(reached)
-        drafts.append(AlertDraft(
-            kind="budget_threshold", budget_id=budget.id, scope=budget.scope,
-            cause_key=cause_key("budget_threshold", budget.id, str(top), period),
-            message=(f"Budget \u201c{budget.name}\u201d reached {top}%: "
-                     f"{usd(float(status.spent))} of {usd(float(amount))} spent {label}."),
-            value_micros=to_micros(status.spent),
-            threshold_micros=to_micros(amount * top / 100)))
-    if (status.spent < amount and status.projected > amount
-            and status.elapsed_share >= PROJECTION_ALERT_AFTER):
-        drafts.append(AlertDraft(
-            kind="budget_projected", budget_id=budget.id, scope=budget.scope,
-            cause_key=cause_key("budget_projected", budget.id, period),
-            message=(f"Budget \u201c{budget.name}\u201d is on course to end the "
-                     f"{budget.period} at {usd(float(status.projected))}, over its "
-                     f"{usd(float(amount))}."),
-            value_micros=to_micros(status.projected), threshold_micros=budget.amount_micros))
+        drafts.append(
+            AlertDraft(
+                kind="budget_threshold",
+                budget_id=budget.id,
+                scope=budget.scope,
+                cause_key=cause_key("budget_threshold", budget.id, str(top), period),
+                message=(
+                    f"Budget \u201c{budget.name}\u201d reached {top}%: "
+                    f"{format_usd(float(status.spent))} of {format_usd(float(amount))} spent {label}."
+                ),
+                value_micros=to_micros(status.spent),
+                threshold_micros=to_micros(amount * top / 100),
+            )
+        )
+    if (
+        status.spent < amount
+        and status.projected > amount
+        and status.elapsed_share >= PROJECTION_ALERT_AFTER
+    ):
+        drafts.append(
+            AlertDraft(
+                kind="budget_projected",
+                budget_id=budget.id,
+                scope=budget.scope,
+                cause_key=cause_key("budget_projected", budget.id, period),
+                message=(
+                    f"Budget \u201c{budget.name}\u201d is on course to end the "
+                    f"{budget.period} at {format_usd(float(status.projected))}, over its "
+                    f"{format_usd(float(amount))}."
+                ),
+                value_micros=to_micros(status.projected),
+                threshold_micros=budget.amount_micros,
+            )
+        )
     return drafts

@@ -17,12 +17,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from apex.config.logging import get_logger
+from apex.ids import new_id
 from apex.monitoring.alerts import AlertEvaluator
-from apex.store.ids import new_id
+from apex.shared_redis.client import redis_client
+from apex.shared_redis.errors import RedisError
 
 log = get_logger(__name__)
 
@@ -51,8 +50,7 @@ class AlertTriggers:
         if user_id in self._running:
             self._again.add(user_id)
             return
-        self._running[user_id] = asyncio.create_task(self._run(user_id),
-                                                     name="apex-alerts-commit")
+        self._running[user_id] = asyncio.create_task(self._run(user_id), name="apex-alerts-commit")
 
     async def _run(self, user_id: str) -> None:
         try:
@@ -60,7 +58,7 @@ class AlertTriggers:
                 self._again.discard(user_id)
                 try:
                     await self.evaluator.evaluate(user_id)
-                except Exception as exc:  # noqa: BLE001 - the schedule evaluates again later
+                except Exception as exc:
                     log.warning("alerts_evaluation_failed", user_id=user_id, error=repr(exc))
                 if user_id not in self._again:
                     return
@@ -78,12 +76,19 @@ class AlertTriggers:
 
 
 class AlertSchedule:
-    def __init__(self, evaluator: AlertEvaluator, users: Callable[[], Awaitable[list[str]]], *,
-                 every_s: float, redis_url: str | None, prefix: str) -> None:
+    def __init__(
+        self,
+        evaluator: AlertEvaluator,
+        users: Callable[[], Awaitable[list[str]]],
+        *,
+        every_s: float,
+        redis_url: str | None,
+        prefix: str,
+    ) -> None:
         self.evaluator = evaluator
         self.users = users
         self.every_s = every_s
-        self._redis = aioredis.from_url(redis_url) if redis_url else None
+        self._redis = redis_client(redis_url) if redis_url else None
         self._key = f"{prefix}:alerts:round"
         self._task: asyncio.Task[None] | None = None
 
@@ -94,8 +99,9 @@ class AlertSchedule:
         if self._redis is None:
             return True
         try:
-            taken = await self._redis.set(self._key, new_id(), nx=True,
-                                          px=int(self.every_s * ROUND_KEY_SHARE * 1000))
+            taken = await self._redis.set(
+                self._key, new_id(), nx=True, px=int(self.every_s * ROUND_KEY_SHARE * 1000)
+            )
         except RedisError as exc:
             log.warning("alerts_round_not_claimed", error=repr(exc))
             return False
@@ -109,7 +115,7 @@ class AlertSchedule:
         for user_id in await self.users():
             try:
                 raised += len(await self.evaluator.evaluate(user_id))
-            except Exception as exc:  # noqa: BLE001 - one user's failure never stops the round
+            except Exception as exc:
                 log.warning("alerts_evaluation_failed", user_id=user_id, error=repr(exc))
         return raised
 
@@ -118,7 +124,7 @@ class AlertSchedule:
             await asyncio.sleep(self.every_s)
             try:
                 await self.run_round()
-            except Exception as exc:  # noqa: BLE001 - a database outage skips a round, no more
+            except Exception as exc:
                 log.warning("alerts_round_failed", error=repr(exc))
 
     async def close(self) -> None:

@@ -47,18 +47,35 @@ class Monitoring:
 def open_monitoring(settings: Settings, db: Database, ledger: SqlLedger) -> Monitoring:
     budgets, alerts, webhooks = BudgetRepository(db), AlertRepository(db), WebhookRepository(db)
     notices = open_notices(settings.redis_url, prefix=settings.redis_key_prefix)
-    sender = WebhookSender(webhooks, max_attempts=settings.webhook_max_attempts,
-                           backoff_s=settings.webhook_backoff_s,
-                           timeout_s=settings.webhook_timeout_s)
-    evaluator = AlertEvaluator(ledger=ledger, budgets=budgets, alerts=alerts, notices=notices,
-                               webhooks=sender)
+    sender = WebhookSender(
+        webhooks,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_s=settings.webhook_backoff_s,
+        timeout_s=settings.webhook_timeout_s,
+        allow_private=settings.webhooks_allow_private_networks,
+    )
+    evaluator = AlertEvaluator(
+        ledger=ledger, budgets=budgets, alerts=alerts, notices=notices, webhooks=sender
+    )
 
     async def users() -> list[str]:
         recent = await asyncio.to_thread(ledger.recent_tenants, SCHEDULED_TENANTS)
         return sorted(set(await budgets.owners()) | set(recent))
 
-    schedule = AlertSchedule(evaluator, users, every_s=settings.alerts_every_s,
-                             redis_url=settings.redis_url, prefix=settings.redis_key_prefix)
-    return Monitoring(budgets=budgets, alerts=alerts, webhooks=webhooks, notices=notices,
-                      sender=sender, evaluator=evaluator, triggers=AlertTriggers(evaluator),
-                      schedule=schedule)
+    schedule = AlertSchedule(
+        evaluator,
+        users,
+        every_s=settings.alerts_every_s,
+        redis_url=settings.redis_url,
+        prefix=settings.redis_key_prefix,
+    )
+    return Monitoring(
+        budgets=budgets,
+        alerts=alerts,
+        webhooks=webhooks,
+        notices=notices,
+        sender=sender,
+        evaluator=evaluator,
+        triggers=AlertTriggers(evaluator),
+        schedule=schedule,
+    )

@@ -23,11 +23,19 @@ EventSink = Callable[[RunEvent], None]
 CancelHandler = Callable[[str], None]
 """Called with a run id whenever any process asks for that run to be cancelled."""
 
+OutageHandler = Callable[[], None]
+"""Called when a shared bus may have lost what it stored (its connection failed): the `seq` it
+confirmed so far may be gone with it (a Redis restart without persistence)."""
+
 
 class RunEndedError(Conflict):
     """The run's stream already carries its final event; nothing may follow it."""
 
     default_code = "run_ended"
+
+
+class NoFreeSlot(Exception):
+    """A run's first event was not published: all of its user's run slots are taken."""
 
 
 class Subscription:
@@ -53,11 +61,16 @@ class EventBus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, draft: EventDraft, *, floor: int = 0) -> RunEvent:
+    async def publish(
+        self, draft: EventDraft, *, floor: int = 0, slot_limit: int | None = None
+    ) -> RunEvent:
         """Number, store and fan out one event; RunEndedError after the run's final event.
 
         `floor` is the highest `seq` the caller knows the run has reached: the event is numbered
-        above it even if the bus lost the run's state (a Redis restart without persistence)."""
+        above it even if the bus lost the run's state (a Redis restart without persistence).
+        With `slot_limit` (a shared bus, the run's first event), the event goes out only if
+        fewer than `slot_limit` runs of the user hold a slot, and the run then holds one: the
+        claim and the first event take one round trip. NoFreeSlot when none was free."""
         ...
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
@@ -73,6 +86,11 @@ class EventBus(Protocol):
         ...
 
     def on_cancel(self, handler: CancelHandler) -> None: ...
+
+    def on_outage(self, handler: OutageHandler) -> None:
+        """Call `handler` in the event loop whenever the bus may have lost its state (never,
+        for a bus no other process shares: it lives and dies with this process)."""
+        ...
 
     async def heartbeat(self, worker_id: str) -> None:
         """Record that `worker_id` is alive (a no-op for a bus no other process shares)."""
@@ -92,6 +110,18 @@ class EventBus(Protocol):
 
     async def renew_run_slots(self, held: dict[str, str]) -> None:
         """Keep the slots of this process's executing runs (`run_id → user_id`) alive."""
+        ...
+
+    async def admit_run(self, user_id: str, run_id: str, limit: int) -> bool:
+        """Count the run among the user's `limit` admitted runs (executing or waiting) across
+        every process sharing the bus; False when there are `limit` already (True when not
+        shared: the process's own count is then the only one)."""
+        ...
+
+    async def dismiss_run(self, user_id: str, run_id: str) -> None: ...
+
+    async def renew_admissions(self, admitted: dict[str, str]) -> None:
+        """Keep the admissions of this process's runs (`run_id → user_id`) alive."""
         ...
 
 
@@ -128,5 +158,5 @@ class Fanout:
         for sink in tuple(self._sinks.get(event.user_id, ())):
             try:
                 sink(event)
-            except Exception:  # noqa: BLE001 - a failing consumer must not starve the others
+            except Exception:
                 log.exception("event_sink_failed", run_id=event.run_id)

@@ -45,21 +45,26 @@ class OrderedFeed:
         self._advance(event.run_id, batch)
         return batch
 
-    async def resume(self, run_id: str, after_seq: int,
-                     stored_final: str | None = None) -> list[RunEvent]:
+    async def resume(
+        self, run_id: str, after_seq: int, stored_final: str | None = None
+    ) -> list[RunEvent]:
         """The stored events after `after_seq`; the live tail continues from the last of them.
 
         `stored_final` is the run's final event as the app database keeps it: sent when the
         bus's log no longer has it (expired, or lost with a Redis restart)."""
         self._cursors[run_id] = after_seq
-        batch = [e for e in await self.bus.replay(run_id, after_seq=after_seq)
-                 if e.user_id == self.user_id]
+        batch = [
+            e
+            for e in await self.bus.replay(run_id, after_seq=after_seq)
+            if e.user_id == self.user_id
+        ]
         batch.extend(self.missing_final(batch, after_seq, stored_final))
         self._advance(run_id, batch)
         return batch
 
-    def missing_final(self, sent: list[RunEvent], after_seq: int,
-                      stored_final: str | None) -> list[RunEvent]:
+    def missing_final(
+        self, sent: list[RunEvent], after_seq: int, stored_final: str | None
+    ) -> list[RunEvent]:
         """The stored final event, unless `sent` (events after `after_seq`) already ends with it."""
         if stored_final is None or (sent and sent[-1].final):
             return []

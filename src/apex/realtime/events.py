@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from apex.store.ids import new_id
+from apex.ids import new_id
 from apex.timestamps import format_timestamp
 
 
@@ -67,22 +67,31 @@ class EventDraft:
     def wire_parts(self) -> tuple[str, str]:
         """The wire JSON split around the `seq` value, so a bus can number it atomically."""
         head = dumps({"type": self.type.value, "event_id": self.event_id})
-        tail = dumps({
-            "run_id": self.run_id,
-            "thread_id": self.thread_id,
-            "user_id": self.user_id,
-            "agent_name": self.agent_name,
-            "timestamp": self.timestamp,
-            "payload": self.payload,
-        })
+        tail = dumps(
+            {
+                "run_id": self.run_id,
+                "thread_id": self.thread_id,
+                "user_id": self.user_id,
+                "agent_name": self.agent_name,
+                "timestamp": self.timestamp,
+                "payload": self.payload,
+            }
+        )
         return head[:-1] + ',"seq":', "," + tail[1:]
 
     def numbered(self, seq: int, parts: tuple[str, str] | None = None) -> RunEvent:
         head, tail = parts or self.wire_parts()
         return RunEvent(
-            type=self.type, event_id=self.event_id, seq=seq, run_id=self.run_id,
-            thread_id=self.thread_id, user_id=self.user_id, agent_name=self.agent_name,
-            timestamp=self.timestamp, payload=self.payload, wire=f"{head}{seq}{tail}",
+            type=self.type,
+            event_id=self.event_id,
+            seq=seq,
+            run_id=self.run_id,
+            thread_id=self.thread_id,
+            user_id=self.user_id,
+            agent_name=self.agent_name,
+            timestamp=self.timestamp,
+            payload=self.payload,
+            wire=f"{head}{seq}{tail}",
         )
 
 
@@ -113,8 +122,14 @@ class RunEvent:
     def from_wire(cls, wire: str) -> RunEvent:
         data = json.loads(wire)
         return cls(
-            type=EventType(data["type"]), event_id=data["event_id"], seq=int(data["seq"]),
-            run_id=data["run_id"], thread_id=data["thread_id"], user_id=data["user_id"],
-            agent_name=data["agent_name"], timestamp=data["timestamp"], payload=data["payload"],
+            type=EventType(data["type"]),
+            event_id=data["event_id"],
+            seq=int(data["seq"]),
+            run_id=data["run_id"],
+            thread_id=data["thread_id"],
+            user_id=data["user_id"],
+            agent_name=data["agent_name"],
+            timestamp=data["timestamp"],
+            payload=data["payload"],
             wire=wire,
         )

@@ -15,7 +15,14 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from apex.realtime.bus import CancelHandler, EventSink, Fanout, RunEndedError, Subscription
+from apex.realtime.bus import (
+    CancelHandler,
+    EventSink,
+    Fanout,
+    OutageHandler,
+    RunEndedError,
+    Subscription,
+)
 from apex.realtime.events import EventDraft, RunEvent
 
 
@@ -49,7 +56,10 @@ class InProcessEventBus:
     def _log_of(self, run_id: str) -> _RunLog | None:
         return self._live.get(run_id) or self._ended.get(run_id)
 
-    async def publish(self, draft: EventDraft, *, floor: int = 0) -> RunEvent:
+    async def publish(
+        self, draft: EventDraft, *, floor: int = 0, slot_limit: int | None = None
+    ) -> RunEvent:
+        """`slot_limit` is not checked: this bus is one process's, whose own limit applies."""
         run_id = draft.run_id
         run_log = self._live.get(run_id)
         if run_log is None:
@@ -99,6 +109,9 @@ class InProcessEventBus:
     def on_cancel(self, handler: CancelHandler) -> None:
         self._cancel_handlers.append(handler)
 
+    def on_outage(self, handler: OutageHandler) -> None:
+        return None
+
     async def heartbeat(self, worker_id: str) -> None:
         return None
 
@@ -112,6 +125,15 @@ class InProcessEventBus:
         return None
 
     async def renew_run_slots(self, held: dict[str, str]) -> None:
+        return None
+
+    async def admit_run(self, user_id: str, run_id: str, limit: int) -> bool:
+        return True
+
+    async def dismiss_run(self, user_id: str, run_id: str) -> None:
+        return None
+
+    async def renew_admissions(self, admitted: dict[str, str]) -> None:
         return None
 
     def retained(self) -> tuple[int, int]:

@@ -16,10 +16,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from apex.config.logging import get_logger
+from apex.shared_redis.client import redis_client
+from apex.shared_redis.errors import RedisError
 
 log = get_logger(__name__)
 
@@ -60,7 +59,7 @@ class RedisNotices:
     """Several processes: a channel per user, one pattern subscription per process."""
 
     def __init__(self, url: str, *, prefix: str) -> None:
-        self._client = aioredis.from_url(url)
+        self._client = redis_client(url)
         self._prefix = f"{prefix}:notices:"
         self._deliver: Deliver | None = None
         self._listener: asyncio.Task[None] | None = None

@@ -16,8 +16,9 @@ from prometheus_client import Gauge
 from apex.realtime.events import RunEvent
 
 EVENTS_BUFFERED = Gauge("apex_events_buffered", "Events waiting for the bus to come back")
-EVENTS_DROPPED = Metric("apex_events_dropped_total",
-                        "Buffered events dropped because the outbox was full")
+EVENTS_DROPPED = Metric(
+    "apex_events_dropped_total", "Buffered events dropped because the outbox was full"
+)
 
 
 class Outbox:

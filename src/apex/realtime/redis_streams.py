@@ -17,12 +17,13 @@ when this process reads too slowly) the connection re-subscribes and then backfi
 was following from the streams, so local consumers see each event exactly once (they drop
 duplicates by `seq`). One pub/sub connection per process, not one stream reader per client, keeps
 Redis's cost flat in the number of sockets; the backfill makes it lossless. A publisher numbers
-above the `floor` it knows the run reached, so `seq` never goes back after Redis lost its state;
+above the `floor` it knows the run reached, so `seq` never goes back after Redis lost its state
+(and outage handlers are told, so a run's owner keeps that floor durably: see the manager);
 while Redis is unreachable events wait in a bounded outbox (delivered to this process's own
 consumers at once) and are written, in order, when it answers. Worker liveness is only judged
 once the heartbeat record and this process's connection are both older than the lost-after time.
-Per-user run slots are leases in a sorted set per user, so the per-user limit holds across
-processes.
+Per-user run slots are leases in a sorted set per user, and so are the user's admitted runs
+(executing or waiting), so both per-user limits hold across processes.
 """
 
 from __future__ import annotations
@@ -30,15 +31,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from apex.config.logging import get_logger
-from apex.realtime.bus import CancelHandler, EventSink, Fanout, RunEndedError, Subscription
+from apex.realtime.bus import (
+    CancelHandler,
+    EventSink,
+    Fanout,
+    NoFreeSlot,
+    OutageHandler,
+    RunEndedError,
+    Subscription,
+)
 from apex.realtime.events import EventDraft, RunEvent
 from apex.realtime.outbox import Outbox
-from apex.store.database import complete_despite_cancel
+from apex.realtime.redis_batch import ScriptBatch
+from apex.tasks import complete_despite_cancel
 
 log = get_logger(__name__)
 
@@ -49,11 +60,22 @@ POOL_WAIT_S = 20.0
 RECONNECT_DELAY_S = 0.5
 CANCEL_PREFIX = "cancel "
 FOLLOWED_MAX = 100_000
+SLOTS_FULL = -2
 OUTAGES = (RedisError, OSError)
 
-# KEYS: stream, meta. ARGV: head, tail, maxlen, ttl, is_final, channel, floor.
+# KEYS: stream, meta[, the user's run slots]. ARGV: head, tail, maxlen, ttl, is_final, channel,
+# floor[, run id, slot limit, slot lease (s)]. With the slots key, the event is the run's first
+# and goes out only if one of its user's run slots is free, taken in the same call (-2: none free).
 _PUBLISH = """
 if redis.call('HGET', KEYS[2], 'final') == '1' then return -1 end
+if KEYS[3] then
+  local now = tonumber(redis.call('TIME')[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if not redis.call('ZSCORE', KEYS[3], ARGV[8])
+      and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[9]) then return -2 end
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[10]), ARGV[8])
+  redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[10]))
+end
 local seq = math.max(tonumber(redis.call('HGET', KEYS[2], 'seq') or '0'), tonumber(ARGV[7])) + 1
 redis.call('HSET', KEYS[2], 'seq', seq)
 if ARGV[5] == '1' then redis.call('HSET', KEYS[2], 'final', '1') end
@@ -101,8 +123,8 @@ if now - since < tonumber(ARGV[1]) then return false end
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
 """
 
-# KEYS: a user's run slots. ARGV: run id, limit, lease (s). Scores are lease ends (Redis clock),
-# so the slots of a process that died free themselves.
+# KEYS: a user's run slots (or admitted runs). ARGV: run id, limit, lease (s). Scores are lease
+# ends (Redis clock), so the slots of a process that died free themselves.
 _CLAIM_SLOT = """
 local now = tonumber(redis.call('TIME')[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -114,7 +136,7 @@ end
 return 0
 """
 
-# KEYS: a user's run slots. ARGV: run id, lease (s).
+# KEYS: a user's run slots (or admitted runs). ARGV: run id, lease (s).
 _RENEW_SLOT = """
 local now = tonumber(redis.call('TIME')[1])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
@@ -123,12 +145,28 @@ return 1
 """
 
 
+_EVENT_ID = '"event_id":"'
+
+
+def _event_id_of(wire: str) -> str:
+    """The `event_id` of a wire event, read without parsing it: the wire begins with it."""
+    start = wire.find(_EVENT_ID, 0, 120) + len(_EVENT_ID)
+    return wire[start : wire.find('"', start)] if start >= len(_EVENT_ID) else ""
+
+
 class RedisEventBus:
     shared = True
 
-    def __init__(self, url: str, *, replay_max: int, replay_ttl_s: int,
-                 worker_lost_after_s: float, prefix: str = "apex",
-                 outbox_max: int = 10_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        replay_max: int,
+        replay_ttl_s: int,
+        worker_lost_after_s: float,
+        prefix: str = "apex",
+        outbox_max: int = 10_000,
+    ) -> None:
         self.url = url
         self.replay_max = replay_max
         self.replay_ttl_s = replay_ttl_s
@@ -136,6 +174,7 @@ class RedisEventBus:
         self.prefix = prefix
         self._fanout = Fanout()
         self._cancel_handlers: list[CancelHandler] = []
+        self._outage_handlers: list[OutageHandler] = []
         self._confirmations: dict[str, deque[asyncio.Future[None]]] = {}
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._commands = asyncio.Lock()
@@ -176,20 +215,26 @@ class RedisEventBus:
     def _slots_key(self, user_id: str) -> str:
         return f"{self.prefix}:user:{user_id}:run-slots"
 
+    def _admitted_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{user_id}:runs-admitted"
+
     async def start(self) -> None:
         """Connect and subscribe to the control channel; if Redis is down, keep trying in the
         background (readiness reports it) rather than refusing to start."""
         pool = aioredis.BlockingConnectionPool.from_url(
-            self.url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT_S)
+            self.url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
+        )
         self._redis = aioredis.Redis.from_pool(pool)
-        self._publish = self._redis.register_script(_PUBLISH)
+        self._batch = ScriptBatch(self._redis)
         self._publish_numbered = self._redis.register_script(_PUBLISH_NUMBERED)
-        self._claim_slot = self._redis.register_script(_CLAIM_SLOT)
         self._renew_slot = self._redis.register_script(_RENEW_SLOT)
         # liveness has a connection of its own: a crowd of publishers waiting for the shared
         # pool must not delay this process's heartbeat into a false `worker_lost`
-        self._liveness = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-            self.url, decode_responses=True, max_connections=2, timeout=POOL_WAIT_S))
+        self._liveness = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                self.url, decode_responses=True, max_connections=2, timeout=POOL_WAIT_S
+            )
+        )
         self._heartbeat = self._liveness.register_script(_HEARTBEAT)
         self._live_workers = self._liveness.register_script(_LIVE_WORKERS)
         self._pubsub = self._redis.pubsub()
@@ -208,30 +253,43 @@ class RedisEventBus:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._batch.close()
         await self._pubsub.aclose()
         await self._redis.aclose()
         await self._liveness.aclose()
 
-    async def publish(self, draft: EventDraft, *, floor: int = 0) -> RunEvent:
+    async def publish(
+        self, draft: EventDraft, *, floor: int = 0, slot_limit: int | None = None
+    ) -> RunEvent:
         """Completes even if the caller is cancelled meanwhile (the cancellation is re-raised
         after): an event is never half-sent, and the next one cannot overtake it. When Redis does
-        not answer, the event is numbered here and waits in the outbox."""
+        not answer, the event is numbered here and waits in the outbox (and a slot asked for is
+        not taken: the process's own limit applies)."""
         parts = draft.wire_parts()
-        if self._fanout.has(draft.user_id):
-            self._awaiting_echo[draft.event_id] = None
-            while len(self._awaiting_echo) > FOLLOWED_MAX:
-                self._awaiting_echo.popitem(last=False)
+        self._expect_echo(draft)
         if not self._outbox.holds(draft.run_id):
+            keys = [self._stream_key(draft.run_id), self._meta_key(draft.run_id)]
+            args: list[object] = [
+                parts[0],
+                parts[1],
+                self.replay_max,
+                self.replay_ttl_s,
+                "1" if draft.final else "0",
+                self._user_channel(draft.user_id),
+                floor,
+            ]
+            if slot_limit is not None:
+                keys.append(self._slots_key(draft.user_id))
+                args.extend([draft.run_id, slot_limit, self._slot_lease_s])
             try:
-                seq = int(await complete_despite_cancel(self._publish(
-                    keys=[self._stream_key(draft.run_id), self._meta_key(draft.run_id)],
-                    args=[parts[0], parts[1], self.replay_max, self.replay_ttl_s,
-                          "1" if draft.final else "0", self._user_channel(draft.user_id),
-                          floor],
-                )))
+                seq = int(await complete_despite_cancel(self._batch.call(_PUBLISH, keys, args)))
             except OUTAGES as exc:
                 log.warning("redis_bus_buffering", run_id=draft.run_id, error=repr(exc))
+                self._outage()
             else:
+                if seq == SLOTS_FULL:
+                    self._awaiting_echo.pop(draft.event_id, None)
+                    raise NoFreeSlot(draft.run_id)
                 if seq < 0:
                     raise RunEndedError(f"Run {draft.run_id} has already ended.")
                 return self._deliver_here(draft.numbered(seq, parts))
@@ -240,6 +298,13 @@ class RedisEventBus:
         self._outbox.put(event)
         self._outbox_ready.set()
         return self._deliver_here(event)
+
+    def _expect_echo(self, draft: EventDraft) -> None:
+        """Mark the event as delivered here, so its echo from pub/sub is skipped."""
+        if self._fanout.has(draft.user_id):
+            self._awaiting_echo[draft.event_id] = None
+            while len(self._awaiting_echo) > FOLLOWED_MAX:
+                self._awaiting_echo.popitem(last=False)
 
     def _deliver_here(self, event: RunEvent) -> RunEvent:
         self._follow(event, local=True)
@@ -257,8 +322,15 @@ class RedisEventBus:
             try:
                 await self._publish_numbered(
                     keys=[self._stream_key(event.run_id), self._meta_key(event.run_id)],
-                    args=[event.wire, event.seq, self.replay_max, self.replay_ttl_s,
-                          "1" if event.final else "0", self._user_channel(event.user_id)])
+                    args=[
+                        event.wire,
+                        event.seq,
+                        self.replay_max,
+                        self.replay_ttl_s,
+                        "1" if event.final else "0",
+                        self._user_channel(event.user_id),
+                    ],
+                )
             except asyncio.CancelledError:
                 raise
             except OUTAGES:
@@ -302,7 +374,12 @@ class RedisEventBus:
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
         entries = await self._redis.xrange(self._stream_key(run_id), min=f"{after_seq + 1}-0")
-        return [RunEvent.from_wire(fields["e"]) for _entry_id, fields in entries]
+        # the client decodes responses, so every field is text
+        return [
+            RunEvent.from_wire(str(fields["e"]))
+            for _entry_id, fields in entries or []
+            if fields is not None
+        ]
 
     async def subscribe(self, user_id: str, sink: EventSink) -> Subscription:
         channel = self._user_channel(user_id)
@@ -355,22 +432,31 @@ class RedisEventBus:
                 raise
             except OUTAGES as exc:
                 log.warning("redis_bus_reconnecting", error=repr(exc))
+                self._outage()
                 self._backfill_due = True
-                self._judge_from = (asyncio.get_running_loop().time()
-                                    + self.worker_lost_after_s)
+                self._judge_from = asyncio.get_running_loop().time() + self.worker_lost_after_s
                 await asyncio.sleep(RECONNECT_DELAY_S)
                 continue
             if message is not None:
-                if self._backfill_due:
+                if self._backfill_due or self._resubscribed(message):
                     # the first answer on a re-established connection follows its SUBSCRIBE:
                     # anything published from now on arrives live
                     self._backfill_due = False
                     backfill = asyncio.get_running_loop().create_task(
-                        self._backfill(list(self._followed.items())))
+                        self._backfill(list(self._followed.items()))
+                    )
                     self._backfills.add(backfill)  # the loop keeps only a weak reference
                     backfill.add_done_callback(self._backfills.discard)
                 self._dispatch(message)
                 await asyncio.sleep(0)
+
+    def _resubscribed(self, message: dict[str, object]) -> bool:
+        """A confirmation nobody here asked for: the client reconnected on its own (its retry
+        policy) and subscribed again, without the listener ever seeing the connection drop, so
+        whatever was published while it was gone must be backfilled all the same."""
+        return message["type"] == "subscribe" and not self._confirmations.get(
+            str(message["channel"])
+        )
 
     def _dispatch(self, message: dict[str, object]) -> None:
         kind, channel, data = message["type"], str(message["channel"]), message["data"]
@@ -391,12 +477,12 @@ class RedisEventBus:
                 for handler in tuple(self._cancel_handlers):
                     handler(run_id)
             return
+        if self._awaiting_echo and self._awaiting_echo.pop(_event_id_of(data), False) is None:
+            return  # published here and delivered already: not worth parsing
         try:
             event = RunEvent.from_wire(data)
         except (ValueError, KeyError, TypeError):
             log.error("redis_bus_bad_event", channel=channel)
-            return
-        if self._awaiting_echo.pop(event.event_id, False) is None:
             return
         if channel == self._user_channel(event.user_id):
             self._follow(event)
@@ -408,15 +494,28 @@ class RedisEventBus:
     def on_cancel(self, handler: CancelHandler) -> None:
         self._cancel_handlers.append(handler)
 
+    def on_outage(self, handler: OutageHandler) -> None:
+        self._outage_handlers.append(handler)
+
+    def _outage(self) -> None:
+        for handler in tuple(self._outage_handlers):
+            try:
+                handler()
+            except Exception:
+                log.exception("redis_bus_outage_handler_failed")
+
     async def heartbeat(self, worker_id: str) -> None:
-        await self._heartbeat(keys=[self._workers_key, self._workers_since_key],
-                              args=[worker_id, max(3_600, int(self.worker_lost_after_s * 10))])
+        await self._heartbeat(
+            keys=[self._workers_key, self._workers_since_key],
+            args=[worker_id, max(3_600, int(self.worker_lost_after_s * 10))],
+        )
 
     async def live_workers(self) -> frozenset[str] | None:
         if asyncio.get_running_loop().time() < self._judge_from:
             return None
-        workers = await self._live_workers(keys=[self._workers_key, self._workers_since_key],
-                                           args=[int(self.worker_lost_after_s)])
+        workers = await self._live_workers(
+            keys=[self._workers_key, self._workers_since_key], args=[int(self.worker_lost_after_s)]
+        )
         return None if workers is None else frozenset(workers)
 
     @property
@@ -424,18 +523,38 @@ class RedisEventBus:
         return max(2, int(self.worker_lost_after_s))
 
     async def claim_run_slot(self, user_id: str, run_id: str, limit: int) -> bool:
-        return bool(await self._claim_slot(keys=[self._slots_key(user_id)],
-                                           args=[run_id, limit, self._slot_lease_s]))
+        return bool(
+            await self._batch.call(
+                _CLAIM_SLOT, [self._slots_key(user_id)], [run_id, limit, self._slot_lease_s]
+            )
+        )
 
     async def release_run_slot(self, user_id: str, run_id: str) -> None:
         await self._redis.zrem(self._slots_key(user_id), run_id)
 
     async def renew_run_slots(self, held: dict[str, str]) -> None:
-        """One round trip for all of them."""
+        await self._renew(self._slots_key, held)
+
+    async def admit_run(self, user_id: str, run_id: str, limit: int) -> bool:
+        return bool(
+            await self._batch.call(
+                _CLAIM_SLOT, [self._admitted_key(user_id)], [run_id, limit, self._slot_lease_s]
+            )
+        )
+
+    async def dismiss_run(self, user_id: str, run_id: str) -> None:
+        await self._redis.zrem(self._admitted_key(user_id), run_id)
+
+    async def renew_admissions(self, admitted: dict[str, str]) -> None:
+        await self._renew(self._admitted_key, admitted)
+
+    async def _renew(self, key_of: Callable[[str], str], held: dict[str, str]) -> None:
+        """Extend the leases of `held` (`run_id → user_id`), in one round trip."""
         if not held:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for run_id, user_id in held.items():
-                await self._renew_slot(keys=[self._slots_key(user_id)],
-                                       args=[run_id, self._slot_lease_s], client=pipe)
+                await self._renew_slot(
+                    keys=[key_of(user_id)], args=[run_id, self._slot_lease_s], client=pipe
+                )
             await pipe.execute()

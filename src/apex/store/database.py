@@ -5,29 +5,53 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import socket
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# asyncpg comes with the postgres extra; without it (and so on SQLite) none of its errors occurs
+POSTGRES_ERRORS: tuple[type[BaseException], ...]
+_POSTGRES_UNREACHABLE: tuple[type[BaseException], ...]
+try:
+    import asyncpg
+
+    POSTGRES_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+    _POSTGRES_UNREACHABLE = (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.TooManyConnectionsError,
+    )
+except ImportError:
+    POSTGRES_ERRORS = _POSTGRES_UNREACHABLE = ()
+
 # what a lost or refused connection to the app database looks like, below SQLAlchemy and in it
 _UNREACHABLE_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    socket.gaierror,
+    *_POSTGRES_UNREACHABLE,
 )
 _UNREACHABLE_SQLALCHEMY_ERRORS: tuple[type[BaseException], ...] = (
-    exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
 )
 
 
@@ -48,18 +72,6 @@ def is_unreachable(error: BaseException) -> bool:
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
-
-
-async def complete_despite_cancel(operation: Awaitable[T]) -> T:
-    """Finish a write that has begun even if the caller is cancelled meanwhile, then re-raise
-    the cancellation: a write torn mid-flight can leave a transaction (and, on SQLite, the
-    database lock) open, or leave a reader unsure whether it happened."""
-    task = asyncio.ensure_future(operation)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
 
 
 def alembic_config(url: str) -> Config:
@@ -100,7 +112,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._turns: asyncio.Lock | None = None
         self._holding: contextvars.ContextVar[bool] = contextvars.ContextVar(
-            f"apex-db-turn-{id(self)}", default=False)
+            f"apex-db-turn-{id(self)}", default=False
+        )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             self._turns = asyncio.Lock()

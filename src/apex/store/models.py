@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from apex.store.ids import new_id
+from apex.ids import new_id
 from apex.store.types import UtcDateTime, utcnow
 
 
@@ -34,6 +34,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """Set by an operator (`apex users disable`): the account cannot sign in while it is set."""
 
 
 class OidcIdentity(Base):
@@ -148,14 +150,15 @@ class Alert(Base):
     makes every process that evaluates the same data raise it once."""
 
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("user_id", "cause_key", name="uq_alerts_user_cause"),
-                      Index("ix_alerts_user_created", "user_id", "created_at", "id"))
+    __table_args__ = (
+        UniqueConstraint("user_id", "cause_key", name="uq_alerts_user_cause"),
+        Index("ix_alerts_user_created", "user_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
-    budget_id: Mapped[str | None] = mapped_column(
-        ForeignKey("budgets.id", ondelete="SET NULL"))
+    budget_id: Mapped[str | None] = mapped_column(ForeignKey("budgets.id", ondelete="SET NULL"))
     scope: Mapped[dict[str, Any]] = mapped_column(JSON)
     message: Mapped[str] = mapped_column(Text)
     value_micros: Mapped[int] = mapped_column(BigInteger)
@@ -183,8 +186,9 @@ class WebhookDelivery(Base):
     """One attempt to POST one alert to one webhook, kept so the owner can see what happened."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_hook_created", "webhook_id", "created_at",
-                            "id"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_hook_created", "webhook_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))

@@ -46,4 +46,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("incomplete cursor")
         return parsed, row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("The cursor is not one this server issued.", code="invalid_cursor") from None
+        raise BadRequest(
+            "The cursor is not one this server issued.", code="invalid_cursor"
+        ) from None

@@ -18,5 +18,18 @@ from apex.agents.analyses.registry import (
     run_analysis,
 )
 
-__all__ = ["ANALYSES", "Analysis", "AnalysisArguments", "AnalysisContext", "budget", "compare",
-           "finders", "forecast", "latency", "reliability", "run_analysis", "usage", "what_if"]
+__all__ = [
+    "ANALYSES",
+    "Analysis",
+    "AnalysisArguments",
+    "AnalysisContext",
+    "budget",
+    "compare",
+    "finders",
+    "forecast",
+    "latency",
+    "reliability",
+    "run_analysis",
+    "usage",
+    "what_if",
+]

@@ -27,22 +27,38 @@ class Comparison(BaseModel):
     models: list[ComparedModel]
 
 
-@analysis("compare_models", "Requests, spend, p95 latency and errors of each named model.",
-          AnalysisArguments, lambda c: f"{len(c.models)} models compared")
+def _headline(comparison: Comparison) -> str:
+    return f"{len(comparison.models)} models compared"
+
+
+@analysis(
+    "compare_models",
+    "Requests, spend, p95 latency and errors of each named model.",
+    AnalysisArguments,
+    _headline,
+)
 async def compare_models(context: AnalysisContext, arguments: AnalysisArguments) -> Comparison:
-    rows = await context.ledger.by_model(context.tenant_id, arguments.period,
-                                         where=arguments.where(context))
+    rows = await context.ledger.by_model(
+        context.tenant_id, arguments.period, where=arguments.where(context)
+    )
     compared = []
     for name in arguments.models:
         mine = [row for row in rows if row.model == name]
         latency = mine[0].p95_latency_ms if len(mine) == 1 else None
         if len(mine) > 1:
             single = await context.ledger.latency_percentiles(
-                context.tenant_id, arguments.period,
-                where=replace(arguments.where(context), models=(name,)))
+                context.tenant_id,
+                arguments.period,
+                where=replace(arguments.where(context), models=(name,)),
+            )
             latency = single.overall.p95_latency_ms if single.overall else None
-        compared.append(ComparedModel(
-            model=name, requests=sum(r.requests for r in mine),
-            cost_usd=sum((r.cost_usd for r in mine), Decimal(0)),
-            errors=sum(r.errors for r in mine), p95_latency_ms=latency))
+        compared.append(
+            ComparedModel(
+                model=name,
+                requests=sum(r.requests for r in mine),
+                cost_usd=sum((r.cost_usd for r in mine), Decimal(0)),
+                errors=sum(r.errors for r in mine),
+                p95_latency_ms=latency,
+            )
+        )
     return Comparison(models=compared)

@@ -25,7 +25,7 @@ from apex.agents.kinds import (
 from apex.agents.opportunity import Opportunity
 from apex.agents.scope import AnalysisScope, UsageData, monthly
 from apex.analytics.pricing import PriceCatalog
-from apex.llm.templates import usd as money
+from apex.money import format_usd
 
 Finder = Callable[[UsageData, AnalysisScope, PriceCatalog], list[Opportunity]]
 FINDERS: dict[str, Finder] = {
@@ -55,16 +55,19 @@ class Found:
 
 
 def _summary(found: Found) -> str:
-    return (f"{len(found.opportunities)} found, {money(float(found.monthly_savings_usd))}/month "
-            "together")
+    return (
+        f"{len(found.opportunities)} found, {format_usd(float(found.monthly_savings_usd))}/month "
+        "together"
+    )
 
 
 def _register(name: str, finder: Finder) -> None:
     async def find(context: AnalysisContext, arguments: AnalysisArguments) -> Found:
         if context.usage is None:
             raise ValueError("the signals behind the savings were not read")
-        scope = AnalysisScope(tenant_id=context.tenant_id, period=arguments.period,
-                              where=arguments.where(context))
+        scope = AnalysisScope(
+            tenant_id=context.tenant_id, period=arguments.period, where=arguments.where(context)
+        )
         opportunities = finder(context.usage, scope, context.catalog)
         together = combine(opportunities).period_savings_usd
         return Found(opportunities, monthly(together, arguments.period))

@@ -17,8 +17,8 @@ from decimal import Decimal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from apex.agents.analyses.registry import AnalysisArguments, AnalysisContext, analysis
-from apex.analytics.results import Usd, UsagePeriod
-from apex.llm.templates import usd as money
+from apex.analytics.results import UsagePeriod, Usd
+from apex.money import format_usd
 
 BASE_DAYS = 28
 Z_95 = Decimal("1.96")
@@ -49,23 +49,43 @@ def base_window(newest: datetime) -> UsagePeriod:
     return UsagePeriod(start=end - timedelta(days=BASE_DAYS), end=end)
 
 
-@analysis("forecast", "Projected spend of a coming period from the last 28 days' daily spend, "
-          "with a 95% interval.", ForecastArguments,
-          lambda f: f"{money(float(f.projected_cost_usd))} "
-                    f"({money(float(f.low_usd))} to {money(float(f.high_usd))})")
+def _headline(forecast: Forecast) -> str:
+    return (
+        f"{format_usd(float(forecast.projected_cost_usd))} "
+        f"({format_usd(float(forecast.low_usd))} to {format_usd(float(forecast.high_usd))})"
+    )
+
+
+@analysis(
+    "forecast",
+    "Projected spend of a coming period from the last 28 days' daily spend, with a 95% interval.",
+    ForecastArguments,
+    _headline,
+)
 async def forecast(context: AnalysisContext, arguments: ForecastArguments) -> Forecast:
-    days = await context.ledger.by_day(context.tenant_id, arguments.period,
-                                       where=arguments.where(context))
+    days = await context.ledger.by_day(
+        context.tenant_id, arguments.period, where=arguments.where(context)
+    )
     count = max(1, round((arguments.end - arguments.start).total_seconds() / 86_400))
     daily = [day.cost_usd for day in days] + [Decimal(0)] * max(0, count - len(days))
     mean = sum(daily, Decimal(0)) / count
-    variance = (sum(((value - mean) ** 2 for value in daily), Decimal(0)) / (count - 1)
-                if count > 1 else Decimal(0))
+    variance = (
+        sum(((value - mean) ** 2 for value in daily), Decimal(0)) / (count - 1)
+        if count > 1
+        else Decimal(0)
+    )
     stdev = variance.sqrt()
-    span = Decimal(str((arguments.forecast_end - arguments.forecast_start).total_seconds())) \
-        / Decimal(86_400)
+    span = Decimal(
+        str((arguments.forecast_end - arguments.forecast_start).total_seconds())
+    ) / Decimal(86_400)
     projected = mean * span
     spread = Z_95 * stdev * Decimal(str(math.sqrt(float(span))))
-    return Forecast(base_days=count, mean_daily_usd=mean, stdev_daily_usd=stdev,
-                    days=float(span), projected_cost_usd=projected,
-                    low_usd=max(Decimal(0), projected - spread), high_usd=projected + spread)
+    return Forecast(
+        base_days=count,
+        mean_daily_usd=mean,
+        stdev_daily_usd=stdev,
+        days=float(span),
+        projected_cost_usd=projected,
+        low_usd=max(Decimal(0), projected - spread),
+        high_usd=projected + spread,
+    )

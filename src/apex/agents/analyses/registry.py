@@ -58,9 +58,12 @@ class AnalysisArguments(BaseModel):
         return UsagePeriod(start=self.start, end=self.end)
 
     def where(self, context: AnalysisContext) -> UsageFilter:
-        return UsageFilter(models=tuple(self.models), providers=tuple(self.providers),
-                           features=tuple(self.features),
-                           exclude_features=context.exclude_features)
+        return UsageFilter(
+            models=tuple(self.models),
+            providers=tuple(self.providers),
+            features=tuple(self.features),
+            exclude_features=context.exclude_features,
+        )
 
     def as_event(self) -> dict[str, Any]:
         """The arguments as the tool's event shows them (times with milliseconds, as every
@@ -91,6 +94,7 @@ class Analysis(Generic[ArgumentsT, ResultT]):
 
     def bound(self, context: AnalysisContext) -> Callable[..., Awaitable[ResultT]]:
         """The tool for one run: validates its keyword arguments, then reads."""
+
         async def tool(**arguments: Any) -> ResultT:
             return await self.function(context, self.arguments.model_validate(arguments))
 
@@ -98,20 +102,32 @@ class Analysis(Generic[ArgumentsT, ResultT]):
 
     def schema(self) -> dict[str, Any]:
         """The tool as a provider's tool-calling API describes it."""
-        return {"name": self.name, "description": self.description,
-                "parameters": self.arguments.model_json_schema(by_alias=True)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.arguments.model_json_schema(by_alias=True),
+        }
 
 
 ANALYSES: dict[str, Analysis[Any, Any]] = {}
 
 
-def analysis(name: str, description: str, arguments: type[ArgumentsT],
-             summarize: Callable[[ResultT], str], *, offered: bool = True) -> Callable[
-                 [Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]],
-                 Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]]:
+def analysis(
+    name: str,
+    description: str,
+    arguments: type[ArgumentsT],
+    summarize: Callable[[ResultT], str],
+    *,
+    offered: bool = True,
+) -> Callable[
+    [Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]],
+    Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]],
+]:
     """Register the decorated function as the analysis `name`."""
-    def register(function: Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]
-                 ) -> Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]:
+
+    def register(
+        function: Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]],
+    ) -> Callable[[AnalysisContext, ArgumentsT], Awaitable[ResultT]]:
         if name in ANALYSES:
             raise ValueError(f"analysis {name!r} is defined twice")
         ANALYSES[name] = Analysis(name, description, arguments, function, summarize, offered)
@@ -120,13 +136,19 @@ def analysis(name: str, description: str, arguments: type[ArgumentsT],
     return register
 
 
-async def run_analysis(agent: AgentScope, context: AnalysisContext, name: str,
-                       arguments: AnalysisArguments) -> Any:
+async def run_analysis(
+    agent: AgentScope, context: AnalysisContext, name: str, arguments: AnalysisArguments
+) -> Any:
     """Run one analysis as a tool of `agent`, so its events carry its real arguments; returns
     the tool result (the caller decides what a failure means)."""
     found = ANALYSES[name]
     tools = agent.context.tools
     if name not in tools.tools:
-        tools.register(name, found.bound(context), description=found.description,
-                       summarize=found.summarize, include_result=False)
+        tools.register(
+            name,
+            found.bound(context),
+            description=found.description,
+            summarize=found.summarize,
+            include_result=False,
+        )
     return await agent.call(name, arguments.as_event())

@@ -6,10 +6,17 @@ from apex.agents.analyses.registry import AnalysisArguments, AnalysisContext, an
 from apex.analytics.results import ErrorRetryWaste
 
 
-@analysis("reliability", "Failed calls per model and error type, and their retries.",
-          AnalysisArguments,
-          lambda r: f"{r.error_requests:,} failed, {r.retry_requests:,} retries")
-async def reliability(context: AnalysisContext,
-                      arguments: AnalysisArguments) -> ErrorRetryWaste:
-    return await context.ledger.error_retry_waste(context.tenant_id, arguments.period,
-                                                  where=arguments.where(context))
+def _headline(waste: ErrorRetryWaste) -> str:
+    return f"{waste.error_requests:,} failed, {waste.retry_requests:,} retries"
+
+
+@analysis(
+    "reliability",
+    "Failed calls per model and error type, and their retries.",
+    AnalysisArguments,
+    _headline,
+)
+async def reliability(context: AnalysisContext, arguments: AnalysisArguments) -> ErrorRetryWaste:
+    return await context.ledger.error_retry_waste(
+        context.tenant_id, arguments.period, where=arguments.where(context)
+    )

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from apex.agents.analyses.registry import AnalysisArguments, AnalysisContext, analysis
 from apex.analytics.pricing import ModelPrice, PriceCatalog, tier_floor
 from apex.analytics.results import ModelFeatureUsage, Usd
-from apex.llm.templates import usd as money
+from apex.money import format_usd
 
 
 class WhatIfArguments(AnalysisArguments):
@@ -35,8 +35,9 @@ class WhatIf(BaseModel):
     unchanged_requests: int
 
 
-def _target(catalog: PriceCatalog, named: str | None,
-            groups: list[ModelFeatureUsage]) -> ModelPrice | None:
+def _target(
+    catalog: PriceCatalog, named: str | None, groups: list[ModelFeatureUsage]
+) -> ModelPrice | None:
     if named:
         return catalog.resolve(named)
     if not groups:
@@ -46,30 +47,50 @@ def _target(catalog: PriceCatalog, named: str | None,
     if current is None:
         return None
     options = catalog.cheaper_alternatives(
-        costliest.model, costliest.provider,
+        costliest.model,
+        costliest.provider,
         input_tokens=sum(g.input_tokens for g in groups),
         output_tokens=sum(g.output_tokens for g in groups),
         cached_input_tokens=sum(g.cached_input_tokens for g in groups),
         reasoning_tokens=sum(g.reasoning_tokens for g in groups),
-        min_tier=tier_floor(current.tier), same_provider=True, limit=1)
+        min_tier=tier_floor(current.tier),
+        same_provider=True,
+        limit=1,
+    )
     return options[0].model if options else None
 
 
-@analysis("what_if", "The same rows' tokens priced on a target model (or the cheapest one "
-          "a tier down at most).", WhatIfArguments,
-          lambda w: (f"{money(float(w.current_cost_usd))} -> "
-                     f"{money(float(w.projected_cost_usd))} on {w.target_model}"
-                     if w.projected_cost_usd is not None else "no target model to price"))
+def _headline(what_if: WhatIf) -> str:
+    if what_if.projected_cost_usd is None:
+        return "no target model to price"
+    return (
+        f"{format_usd(float(what_if.current_cost_usd))} -> "
+        f"{format_usd(float(what_if.projected_cost_usd))} on {what_if.target_model}"
+    )
+
+
+@analysis(
+    "what_if",
+    "The same rows' tokens priced on a target model (or the cheapest one a tier down at most).",
+    WhatIfArguments,
+    _headline,
+)
 async def what_if(context: AnalysisContext, arguments: WhatIfArguments) -> WhatIf:
-    groups = await context.ledger.by_model_feature(context.tenant_id, arguments.period,
-                                                   where=arguments.where(context))
+    groups = await context.ledger.by_model_feature(
+        context.tenant_id, arguments.period, where=arguments.where(context)
+    )
     target = _target(context.catalog, arguments.target_model, groups)
     current = sum((g.cost_usd for g in groups), Decimal(0))
     requests = sum(g.requests for g in groups)
     if target is None:
-        return WhatIf(target_model=arguments.target_model, target_provider=None,
-                      requests=requests, current_cost_usd=current, projected_cost_usd=None,
-                      unchanged_requests=requests)
+        return WhatIf(
+            target_model=arguments.target_model,
+            target_provider=None,
+            requests=requests,
+            current_cost_usd=current,
+            projected_cost_usd=None,
+            unchanged_requests=requests,
+        )
     projected = Decimal(0)
     unchanged = 0
     for group in groups:
@@ -77,10 +98,17 @@ async def what_if(context: AnalysisContext, arguments: WhatIfArguments) -> WhatI
             projected += group.cost_usd
             unchanged += group.requests
             continue
-        projected += target.cost(input_tokens=group.input_tokens,
-                                 output_tokens=group.output_tokens,
-                                 cached_input_tokens=group.cached_input_tokens,
-                                 reasoning_tokens=group.reasoning_tokens)
-    return WhatIf(target_model=target.id, target_provider=target.provider, requests=requests,
-                  current_cost_usd=current, projected_cost_usd=projected,
-                  unchanged_requests=unchanged)
+        projected += target.cost(
+            input_tokens=group.input_tokens,
+            output_tokens=group.output_tokens,
+            cached_input_tokens=group.cached_input_tokens,
+            reasoning_tokens=group.reasoning_tokens,
+        )
+    return WhatIf(
+        target_model=target.id,
+        target_provider=target.provider,
+        requests=requests,
+        current_cost_usd=current,
+        projected_cost_usd=projected,
+        unchanged_requests=unchanged,
+    )

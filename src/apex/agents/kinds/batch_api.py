@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from apex.agents.kinds.confidence import bounded, risk_of, support
 from apex.agents.opportunity import Opportunity, group_spend
-from apex.agents.scope import AnalysisScope, UsageData, usd
+from apex.agents.scope import AnalysisScope, UsageData, micro_usd
 from apex.analytics.pricing import PriceCatalog
 
 MIN_REQUESTS = 20
@@ -33,20 +33,27 @@ def find(data: UsageData, scope: AnalysisScope, catalog: PriceCatalog) -> list[O
         if savings <= 0:
             continue
         tagged = group.tagged_requests / group.requests
-        found.append(Opportunity(
-            kind="batch_api", key=f"{group.model}-{group.feature}",
-            title=f"Move {group.feature or 'off-hours'} traffic on {group.model} to the batch API",
-            period_savings_usd=savings, requests=group.requests,
-            confidence=bounded(support(group.requests, 50) * (0.6 + 0.4 * tagged)),
-            risk=risk_of(sum((tagged < TAGGED_SHARE, tagged < 0.5))),
-            spend=group_spend(data, group.provider, group.model, group.feature, savings),
-            evidence={
-                "provider": group.provider, "model": group.model, "feature": group.feature,
-                "batch_discount": str(price.batch_discount),
-                "cost_usd": usd(group.cost_usd),
-                "tagged_requests": group.tagged_requests,
-                "tagged_share": round(tagged, 4),
-                "off_hours_requests": group.off_hours_requests,
-                "batch_keywords": list(data.batchable.keywords) if data.batchable else [],
-            }))
+        found.append(
+            Opportunity(
+                kind="batch_api",
+                key=f"{group.model}-{group.feature}",
+                title=f"Move {group.feature or 'off-hours'} traffic on {group.model} to the batch API",
+                period_savings_usd=savings,
+                requests=group.requests,
+                confidence=bounded(support(group.requests, 50) * (0.6 + 0.4 * tagged)),
+                risk=risk_of(sum((tagged < TAGGED_SHARE, tagged < 0.5))),
+                spend=group_spend(data, group.provider, group.model, group.feature, savings),
+                evidence={
+                    "provider": group.provider,
+                    "model": group.model,
+                    "feature": group.feature,
+                    "batch_discount": str(price.batch_discount),
+                    "cost_usd": micro_usd(group.cost_usd),
+                    "tagged_requests": group.tagged_requests,
+                    "tagged_share": round(tagged, 4),
+                    "off_hours_requests": group.off_hours_requests,
+                    "batch_keywords": list(data.batchable.keywords) if data.batchable else [],
+                },
+            )
+        )
     return found

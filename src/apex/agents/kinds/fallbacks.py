@@ -13,8 +13,9 @@ from apex.analytics.pricing import TIER_RANK, PriceCatalog, tier_floor
 from apex.analytics.results import ModelUsage
 
 
-def _eligible(data: UsageData, catalog: PriceCatalog, provider: str,
-              model: str) -> list[ModelUsage]:
+def _eligible(
+    data: UsageData, catalog: PriceCatalog, provider: str, model: str
+) -> list[ModelUsage]:
     current = catalog.resolve(model, provider)
     if current is None or current.kind != "chat":
         return []
@@ -29,27 +30,37 @@ def _eligible(data: UsageData, catalog: PriceCatalog, provider: str,
     return eligible
 
 
-def reliable_fallback(data: UsageData, catalog: PriceCatalog, provider: str, model: str, *,
-                      below_error_rate: float) -> ModelUsage | None:
+def reliable_fallback(
+    data: UsageData, catalog: PriceCatalog, provider: str, model: str, *, below_error_rate: float
+) -> ModelUsage | None:
     """The eligible model with the lowest error rate, under `below_error_rate`."""
-    options = [u for u in _eligible(data, catalog, provider, model)
-               if u.errors / u.requests < below_error_rate]
+    options = [
+        u
+        for u in _eligible(data, catalog, provider, model)
+        if u.errors / u.requests < below_error_rate
+    ]
     return min(options, key=lambda u: (u.errors / u.requests, u.provider, u.model), default=None)
 
 
-def fast_fallback(data: UsageData, catalog: PriceCatalog, provider: str, model: str, *,
-                  below_p95_ms: float) -> ModelUsage | None:
+def fast_fallback(
+    data: UsageData, catalog: PriceCatalog, provider: str, model: str, *, below_p95_ms: float
+) -> ModelUsage | None:
     """The eligible model with the lowest p95 latency, under `below_p95_ms`."""
-    options = [u for u in _eligible(data, catalog, provider, model)
-               if u.p95_latency_ms is not None and u.p95_latency_ms < below_p95_ms]
-    return min(options, key=lambda u: (u.p95_latency_ms or 0.0, u.provider, u.model),
-               default=None)
+    options = [
+        u
+        for u in _eligible(data, catalog, provider, model)
+        if u.p95_latency_ms is not None and u.p95_latency_ms < below_p95_ms
+    ]
+    return min(options, key=lambda u: (u.p95_latency_ms or 0.0, u.provider, u.model), default=None)
 
 
 def fallback_evidence(usage: ModelUsage | None) -> dict[str, object]:
     """The fallback's names and record, for a recommendation's evidence ({} without one)."""
     if usage is None:
         return {}
-    return {"fallback_provider": usage.provider, "fallback_model": usage.model,
-            "fallback_error_rate": round(usage.errors / usage.requests, 4),
-            "fallback_p95_latency_ms": usage.p95_latency_ms}
+    return {
+        "fallback_provider": usage.provider,
+        "fallback_model": usage.model,
+        "fallback_error_rate": round(usage.errors / usage.requests, 4),
+        "fallback_p95_latency_ms": usage.p95_latency_ms,
+    }

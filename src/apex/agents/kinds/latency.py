@@ -33,30 +33,42 @@ def find(data: UsageData, scope: AnalysisScope, catalog: PriceCatalog) -> list[O
     for group in data.latency.groups if data.latency else []:
         if group.requests < MIN_REQUESTS:
             continue
-        if group.p99_latency_ms < MIN_P99_MS or \
-                group.p99_latency_ms < TAIL_RATIO * group.p50_latency_ms:
+        if (
+            group.p99_latency_ms < MIN_P99_MS
+            or group.p99_latency_ms < TAIL_RATIO * group.p50_latency_ms
+        ):
             continue
         timeout = round(max(group.p95_latency_ms, 2 * group.p50_latency_ms))
-        fallback = fast_fallback(data, catalog, group.provider, group.model,
-                                 below_p95_ms=timeout)
+        fallback = fast_fallback(data, catalog, group.provider, group.model, below_p95_ms=timeout)
         evidence: dict[str, object] = {
-            "provider": group.provider, "model": group.model, "feature": group.feature,
-            "requests": group.requests, "p50_latency_ms": group.p50_latency_ms,
-            "p95_latency_ms": group.p95_latency_ms, "p99_latency_ms": group.p99_latency_ms,
-            "max_latency_ms": group.max_latency_ms, "timeout_suggestion_ms": timeout,
+            "provider": group.provider,
+            "model": group.model,
+            "feature": group.feature,
+            "requests": group.requests,
+            "p50_latency_ms": group.p50_latency_ms,
+            "p95_latency_ms": group.p95_latency_ms,
+            "p99_latency_ms": group.p99_latency_ms,
+            "max_latency_ms": group.max_latency_ms,
+            "timeout_suggestion_ms": timeout,
             **fallback_evidence(fallback),
         }
         if group.ttft_requests:
             evidence.update(p50_ttft_ms=group.p50_ttft_ms, p95_ttft_ms=group.p95_ttft_ms)
         confidence = support(group.requests, 100) * separation(
-            group.p99_latency_ms, group.p50_latency_ms, TAIL_RATIO)
-        found.append(Opportunity(
-            kind="latency", key=f"{group.model}-{group.feature}",
-            title=f"Cut the slow tail of {group.feature or 'untagged'} calls on {group.model} "
-                  f"(p99 {group.p99_latency_ms / 1000:,.1f} s)",
-            period_savings_usd=Decimal(0), requests=group.requests,
-            confidence=bounded(confidence),
-            risk=risk_of(sum((not group.ttft_requests, fallback is None))),
-            evidence=evidence))
-    found.sort(key=lambda o: -float(o.evidence["p99_latency_ms"]))  # type: ignore[arg-type]
+            group.p99_latency_ms, group.p50_latency_ms, TAIL_RATIO
+        )
+        found.append(
+            Opportunity(
+                kind="latency",
+                key=f"{group.model}-{group.feature}",
+                title=f"Cut the slow tail of {group.feature or 'untagged'} calls on {group.model} "
+                f"(p99 {group.p99_latency_ms / 1000:,.1f} s)",
+                period_savings_usd=Decimal(0),
+                requests=group.requests,
+                confidence=bounded(confidence),
+                risk=risk_of(sum((not group.ttft_requests, fallback is None))),
+                evidence=evidence,
+            )
+        )
+    found.sort(key=lambda o: -float(o.evidence["p99_latency_ms"]))
     return found[:MAX_LISTED]

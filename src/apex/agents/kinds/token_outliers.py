@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from apex.agents.kinds.confidence import bounded, risk_of, separation, support
 from apex.agents.opportunity import Opportunity, group_spend
-from apex.agents.scope import AnalysisScope, UsageData, usd
+from apex.agents.scope import AnalysisScope, UsageData, micro_usd
 from apex.analytics.pricing import MILLION, PriceCatalog
 from apex.analytics.results import TokenOutlierGroup
 
@@ -26,8 +26,11 @@ TAIL_RATIO = 6.0
 
 
 def _heavy(group: TokenOutlierGroup) -> bool:
-    return group.p50_tokens > 0 and group.p99_tokens >= TAIL_RATIO * group.p50_tokens \
+    return (
+        group.p50_tokens > 0
+        and group.p99_tokens >= TAIL_RATIO * group.p50_tokens
         and group.excess_tokens > 0
+    )
 
 
 def _cut(group: TokenOutlierGroup) -> float:
@@ -36,18 +39,28 @@ def _cut(group: TokenOutlierGroup) -> float:
 
 
 def _evidence(group: TokenOutlierGroup) -> dict[str, object]:
-    return {"provider": group.provider, "model": group.model, "feature": group.feature,
-            "p50_tokens": group.p50_tokens, "p95_tokens": group.p95_tokens,
-            "p99_tokens": group.p99_tokens, "max_tokens": group.max_tokens,
-            "threshold_tokens": group.threshold, "outlier_requests": group.outlier_requests,
-            "excess_tokens": group.excess_tokens, "cut_share": round(_cut(group), 4),
-            "outlier_cost_usd": usd(group.outlier_cost_usd)}
+    return {
+        "provider": group.provider,
+        "model": group.model,
+        "feature": group.feature,
+        "p50_tokens": group.p50_tokens,
+        "p95_tokens": group.p95_tokens,
+        "p99_tokens": group.p99_tokens,
+        "max_tokens": group.max_tokens,
+        "threshold_tokens": group.threshold,
+        "outlier_requests": group.outlier_requests,
+        "excess_tokens": group.excess_tokens,
+        "cut_share": round(_cut(group), 4),
+        "outlier_cost_usd": micro_usd(group.outlier_cost_usd),
+    }
 
 
 def find(data: UsageData, scope: AnalysisScope, catalog: PriceCatalog) -> list[Opportunity]:
     found: list[Opportunity] = []
-    for kind, groups in (("output_token_caps", data.output_outliers),
-                         ("prompt_trimming", data.input_outliers)):
+    for kind, groups in (
+        ("output_token_caps", data.output_outliers),
+        ("prompt_trimming", data.input_outliers),
+    ):
         for group in groups:
             price = catalog.resolve(group.model, group.provider)
             if price is None or not _heavy(group):
@@ -55,19 +68,29 @@ def find(data: UsageData, scope: AnalysisScope, catalog: PriceCatalog) -> list[O
             output = kind == "output_token_caps"
             per_mtok = price.output if output else price.input
             feature = group.feature or "untagged"
-            title = (f"Cap output tokens of {feature} calls on {group.model} at "
-                     f"{group.threshold:,}" if output else
-                     f"Trim oversized {feature} prompts on {group.model} to "
-                     f"{group.threshold:,} tokens")
+            title = (
+                f"Cap output tokens of {feature} calls on {group.model} at {group.threshold:,}"
+                if output
+                else f"Trim oversized {feature} prompts on {group.model} to "
+                f"{group.threshold:,} tokens"
+            )
             savings = Decimal(group.excess_tokens) * per_mtok / MILLION
             tail = separation(group.p99_tokens, group.p50_tokens, TAIL_RATIO)
             confidence = support(group.outlier_requests, 25) * tail * (1.0 if output else 0.9)
-            found.append(Opportunity(
-                kind=kind, key=f"{group.model}-{group.feature}", title=title,
-                period_savings_usd=savings, requests=group.outlier_requests,
-                confidence=bounded(confidence),
-                risk=risk_of(sum((_cut(group) > 0.25, _cut(group) > 0.75))),
-                spend=group_spend(data, group.provider, group.model, group.feature, savings),
-                evidence={**_evidence(group),
-                          ("output_per_mtok" if output else "input_per_mtok"): str(per_mtok)}))
+            found.append(
+                Opportunity(
+                    kind=kind,
+                    key=f"{group.model}-{group.feature}",
+                    title=title,
+                    period_savings_usd=savings,
+                    requests=group.outlier_requests,
+                    confidence=bounded(confidence),
+                    risk=risk_of(sum((_cut(group) > 0.25, _cut(group) > 0.75))),
+                    spend=group_spend(data, group.provider, group.model, group.feature, savings),
+                    evidence={
+                        **_evidence(group),
+                        ("output_per_mtok" if output else "input_per_mtok"): str(per_mtok),
+                    },
+                )
+            )
     return found

@@ -50,7 +50,8 @@ def _record_ends(view: np.ndarray) -> np.ndarray:
     quotes = np.flatnonzero(view == _QUOTE)
     if quotes.size == 0:
         return newlines
-    return newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    outside: np.ndarray = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    return outside
 
 
 class _Chunk:
@@ -83,8 +84,7 @@ class _Chunk:
         quotes = np.flatnonzero(self.view == _QUOTE)
         if quotes.size and separators.size:
             separators = separators[np.searchsorted(quotes, separators) % 2 == 0]
-        return 1 + np.searchsorted(separators, self.ends) - np.searchsorted(
-            separators, self.starts)
+        return 1 + np.searchsorted(separators, self.ends) - np.searchsorted(separators, self.starts)
 
 
 class CsvReader:
@@ -103,7 +103,7 @@ class CsvReader:
     def batches(self) -> Iterator[RawBatch]:
         buffer = self._read(CHUNK_BYTES)
         if buffer.startswith(_BOM):
-            buffer = buffer[len(_BOM):]
+            buffer = buffer[len(_BOM) :]
         header, buffer, line = self._header(buffer)
         self._configure(header)
         while True:
@@ -128,11 +128,20 @@ class CsvReader:
                 if len(buffer) > MAX_RECORD_BYTES:
                     cut = buffer.find(b"\n")
                     cut = len(buffer) - 1 if cut < 0 else cut
-                    yield RawBatch(self._empty(), self._position, 1, [RejectedRow(
-                        line, f"record longer than {MAX_RECORD_BYTES // 1_048_576} MiB or "
-                        "unterminated quoted field; skipped to the next line")])
+                    yield RawBatch(
+                        self._empty(),
+                        self._position,
+                        1,
+                        [
+                            RejectedRow(
+                                line,
+                                f"record longer than {MAX_RECORD_BYTES // 1_048_576} MiB or "
+                                "unterminated quoted field; skipped to the next line",
+                            )
+                        ],
+                    )
                     line += 1
-                    buffer = buffer[cut + 1:]
+                    buffer = buffer[cut + 1 :]
                 else:
                     buffer += self._read(CHUNK_BYTES)
                 continue
@@ -161,7 +170,7 @@ class CsvReader:
             raise UnreadableFile("The file is not UTF-8 text.") from None
         if not header.strip():
             raise UnreadableFile("The file is empty: no CSV header.", code="empty_file")
-        return header, buffer[end + 1:], 2 + header.count("\n")
+        return header, buffer[end + 1 :], 2 + header.count("\n")
 
     def _configure(self, header: str) -> None:
         delimiter = _sniff_delimiter(header)
@@ -171,16 +180,20 @@ class CsvReader:
             raise UnreadableFile(
                 "The CSV header names no timestamp and model column: found "
                 f"{', '.join(repr(name) for name in names[:30]) or 'nothing'}.",
-                details={"columns": names[:100],
-                         "expected": ["timestamp", "model", "input_tokens", "output_tokens"]},
+                details={
+                    "columns": names[:100],
+                    "expected": ["timestamp", "model", "input_tokens", "output_tokens"],
+                },
             )
         if "total_tokens" in mapped and not {"input_tokens", "output_tokens"} & set(mapped):
             raise UnreadableFile(
                 f"The CSV header has a total ({mapped['total_tokens']!r}) but no input or output "
                 "token column: input and output tokens have different prices, so a total alone "
                 "cannot be priced. Add input_tokens and output_tokens columns (or prompt_tokens "
-                "and completion_tokens).", code="token_columns_missing",
-                details={"columns": names[:100], "needed": ["input_tokens", "output_tokens"]})
+                "and completion_tokens).",
+                code="token_columns_missing",
+                details={"columns": names[:100], "needed": ["input_tokens", "output_tokens"]},
+            )
         self._excludes_cache = input_excludes_cache(mapped)
         self._delimiter = delimiter
         self._width = len(names)
@@ -191,7 +204,8 @@ class CsvReader:
         """The batch with the source's input convention on every row (see `fields.py`)."""
         if self._excludes_cache and batch.table.num_rows:
             batch.table = batch.table.append_column(
-                INPUT_EXCLUDES_CACHE, pa.array(["true"] * batch.table.num_rows, pa.string()))
+                INPUT_EXCLUDES_CACHE, pa.array(["true"] * batch.table.num_rows, pa.string())
+            )
         return batch
 
     def _empty(self) -> pa.Table:
@@ -203,27 +217,32 @@ class CsvReader:
             table = self._parse_clean(chunk)
             if table is not None:
                 for offset in range(0, table.num_rows, self._batch_rows):
-                    yield RawBatch(table.slice(offset, self._batch_rows), self._position,
-                                   rejected, errors)
+                    yield RawBatch(
+                        table.slice(offset, self._batch_rows), self._position, rejected, errors
+                    )
                     rejected, errors = 0, []
                 return
         fields = chunk.fields()
         wrong = (fields != self._width) & ~chunk.blank
         good = ~wrong & ~chunk.blank
         for index in np.flatnonzero(wrong)[:MAX_BATCH_ERRORS]:
-            errors.append(RejectedRow(int(chunk.lines[index]),
-                                   f"expected {self._width} fields as in the header, found "
-                                   f"{int(fields[index])}"))
+            errors.append(
+                RejectedRow(
+                    int(chunk.lines[index]),
+                    f"expected {self._width} fields as in the header, found {int(fields[index])}",
+                )
+            )
         rejected += int(wrong.sum())
         good_index = np.flatnonzero(good)
         for offset in range(0, max(good_index.size, 1), self._batch_rows):
-            part = good_index[offset:offset + self._batch_rows]
+            part = good_index[offset : offset + self._batch_rows]
             table, bad = self._parse_records(chunk, part)
             for line_number, message in bad:
                 if len(errors) < MAX_BATCH_ERRORS:
                     errors.append(RejectedRow(line_number, message))
-            yield RawBatch(table, self._position, rejected + len(bad),
-                           sorted(errors, key=lambda e: e.line))
+            yield RawBatch(
+                table, self._position, rejected + len(bad), sorted(errors, key=lambda e: e.line)
+            )
             rejected, errors = 0, []
 
     def _parse_clean(self, chunk: _Chunk) -> pa.Table | None:
@@ -236,46 +255,64 @@ class CsvReader:
                 chunk.data.decode("utf-8")
             except UnicodeDecodeError:
                 return None
-        invalid: list[int] = []
-        table = self._arrow(chunk.data, lambda row: invalid.append(1) or "skip",
-                            multi_line=not chunk.single_line)
+        invalid: list[object] = []
+
+        def skip(row: object) -> str:
+            invalid.append(row)
+            return "skip"
+
+        table = self._arrow(chunk.data, skip, multi_line=not chunk.single_line)
         if table is None or invalid or table.num_rows != chunk.starts.size:
             return None
         return table.append_column(LINE, pa.array(chunk.lines, pa.int64()))
 
-    def _arrow(self, data: bytes, on_invalid: Callable[[Any], str] | None = None, *,
-               multi_line: bool = True) -> pa.Table | None:
+    def _arrow(
+        self,
+        data: bytes,
+        on_invalid: Callable[[Any], str] | None = None,
+        *,
+        multi_line: bool = True,
+    ) -> pa.Table | None:
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),
-                read_options=pacsv.ReadOptions(column_names=self._column_names,
-                                               block_size=ARROW_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=self._delimiter, quote_char='"',
-                                                 double_quote=True, escape_char=False,
-                                                 newlines_in_values=multi_line,
-                                                 ignore_empty_lines=True,
-                                                 invalid_row_handler=on_invalid),
+                read_options=pacsv.ReadOptions(
+                    column_names=self._column_names, block_size=ARROW_BLOCK_BYTES
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self._delimiter,
+                    quote_char='"',
+                    double_quote=True,
+                    escape_char=False,
+                    newlines_in_values=multi_line,
+                    ignore_empty_lines=True,
+                    invalid_row_handler=on_invalid,
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={name: pa.string() for name in self._include},
-                    include_columns=list(self._include), strings_can_be_null=False,
-                    quoted_strings_can_be_null=False),
+                    include_columns=list(self._include),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
             )
         except pa.ArrowInvalid:
             return None
         return table.rename_columns([self._include[name] for name in table.column_names])
 
-    def _parse_records(self, chunk: _Chunk,
-                       index: np.ndarray) -> tuple[pa.Table, list[tuple[int, str]]]:
+    def _parse_records(
+        self, chunk: _Chunk, index: np.ndarray
+    ) -> tuple[pa.Table, list[tuple[int, str]]]:
         if index.size == 0:
             return self._empty(), []
-        data = b"".join(chunk.data[chunk.starts[i]:chunk.ends[i] + 1] for i in index)
+        data = b"".join(chunk.data[chunk.starts[i] : chunk.ends[i] + 1] for i in index)
         table = self._arrow(data)
         if table is None or table.num_rows != index.size:
             return self._parse_slowly(chunk, index)
         return table.append_column(LINE, pa.array(chunk.lines[index], pa.int64())), []
 
-    def _parse_slowly(self, chunk: _Chunk,
-                      index: np.ndarray) -> tuple[pa.Table, list[tuple[int, str]]]:
+    def _parse_slowly(
+        self, chunk: _Chunk, index: np.ndarray
+    ) -> tuple[pa.Table, list[tuple[int, str]]]:
         """Record by record: only for chunks Arrow refused (bad UTF-8, stray quotes)."""
         positions = [int(name[1:]) for name in self._include]
         columns: dict[str, list[str | None]] = {field: [] for field in self._include.values()}
@@ -283,7 +320,7 @@ class CsvReader:
         bad: list[tuple[int, str]] = []
         for i in index:
             line_number = int(chunk.lines[i])
-            raw = chunk.data[chunk.starts[i]:chunk.ends[i]]
+            raw = chunk.data[chunk.starts[i] : chunk.ends[i]]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -292,17 +329,29 @@ class CsvReader:
             try:
                 values = next(csv.reader([text.rstrip("\r")], delimiter=self._delimiter), [])
             except csv.Error:
-                bad.append((line_number, "not a well-formed CSV record (a line break inside a "
-                                         "value that is not quoted?)"))
+                bad.append(
+                    (
+                        line_number,
+                        "not a well-formed CSV record (a line break inside a "
+                        "value that is not quoted?)",
+                    )
+                )
                 continue
             if len(values) != self._width:
-                bad.append((line_number, f"expected {self._width} fields as in the header, "
-                                         f"found {len(values)}"))
+                bad.append(
+                    (
+                        line_number,
+                        f"expected {self._width} fields as in the header, found {len(values)}",
+                    )
+                )
                 continue
             lines.append(line_number)
             for position, field in zip(positions, self._include.values(), strict=True):
                 columns[field].append(values[position])
-        table = pa.table({**{field: pa.array(values, pa.string())
-                             for field, values in columns.items()},
-                          LINE: pa.array(lines, pa.int64())})
+        table = pa.table(
+            {
+                **{field: pa.array(values, pa.string()) for field, values in columns.items()},
+                LINE: pa.array(lines, pa.int64()),
+            }
+        )
         return table, bad

@@ -24,8 +24,11 @@ def _text_head(head: bytes) -> str:
     bad bytes are left for the readers to report on their lines."""
     text = head.decode("utf-8", errors="replace")
     if b"\x00" in head or text.count("\ufffd") > max(8, len(text) // 20):
-        raise UnreadableFile("This is a binary file, not a usage export (CSV, JSON Lines, "
-                             "OTLP JSON or LiteLLM spend logs).", code="unsupported_format")
+        raise UnreadableFile(
+            "This is a binary file, not a usage export (CSV, JSON Lines, "
+            "OTLP JSON or LiteLLM spend logs).",
+            code="unsupported_format",
+        )
     return text
 
 
@@ -53,8 +56,9 @@ def detect_format(head: bytes) -> str:
     return "litellm" if len(_LITELLM_CSV & header) >= 3 else "csv"
 
 
-def read_batches(stream: BinaryIO, fmt: str | None, *,
-                 batch_rows: int) -> tuple[str, Iterator[RawBatch]]:
+def read_batches(
+    stream: BinaryIO, fmt: str | None, *, batch_rows: int
+) -> tuple[str, Iterator[RawBatch]]:
     """The format used and the batches of `stream` (which must be seekable), read as UTF-8
     whatever its encoding (see `encoding.py`)."""
     head = stream.read(SNIFF_BYTES)
@@ -65,8 +69,9 @@ def read_batches(stream: BinaryIO, fmt: str | None, *,
         head = stream.read(SNIFF_BYTES)
         stream.seek(0)
     if fmt is not None and fmt not in FORMATS:
-        raise UnreadableFile(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.",
-                             code="unsupported_format")
+        raise UnreadableFile(
+            f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.", code="unsupported_format"
+        )
     detected = detect_format(head)
     chosen = fmt or detected
     text = _text_head(head.removeprefix(_BOM)).lstrip()

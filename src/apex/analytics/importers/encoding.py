@@ -19,15 +19,28 @@ from apex.analytics.importers.base import UnreadableFile
 COPY_CHUNK_BYTES = 1_048_576
 # a copy this small stays in memory; a larger one goes to a temporary file
 MEMORY_COPY_BYTES = 16 * 1_048_576
-RESAVE = ("Re-save it as UTF-8 (in Excel: File > Save As > \"CSV UTF-8\"; in a text editor: "
-          "save with the encoding UTF-8) and upload it again.")
+RESAVE = (
+    'Re-save it as UTF-8 (in Excel: File > Save As > "CSV UTF-8"; in a text editor: '
+    "save with the encoding UTF-8) and upload it again."
+)
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # how many lines of the sample must fail to read as UTF-8 for the file to be taken for a
 # code page
 _LEGACY_LINES = 2
 # the encodings spreadsheets save text in most, most common first (charset-normalizer's names)
-_COMMON = ("utf_16", "utf_32", "cp1252", "cp932", "gb18030", "big5", "euc_kr", "cp1251",
-           "cp1250", "iso8859_15", "latin_1")
+_COMMON = (
+    "utf_16",
+    "utf_32",
+    "cp1252",
+    "cp932",
+    "gb18030",
+    "big5",
+    "euc_kr",
+    "cp1251",
+    "cp1250",
+    "iso8859_15",
+    "latin_1",
+)
 
 
 def _is_utf8(head: bytes) -> bool:
@@ -51,9 +64,11 @@ def _legacy_text(head: bytes) -> bool:
 def _needs_decoding(head: bytes) -> bool:
     """In a code page, or UTF-16 (whose ASCII text is valid UTF-8 with a NUL after every
     byte)."""
-    return head.startswith(_UTF16_BOMS) or (
-        b"\x00" in head and head.count(b"\x00") * 4 >= len(head)) or (
-        not _is_utf8(head) and _legacy_text(head))
+    return (
+        head.startswith(_UTF16_BOMS)
+        or (b"\x00" in head and head.count(b"\x00") * 4 >= len(head))
+        or (not _is_utf8(head) and _legacy_text(head))
+    )
 
 
 def _encoding_of(head: bytes) -> str | None:
@@ -78,11 +93,13 @@ def utf8_stream(stream: BinaryIO, head: bytes) -> BinaryIO:
     if encoding is None:
         if b"\x00" in head:
             return stream  # binary: the format check names it so
-        raise UnreadableFile(f"The file is not UTF-8 text and its encoding was not recognised. "
-                             f"{RESAVE}", code="unsupported_encoding")
+        raise UnreadableFile(
+            f"The file is not UTF-8 text and its encoding was not recognised. {RESAVE}",
+            code="unsupported_encoding",
+        )
     name = codecs.lookup(encoding).name
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    copy = tempfile.SpooledTemporaryFile(max_size=MEMORY_COPY_BYTES)  # noqa: SIM115
+    copy = tempfile.SpooledTemporaryFile(max_size=MEMORY_COPY_BYTES)
     offset = 0
     try:
         while chunk := stream.read(COPY_CHUNK_BYTES):
@@ -95,6 +112,7 @@ def utf8_stream(stream: BinaryIO, head: bytes) -> BinaryIO:
             f"The file is not UTF-8: it reads as {name} until about byte "
             f"{offset + exc.start:,}, which is not {name} either. {RESAVE}",
             code="unsupported_encoding",
-            details={"encoding": name, "byte": offset + exc.start}) from None
+            details={"encoding": name, "byte": offset + exc.start},
+        ) from None
     copy.seek(0)
     return copy  # type: ignore[return-value]

@@ -86,7 +86,8 @@ def _read_array(data: bytes, stream: BinaryIO, batch_rows: int) -> Iterator[RawB
         raise UnreadableFile(
             f"A LiteLLM JSON array over {MAX_DOCUMENT_BYTES // 1_048_576} MiB cannot be read "
             "at once: export it as JSON Lines (one row per line) or CSV.",
-            code="file_too_large_for_format")
+            code="file_too_large_for_format",
+        )
     try:
         rows = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

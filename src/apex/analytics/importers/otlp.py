@@ -25,14 +25,17 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "operation": ("gen_ai.operation.name",),
     "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
     "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-    "cached_input_tokens": ("gen_ai.usage.cache_read.input_tokens",
-                            "gen_ai.usage.cache_read_input_tokens",
-                            "gen_ai.usage.cached_tokens"),
-    "cache_write_input_tokens": ("gen_ai.usage.cache_write.input_tokens",
-                                 "gen_ai.usage.cache_creation.input_tokens",
-                                 "gen_ai.usage.cache_creation_input_tokens"),
-    "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens",
-                         "gen_ai.usage.reasoning_tokens"),
+    "cached_input_tokens": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.cached_tokens",
+    ),
+    "cache_write_input_tokens": (
+        "gen_ai.usage.cache_write.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+    ),
+    "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"),
     "cost_usd": ("gen_ai.usage.cost", "gen_ai.cost.usd", "apex.cost_usd"),
     "error_type": ("error.type",),
     "feature": ("apex.feature", "app.feature", "feature", "gen_ai.agent.name"),
@@ -47,8 +50,9 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 # attribute name -> (ledger field, rank among its names): read by walking a span's attributes
-_FIELD_OF = {name: (field, rank) for field, names in ATTRIBUTES.items()
-             for rank, name in enumerate(names)}
+_FIELD_OF = {
+    name: (field, rank) for field, names in ATTRIBUTES.items() for rank, name in enumerate(names)
+}
 
 
 def any_value(value: Any) -> Any:
@@ -61,29 +65,45 @@ def any_value(value: Any) -> Any:
     if "arrayValue" in value:
         return [any_value(item) for item in value["arrayValue"].get("values", [])]
     if "kvlistValue" in value:
-        return {item.get("key"): any_value(item.get("value"))
-                for item in value["kvlistValue"].get("values", [])}
+        return {
+            item.get("key"): any_value(item.get("value"))
+            for item in value["kvlistValue"].get("values", [])
+        }
     return None
 
 
 def attributes(items: Any) -> dict[str, Any]:
     if not isinstance(items, list):
         return {}
-    return {item["key"]: any_value(item.get("value")) for item in items
-            if isinstance(item, dict) and isinstance(item.get("key"), str)}
+    return {
+        item["key"]: any_value(item.get("value"))
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("key"), str)
+    }
 
 
 def span_fields(span: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any] | None:
     """Ledger fields of one span, or None when it is not a GenAI call."""
     status = _member(span, "status", dict)
-    return genai_fields({**resource, **attributes(span.get("attributes"))},
-                        start=span.get("startTimeUnixNano"), end=span.get("endTimeUnixNano"),
-                        failed=status.get("code") in STATUS_ERROR,
-                        status_message=status.get("message"), span_id=span.get("spanId"))
+    return genai_fields(
+        {**resource, **attributes(span.get("attributes"))},
+        start=span.get("startTimeUnixNano"),
+        end=span.get("endTimeUnixNano"),
+        failed=status.get("code") in STATUS_ERROR,
+        status_message=status.get("message"),
+        span_id=span.get("spanId"),
+    )
 
 
-def genai_fields(found: dict[str, Any], *, start: Any, end: Any, failed: bool,
-                 status_message: str | None, span_id: str | None) -> dict[str, Any] | None:
+def genai_fields(
+    found: dict[str, Any],
+    *,
+    start: Any,
+    end: Any,
+    failed: bool,
+    status_message: str | None,
+    span_id: str | None,
+) -> dict[str, Any] | None:
     """Ledger fields of a span given its attributes (resource's under the span's), or None
     when it is not a GenAI call: the one mapping of OTLP/JSON files and of protobuf spans
     received live."""
@@ -176,7 +196,8 @@ def _read_document(stream: BinaryIO, batch_rows: int) -> Iterator[RawBatch]:
         raise UnreadableFile(
             f"An OTLP JSON document over {MAX_DOCUMENT_BYTES // 1_048_576} MiB cannot be read at "
             "once: write one export request per line (the collector's file exporter does).",
-            code="file_too_large_for_format")
+            code="file_too_large_for_format",
+        )
     try:
         request = json.loads(data.decode("utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

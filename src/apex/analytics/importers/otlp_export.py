@@ -60,8 +60,11 @@ def _from_protobuf(body: bytes, batcher: RecordBatcher) -> None:
     except DecodeError as exc:
         raise UnreadableExport(f"The body is not an OTLP protobuf export request: {exc}") from None
     for resource_spans in request.resource_spans:
-        resource = {item.key: _value(item.value) for item in resource_spans.resource.attributes
-                    if item.key in MAPPED}
+        resource = {
+            item.key: _value(item.value)
+            for item in resource_spans.resource.attributes
+            if item.key in MAPPED
+        }
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 found = dict(resource)
@@ -70,9 +73,13 @@ def _from_protobuf(body: bytes, batcher: RecordBatcher) -> None:
                     if key in MAPPED:
                         found[key] = _value(item.value)
                 fields = genai_fields(
-                    found, start=span.start_time_unix_nano, end=span.end_time_unix_nano,
+                    found,
+                    start=span.start_time_unix_nano,
+                    end=span.end_time_unix_nano,
                     failed=span.status.code == Status.STATUS_CODE_ERROR,
-                    status_message=span.status.message, span_id=span.span_id.hex() or None)
+                    status_message=span.status.message,
+                    span_id=span.span_id.hex() or None,
+                )
                 if fields is None:
                     batcher.skipped += 1
                 else:
@@ -99,8 +106,10 @@ def _from_json(body: bytes, batcher: RecordBatcher) -> None:
     if batcher.rejected:
         # a file upload refuses such an entry on its line; one export is one message, and a
         # message that does not follow the schema is refused whole, as OTLP/HTTP asks
-        raise UnreadableExport("The body is not an OTLP/JSON export request: `resourceSpans`, "
-                               "`scopeSpans` and `spans` must be lists of objects.")
+        raise UnreadableExport(
+            "The body is not an OTLP/JSON export request: `resourceSpans`, "
+            "`scopeSpans` and `spans` must be lists of objects."
+        )
 
 
 def read_export(body: bytes, content_type: str) -> RawBatch:
@@ -114,8 +123,11 @@ def read_export(body: bytes, content_type: str) -> RawBatch:
 
 
 def too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The export is larger than the limit of {limit} bytes (once "
-                           "decompressed): send smaller batches.", details={"limit_bytes": limit})
+    return PayloadTooLarge(
+        f"The export is larger than the limit of {limit} bytes (once "
+        "decompressed): send smaller batches.",
+        details={"limit_bytes": limit},
+    )
 
 
 def gunzip(body: bytes, limit: int) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from apex.analytics.importers.base import TOO_DEEP, RawBatch, text_table
 from apex.analytics.importers.fields import input_excludes_cache, match_fields
@@ -21,8 +21,9 @@ _MAX_DEPTH = 4
 _BOM = b"\xef\xbb\xbf"
 
 
-def flatten(record: dict[str, Any], prefix: str = "", depth: int = 0,
-            into: dict[str, Any] | None = None) -> dict[str, Any]:
+def flatten(
+    record: dict[str, Any], prefix: str = "", depth: int = 0, into: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """{"usage": {"prompt_tokens": 3}} -> {"usage.prompt_tokens": 3}; lists stay whole."""
     if into is None and not any(type(value) is dict for value in record.values()):
         return record
@@ -109,16 +110,24 @@ class RecordBatcher:
 
     def take(self, bytes_read: int) -> RawBatch:
         present = {name for row in self._rows for name in row}
-        columns = {name: [row.get(name) for row in self._rows]
-                   for name in RAW_FIELDS if name in present}
-        batch = RawBatch(text_table(self._lines, columns), bytes_read, self.rejected,
-                         self.errors, self.skipped)
+        columns = {
+            name: [row.get(name) for row in self._rows] for name in RAW_FIELDS if name in present
+        }
+        batch = RawBatch(
+            text_table(self._lines, columns), bytes_read, self.rejected, self.errors, self.skipped
+        )
         self._lines, self._rows = [], []
         self.rejected, self.skipped, self.errors = 0, 0, []
         return batch
 
 
-def json_lines(stream: BinaryIO) -> Iterator[tuple[int, Any, str | None, int]]:
+class LineSource(Protocol):
+    """What `json_lines` reads from: a binary file, or anything with its `readline`."""
+
+    def readline(self, limit: int = -1, /) -> bytes: ...
+
+
+def json_lines(stream: LineSource) -> Iterator[tuple[int, Any, str | None, int]]:
     """(line, parsed value or None, error or None, bytes read so far) for each non-blank line.
 
     A line longer than MAX_LINE_BYTES is reported and skipped without holding it in memory.
@@ -138,7 +147,7 @@ def json_lines(stream: BinaryIO) -> Iterator[tuple[int, Any, str | None, int]]:
             yield number, None, f"line longer than {MAX_LINE_BYTES // 1_048_576} MiB", position
             continue
         if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
+            raw = raw[len(_BOM) :]
         if not raw.strip():
             continue
         try:

@@ -39,19 +39,32 @@ class AlertRepository:
         if not drafts:
             return []
         async with self.db.session() as session:
-            known = set((await session.scalars(select(Alert.cause_key).where(
-                Alert.user_id == user_id,
-                Alert.cause_key.in_([d.cause_key for d in drafts])))).all())
+            known = set(
+                (
+                    await session.scalars(
+                        select(Alert.cause_key).where(
+                            Alert.user_id == user_id,
+                            Alert.cause_key.in_([d.cause_key for d in drafts]),
+                        )
+                    )
+                ).all()
+            )
         raised: list[Alert] = []
         for draft in drafts:
             if draft.cause_key in known:
                 continue
             known.add(draft.cause_key)
-            alert = Alert(user_id=user_id, kind=draft.kind, cause_key=draft.cause_key,
-                          scope=draft.scope, message=draft.message,
-                          value_micros=draft.value_micros,
-                          threshold_micros=draft.threshold_micros, budget_id=draft.budget_id,
-                          created_at=utcnow())
+            alert = Alert(
+                user_id=user_id,
+                kind=draft.kind,
+                cause_key=draft.cause_key,
+                scope=draft.scope,
+                message=draft.message,
+                value_micros=draft.value_micros,
+                threshold_micros=draft.threshold_micros,
+                budget_id=draft.budget_id,
+                created_at=utcnow(),
+            )
             async with self.db.session() as session:
                 session.add(alert)
                 try:
@@ -67,8 +80,9 @@ class AlertRepository:
         query = select(Alert).where(Alert.user_id == user_id)
         if cursor:
             moment, row_id = decode_cursor(cursor)
-            query = query.where(or_(Alert.created_at < moment,
-                                    and_(Alert.created_at == moment, Alert.id < row_id)))
+            query = query.where(
+                or_(Alert.created_at < moment, and_(Alert.created_at == moment, Alert.id < row_id))
+            )
         query = query.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit + 1)
         async with self.db.session() as session:
             rows = list((await session.scalars(query)).all())
@@ -76,8 +90,11 @@ class AlertRepository:
 
     async def unread_count(self, user_id: str) -> int:
         async with self.db.session() as session:
-            count = await session.scalar(select(func.count()).select_from(Alert).where(
-                Alert.user_id == user_id, Alert.read_at.is_(None)))
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Alert)
+                .where(Alert.user_id == user_id, Alert.read_at.is_(None))
+            )
         return int(count or 0)
 
     async def mark_read(self, user_id: str, alert_id: str) -> None:

@@ -16,12 +16,30 @@ class BudgetRepository(OwnedRows[Budget]):
     noun = "budget"
     limit = 100
 
-    async def create(self, user_id: str, *, name: str, amount_micros: int, period: str,
-                     scope: dict[str, Any], thresholds_pct: list[int]) -> Budget:
+    async def create(
+        self,
+        user_id: str,
+        *,
+        name: str,
+        amount_micros: int,
+        period: str,
+        scope: dict[str, Any],
+        thresholds_pct: list[int],
+    ) -> Budget:
         now = utcnow()
-        return await self._add(user_id, Budget(
-            user_id=user_id, name=name, amount_micros=amount_micros, period=period, scope=scope,
-            thresholds_pct=thresholds_pct, created_at=now, updated_at=now))
+        return await self._add(
+            user_id,
+            Budget(
+                user_id=user_id,
+                name=name,
+                amount_micros=amount_micros,
+                period=period,
+                scope=scope,
+                thresholds_pct=thresholds_pct,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
 
     async def update(self, user_id: str, budget_id: str, changes: dict[str, Any]) -> Budget:
         async with self.db.session() as session:

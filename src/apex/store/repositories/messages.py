@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -14,12 +15,26 @@ from apex.store.repositories.threads import owned_thread
 from apex.store.types import utcnow
 
 
-def stage_message(session: AsyncSession, thread: Thread, *, role: str, text: str,
-                  run_id: str | None, report: dict[str, Any] | None = None) -> Message:
+def stage_message(
+    session: AsyncSession,
+    thread: Thread,
+    *,
+    role: str,
+    text: str,
+    run_id: str | None,
+    report: dict[str, Any] | None = None,
+) -> Message:
     """Add a message to the session and account for it on the thread (same transaction)."""
     now = utcnow()
-    message = Message(thread_id=thread.id, user_id=thread.user_id, role=role, text=text,
-                      run_id=run_id, report=report, created_at=now)
+    message = Message(
+        thread_id=thread.id,
+        user_id=thread.user_id,
+        role=role,
+        text=text,
+        run_id=run_id,
+        report=report,
+        created_at=now,
+    )
     session.add(message)
     thread.message_count = (thread.message_count or 0) + 1
     thread.updated_at = now
@@ -30,14 +45,19 @@ class MessageRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def list(self, user_id: str, thread_id: str, *, limit: int,
-                   cursor: str | None = None) -> Page[Message]:
+    async def list(
+        self, user_id: str, thread_id: str, *, limit: int, cursor: str | None = None
+    ) -> Page[Message]:
         """Chronological pages; 404 for a thread that is not the caller's."""
         query = select(Message).where(Message.thread_id == thread_id, Message.user_id == user_id)
         if cursor:
             moment, row_id = decode_cursor(cursor)
-            query = query.where(or_(Message.created_at > moment,
-                                    and_(Message.created_at == moment, Message.id > row_id)))
+            query = query.where(
+                or_(
+                    Message.created_at > moment,
+                    and_(Message.created_at == moment, Message.id > row_id),
+                )
+            )
         query = query.order_by(Message.created_at, Message.id).limit(limit + 1)
         async with self.db.session() as session:
             await owned_thread(session, user_id, thread_id)
@@ -47,13 +67,17 @@ class MessageRepository:
         next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
         return Page(rows, next_cursor)
 
-    async def history(self, user_id: str, thread_id: str, *, excluding_run: str,
-                      limit: int) -> list[Message]:
+    async def history(
+        self, user_id: str, thread_id: str, *, excluding_run: str, limit: int
+    ) -> builtins.list[Message]:
         """The latest `limit` messages before a run, oldest first: what a workflow reads."""
         query = (
             select(Message)
-            .where(Message.thread_id == thread_id, Message.user_id == user_id,
-                   or_(Message.run_id.is_(None), Message.run_id != excluding_run))
+            .where(
+                Message.thread_id == thread_id,
+                Message.user_id == user_id,
+                or_(Message.run_id.is_(None), Message.run_id != excluding_run),
+            )
             .order_by(Message.created_at.desc(), Message.id.desc())
             .limit(limit)
         )

@@ -17,15 +17,17 @@ class OidcIdentityRepository:
     async def find_user_id(self, provider: str, subject: str) -> str | None:
         async with self.db.session() as session:
             return await session.scalar(
-                select(OidcIdentity.user_id).where(OidcIdentity.provider == provider,
-                                                   OidcIdentity.subject == subject)
+                select(OidcIdentity.user_id).where(
+                    OidcIdentity.provider == provider, OidcIdentity.subject == subject
+                )
             )
 
     async def link(self, *, user_id: str, provider: str, subject: str, email: str | None) -> str:
         """Link and return the owning user id; when a concurrent sign-in linked first, its user wins."""
         async with self.db.session() as session:
-            session.add(OidcIdentity(user_id=user_id, provider=provider, subject=subject,
-                                     email=email))
+            session.add(
+                OidcIdentity(user_id=user_id, provider=provider, subject=subject, email=email)
+            )
             try:
                 await session.commit()
             except IntegrityError:

@@ -32,34 +32,49 @@ class RefreshTokenRepository:
             family = RefreshFamily(user_id=user_id)
             session.add(family)
             await session.flush()
-            session.add(RefreshToken(family_id=family.id, user_id=user_id, token_hash=token_hash,
-                                     expires_at=expires_at))
+            session.add(
+                RefreshToken(
+                    family_id=family.id,
+                    user_id=user_id,
+                    token_hash=token_hash,
+                    expires_at=expires_at,
+                )
+            )
             await session.commit()
             return family.id
 
     async def find(self, token_hash: str) -> RefreshTokenRecord | None:
         async with self.db.session() as session:
-            row = (await session.execute(
-                select(RefreshToken, RefreshFamily.revoked_at)
-                .join(RefreshFamily, RefreshFamily.id == RefreshToken.family_id)
-                .where(RefreshToken.token_hash == token_hash)
-            )).first()
+            row = (
+                await session.execute(
+                    select(RefreshToken, RefreshFamily.revoked_at)
+                    .join(RefreshFamily, RefreshFamily.id == RefreshToken.family_id)
+                    .where(RefreshToken.token_hash == token_hash)
+                )
+            ).first()
         if row is None:
             return None
         token, revoked_at = row
-        return RefreshTokenRecord(id=token.id, family_id=token.family_id, user_id=token.user_id,
-                                  expires_at=token.expires_at, used=token.used_at is not None,
-                                  family_revoked=revoked_at is not None)
+        return RefreshTokenRecord(
+            id=token.id,
+            family_id=token.family_id,
+            user_id=token.user_id,
+            expires_at=token.expires_at,
+            used=token.used_at is not None,
+            family_revoked=revoked_at is not None,
+        )
 
-    async def rotate(self, record: RefreshTokenRecord, *, new_hash: str,
-                     new_expires_at: datetime) -> bool:
+    async def rotate(
+        self, record: RefreshTokenRecord, *, new_hash: str, new_expires_at: datetime
+    ) -> bool:
         """Mark `record` used and add its successor, atomically; False if it was already used.
 
         The WHERE clause is the arbiter: of two concurrent rotations of one token, the database
         lets exactly one UPDATE match, on SQLite and PostgreSQL alike.
         """
-        family_live = exists().where(RefreshFamily.id == record.family_id,
-                                     RefreshFamily.revoked_at.is_(None))
+        family_live = exists().where(
+            RefreshFamily.id == record.family_id, RefreshFamily.revoked_at.is_(None)
+        )
         async with self.db.session() as session:
             consumed = await session.execute(
                 update(RefreshToken)
@@ -69,8 +84,14 @@ class RefreshTokenRepository:
             if consumed.rowcount != 1:  # type: ignore[attr-defined]
                 await session.rollback()
                 return False
-            session.add(RefreshToken(family_id=record.family_id, user_id=record.user_id,
-                                     token_hash=new_hash, expires_at=new_expires_at))
+            session.add(
+                RefreshToken(
+                    family_id=record.family_id,
+                    user_id=record.user_id,
+                    token_hash=new_hash,
+                    expires_at=new_expires_at,
+                )
+            )
             await session.commit()
             return True
 

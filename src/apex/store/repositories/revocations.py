@@ -34,22 +34,29 @@ class RevocationRepository:
         expires_at = datetime.fromtimestamp(until, UTC)
         async with self.db.session() as session:
             for first in range(0, len(ids), ROWS_PER_INSERT):
-                rows = [{"id": revoked, "expires_at": expires_at, "revoked_at": now}
-                        for revoked in ids[first:first + ROWS_PER_INSERT]]
+                rows = [
+                    {"id": revoked, "expires_at": expires_at, "revoked_at": now}
+                    for revoked in ids[first : first + ROWS_PER_INSERT]
+                ]
                 statement = self._insert(Revocation).values(rows)
-                await session.execute(statement.on_conflict_do_update(
-                    index_elements=[Revocation.id],
-                    set_={"expires_at": statement.excluded.expires_at,
-                          "revoked_at": statement.excluded.revoked_at},
-                    where=Revocation.expires_at < statement.excluded.expires_at,
-                ))
+                await session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[Revocation.id],
+                        set_={
+                            "expires_at": statement.excluded.expires_at,
+                            "revoked_at": statement.excluded.revoked_at,
+                        },
+                        where=Revocation.expires_at < statement.excluded.expires_at,
+                    )
+                )
             await session.commit()
         return now
 
     async def live_since(self, moment: datetime | None) -> list[RevokedId]:
         """Entries still in force, recorded at or after `moment` (all of them when None)."""
         query = select(Revocation.id, Revocation.expires_at, Revocation.revoked_at).where(
-            Revocation.expires_at > utcnow())
+            Revocation.expires_at > utcnow()
+        )
         if moment is not None:
             query = query.where(Revocation.revoked_at >= moment)
         async with self.db.session() as session:

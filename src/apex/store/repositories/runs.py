@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from apex.store.database import Database, complete_despite_cancel
+from apex.store.database import Database
 from apex.store.models import Run, Thread
 from apex.store.repositories.messages import stage_message
 from apex.store.repositories.threads import normalize_title, owned_thread
+from apex.tasks import complete_despite_cancel
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +38,16 @@ class RunRepository:
         self._waiting: list[tuple[NewRun, asyncio.Future[Run]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def create(self, *, run_id: str, user_id: str, thread_id: str, text: str,
-                     worker_id: str, new_thread_title: str | None = None) -> Run:
+    async def create(
+        self,
+        *,
+        run_id: str,
+        user_id: str,
+        thread_id: str,
+        text: str,
+        worker_id: str,
+        new_thread_title: str | None = None,
+    ) -> Run:
         """The run (pending) and the user's message, in one transaction; 404 for a foreign thread.
 
         With `new_thread_title`, thread `thread_id` is created in the same transaction. Runs
@@ -57,17 +66,18 @@ class RunRepository:
             batch, self._waiting = self._waiting, []
             try:
                 for (_new, future), run in zip(
-                        batch, await self._create([new for new, _future in batch]), strict=True):
+                    batch, await self._create([new for new, _future in batch]), strict=True
+                ):
                     future.set_result(run)
                 continue
-            except Exception as exc:  # noqa: BLE001 - handed to the callers below
+            except Exception as exc:
                 if len(batch) == 1:
                     batch[0][1].set_exception(exc)
                     continue
             for new, future in batch:  # one bad request must not fail the others: each alone
                 try:
                     future.set_result((await self._create([new]))[0])
-                except Exception as exc:  # noqa: BLE001 - handed to its caller
+                except Exception as exc:
                     future.set_exception(exc)
 
     async def _create(self, batch: list[NewRun]) -> list[Run]:
@@ -77,15 +87,28 @@ class RunRepository:
                 if new.new_thread_title is None:
                     threads.append(await owned_thread(session, new.user_id, new.thread_id))
                 else:
-                    threads.append(Thread(id=new.thread_id, user_id=new.user_id,
-                                          title=normalize_title(new.new_thread_title),
-                                          message_count=0))
+                    threads.append(
+                        Thread(
+                            id=new.thread_id,
+                            user_id=new.user_id,
+                            title=normalize_title(new.new_thread_title),
+                            message_count=0,
+                        )
+                    )
                     session.add(threads[-1])
             await session.flush()  # new threads before the rows that refer to them
             runs: list[Run] = []
             for new, thread in zip(batch, threads, strict=True):
-                runs.append(Run(id=new.run_id, user_id=new.user_id, thread_id=thread.id,
-                                text=new.text, state="pending", worker_id=new.worker_id))
+                runs.append(
+                    Run(
+                        id=new.run_id,
+                        user_id=new.user_id,
+                        thread_id=thread.id,
+                        text=new.text,
+                        state="pending",
+                        worker_id=new.worker_id,
+                    )
+                )
                 session.add(runs[-1])
                 stage_message(session, thread, role="user", text=new.text, run_id=new.run_id)
             await session.commit()
@@ -93,9 +116,7 @@ class RunRepository:
 
     async def get(self, user_id: str, run_id: str) -> Run | None:
         async with self.db.session() as session:
-            return await session.scalar(
-                select(Run).where(Run.id == run_id, Run.user_id == user_id)
-            )
+            return await session.scalar(select(Run).where(Run.id == run_id, Run.user_id == user_id))
 
     async def state_of(self, user_id: str, run_id: str) -> str | None:
         async with self.db.session() as session:
@@ -103,16 +124,32 @@ class RunRepository:
                 select(Run.state).where(Run.id == run_id, Run.user_id == user_id)
             )
 
-    async def compare_and_set(self, *, user_id: str, run_id: str, expected: str, target: str,
-                              values: dict[str, Any], reply: str | None = None,
-                              report: dict[str, Any] | None = None) -> bool:
+    async def compare_and_set(
+        self,
+        *,
+        user_id: str,
+        run_id: str,
+        expected: str,
+        target: str,
+        values: dict[str, Any],
+        reply: str | None = None,
+        report: dict[str, Any] | None = None,
+    ) -> bool:
         """Move `expected` → `target`; with `reply`, store the assistant message in the same commit."""
         return await complete_despite_cancel(
-            self._compare_and_set(user_id, run_id, expected, target, values, reply, report))
+            self._compare_and_set(user_id, run_id, expected, target, values, reply, report)
+        )
 
-    async def _compare_and_set(self, user_id: str, run_id: str, expected: str, target: str,
-                               values: dict[str, Any], reply: str | None,
-                               report: dict[str, Any] | None) -> bool:
+    async def _compare_and_set(
+        self,
+        user_id: str,
+        run_id: str,
+        expected: str,
+        target: str,
+        values: dict[str, Any],
+        reply: str | None,
+        report: dict[str, Any] | None,
+    ) -> bool:
         async with self.db.session() as session:
             result = await session.execute(
                 update(Run)
@@ -127,14 +164,20 @@ class RunRepository:
             if reply is not None:
                 thread = await session.get(Thread, thread_id)
                 assert thread is not None, "runs reference their thread"
-                stage_message(session, thread, role="assistant", text=reply, run_id=run_id,
-                              report=report)
+                stage_message(
+                    session, thread, role="assistant", text=reply, run_id=run_id, report=report
+                )
             await session.commit()
             return True
 
-    async def live_runs(self, *, states: Collection[str], created_before: datetime,
-                        not_on_workers: Collection[str] = (),
-                        on_workers: Collection[str] | None = None) -> list[Run]:
+    async def live_runs(
+        self,
+        *,
+        states: Collection[str],
+        created_before: datetime,
+        not_on_workers: Collection[str] = (),
+        on_workers: Collection[str] | None = None,
+    ) -> list[Run]:
         """Live runs whose worker is not among `not_on_workers` (or is among `on_workers`),
         across users.
 
@@ -149,6 +192,17 @@ class RunRepository:
         async with self.db.session() as session:
             return list((await session.scalars(query.order_by(Run.created_at))).all())
 
+    async def record_seq(self, run_id: str, last_seq: int) -> None:
+        """Raise the run's durable high-water mark to `last_seq` (never lowers it): the run's
+        numbering outlives a bus that lost it and the process that kept it."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.last_seq < last_seq)
+                .values(last_seq=last_seq)
+            )
+            await session.commit()
+
     async def record_final(self, run_id: str, last_seq: int, final_event: str) -> None:
         """Keep the run's final event and its `seq` with the run (never lowers `last_seq`)."""
         await complete_despite_cancel(self._record_final(run_id, last_seq, final_event))
@@ -156,6 +210,8 @@ class RunRepository:
     async def _record_final(self, run_id: str, last_seq: int, final_event: str) -> None:
         async with self.db.session() as session:
             await session.execute(
-                update(Run).where(Run.id == run_id, Run.last_seq <= last_seq)
-                .values(last_seq=last_seq, final_event=final_event))
+                update(Run)
+                .where(Run.id == run_id, Run.last_seq <= last_seq)
+                .values(last_seq=last_seq, final_event=final_event)
+            )
             await session.commit()

@@ -32,8 +32,9 @@ def title_from_text(text: str) -> str:
 async def owned_thread(session: AsyncSession, user_id: str, thread_id: str) -> Thread:
     """The caller's live thread, or 404 (the same answer for a foreign one: no existence leak)."""
     thread = await session.scalar(
-        select(Thread).where(Thread.id == thread_id, Thread.user_id == user_id,
-                             Thread.deleted_at.is_(None))
+        select(Thread).where(
+            Thread.id == thread_id, Thread.user_id == user_id, Thread.deleted_at.is_(None)
+        )
     )
     if thread is None:
         raise NotFound("No such thread.", code="thread_not_found")
@@ -46,8 +47,10 @@ class ThreadRepository:
 
     async def create(self, user_id: str, title: str | None = None) -> Thread:
         async with self.db.session() as session:
-            thread = Thread(user_id=user_id,
-                            title=normalize_title(title) if title is not None else DEFAULT_TITLE)
+            thread = Thread(
+                user_id=user_id,
+                title=normalize_title(title) if title is not None else DEFAULT_TITLE,
+            )
             session.add(thread)
             await session.commit()
             return thread
@@ -61,8 +64,12 @@ class ThreadRepository:
         query = select(Thread).where(Thread.user_id == user_id, Thread.deleted_at.is_(None))
         if cursor:
             moment, row_id = decode_cursor(cursor)
-            query = query.where(or_(Thread.updated_at < moment,
-                                    and_(Thread.updated_at == moment, Thread.id < row_id)))
+            query = query.where(
+                or_(
+                    Thread.updated_at < moment,
+                    and_(Thread.updated_at == moment, Thread.id < row_id),
+                )
+            )
         query = query.order_by(Thread.updated_at.desc(), Thread.id.desc()).limit(limit + 1)
         async with self.db.session() as session:
             rows = list((await session.scalars(query)).all())

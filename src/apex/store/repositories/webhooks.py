@@ -17,16 +17,32 @@ class WebhookRepository(OwnedRows[Webhook]):
     limit = 10
 
     async def create(self, user_id: str, *, url: str, secret: str) -> Webhook:
-        return await self._add(user_id, Webhook(user_id=user_id, url=url, secret=secret,
-                                                created_at=utcnow()))
+        return await self._add(
+            user_id, Webhook(user_id=user_id, url=url, secret=secret, created_at=utcnow())
+        )
 
-    async def record(self, *, webhook_id: str, alert_id: str, attempt: int,
-                     status_code: int | None, error: str | None, delivered: bool) -> None:
+    async def record(
+        self,
+        *,
+        webhook_id: str,
+        alert_id: str,
+        attempt: int,
+        status_code: int | None,
+        error: str | None,
+        delivered: bool,
+    ) -> None:
         async with self.db.session() as session:
-            session.add(WebhookDelivery(webhook_id=webhook_id, alert_id=alert_id,
-                                        attempt=attempt, status_code=status_code,
-                                        error=error[:500] if error else None,
-                                        delivered=delivered, created_at=utcnow()))
+            session.add(
+                WebhookDelivery(
+                    webhook_id=webhook_id,
+                    alert_id=alert_id,
+                    attempt=attempt,
+                    status_code=status_code,
+                    error=error[:500] if error else None,
+                    delivered=delivered,
+                    created_at=utcnow(),
+                )
+            )
             await session.commit()
 
     async def deliveries(self, user_id: str, webhook_id: str) -> list[WebhookDelivery]:
@@ -34,7 +50,9 @@ class WebhookRepository(OwnedRows[Webhook]):
         await self.get(user_id, webhook_id)
         async with self.db.session() as session:
             rows = await session.scalars(
-                select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+                select(WebhookDelivery)
+                .where(WebhookDelivery.webhook_id == webhook_id)
                 .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-                .limit(MAX_LISTED_DELIVERIES))
+                .limit(MAX_LISTED_DELIVERIES)
+            )
             return list(rows.all())

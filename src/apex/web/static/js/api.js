@@ -140,7 +140,12 @@ export class Api {
   deleteIngestionKey(id) { return this.request("DELETE", `/api/ingest/keys/${encodeURIComponent(id)}`); }
   budgets() { return this.request("GET", "/api/budgets"); }
   createBudget(body) { return this.request("POST", "/api/budgets", { body }); }
+  updateBudget(id, body) { return this.request("PATCH", `/api/budgets/${encodeURIComponent(id)}`, { body }); }
   deleteBudget(id) { return this.request("DELETE", `/api/budgets/${encodeURIComponent(id)}`); }
+  webhooks() { return this.request("GET", "/api/webhooks"); }
+  createWebhook(url, secret) { return this.request("POST", "/api/webhooks", { body: { url, secret } }); }
+  deleteWebhook(id) { return this.request("DELETE", `/api/webhooks/${encodeURIComponent(id)}`); }
+  webhookDeliveries(id) { return this.request("GET", `/api/webhooks/${encodeURIComponent(id)}/deliveries`); }
   alerts(cursor) { return this.request("GET", "/api/alerts", { query: { limit: 20, cursor } }); }
   readAlert(id) { return this.request("POST", `/api/alerts/${encodeURIComponent(id)}/read`); }
 

@@ -1,5 +1,7 @@
 // Hash-based routes, so a deep link or a reload needs nothing from the server but index.html:
-//   #/login  #/register  #/oidc?access_token=…  #/chat  #/chat/<thread id>  #/usage  #/budgets  #/connect
+//   #/login  #/register  #/oidc?access_token=…  #/chat  #/chat/<thread id>  #/usage  #/budgets  #/webhooks  #/connect
+
+const PAGES = new Set(["usage", "budgets", "webhooks", "connect"]);
 
 /** The route a location hash names; unknown hashes are the chat. */
 export function parseRoute(hash = window.location.hash) {
@@ -15,9 +17,7 @@ export function parseRoute(hash = window.location.hash) {
   const params = new URLSearchParams(query);
   const [name, id] = parts;
   if (name === "login" || name === "register" || name === "oidc") return { name, params };
-  if (name === "usage") return { name, params };
-  if (name === "connect") return { name, params };
-  if (name === "budgets") return { name, params };
+  if (PAGES.has(name)) return { name, params };
   return { name: "chat", threadId: name === "chat" && id ? id : null, params };
 }
 

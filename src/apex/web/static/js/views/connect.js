@@ -4,8 +4,9 @@
 // once.
 
 import { scrollingTable } from "../charts.js";
-import { announce, copyText, h, icon, toast, uniqueId } from "../dom.js";
+import { announce, h, icon } from "../dom.js";
 import { dateTime, relativeTime } from "../format.js";
+import { copyBlock, field, formError, loadItems, onSubmit, removeItem } from "./manage.js";
 
 /**
  * The variables an OpenTelemetry SDK (or Collector's otlphttp exporter) reads. The endpoint is
@@ -20,29 +21,12 @@ export function otelEnvironment(origin, key) {
   ].join("\n");
 }
 
-function copyBlock(text, testid, label) {
-  const button = h("button", { type: "button", class: "small", testid: `${testid}-copy` }, "Copy");
-  button.addEventListener("click", async () => {
-    try {
-      await copyText(text);
-      button.textContent = "Copied";
-      announce(`${label} copied to the clipboard.`);
-      window.setTimeout(() => { button.textContent = "Copy"; }, 2000);
-    } catch {
-      toast("The browser refused to copy; select the text and copy it by hand.", "error");
-    }
-  });
-  return h("div", { class: "snippet" },
-    h("pre", { testid, tabindex: "0", "aria-label": label }, h("code", {}, text)),
-    button);
-}
-
 export class ConnectView {
   constructor({ api }) {
     this.api = api;
     this.list = h("div", { testid: "ingest-keys", "aria-live": "polite" });
     this.issued = h("section", { class: "panel", testid: "new-key", hidden: true, "aria-label": "New ingestion key" });
-    this.error = h("p", { class: "form-error", testid: "ingest-key-error", role: "alert", hidden: true });
+    this.error = formError("ingest-key-error");
     this.element = h("div", { class: "usage connect", testid: "connect" },
       h("section", { class: "panel" },
         h("div", { class: "panel-head" }, h("h1", {}, "Connect")),
@@ -56,33 +40,20 @@ export class ConnectView {
   }
 
   form() {
-    const id = uniqueId("key-name");
-    this.name = h("input", { id, type: "text", required: true, maxlength: 200, testid: "ingest-key-name", autocomplete: "off", placeholder: "production collector" });
+    this.name = h("input", { type: "text", required: true, maxlength: 200, testid: "ingest-key-name", autocomplete: "off", placeholder: "production collector" });
     const submit = h("button", { type: "submit", class: "primary", testid: "ingest-key-create" }, icon("plus"), "Create key");
-    const form = h("form", { testid: "ingest-key-form", "aria-label": "New ingestion key" },
-      h("div", { class: "field" }, h("label", { for: id }, "Key name"), this.name),
-      this.error, submit);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.create();
+    return onSubmit(h("form", { testid: "ingest-key-form", "aria-label": "New ingestion key" },
+      field("Key name", this.name), this.error, submit), this.error, () => this.create());
+  }
+
+  load() {
+    return loadItems({
+      fetchPage: () => this.api.ingestionKeys(), host: this.list, what: "ingestion keys",
+      render: (keys) => this.table(keys), empty: { testid: "ingest-keys-empty", text: "No ingestion keys yet." },
     });
-    return form;
   }
 
-  async load() {
-    try {
-      const page = await this.api.ingestionKeys();
-      this.render(page.items || []);
-    } catch (error) {
-      if (error.status !== 401) toast(`Could not load ingestion keys: ${error.message}`, "error");
-    }
-  }
-
-  render(keys) {
-    if (!keys.length) {
-      this.list.replaceChildren(h("p", { class: "hint", testid: "ingest-keys-empty" }, "No ingestion keys yet."));
-      return;
-    }
+  table(keys) {
     const rows = keys.map((key) => {
       const remove = h("button", { type: "button", class: "small", testid: "ingest-key-delete", "aria-label": `Delete key ${key.name}` }, icon("trash"));
       remove.addEventListener("click", () => this.remove(key));
@@ -96,24 +67,17 @@ export class ConnectView {
         h("td", { testid: "ingest-key-used" }, used),
         h("td", {}, remove));
     });
-    this.list.replaceChildren(scrollingTable(h("table", { testid: "ingest-key-table" },
+    return scrollingTable(h("table", { testid: "ingest-key-table" },
       h("thead", {}, h("tr", {}, ["Name", "Key", "Created", "Last used", "Delete"].map((label) => h("th", { scope: "col" }, label)))),
-      h("tbody", {}, rows)), "Ingestion keys"));
+      h("tbody", {}, rows)), "Ingestion keys");
   }
 
   async create() {
-    this.error.hidden = true;
-    const name = this.name.value.trim();
-    try {
-      const created = await this.api.createIngestionKey(name);
-      this.name.value = "";
-      this.show(created);
-      announce(`Ingestion key ${created.name} created. Copy it now: it is shown only once.`);
-      await this.load();
-    } catch (error) {
-      this.error.textContent = error.message;
-      this.error.hidden = false;
-    }
+    const created = await this.api.createIngestionKey(this.name.value.trim());
+    this.name.value = "";
+    this.show(created);
+    announce(`Ingestion key ${created.name} created. Copy it now: it is shown only once.`);
+    await this.load();
   }
 
   /** The new key and its variables, once: leaving the page forgets them. */
@@ -127,14 +91,10 @@ export class ConnectView {
     this.issued.hidden = false;
   }
 
-  async remove(key) {
-    if (!window.confirm(`Delete the key “${key.name}”? Exporters using it are refused at once.`)) return;
-    try {
-      await this.api.deleteIngestionKey(key.id);
-      announce(`Key ${key.name} deleted.`);
-      await this.load();
-    } catch (error) {
-      toast(`Could not delete the key: ${error.message}`, "error");
-    }
+  remove(key) {
+    return removeItem({
+      remove: () => this.api.deleteIngestionKey(key.id), reload: () => this.load(), label: `key ${key.name}`,
+      question: `Delete the key “${key.name}”? Exporters using it are refused at once.`,
+    });
   }
 }

@@ -11,8 +11,17 @@ import { AlertBell } from "./alerts.js";
 import { BudgetsView } from "./budgets.js";
 import { ThreadsSidebar } from "./sidebar.js";
 import { UsageView } from "./usage.js";
+import { WebhooksView } from "./webhooks.js";
 
 const STATUS_LABELS = { connecting: "Connecting…", online: "Live", offline: "Offline, reconnecting…" };
+
+/** The pages other than the chat: route name → its view, the call that fills it, its title. */
+const PAGES = {
+  usage: { View: UsageView, load: (view) => view.loadSummary(), title: "Usage" },
+  budgets: { View: BudgetsView, load: (view) => view.load(), title: "Budgets" },
+  webhooks: { View: WebhooksView, load: (view) => view.load(), title: "Webhooks" },
+  connect: { View: ConnectView, load: (view) => view.load(), title: "Connect" },
+};
 
 export class Shell {
   constructor({ api, session }) {
@@ -59,10 +68,8 @@ export class Shell {
     this.menuToggle.addEventListener("click", () => this.toggleSidebar());
     const logout = h("button", { type: "button", class: "small", testid: "logout" }, "Sign out");
     logout.addEventListener("click", () => this.api.logout());
-    this.navChat = h("a", { href: "#/chat", testid: "nav-chat" }, "Chat");
-    this.navUsage = h("a", { href: "#/usage", testid: "nav-usage" }, "Usage");
-    this.navBudgets = h("a", { href: "#/budgets", testid: "nav-budgets" }, "Budgets");
-    this.navConnect = h("a", { href: "#/connect", testid: "nav-connect" }, "Connect");
+    this.nav = new Map([["chat", "Chat"], ...Object.entries(PAGES).map(([name, page]) => [name, page.title])]
+      .map(([name, label]) => [name, h("a", { href: `#/${name}`, testid: `nav-${name}` }, label)]));
     this.main = h("main", { class: "main", id: "main-content", tabindex: "-1", testid: "main" });
     const skip = h("a", { class: "skip-link", href: "#main-content" }, "Skip to content");
     skip.addEventListener("click", (event) => {
@@ -74,7 +81,7 @@ export class Shell {
       h("header", { class: "topbar" },
         this.menuToggle,
         h("a", { class: "brand", href: "#/chat", "aria-label": "Apex home", style: "color:inherit;text-decoration:none" }, logo(), h("span", {}, "Apex")),
-        h("nav", { "aria-label": "Main" }, this.navChat, this.navUsage, this.navBudgets, this.navConnect),
+        h("nav", { "aria-label": "Main" }, [...this.nav.values()]),
         h("span", { class: "spacer" }),
         this.conn, this.bell.element, this.userLabel, logout),
       this.sidebar.element,
@@ -117,34 +124,23 @@ export class Shell {
     return this.view instanceof ChatView ? this.view : null;
   }
 
-  /** Shows a route: {name: "chat", threadId} or {name: "usage"}. */
+  /** Shows a route: {name: "chat", threadId} or one of PAGES ({name: "usage"}, …). */
   show(route) {
     this.toggleSidebar(false);
-    for (const [link, name] of [[this.navChat, "chat"], [this.navUsage, "usage"], [this.navBudgets, "budgets"], [this.navConnect, "connect"]]) {
+    for (const [name, link] of this.nav) {
       if (route.name === name) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
     const current = this.chat();
     if (route.name === "chat" && current && current.threadId && current.threadId === route.threadId) return;
     this.view?.destroy?.();
-    if (route.name === "usage") {
-      this.view = new UsageView({ api: this.api });
+    const page = PAGES[route.name];
+    if (page) {
+      this.view = new page.View({ api: this.api });
       this.sidebar.setActive(null);
       this.main.replaceChildren(this.view.element);
-      this.view.loadSummary();
-      document.title = "Usage · Apex";
-    } else if (route.name === "budgets") {
-      this.view = new BudgetsView({ api: this.api });
-      this.sidebar.setActive(null);
-      this.main.replaceChildren(this.view.element);
-      this.view.load();
-      document.title = "Budgets · Apex";
-    } else if (route.name === "connect") {
-      this.view = new ConnectView({ api: this.api });
-      this.sidebar.setActive(null);
-      this.main.replaceChildren(this.view.element);
-      this.view.load();
-      document.title = "Connect · Apex";
+      page.load(this.view);
+      document.title = `${page.title} · Apex`;
     } else {
       this.view = new ChatView({
         api: this.api, socket: this.socket, runs: this.runs, threadId: route.threadId, scroller: this.main,
