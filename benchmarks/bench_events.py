@@ -56,6 +56,8 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from figures import Figures  # noqa: E402
+
 from apex.api.app import create_app  # noqa: E402
 from apex.cli import server_options  # noqa: E402
 from apex.config import load_settings  # noqa: E402
@@ -70,6 +72,10 @@ WARM_UP_SEQ = 3
 BURST_USERS = 50
 TTFE_P50_TARGET_MS = 50.0
 TTFE_P99_TARGET_MS = 250.0
+DELIVERY_P99_TARGET_MS = 10.0  # at 1,000 connections
+FANOUT_TARGET_PER_S = 20_000.0
+IDLE_KIB_TARGET = 50.0
+SOAK_GROWTH_TARGET_PCT = 5.0
 FINAL_TIMEOUT_S = 120.0
 
 
@@ -462,12 +468,6 @@ async def bench_runs(clients: int, runs_per_client: int, servers: list[Server]) 
     }
 
 
-def verdict(name: str, figure: float, target: float, unit: str) -> bool:
-    met = figure <= target
-    print(f"  {name}: {figure:.1f}{unit} (target <= {target:g}{unit}) {'ok' if met else 'MISSED'}")
-    return met
-
-
 async def main_runs(args: argparse.Namespace) -> int:
     from tests.support.services import PostgresServer, RedisServer
 
@@ -506,17 +506,28 @@ async def main_runs(args: argparse.Namespace) -> int:
         f"{args.runs_per_client} run(s) at once ({result['load_s']:.1f} s); load average now "
         f"{os.getloadavg()[0]:.2f}"
     )
-    met = [
-        verdict("time to first event p50", result["ttfe_p50_ms"], TTFE_P50_TARGET_MS, " ms"),
-        verdict("time to first event p99", result["ttfe_p99_ms"], TTFE_P99_TARGET_MS, " ms"),
-        verdict(f"finals lost ({BURST_USERS} users)", result["burst_finals_lost"], 0, ""),
-        verdict(f"finals lost ({clients} clients)", result["finals_lost"], 0, ""),
-    ]
-    return 0 if all(met) else 1
+    shape = f"{args.processes} process(es), {'Redis' if redis_url else 'embedded'}"
+    figures = Figures("runs: first event, finals", shape)
+    figures.target(
+        f"time to first event p50, {BURST_USERS} users at once",
+        result["ttfe_p50_ms"],
+        "ms",
+        at_most=TTFE_P50_TARGET_MS,
+    )
+    figures.target(
+        f"time to first event p99, {BURST_USERS} users at once",
+        result["ttfe_p99_ms"],
+        "ms",
+        at_most=TTFE_P99_TARGET_MS,
+    )
+    figures.target(f"finals lost ({BURST_USERS} users)", result["burst_finals_lost"], "", at_most=0)
+    figures.target(f"finals lost ({clients} clients)", result["finals_lost"], "", at_most=0)
+    return figures.finish()
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> int:
     backend = "Redis Streams" if args.redis_url else "in-process bus, SQLite"
+    figures = Figures("live events", "Redis" if args.redis_url else "embedded")
     print(
         f"apex live events ({backend}); {os.cpu_count()} CPUs shared by server and clients; "
         f"load average at start {os.getloadavg()[0]:.2f}"
@@ -533,6 +544,13 @@ async def main(args: argparse.Namespace) -> None:
             f"   ({result['deliveries']} deliveries, {result['offered_per_s']:.0f}/s offered, "
             f"server CPU {result['server_cpu_pct']:.0f}%)"
         )
+        if clients == 1_000:
+            figures.target(
+                "event delivery p99, 1,000 connections",
+                result["p99_ms"],
+                "ms",
+                at_most=DELIVERY_P99_TARGET_MS,
+            )
     bus_rate = await bench_bus_fanout(1_000, 200)
     print(f"fan-out: in-process bus to 1,000 subscriber queues: {bus_rate:,.0f} deliveries/s")
     wall_rate, cpu_rate = await bench_socket_fanout(
@@ -543,10 +561,14 @@ async def main(args: argparse.Namespace) -> None:
         f"bursts of {args.burst}: {wall_rate:,.0f} events/s received, "
         f"{cpu_rate:,.0f} events per server CPU-second"
     )
+    figures.target("fan-out end to end", wall_rate, "events/s", at_least=FANOUT_TARGET_PER_S)
     memory = await bench_idle_memory(1_000, args.redis_url)
     print(
         f"memory: 1,000 idle connections: RSS {memory['before_mib']:.1f} -> {memory['after_mib']:.1f} MiB"
         f" = {memory['kib_per_connection']:.1f} KiB per connection"
+    )
+    figures.target(
+        "memory per idle connection", memory["kib_per_connection"], "KiB", at_most=IDLE_KIB_TARGET
     )
     if args.soak_runs:
         soak = await bench_soak(
@@ -558,6 +580,13 @@ async def main(args: argparse.Namespace) -> None:
             f"{soak['runs_per_s']:.0f} runs/s: RSS {soak['checkpoint_mib']:.1f} MiB after "
             f"{min(1_000, args.soak_runs):,} runs, {soak['final_mib']:.1f} MiB after all ({growth:+.1f}%)"
         )
+        figures.target(
+            f"soak: RSS growth over {args.soak_runs:,} runs",
+            growth,
+            "%",
+            at_most=SOAK_GROWTH_TARGET_PCT,
+        )
+    return figures.finish()
 
 
 if __name__ == "__main__":
@@ -589,4 +618,4 @@ if __name__ == "__main__":
         gc.set_threshold(50_000, 50, 100)
         if arguments.runs_per_client:
             sys.exit(asyncio.run(main_runs(arguments)))
-        asyncio.run(main(arguments))
+        sys.exit(asyncio.run(main(arguments)))

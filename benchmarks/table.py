@@ -36,9 +36,10 @@ def read(path: Path) -> tuple[list[Figure], str]:
 
 def table(figures: list[Figure], machine: str) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    benchmarks = ", ".join(dict.fromkeys(figure.benchmark for figure in figures))
     lines = [
-        f"`make bench`, {when}, {machine}; load is the 1-minute load average when the "
-        "figure was taken.",
+        f"Saved {when} on {machine} by: {benchmarks}. Load is the 1-minute load average "
+        "when the figure was taken.",
         "",
         "| benchmark | figure | measured | target | met | load |",
         "|---|---|---:|---|---|---:|",

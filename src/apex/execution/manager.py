@@ -303,9 +303,6 @@ class RunManager:
                 raise asyncio.CancelledError
             # the first event goes out before the state writes: a client waits for nothing
             async with self._slots.hold(ctx.user_id, ctx.run_id, live.emitter.start_supervisor):
-                # and reaches the sockets before them: runs started together resume together,
-                # and each one's writes would otherwise run ahead of the others' sockets
-                await asyncio.sleep(0)
                 await self._advance(live, RunState.STARTING)
                 await self._advance(live, RunState.RUNNING)
                 outcome = await self._run_workflow(live)
