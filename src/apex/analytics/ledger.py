@@ -594,9 +594,11 @@ class SqlLedger:
 
     def _start_preparer(self, target: Callable[[], None]) -> threading.Thread:
         thread = threading.Thread(target=target, name="apex-ledger-answers", daemon=True)
-        with self._preparing_lock:
+        with (
+            self._preparing_lock
+        ):  # started under the lock: `wait_for_answers` never joins it unstarted
             self._preparers = [t for t in self._preparers if t.is_alive()] + [thread]
-        thread.start()
+            thread.start()
         return thread
 
     def wait_for_answers(self, timeout: float | None = None) -> None:
