@@ -491,8 +491,13 @@ def test_a_replaced_price_is_never_lost_to_a_failure_in_between(
 
     # saved by a server whose clock is an hour ahead, then replaced here: the newer still wins
     ahead = datetime.now(UTC) + timedelta(hours=1)
-    usage_ledger._update(
-        "price_overrides", f"saved_at = {usage_ledger._timestamp_sql(ahead)}", "tenant_id = 't'"
+    bind = usage_ledger._binder()
+    usage_ledger._command(
+        bind.statement(
+            usage_ledger._update_statement(
+                "price_overrides", f"saved_at = {bind(ahead)}", "tenant_id = 't'"
+            )
+        )
     )
     usage_ledger.save_price_override("t", price("5"))
     assert [(p.id, p.input) for p in usage_ledger.price_overrides("t")] == [("gpt-4o", 5)]

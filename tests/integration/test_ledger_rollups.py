@@ -31,6 +31,7 @@ from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
 from apex.analytics.rollups import ROLLUP_TABLES
 from apex.analytics.schema import ARROW_SCHEMA
+from apex.analytics.statement import Statement
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 ROUTES = (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("acme", "house-model"))
@@ -260,7 +261,10 @@ def test_erasing_a_tenant_removes_its_rollups(ledger: DuckDBLedger) -> None:
     ledger.delete_usage(tenant)
     assert ledger._rollup_requests(tenant) == 0
     for table in ROLLUP_TABLES:
-        assert ledger._rows(f"SELECT count(*) FROM {table} WHERE tenant_id = '{tenant}'") == [(0,)]
+        counted = Statement.of(
+            f"SELECT count(*) FROM {table} WHERE tenant_id = $tenant_id", {"tenant_id": tenant}
+        )
+        assert ledger._rows(counted) == [(0,)]
 
 
 def test_a_ledger_file_from_before_the_rollups_gets_them_built_in_the_background(
@@ -307,10 +311,10 @@ def die_at(ledger: DuckDBLedger, marker: str) -> None:
         def __init__(self, cursor: Any) -> None:
             self._cursor = cursor
 
-        def execute(self, sql: str) -> Any:
+        def execute(self, sql: str, params: Any = None) -> Any:
             if marker in sql:
                 os._exit(3)
-            return self._cursor.execute(sql)
+            return self._cursor.execute(sql, params)
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._cursor, name)

@@ -208,10 +208,12 @@ def importer_for(ledger: SqlLedger) -> UsageImporter:
 
 
 async def _ledger_row(ledger: SqlLedger, tenant: str) -> tuple[int, ...]:
+    bind = ledger._binder()
     rows = ledger._rows(
-        "SELECT input_tokens, cached_input_tokens, cache_write_input_tokens, output_tokens, "
-        f"reasoning_tokens FROM {ledger._table('usage')} WHERE tenant_id = "
-        f"{ledger._literal(tenant)}"
+        bind.statement(
+            "SELECT input_tokens, cached_input_tokens, cache_write_input_tokens, output_tokens, "
+            f"reasoning_tokens FROM {ledger._table('usage')} WHERE tenant_id = {bind(tenant)}"
+        )
     )
     assert len(rows) == 1
     return tuple(int(value) for value in rows[0])

@@ -8,6 +8,7 @@ allows one data path per process, so the suite starts one and gives each test it
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +16,30 @@ import pyarrow as pa
 from chdb import session
 
 
+# query parameter values are read in ClickHouse's escaped text format (as clickhouse-connect
+# sends them over HTTP): these characters take a backslash before them
+_ESCAPES = str.maketrans({c: "\\" + c for c in ("\\", "'", "`", "\t", "\n")})
+
+
+def _params(params: Mapping[str, object] | None) -> dict[str, object]:
+    return {
+        name: value.translate(_ESCAPES) if isinstance(value, str) else value
+        for name, value in (params or {}).items()
+    }
+
+
 class ChdbClickHouse:
     def __init__(self, path: Path) -> None:
         self._session = session.Session(str(path))
         self._lock = threading.Lock()
 
-    def command(self, sql: str) -> None:
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         with self._lock:
-            self._session.query(sql)
+            self._session.query(sql, params=_params(params))
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
-            table = self._session.query(sql, "ArrowTable")
+            table = self._session.query(sql, "ArrowTable", params=_params(params))
         if table.num_columns == 0:
             return []
         return list(zip(*(column.to_pylist() for column in table.columns), strict=True))

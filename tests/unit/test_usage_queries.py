@@ -10,6 +10,7 @@ import sqlglot
 
 from apex.analytics import queries as q
 from apex.analytics.filters import UsageFilter
+from apex.analytics.statement import Binder, Engine, Statement
 
 START, END = datetime(2024, 1, 1), datetime(2024, 2, 1)
 
@@ -23,8 +24,8 @@ def _scanned(select: sqlglot.exp.Select) -> sqlglot.exp.Table | None:
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
 @pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
-def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine: q.Engine) -> None:
-    sql = q.render(
+def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine: Engine) -> None:
+    statement = q.render(
         query,
         engine,
         tenant_id="tenant-1",
@@ -34,13 +35,16 @@ def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine:
         limit=5,
         min_requests=3,
     )
-    assert "'tenant-1'" in sql
-    assert ":" + "tenant_id" not in sql
+    assert dict(statement.params)["tenant_id"] == "tenant-1"
+    assert "tenant-1" not in statement.sql
+    assert ":" + "tenant_id" not in statement.sql
     if engine == "duckdb":
-        sqlglot.parse_one(sql, read="duckdb")
+        assert "$tenant_id" in statement.sql
+        sqlglot.parse_one(statement.sql, read="duckdb")
     else:
-        assert sql.endswith("SETTINGS prefer_column_name_to_alias = 1")
-        assert "apex.usage" in sql
+        assert "{tenant_id: String}" in statement.sql
+        assert statement.sql.endswith("SETTINGS prefer_column_name_to_alias = 1")
+        assert "apex.usage" in statement.sql
 
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
@@ -59,27 +63,33 @@ def test_a_query_without_tenant_is_refused() -> None:
         q.render(q.SUMMARY, "duckdb", tenant_id="", start=START, end=END)
 
 
-def test_hostile_tenant_ids_stay_literals() -> None:
+def test_hostile_tenant_ids_never_enter_the_statement() -> None:
     hostile = "x' OR '1'='1"
     for engine in ("duckdb", "clickhouse"):
-        sql = q.render(q.SUMMARY, engine, tenant_id=hostile, start=START, end=END)
-        where = sqlglot.parse_one(sql.split(" SETTINGS ")[0], read=engine).args["where"]
-        literals = [lit.this for lit in where.find_all(sqlglot.exp.Literal) if lit.is_string]
-        assert hostile in literals
+        statement = q.render(q.SUMMARY, engine, tenant_id=hostile, start=START, end=END)
+        assert hostile not in statement.sql and "'1'" not in statement.sql
+        assert dict(statement.params)["tenant_id"] == hostile
 
 
 def test_clickhouse_gets_exact_percentiles_and_utc_bounds() -> None:
-    sql = q.render(q.BY_MODEL, "clickhouse", tenant_id="t", start=START, end=END)
-    assert "quantilesExactInclusive(0.5, 0.95, 0.99)(latency_ms)" in sql
-    assert "toDateTime64('2024-01-01 00:00:00.000000', 6, 'UTC')" in sql
+    statement = q.render(q.BY_MODEL, "clickhouse", tenant_id="t", start=START, end=END)
+    assert "quantilesExactInclusive(0.5, 0.95, 0.99)(latency_ms)" in statement.sql
+    assert "{start: DateTime64(6, 'UTC')}" in statement.sql
+    assert statement.values("clickhouse")["start"] == "2024-01-01 00:00:00.000000"
 
 
-def test_a_value_that_looks_like_another_placeholder_stays_itself() -> None:
-    tricky = "\x00start\x00"
-    sql = q.render(q.SUMMARY, "duckdb", tenant_id=tricky, start=START, end=END)
-    where = sqlglot.parse_one(sql, read="duckdb").args["where"]
-    literals = [lit.this for lit in where.find_all(sqlglot.exp.Literal) if lit.is_string]
-    assert tricky in literals
+def test_a_statement_takes_only_the_values_its_text_names() -> None:
+    statement = Statement.of("SELECT $v1, {v2:String}", {"v1": 1, "v10": 10, "v2": "b", "v": 0})
+    assert statement.params == (("v1", 1), ("v2", "b"))
+
+
+def test_a_binder_keeps_values_out_of_the_text() -> None:
+    hostile = "'; DROP TABLE usage; --"
+    for engine in ("duckdb", "clickhouse"):
+        bind = Binder(engine)
+        statement = bind.statement(f"SELECT count(*) FROM usage WHERE model = {bind(hostile)}")
+        assert hostile not in statement.sql
+        assert statement.params == (("v0", hostile),)
 
 
 SCOPED = UsageFilter(
@@ -92,7 +102,7 @@ SCOPED = UsageFilter(
 
 @pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
 def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
-    sql = q.render(
+    statement = q.render(
         query.narrowed(SCOPED),
         "duckdb",
         tenant_id="tenant-1",
@@ -102,13 +112,15 @@ def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
         min_requests=3,
         **q.filter_values(SCOPED),
     )
+    named = {name: value for name, value in statement.params if name.startswith("f_")}
+    assert set(named.values()) == set(SCOPED.models) | set(SCOPED.features) | {"openai", "apex"}
     scans = 0
-    for select in sqlglot.parse_one(sql, read="duckdb").find_all(sqlglot.exp.Select):
+    for select in sqlglot.parse_one(statement.sql, read="duckdb").find_all(sqlglot.exp.Select):
         table = _scanned(select)
         if table is not None and table.name == "usage":
-            where = select.args["where"]
-            literals = {lit.this for lit in where.find_all(sqlglot.exp.Literal) if lit.is_string}
-            assert set(SCOPED.models) | set(SCOPED.features) | {"openai", "apex"} <= literals
+            where = select.args["where"].sql(dialect="duckdb")
+            assert all(f"${name}" in where for name in named)
+            assert not any(value in where for value in named.values())
             scans += 1
     assert scans
     clickhouse = q.render(
@@ -120,9 +132,9 @@ def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
         limit=5,
         min_requests=3,
         **q.filter_values(SCOPED),
-    )
-    assert len(re.findall(r"(?:u\.)?provider IN \('openai'\)", clickhouse)) == scans
-    assert len(re.findall(r"NOT \((?:u\.)?feature IN \('apex'\)\)", clickhouse)) == scans
+    ).sql
+    assert len(re.findall(r"(?:u\.)?provider IN \(\{f_p0: String\}\)", clickhouse)) == scans
+    assert len(re.findall(r"NOT \((?:u\.)?feature IN \(\{f_x0: String\}\)\)", clickhouse)) == scans
 
 
 def test_an_empty_scope_leaves_the_statement_as_it_is() -> None:
@@ -132,7 +144,7 @@ def test_an_empty_scope_leaves_the_statement_as_it_is() -> None:
 
 def test_only_the_dimensions_named_narrow() -> None:
     where = UsageFilter(providers=("anthropic",))
-    sql = q.render(
+    statement = q.render(
         q.SUMMARY.narrowed(where),
         "duckdb",
         tenant_id="t",
@@ -140,5 +152,6 @@ def test_only_the_dimensions_named_narrow() -> None:
         end=END,
         **q.filter_values(where),
     )
-    condition = sql.split("WHERE", 1)[1]
-    assert "provider IN ('anthropic')" in condition and "model" not in condition
+    condition = statement.sql.split("WHERE", 1)[1]
+    assert "provider IN ($f_p0)" in condition and "model" not in condition
+    assert dict(statement.params)["f_p0"] == "anthropic"

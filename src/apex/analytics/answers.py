@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 Rows = list[tuple[Any, ...]]
@@ -32,7 +32,9 @@ class AnswerStore:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
-        self._answers: OrderedDict[tuple[str, str], tuple[int, int, bool, Rows]] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, Hashable], tuple[int, int, bool, Rows]] = (
+            OrderedDict()
+        )
         self._generations: dict[str, int] = {}
         self._own_calls: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -54,7 +56,7 @@ class AnswerStore:
     def rows(
         self,
         tenant_id: str,
-        statement: str,
+        statement: Hashable,
         compute: Callable[[], Rows],
         *,
         blind_to_own_calls: bool = False,

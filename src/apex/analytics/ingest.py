@@ -24,7 +24,7 @@ from apex.analytics.demo import DemoWorkload
 from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
-from apex.analytics.ledger import SqlLedger, UploadWriter, naive_utc
+from apex.analytics.ledger import SqlLedger, UploadWriter
 from apex.analytics.normalize import (
     LINE,
     MAX_REPORTED_ERRORS,
@@ -35,6 +35,7 @@ from apex.analytics.normalize import (
 from apex.analytics.pricing import ModelPrice, PriceCatalog
 from apex.analytics.results import TimeSpan
 from apex.analytics.schema import MAX_CALL_COST
+from apex.analytics.statement import naive_utc
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
 from apex.errors import BadRequest
 from apex.ids import new_id

@@ -19,7 +19,7 @@ import asyncio
 import json
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -70,6 +70,7 @@ from apex.analytics.results import (
     UsageTotals,
 )
 from apex.analytics.schema import COST_PRECISION, COST_SCALE, MAX_CALL_COST
+from apex.analytics.statement import AnyStatement, Binder, Engine, Statement, Value, naive_utc
 from apex.analytics.uploads import UploadStatus
 from apex.config.logging import get_logger
 
@@ -174,11 +175,6 @@ def _utc(value: Any) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def naive_utc(value: datetime) -> datetime:
-    """UTC wall-clock time without tzinfo, as both engines store it."""
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def default_period_ending(newest: datetime) -> UsagePeriod:
     """The 30 days that end at the caller's newest row (PROTOCOL.md section 4), on whole
     milliseconds (as the report shows times) and with the newest row inside."""
@@ -235,7 +231,7 @@ ABANDONED_AFTER = timedelta(minutes=15)
 class SqlLedger:
     """The ledger over any engine that runs the statements of `queries.py`."""
 
-    engine: q.Engine
+    engine: Engine
     database: str | None = None
     # True when no other process writes to the ledger (the embedded file): what a stop cut
     # short is then settled when it opens, without waiting for it to go quiet
@@ -270,47 +266,42 @@ class SqlLedger:
         self._edge_locks = [threading.Lock() for _ in range(64)]
 
     # -- engine hooks (synchronous; always called from a worker thread) --------------------
-    def _rows(self, sql: str) -> list[Row]:
+    def _rows(self, statement: AnyStatement) -> list[Row]:
         raise NotImplementedError
 
-    def _command(self, sql: str) -> None:
+    def _command(self, statement: AnyStatement) -> None:
         raise NotImplementedError
 
     def _insert(self, table: str, data: pa.Table) -> None:
         raise NotImplementedError
 
-    def _timestamp_sql(self, value: datetime) -> str:
-        """A UTC timestamp literal for this engine."""
-        raise NotImplementedError
-
     def _update_statement(self, table: str, assignments: str, where: str) -> str:
         raise NotImplementedError
 
-    def _update(self, table: str, assignments: str, where: str) -> None:
-        self._command(self._update_statement(table, assignments, where))
-
-    def _write(self, statements: Sequence[str]) -> None:
+    def _write(self, statements: Sequence[AnyStatement]) -> None:
         """Statements that must land together: one transaction where the engine has them
         (DuckDB), else one after the other."""
         for statement in statements:
             self._command(statement)
 
     _UPSERT = "INSERT INTO"
+    _STARTS_WITH = "starts_with"
 
     def initialize(self) -> None:
         raise NotImplementedError
 
-    # an engine's timestamp column type, as `price_overrides.saved_at` declares it
+    # an engine's timestamp column type, as `price_overrides.saved_at` declares it, and the
+    # epoch in it (a column default: DDL takes no parameters, and this is no caller's value)
     _TIMESTAMP_TYPE = "TIMESTAMP"
+    _EPOCH = "TIMESTAMP '1970-01-01 00:00:00'"
 
     def _later_columns(self) -> list[str]:
         """Columns added to a table after its first release, for `initialize` to run: a ledger
         created earlier gets them when it opens (rows already there get the default)."""
-        epoch = self._timestamp_sql(datetime(1970, 1, 1, tzinfo=UTC))
         return [
             (
                 f"ALTER TABLE {self._table('price_overrides')} ADD COLUMN IF NOT EXISTS "
-                f"saved_at {self._TIMESTAMP_TYPE} DEFAULT {epoch}"
+                f"saved_at {self._TIMESTAMP_TYPE} DEFAULT {self._EPOCH}"
             )
         ]
 
@@ -321,11 +312,9 @@ class SqlLedger:
     def _table(self, name: str) -> str:
         return f"{self.database}.{name}" if self.database else name
 
-    def _literal(self, value: str) -> str:
-        """A quoted string literal for this engine (ClickHouse also escapes backslashes)."""
-        if self.engine == "clickhouse":
-            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        return "'" + value.replace("'", "''") + "'"
+    def _binder(self) -> Binder:
+        """Placeholders for the values of a statement written here (statement.py)."""
+        return Binder(self.engine)
 
     def _query(
         self,
@@ -333,12 +322,12 @@ class SqlLedger:
         tenant_id: str,
         period: UsagePeriod | None,
         where: UsageFilter = EVERY_ROW,
-        **values: object,
+        **values: Value,
     ) -> list[Row]:
         if self._rollups_serve(query, tenant_id):
             return self._rollup_query(query, tenant_id, period, where)
         scope = period or ALL_TIME
-        sql = q.render(
+        statement = q.render(
             query.narrowed(where),
             self.engine,
             tenant_id=tenant_id,
@@ -349,11 +338,11 @@ class SqlLedger:
             **q.filter_values(where),
         )
         if self.answers is None:
-            return self._rows(sql)
+            return self._rows(statement)
         return self.answers.rows(
             tenant_id,
-            sql,
-            lambda: self._rows(sql),
+            statement,
+            lambda: self._rows(statement),
             blind_to_own_calls=where.excludes(OWN_CALLS_FEATURE),
         )
 
@@ -373,8 +362,10 @@ class SqlLedger:
     def _rollup_requests(self, tenant_id: str) -> int:
         return as_int(
             self._rows(
-                f"SELECT sum(requests) FROM usage_hourly WHERE tenant_id = "
-                f"{self._literal(tenant_id)}"
+                Statement.of(
+                    "SELECT sum(requests) FROM usage_hourly WHERE tenant_id = $tenant_id",
+                    {"tenant_id": tenant_id},
+                )
             )[0][0]
         )
 
@@ -387,7 +378,7 @@ class SqlLedger:
         start, end = naive_utc(scope.start), naive_utc(scope.end)
         edges = rollups.Edges.of(start, end)
         sums, sketched = rollups.statements(query.name, where, edges.partial)
-        values: dict[str, Any] = {
+        values: dict[str, Value] = {
             "hour_start": edges.hour_start,
             "hour_end": edges.hour_end,
             "day_start": edges.day_start,
@@ -395,7 +386,7 @@ class SqlLedger:
             **q.filter_values(where),
         }
 
-        def render(statement: q.LedgerQuery) -> str:
+        def render(statement: q.LedgerQuery) -> Statement:
             return q.render(
                 statement,
                 self.engine,
@@ -419,7 +410,7 @@ class SqlLedger:
             with self._edge_locks[hash(key) % len(self._edge_locks)]:
                 return self._stored(tenant_id, key, lambda: [self._arrow(key)], blind)[0]
 
-        def over_edges(statement: str, name: str) -> list[Row]:
+        def over_edges(statement: Statement, name: str) -> list[Row]:
             return self._rows_over(statement, {name: edge_rows(name)} if edges.partial else {})
 
         def compute() -> list[Row]:
@@ -429,21 +420,25 @@ class SqlLedger:
             sketch_rows = over_edges(sql[1], "edge_sketch")
             return rollups.with_quantiles(rollups.READS[query.name], rows, sketch_rows)
 
-        return self._stored(tenant_id, "\n".join(sql), compute, blind)
+        return self._stored(tenant_id, tuple(sql), compute, blind)
 
     def _stored(
-        self, tenant_id: str, key: str, compute: Callable[[], list[Any]], blind_to_own_calls: bool
+        self,
+        tenant_id: str,
+        key: Hashable,
+        compute: Callable[[], list[Any]],
+        blind_to_own_calls: bool,
     ) -> list[Any]:
         """`compute()`, through the answer store when there is one."""
         if self.answers is None:
             return compute()
         return self.answers.rows(tenant_id, key, compute, blind_to_own_calls=blind_to_own_calls)
 
-    def _arrow(self, sql: str) -> pa.Table:
+    def _arrow(self, statement: Statement) -> pa.Table:
         """A statement's result as an Arrow table (engines with rollups)."""
         raise NotImplementedError
 
-    def _rows_over(self, sql: str, tables: dict[str, pa.Table]) -> list[Row]:
+    def _rows_over(self, statement: Statement, tables: dict[str, pa.Table]) -> list[Row]:
         """A statement's rows, with `tables` readable by name in it (engines with rollups)."""
         raise NotImplementedError
 
@@ -453,16 +448,17 @@ class SqlLedger:
         rollup_rows: str = "TRUE",
         raw_rows: str = "TRUE",
         day_rows: str | None = "TRUE",
-    ) -> list[str]:
+        values: Mapping[str, Value] | None = None,
+    ) -> list[Statement]:
         """The statements that bring the tenant's rollups matching `rollup_rows` back in line
-        with its rows matching `raw_rows` (rollups.refresh_statements; none on an engine
-        without rollups)."""
+        with its rows matching `raw_rows` (rollups.refresh_statements, `values`: those of the
+        conditions' placeholders; none on an engine without rollups)."""
         if not self.keeps_rollups:
             return []
-        return rollups.refresh_statements(self._literal(tenant_id), rollup_rows, raw_rows, day_rows)
+        return rollups.refresh_statements(tenant_id, rollup_rows, raw_rows, day_rows, values)
 
-    def _rollup_erase(self, where: str) -> list[str]:
-        return rollups.erase_statements(where) if self.keeps_rollups else []
+    def _rollup_erase(self, tenant_id: str) -> list[Statement]:
+        return rollups.erase_statements(tenant_id) if self.keeps_rollups else []
 
     def open_rollups(self) -> threading.Thread | None:
         """When the ledger opens: its rollups are ready, or (a file from before them) get
@@ -1141,22 +1137,22 @@ class SqlLedger:
     def delete_usage(self, tenant_id: str, *, whole_account: bool = False) -> int:
         """Erase the tenant's rows and upload records (and, when its account is deleted, its
         own prices and re-pricing marks too); returns how many rows there were."""
+        bind = self._binder()
+        tenant = f"tenant_id = {bind(tenant_id)}"
         with self.commit_lock:
             count = as_int(
                 self._rows(
-                    f"SELECT count(*) FROM {self._table('usage')} WHERE "
-                    f"tenant_id = {self._literal(tenant_id)}"
+                    bind.statement(f"SELECT count(*) FROM {self._table('usage')} WHERE {tenant}")
                 )[0][0]
             )
             extra = self._ACCOUNT_ONLY_TABLES if whole_account else ()
-            tenant = f"tenant_id = {self._literal(tenant_id)}"
             self._write(
                 [
                     *(
-                        self._delete_statement(table, tenant)
+                        bind.statement(self._delete_statement(table, tenant))
                         for table in (*self._TENANT_TABLES, *extra)
                     ),
-                    *self._rollup_erase(tenant),
+                    *self._rollup_erase(tenant_id),
                 ]
             )
             self.rows_changed(tenant_id)
@@ -1166,14 +1162,18 @@ class SqlLedger:
         """Erase the rows and records of the tenant's uploads whose id starts with `prefix`,
         except upload `keep`: the upload replacing them, whose record must stay listed (and
         survive a crash) while it runs."""
+        bind = self._binder()
         where = (
-            f"tenant_id = {self._literal(tenant_id)} AND upload_id LIKE "
-            f"{self._literal(prefix + '%')} AND upload_id <> {self._literal(keep)}"
+            f"tenant_id = {bind(tenant_id)} AND {self._STARTS_WITH}(upload_id, {bind(prefix)}) "
+            f"AND upload_id <> {bind(keep)}"
         )
         with self.commit_lock:
             self._write(
                 [
-                    *(self._delete_statement(table, where) for table in ("usage", "uploads")),
+                    *(
+                        bind.statement(self._delete_statement(table, where))
+                        for table in ("usage", "uploads")
+                    ),
                     *self._rollup_refresh(tenant_id),
                 ]
             )
@@ -1182,40 +1182,54 @@ class SqlLedger:
     def _delete_statement(self, table: str, where: str) -> str:
         return f"DELETE FROM {self._table(table)} WHERE {where}"
 
-    def _delete(self, table: str, where: str) -> None:
-        self._command(self._delete_statement(table, where))
+    def _delete(self, bind: Binder, table: str, where: str) -> None:
+        """Delete the rows of `table` matching `where`, whose placeholders `bind` gave."""
+        self._command(bind.statement(self._delete_statement(table, where)))
 
     def save_upload(self, status: UploadStatus) -> None:
         """Insert or replace the record of an upload (DuckDB replaces by key; ClickHouse keeps
         the newest version of each key, read with FINAL)."""
+        bind = self._binder()
         self._command(
-            f"{self._UPSERT} {self._table('uploads')} VALUES ({self._literal(status.upload_id)}, "
-            f"{self._literal(status.tenant_id)}, {self._literal(status.state)}, "
-            f"{self._literal(self._upload_document(status))}, "
-            f"{self._timestamp_sql(status.created_at)}, {self._timestamp_sql(status.updated_at)})"
+            bind.statement(
+                f"{self._UPSERT} {self._table('uploads')} VALUES ({bind(status.upload_id)}, "
+                f"{bind(status.tenant_id)}, {bind(status.state)}, "
+                f"{bind(self._upload_document(status))}, {bind(status.created_at)}, "
+                f"{bind(status.updated_at)})"
+            )
         )
 
     def get_upload(self, tenant_id: str, upload_id: str) -> UploadStatus | None:
+        bind = self._binder()
         rows = self._rows(
-            self._uploads_select(tenant_id) + f" AND upload_id = {self._literal(upload_id)}"
+            bind.statement(
+                self._uploads_select(bind, tenant_id) + f" AND upload_id = {bind(upload_id)}"
+            )
         )
         if not rows:
             return None
         return self._unless_abandoned(UploadStatus.model_validate_json(rows[0][0]))
 
     def list_uploads(self, tenant_id: str, limit: int = 50) -> list[UploadStatus]:
+        bind = self._binder()
         rows = self._rows(
-            self._uploads_select(tenant_id)
-            + f" ORDER BY created_at DESC, upload_id DESC LIMIT {int(limit)}"
+            bind.statement(
+                self._uploads_select(bind, tenant_id)
+                + f" ORDER BY created_at DESC, upload_id DESC LIMIT {bind(int(limit))}"
+            )
         )
         return [self._unless_abandoned(UploadStatus.model_validate_json(row[0])) for row in rows]
 
     def recent_tenants(self, limit: int) -> list[str]:
         """Tenants by their latest completed upload, newest first (erasing a tenant's usage
         erases its upload records, so it is not listed)."""
+        bind = self._binder()
         rows = self._rows(
-            f"SELECT tenant_id FROM {self._uploads_source()} WHERE state = 'completed' "
-            f"GROUP BY tenant_id ORDER BY max(updated_at) DESC, tenant_id LIMIT {int(limit)}"
+            bind.statement(
+                f"SELECT tenant_id FROM {self._uploads_source()} WHERE state = 'completed' "
+                f"GROUP BY tenant_id ORDER BY max(updated_at) DESC, tenant_id "
+                f"LIMIT {bind(int(limit))}"
+            )
         )
         return [row[0] for row in rows]
 
@@ -1245,11 +1259,13 @@ class SqlLedger:
         message. The embedded ledger commits in one statement, so there an upload added all its
         rows or none; a ClickHouse insert the server finished after its client was gone can
         have added some, and a failure after the commit (its re-pricing) leaves them all."""
+        bind = self._binder()
         kept = as_int(
             self._rows(
-                f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
-                f"{self._literal(status.tenant_id)} AND upload_id = "
-                f"{self._literal(status.upload_id)}"
+                bind.statement(
+                    f"SELECT count(*) FROM {self._table('usage')} WHERE tenant_id = "
+                    f"{bind(status.tenant_id)} AND upload_id = {bind(status.upload_id)}"
+                )
             )[0][0]
         )
         if kept:
@@ -1273,11 +1289,8 @@ class SqlLedger:
             return status
         return self.settle_upload(status)
 
-    def _uploads_select(self, tenant_id: str) -> str:
-        return (
-            f"SELECT document FROM {self._uploads_source()} WHERE tenant_id = "
-            f"{self._literal(tenant_id)}"
-        )
+    def _uploads_select(self, bind: Binder, tenant_id: str) -> str:
+        return f"SELECT document FROM {self._uploads_source()} WHERE tenant_id = {bind(tenant_id)}"
 
     def _uploads_source(self) -> str:
         return self._table("uploads")
@@ -1290,10 +1303,12 @@ class SqlLedger:
     def price_overrides(self, tenant_id: str) -> list[ModelPrice]:
         """The tenant's own prices; where a replacement left two for a model (see
         `save_price_override`), the one saved last."""
+        bind = self._binder()
         rows = self._rows(
-            f"SELECT provider, model, document FROM "
-            f"{self._table('price_overrides')} WHERE tenant_id = "
-            f"{self._literal(tenant_id)} ORDER BY provider, model, saved_at"
+            bind.statement(
+                f"SELECT provider, model, document FROM {self._table('price_overrides')} "
+                f"WHERE tenant_id = {bind(tenant_id)} ORDER BY provider, model, saved_at"
+            )
         )
         latest = {(provider, model): document for provider, model, document in rows}
         return [
@@ -1307,38 +1322,44 @@ class SqlLedger:
         one is dated after the earlier ones even when this server's clock is behind the one
         that saved them."""
         document = json.dumps(price.to_dict(), default=str)
-        scope = self._override_scope(tenant_id, price.provider, price.id)
+        bind = self._binder()
+        scope = self._override_scope(bind, tenant_id, price.provider, price.id)
+        table = self._table("price_overrides")
         with self.commit_lock:
             latest = _utc(
-                self._rows(
-                    f"SELECT max(saved_at) FROM {self._table('price_overrides')} WHERE {scope}"
-                )[0][0]
+                self._rows(bind.statement(f"SELECT max(saved_at) FROM {table} WHERE {scope}"))[0][0]
             )
             now = datetime.now(UTC)
             if latest is not None and latest >= now:
                 now = latest + timedelta(microseconds=1)
-            saved_at = self._timestamp_sql(now)
+            saved_at = bind(now)
             self._command(
-                f"INSERT INTO {self._table('price_overrides')} (tenant_id, provider, model, "
-                f"document, saved_at) VALUES ({self._literal(tenant_id)}, "
-                f"{self._literal(price.provider)}, {self._literal(price.id)}, "
-                f"{self._literal(document)}, {saved_at})"
+                bind.statement(
+                    f"INSERT INTO {table} (tenant_id, provider, model, document, saved_at) "
+                    f"VALUES ({bind(tenant_id)}, {bind(price.provider)}, {bind(price.id)}, "
+                    f"{bind(document)}, {saved_at})"
+                )
             )
-            self._delete("price_overrides", f"{scope} AND saved_at < {saved_at}")
+            self._delete(bind, "price_overrides", f"{scope} AND saved_at < {saved_at}")
 
-    def _override_scope(self, tenant_id: str, provider: str, model: str) -> str:
+    def _override_scope(self, bind: Binder, tenant_id: str, provider: str, model: str) -> str:
         return (
-            f"tenant_id = {self._literal(tenant_id)} AND provider = "
-            f"{self._literal(provider)} AND model = {self._literal(model)}"
+            f"tenant_id = {bind(tenant_id)} AND provider = {bind(provider)} "
+            f"AND model = {bind(model)}"
         )
 
     def delete_price_override(self, tenant_id: str, provider: str, model: str) -> bool:
-        where = self._override_scope(tenant_id, provider, model)
+        bind = self._binder()
+        where = self._override_scope(bind, tenant_id, provider, model)
         found = as_int(
-            self._rows(f"SELECT count(*) FROM {self._table('price_overrides')} WHERE {where}")[0][0]
+            self._rows(
+                bind.statement(
+                    f"SELECT count(*) FROM {self._table('price_overrides')} WHERE {where}"
+                )
+            )[0][0]
         )
         if found:
-            self._delete("price_overrides", where)
+            self._delete(bind, "price_overrides", where)
         return bool(found)
 
     @contextmanager
@@ -1352,36 +1373,37 @@ class SqlLedger:
         saved before it: a stop or an error in between would leave rows at a price the tenant
         has replaced, for good. The mark outlives both, and `interrupted_repricing` lists it.
         """
+        bind = self._binder()
+        tenant = f"tenant_id = {bind(tenant_id)}"
+        table = self._table("repricing")
         with self.commit_lock:
             interrupted = bool(
-                self._rows(
-                    f"SELECT count(*) FROM {self._table('repricing')} WHERE "
-                    f"tenant_id = {self._literal(tenant_id)}"
-                )[0][0]
+                self._rows(bind.statement(f"SELECT count(*) FROM {table} WHERE {tenant}"))[0][0]
             )
             self._command(
-                f"INSERT INTO {self._table('repricing')} (tenant_id, started_at) "
-                f"VALUES ({self._literal(tenant_id)}, "
-                f"{self._timestamp_sql(datetime.now(UTC))})"
+                bind.statement(
+                    f"INSERT INTO {table} (tenant_id, started_at) "
+                    f"VALUES ({bind(tenant_id)}, {bind(datetime.now(UTC))})"
+                )
             )
             yield interrupted
-            self._delete("repricing", f"tenant_id = {self._literal(tenant_id)}")
+            self._delete(bind, "repricing", tenant)
 
     def interrupted_repricing(self) -> list[str]:
         """Tenants whose re-pricing began and did not finish. Every mark counts when no other
         process can be re-pricing meanwhile (`writes_alone`, checked under the commit lock);
         otherwise only marks older than ABANDONED_AFTER (a re-pricing that may still be
         running on another server is left alone)."""
+        bind = self._binder()
         with self.commit_lock:
             where = ""
             if not self.writes_alone:
-                where = (
-                    " WHERE started_at < "
-                    f"{self._timestamp_sql(datetime.now(UTC) - ABANDONED_AFTER)}"
-                )
+                where = f" WHERE started_at < {bind(datetime.now(UTC) - ABANDONED_AFTER)}"
             rows = self._rows(
-                f"SELECT DISTINCT tenant_id FROM {self._table('repricing')}"
-                f"{where} ORDER BY tenant_id"
+                bind.statement(
+                    f"SELECT DISTINCT tenant_id FROM {self._table('repricing')}"
+                    f"{where} ORDER BY tenant_id"
+                )
             )
         return [row[0] for row in rows]
 
@@ -1398,83 +1420,85 @@ class SqlLedger:
         price differs from `since` when given. File-given costs are never touched; a row the
         new price would take to MAX_CALL_COST or more is left unpriced (`calls_over_cost_limit`
         lets a caller refuse such a price first). Returns the rows re-priced."""
-        scope = self._repriced_scope(tenant_id, upload_id)
         changed = 0
         with self.commit_lock:
-            for provider, model, count, price in self._repriced_models(scope, catalog, since):
+            for provider, model, count, price in self._repriced_models(
+                tenant_id, upload_id, catalog, since
+            ):
+                bind = self._binder()
                 if price is None:
                     assignments = "cost_usd = NULL, cost_source = 'unpriced'"
                 else:
-                    cost = self._cost_terms(price)
+                    cost = self._cost_terms(bind, price)
                     assignments = (
                         f"cost_usd = CASE WHEN {cost} < {MAX_CALL_COST} THEN CAST({cost} AS "
                         f"DECIMAL({COST_PRECISION}, {COST_SCALE})) END, cost_source = CASE WHEN "
                         f"{cost} < {MAX_CALL_COST} THEN 'catalog' ELSE 'unpriced' END"
                     )
+                model_rows = f"provider = {bind(provider)} AND model = {bind(model)}"
+                where = f"{self._repriced_scope(bind, tenant_id, upload_id)} AND {model_rows}"
                 self._reprice_rows(
-                    tenant_id,
-                    provider,
-                    model,
-                    assignments,
-                    self._model_scope(scope, provider, model),
+                    [
+                        bind.statement(self._update_statement("usage", assignments, where)),
+                        *self._rollup_refresh(tenant_id, model_rows, model_rows, None, bind.values),
+                    ]
                 )
                 changed += count
             self.rows_changed(tenant_id)
         return changed
 
-    def _reprice_rows(
-        self, tenant_id: str, provider: str, model: str, assignments: str, where: str
-    ) -> None:
-        """Set the new cost of the rows `where` (one model's) and, in the same transaction,
-        recompute the tenant's rollups of that model."""
-        model_rows = f"provider = {self._literal(provider)} AND model = {self._literal(model)}"
-        self._write(
-            [
-                self._update_statement("usage", assignments, where),
-                *self._rollup_refresh(tenant_id, model_rows, model_rows, None),
-            ]
-        )
+    def _reprice_rows(self, statements: Sequence[Statement]) -> None:
+        """One model's rows at their new cost and, in the same transaction, the tenant's
+        rollups of that model: one step of a re-pricing, which `repricing` guards against
+        being cut short between two."""
+        self._write(statements)
 
     def calls_over_cost_limit(
         self, tenant_id: str, catalog: PriceCatalog, *, since: PriceCatalog
     ) -> int:
         """How many of the tenant's calls re-pricing with `catalog` would take to
         MAX_CALL_COST or more (a price that high is refused rather than applied)."""
-        scope = self._repriced_scope(tenant_id, None)
         over = 0
-        for provider, model, _count, price in self._repriced_models(scope, catalog, since):
+        for provider, model, _count, price in self._repriced_models(
+            tenant_id, None, catalog, since
+        ):
             if price is not None:
+                bind = self._binder()
                 over += as_int(
                     self._rows(
-                        f"SELECT count(*) FROM {self._table('usage')} WHERE "
-                        f"{self._model_scope(scope, provider, model)} AND "
-                        f"{self._cost_terms(price)} >= {MAX_CALL_COST}"
+                        bind.statement(
+                            f"SELECT count(*) FROM {self._table('usage')} WHERE "
+                            f"{self._repriced_scope(bind, tenant_id, None)} AND provider = "
+                            f"{bind(provider)} AND model = {bind(model)} AND "
+                            f"{self._cost_terms(bind, price)} >= {MAX_CALL_COST}"
+                        )
                     )[0][0]
                 )
         return over
 
-    def _repriced_scope(self, tenant_id: str, upload_id: str | None) -> str:
-        scope = f"tenant_id = {self._literal(tenant_id)} AND cost_source <> 'file'"
+    @staticmethod
+    def _repriced_scope(bind: Binder, tenant_id: str, upload_id: str | None) -> str:
+        scope = f"tenant_id = {bind(tenant_id)} AND cost_source <> 'file'"
         if upload_id is not None:
-            scope += f" AND upload_id = {self._literal(upload_id)}"
+            scope += f" AND upload_id = {bind(upload_id)}"
         return scope
-
-    def _model_scope(self, scope: str, provider: str, model: str) -> str:
-        return (
-            f"{scope} AND provider = {self._literal(provider)} AND model = {self._literal(model)}"
-        )
 
     def _repriced_models(
         self,
-        scope: str,
+        tenant_id: str,
+        upload_id: str | None,
         catalog: PriceCatalog,
         since: PriceCatalog | None,
     ) -> list[tuple[str, str, int, ModelPrice | None]]:
-        """(provider, model, rows, new price) of the models in `scope` whose price in `catalog`
-        differs from the one in `since` (all of them without `since`)."""
+        """(provider, model, rows, new price) of the models of the re-priced rows whose price
+        in `catalog` differs from the one in `since` (all of them without `since`)."""
+        bind = self._binder()
         rows = self._rows(
-            f"SELECT provider, model, count(*) FROM {self._table('usage')} "
-            f"WHERE {scope} GROUP BY provider, model"
+            bind.statement(
+                f"SELECT provider, model, count(*) FROM {self._table('usage')} "
+                f"WHERE {self._repriced_scope(bind, tenant_id, upload_id)} "
+                "GROUP BY provider, model"
+            )
         )
         changed = []
         for provider, model, count in rows:
@@ -1485,15 +1509,18 @@ class SqlLedger:
 
     def unpriced_rows(self, tenant_id: str, upload_id: str) -> dict[tuple[str, str], int]:
         """Rows of one upload left without a price, by (provider, model)."""
+        bind = self._binder()
         rows = self._rows(
-            f"SELECT provider, model, count(*) FROM {self._table('usage')} WHERE tenant_id = "
-            f"{self._literal(tenant_id)} AND upload_id = {self._literal(upload_id)} AND "
-            "cost_source = 'unpriced' GROUP BY provider, model"
+            bind.statement(
+                f"SELECT provider, model, count(*) FROM {self._table('usage')} WHERE "
+                f"tenant_id = {bind(tenant_id)} AND upload_id = {bind(upload_id)} AND "
+                "cost_source = 'unpriced' GROUP BY provider, model"
+            )
         )
         return {(provider, model): as_int(count) for provider, model, count in rows}
 
     @staticmethod
-    def _cost_terms(price: ModelPrice) -> str:
+    def _cost_terms(bind: Binder, price: ModelPrice) -> str:
         """A row's cost at `price`, exact, in the price band of the row's input size: token
         counts (at most 10^15) times prices per token (at most 1, see MAX_PRICE_PER_MILLION)
         fit 38 digits with 18 decimals."""
@@ -1510,8 +1537,8 @@ class SqlLedger:
             return (
                 "("
                 + " + ".join(
-                    f"CAST({tokens} AS DECIMAL(18, 0)) * CAST('{per_million / million:f}' AS "
-                    f"DECIMAL(38, 18))"
+                    f"CAST({tokens} AS DECIMAL(18, 0)) * CAST({bind(per_million / million)} "
+                    "AS DECIMAL(38, 18))"
                     for tokens, per_million in parts
                 )
                 + ")"
@@ -1521,6 +1548,7 @@ class SqlLedger:
         if not tiers:
             return terms(base)
         cases = " ".join(
-            f"WHEN input_tokens >= {band.min_input} THEN {terms(band)}" for band in reversed(tiers)
+            f"WHEN input_tokens >= {bind(int(band.min_input))} THEN {terms(band)}"
+            for band in reversed(tiers)
         )
         return f"(CASE {cases} ELSE {terms(base)} END)"

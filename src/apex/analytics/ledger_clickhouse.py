@@ -8,24 +8,24 @@ mutations run with `mutations_sync = 2`, so they have finished when the call ret
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from apex.analytics import queries as q
 from apex.analytics.commit_lock import SharedCommitLock
-from apex.analytics.ledger import Row, SqlLedger, as_int, naive_utc
+from apex.analytics.ledger import Row, SqlLedger, as_int
 from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
+from apex.analytics.statement import AnyStatement, Engine, as_statement
 from apex.errors import ServiceUnavailable
 
 
 class ClickHouseConnection(Protocol):
-    """The three things the ClickHouse ledger needs from a client."""
+    """What the ClickHouse ledger needs from a client: statements whose `{name:Type}`
+    placeholders it binds server-side from `params`, and Arrow inserts."""
 
-    def command(self, sql: str) -> None: ...
-    def rows(self, sql: str) -> list[Row]: ...
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None: ...
+    def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[Row]: ...
     def insert_arrow(self, table: str, data: pa.Table) -> None: ...
     def close(self) -> None: ...
 
@@ -58,11 +58,13 @@ class HttpClickHouse:
                 "The usage ledger (ClickHouse) cannot be reached.", code="ledger_unavailable"
             ) from exc
 
-    def command(self, sql: str) -> None:
-        self._call(lambda client: client.command(sql))
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        self._call(lambda client: client.command(sql, parameters=params))
 
-    def rows(self, sql: str) -> list[Row]:
-        rows: list[Row] = self._call(lambda client: list(client.query(sql).result_rows))
+    def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[Row]:
+        rows: list[Row] = self._call(
+            lambda client: list(client.query(sql, parameters=params).result_rows)
+        )
         return rows
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
@@ -78,7 +80,7 @@ class ClickHouseLedger(SqlLedger):
     """The scaled ledger. MergeTree ordered by tenant and time; mutations run synchronously.
     Several servers may share it; they then need `commit_lock`, a lock Redis shares."""
 
-    engine: q.Engine = "clickhouse"
+    engine: Engine = "clickhouse"
 
     def __init__(
         self,
@@ -102,13 +104,15 @@ class ClickHouseLedger(SqlLedger):
                 self.initialize()
                 self._ready = True
 
-    def _rows(self, sql: str) -> list[Row]:
+    def _rows(self, statement: AnyStatement) -> list[Row]:
         self._ensure_tables()
-        return self._connection.rows(sql)
+        bound = as_statement(statement)
+        return self._connection.rows(bound.sql, bound.values("clickhouse"))
 
-    def _command(self, sql: str) -> None:
+    def _command(self, statement: AnyStatement) -> None:
         self._ensure_tables()
-        self._connection.command(sql)
+        bound = as_statement(statement)
+        self._connection.command(bound.sql, bound.values("clickhouse"))
 
     def _insert(self, table: str, data: pa.Table) -> None:
         self._ensure_tables()
@@ -147,6 +151,8 @@ class ClickHouseLedger(SqlLedger):
                 )
 
     _TIMESTAMP_TYPE = "DateTime64(6, 'UTC')"
+    _EPOCH = "toDateTime64('1970-01-01 00:00:00', 6, 'UTC')"
+    _STARTS_WITH = "startsWith"
 
     def close(self) -> None:
         self._connection.close()
@@ -172,9 +178,6 @@ class ClickHouseLedger(SqlLedger):
         """A mutation that has finished on every replica before it returns."""
         return f"ALTER TABLE {self._table(table)} DELETE WHERE {where} SETTINGS mutations_sync = 2"
 
-    def _timestamp_sql(self, value: datetime) -> str:
-        return f"toDateTime64('{naive_utc(value).isoformat(' ')}', 6, 'UTC')"
-
     def _update_statement(self, table: str, assignments: str, where: str) -> str:
         return (
             f"ALTER TABLE {self._table(table)} UPDATE {assignments} WHERE {where} "
@@ -196,9 +199,9 @@ class ClickHouseUploadWriter:
         self.own_calls_only = own_calls_only
         self._ledger = ledger
         self._tenant_id = tenant_id
-        self._where = (
-            f"tenant_id = {ledger._literal(tenant_id)} AND upload_id = {ledger._literal(upload_id)}"
-        )
+        self._bind = ledger._binder()
+        self._tenant = f"tenant_id = {self._bind(tenant_id)}"
+        self._where = f"{self._tenant} AND upload_id = {self._bind(upload_id)}"
         self.staged = 0
 
     def stage(self, rows: pa.Table) -> None:
@@ -210,18 +213,23 @@ class ClickHouseUploadWriter:
         ledger = self._ledger
         names = ", ".join(f"`{name}`" for name in COLUMN_NAMES)
         usage, staging = ledger._table("usage"), ledger._table("usage_staging")
-        tenant = self._where.split(" AND ")[0]
+        bind = self._bind
         with ledger.commit_lock:
             ledger._command(
-                f"INSERT INTO {usage} ({names}) SELECT {names} FROM {staging} WHERE "
-                f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} WHERE {tenant})"
+                bind.statement(
+                    f"INSERT INTO {usage} ({names}) SELECT {names} FROM {staging} WHERE "
+                    f"{self._where} AND row_key NOT IN (SELECT row_key FROM {usage} "
+                    f"WHERE {self._tenant})"
+                )
             )
             inserted = as_int(
-                ledger._rows(f"SELECT count(*) FROM {usage} WHERE {self._where}")[0][0]
+                ledger._rows(bind.statement(f"SELECT count(*) FROM {usage} WHERE {self._where}"))[
+                    0
+                ][0]
             )
             ledger.rows_changed(self._tenant_id, own_calls_only=self.own_calls_only)
         self.discard()
         return inserted, self.staged - inserted
 
     def discard(self) -> None:
-        self._ledger._delete("usage_staging", self._where)
+        self._ledger._delete(self._bind, "usage_staging", self._where)

@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import ipc
 
-from apex.analytics import queries as q
 from apex.analytics import rollups
 from apex.analytics.answers import AnswerStore
-from apex.analytics.ledger import Row, SqlLedger, naive_utc
+from apex.analytics.ledger import Row, SqlLedger
 from apex.analytics.memory_gate import MemoryGate, ResultT
 from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
+from apex.analytics.statement import AnyStatement, Engine, Statement, as_statement
 
 _DUCKDB_TABLES = """
 CREATE TABLE IF NOT EXISTS usage ({columns});
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS repricing (tenant_id VARCHAR NOT NULL, started_at TIM
 class DuckDBLedger(SqlLedger):
     """The embedded ledger: one DuckDB file in the data dir, a cursor per call."""
 
-    engine: q.Engine = "duckdb"
+    engine: Engine = "duckdb"
     sole_writer = True
     keeps_rollups = True
 
@@ -100,27 +100,31 @@ class DuckDBLedger(SqlLedger):
 
         return self.memory.run(attempt)
 
-    def _rows(self, sql: str) -> list[Row]:
-        return self._statement(lambda cursor: cursor.execute(sql).fetchall())
+    def _rows(self, statement: AnyStatement) -> list[Row]:
+        return self._statement(lambda cursor: execute(cursor, statement).fetchall())
 
-    def _command(self, sql: str) -> None:
-        self._statement(lambda cursor: cursor.execute(sql))
+    def _command(self, statement: AnyStatement) -> None:
+        self._statement(lambda cursor: execute(cursor, statement))
 
-    def _arrow(self, sql: str) -> pa.Table:
-        return self._statement(lambda cursor: cursor.sql(sql).to_arrow_table())
+    def _arrow(self, statement: Statement) -> pa.Table:
+        return self._statement(
+            lambda cursor: cursor.sql(
+                statement.sql, params=statement.values("duckdb") or None
+            ).to_arrow_table()
+        )
 
-    def _rows_over(self, sql: str, tables: dict[str, pa.Table]) -> list[Row]:
+    def _rows_over(self, statement: Statement, tables: dict[str, pa.Table]) -> list[Row]:
         def run(cursor: duckdb.DuckDBPyConnection) -> list[Row]:
             for name, table in tables.items():
                 cursor.register(name, table)
-            return cursor.execute(sql).fetchall()
+            return execute(cursor, statement).fetchall()
 
         return self._statement(run)
 
-    def _write(self, statements: Sequence[str]) -> None:
+    def _write(self, statements: Sequence[AnyStatement]) -> None:
         self._statement(
             lambda cursor: in_transaction(
-                cursor, lambda: [cursor.execute(statement) for statement in statements]
+                cursor, lambda: [execute(cursor, statement) for statement in statements]
             )
         )
 
@@ -155,11 +159,16 @@ class DuckDBLedger(SqlLedger):
 
     _UPSERT = "INSERT OR REPLACE INTO"
 
-    def _timestamp_sql(self, value: datetime) -> str:
-        return f"TIMESTAMP '{naive_utc(value).isoformat(' ')}'"
-
     def _update_statement(self, table: str, assignments: str, where: str) -> str:
         return f"UPDATE {table} SET {assignments} WHERE {where}"
+
+
+def execute(
+    cursor: duckdb.DuckDBPyConnection, statement: AnyStatement
+) -> duckdb.DuckDBPyConnection:
+    """Run a statement with DuckDB binding its values."""
+    bound = as_statement(statement)
+    return cursor.execute(bound.sql, bound.values("duckdb") or None)
 
 
 def in_transaction(cursor: duckdb.DuckDBPyConnection, work: Callable[[], ResultT]) -> ResultT:
@@ -193,7 +202,6 @@ class DuckDBUploadWriter:
         self.own_calls_only = own_calls_only
         self._ledger = ledger
         self._tenant_id = tenant_id
-        self._tenant = ledger._literal(tenant_id)
         name = re.sub(r"[^a-z0-9]", "_", upload_id.lower())
         self._path = ledger.staging_dir / f"{name}-{id(self):x}.arrow"
         self._writer: ipc.RecordBatchFileWriter | None = None
@@ -247,10 +255,8 @@ class DuckDBUploadWriter:
                 "touched_hours",
                 pa.table({"hour_start": pa.array(sorted(self._hours), pa.timestamp("us"))}),
             )
-            first, last = min(self._hours), max(self._hours) + rollups.HOUR
             within = (
-                f"timestamp >= {self._ledger._timestamp_sql(first)} AND timestamp < "
-                f"{self._ledger._timestamp_sql(last)} AND date_trunc('hour', timestamp) "
+                "timestamp >= $first AND timestamp < $last AND date_trunc('hour', timestamp) "
                 "IN (SELECT hour_start FROM touched_hours)"
             )
             refresh = self._ledger._rollup_refresh(
@@ -258,16 +264,18 @@ class DuckDBUploadWriter:
                 "hour_start IN (SELECT hour_start FROM touched_hours)",
                 within,
                 "{day} IN (SELECT date_trunc('day', hour_start) FROM touched_hours)",
+                {"first": min(self._hours), "last": max(self._hours) + rollups.HOUR},
+            )
+            moved = Statement.of(
+                f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
+                "WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = $tenant_id)",
+                {"tenant_id": self._tenant_id},
             )
 
             def insert() -> tuple[Any, ...] | None:
-                inserted = cursor.execute(
-                    f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
-                    f"WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = "
-                    f"{self._tenant})"
-                ).fetchone()
+                inserted = execute(cursor, moved).fetchone()
                 for statement in refresh:
-                    cursor.execute(statement)
+                    execute(cursor, statement)
                 return inserted
 
             return in_transaction(cursor, insert)

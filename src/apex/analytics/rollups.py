@@ -20,6 +20,7 @@ yet built use the rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -30,6 +31,7 @@ import duckdb
 from apex.analytics import queries as q
 from apex.analytics.filters import UsageFilter
 from apex.analytics.sketch import bucket_sql, quantiles
+from apex.analytics.statement import Statement, Value
 
 # changed with the rollup tables, and with DuckDB's version (the sketch keys groups on DuckDB's
 # `hash`): a file whose rollups were built with another version gets them built again
@@ -74,7 +76,7 @@ def _named(names: tuple[str, ...]) -> str:
 
 def _sums_select(where: str, tenant: str = "any_value(tenant_id)") -> str:
     """Rollup rows aggregated from the usage rows matching `where` (the build, the refresh and
-    the edges of a read all use this one statement; `tenant`: the tenant's literal where
+    the edges of a read all use this one statement; `tenant`: the tenant's placeholder where
     `where` names one).
 
     The batchable counts are of the rows tagged with a batch keyword or sent off hours: a
@@ -117,7 +119,7 @@ GROUP_KEY = f"hash({', '.join(_SKETCH_DIMENSIONS)})"
 def _sketch_select(where: str, tenant: str = "tenant_id") -> str:
     """Latency (metric 0) and time-to-first-token (metric 1, of the rows with a latency, as
     the latency report reads it) bucket counts per hour and group of the usage rows matching
-    `where` (`tenant`: the tenant's literal, a constant where `where` names one)."""
+    `where` (`tenant`: the tenant's placeholder, a constant where `where` names one)."""
     return " UNION ALL ".join(
         f"""(SELECT {tenant} AS tenant_id, {_HOUR} AS hour_start,
        {GROUP_KEY} AS group_key, CAST({metric} AS UTINYINT) AS metric,
@@ -140,14 +142,19 @@ _DAY_OF_HOUR = "date_trunc('day', hour_start)"
 
 
 def refresh_statements(
-    tenant: str, rollup_rows: str = "TRUE", raw_rows: str = "TRUE", day_rows: str | None = "TRUE"
-) -> list[str]:
+    tenant_id: str,
+    rollup_rows: str = "TRUE",
+    raw_rows: str = "TRUE",
+    day_rows: str | None = "TRUE",
+    values: Mapping[str, Value] | None = None,
+) -> list[Statement]:
     """Statements that recompute the tenant's rollup rows matching `rollup_rows` (a condition
     on `hour_start` and the dimensions that holds for whole rollup rows) from the usage rows
     matching `raw_rows` (the same rows, said of the usage table): delete them, then aggregate
     them again; then the daily sketch of the days matching `day_rows` (a condition on `{day}`,
     the day's start), from the hourly one. `day_rows=None` leaves the latency sketch alone (a
-    re-pricing changes no latency)."""
+    re-pricing changes no latency). `values`: those of the conditions' placeholders."""
+    tenant = "$tenant_id"
     rollup_scope = f"tenant_id = {tenant} AND ({rollup_rows})"
     raw_scope = f"tenant_id = {tenant} AND ({raw_rows})"
     statements = [
@@ -163,12 +170,16 @@ def refresh_statements(
             "INSERT INTO usage_latency_daily "
             + _daily_select(f"tenant_id = {tenant} AND ({day_rows.format(day=_DAY_OF_HOUR)})"),
         ]
-    return statements
+    bound = {**(values or {}), "tenant_id": tenant_id}
+    return [Statement.of(sql, bound) for sql in statements]
 
 
-def erase_statements(where: str) -> list[str]:
-    """Remove the rollup rows matching `where` (a tenant condition)."""
-    return [f"DELETE FROM {table} WHERE {where}" for table in ROLLUP_TABLES]
+def erase_statements(tenant_id: str) -> list[Statement]:
+    """Remove the tenant's rollup rows."""
+    return [
+        Statement.of(f"DELETE FROM {table} WHERE tenant_id = $tenant_id", {"tenant_id": tenant_id})
+        for table in ROLLUP_TABLES
+    ]
 
 
 BUILT_SQL = "SELECT value FROM usage_rollup_state WHERE name = 'version'"

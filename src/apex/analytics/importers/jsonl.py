@@ -52,10 +52,6 @@ _JSON_KINDS = {
 }
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 class _Chunks:
     """Whole lines of the file, a chunk at a time, with the number of the first line."""
 
@@ -181,21 +177,20 @@ class JsonLinesReader:
             paths = self._key_paths()
             by_name = {".".join(path): path for path in paths}
             mapping = match_fields(by_name)
-            json_paths = ", ".join(
-                _literal(_json_path(by_name[source])) for source in mapping.values()
-            )
+            json_paths = [_json_path(by_name[source]) for source in mapping.values()]
             values = ", ".join(
                 f"v[{index}] AS {field}" for index, field in enumerate(mapping, start=1)
             )
             if input_excludes_cache(mapping):
                 values += f", 'true' AS {INPUT_EXCLUDES_CACHE}"
-            select = (
-                f"SELECT _line, {values} FROM (SELECT _line, json_extract_string(line, "
-                f"[{json_paths}]) AS v FROM lines)"
-                if mapping
-                else "SELECT _line FROM lines"
-            )
-            return self._db.sql(select).to_arrow_table()
+            if not mapping:
+                return self._db.sql("SELECT _line FROM lines").to_arrow_table()
+            # the key paths come from the file: DuckDB binds them, they never enter the text
+            return self._db.sql(
+                f"SELECT _line, {values} FROM (SELECT _line, "
+                "json_extract_string(line, $paths) AS v FROM lines)",
+                params={"paths": json_paths},
+            ).to_arrow_table()
         finally:
             self._db.unregister("lines")
 
@@ -210,24 +205,24 @@ class JsonLinesReader:
         while level:
             keys: list[tuple[str, ...]] = []
             for parent in level:
-                where = _literal(_json_path(parent))
-                nested = f"WHERE json_type(line, {where}) = 'OBJECT' " if parent else ""
+                nested = "WHERE json_type(line, $path) = 'OBJECT' " if parent else ""
                 found = self._db.execute(
-                    f"SELECT DISTINCT unnest(json_keys(line, {where})) AS key FROM lines "
-                    f"{nested}ORDER BY key"
+                    "SELECT DISTINCT unnest(json_keys(line, $path)) AS key FROM lines "
+                    f"{nested}ORDER BY key",
+                    {"path": _json_path(parent)},
                 ).fetchall()
                 keys.extend((*parent, str(key)) for (key,) in found)
             if not keys:
                 break
             unknown = [path for path in keys if path not in self._is_object]
             if unknown:
-                paths = ", ".join(_literal(_json_path(path)) for path in unknown)
                 flags = ", ".join(
                     f"coalesce(bool_and(t[{i}] = 'OBJECT'), false)"
                     for i in range(1, len(unknown) + 1)
                 )
                 objects = self._db.execute(
-                    f"SELECT {flags} FROM (SELECT json_type(line, [{paths}]) AS t FROM lines)"
+                    f"SELECT {flags} FROM (SELECT json_type(line, $paths) AS t FROM lines)",
+                    {"paths": [_json_path(path) for path in unknown]},
                 ).fetchall()[0]
                 self._is_object.update(zip(unknown, objects, strict=True))
             level = []
