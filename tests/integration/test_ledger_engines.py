@@ -20,20 +20,16 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from apex.analytics import ledger as ledger_module
 from apex.analytics.filters import ANALYSED_ROWS, EVERY_ROW, UsageFilter
 from apex.analytics.ingest import SERVER_FAILURE_AFTER_COMMIT, UsageImporter
-from apex.analytics.ledger import (
-    ABANDONED_AFTER,
-    INTERRUPTED_AFTER_COMMIT,
-    INTERRUPTED_BEFORE_COMMIT,
-    SqlLedger,
-    as_int,
-)
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.ledger_core import ABANDONED_AFTER
 from apex.analytics.normalize import LINE, Normalizer
 from apex.analytics.pricing import ModelPrice, PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
+from apex.analytics.row_values import as_int
 from apex.analytics.schema import MAX_CALL_COST
+from apex.analytics.upload_records import INTERRUPTED_AFTER_COMMIT, INTERRUPTED_BEFORE_COMMIT
 from apex.analytics.uploads import UploadStatus
 from apex.errors import BadRequest
 from tests.support.agent_harness import run_workflow, supervisor
@@ -329,7 +325,7 @@ async def test_a_repricing_a_stop_cut_short_is_finished_by_the_next_one_or_at_st
     so does the next start (`finish_interrupted_repricing`)."""
     # ClickHouse leaves marks alone until they are ABANDONED_AFTER old (another server may
     # still be re-pricing); the embedded ledger finishes every mark
-    monkeypatch.setattr(ledger_module, "ABANDONED_AFTER", timedelta(0))
+    monkeypatch.setattr(usage_ledger, "abandoned_after", timedelta(0))
     importer = importer_for(usage_ledger)
     header = b"timestamp,model,provider,input_tokens,output_tokens\n"
     import_bytes(
@@ -681,8 +677,8 @@ def test_an_upload_whose_record_went_quiet_is_settled_when_read(
 ) -> None:
     """Where several processes share the ledger (ClickHouse), only silence tells that the
     process running an import is gone (15 minutes of it; one second here)."""
-    assert ABANDONED_AFTER == timedelta(minutes=15)
-    monkeypatch.setattr(ledger_module, "ABANDONED_AFTER", timedelta(seconds=1))
+    assert usage_ledger.abandoned_after == ABANDONED_AFTER == timedelta(minutes=15)
+    monkeypatch.setattr(usage_ledger, "abandoned_after", timedelta(seconds=1))
     importer = importer_for(usage_ledger)
     gone = importer.start("t", filename="gone.csv", fmt="csv")
     time.sleep(1.2)

@@ -15,7 +15,6 @@ from typing import Any
 import pyarrow as pa
 from chdb import session
 
-
 # query parameter values are read in ClickHouse's escaped text format (as clickhouse-connect
 # sends them over HTTP): these characters take a backslash before them
 _ESCAPES = str.maketrans({c: "\\" + c for c in ("\\", "'", "`", "\t", "\n")})

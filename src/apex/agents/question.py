@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from apex.agents.scope import day_start
 from apex.analytics.filters import OWN_CALLS_FEATURE, UsageFilter, analysed_rows
-from apex.analytics.ledger import default_period_ending
+from apex.analytics.periods import default_period_ending
 from apex.analytics.pricing import PriceCatalog
 from apex.analytics.results import UsageNames, UsagePeriod
 from apex.llm import Intent, QuestionPlan, RequestedPeriod, SpendBudget

@@ -24,7 +24,7 @@ from apex.analytics.demo import DemoWorkload
 from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.importers.detect import read_batches
-from apex.analytics.ledger import SqlLedger, UploadWriter
+from apex.analytics.ledger import SqlLedger
 from apex.analytics.normalize import (
     LINE,
     MAX_REPORTED_ERRORS,
@@ -36,6 +36,7 @@ from apex.analytics.pricing import ModelPrice, PriceCatalog
 from apex.analytics.results import TimeSpan
 from apex.analytics.schema import MAX_CALL_COST
 from apex.analytics.statement import naive_utc
+from apex.analytics.upload_records import UploadWriter
 from apex.analytics.uploads import RowProblem, UnpricedModel, UploadStatus
 from apex.errors import BadRequest
 from apex.ids import new_id

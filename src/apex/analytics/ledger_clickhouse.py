@@ -14,7 +14,9 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from apex.analytics.commit_lock import SharedCommitLock
-from apex.analytics.ledger import Row, SqlLedger, as_int
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.ledger_core import Row
+from apex.analytics.row_values import as_int
 from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
 from apex.analytics.statement import AnyStatement, Engine, as_statement
 from apex.errors import ServiceUnavailable

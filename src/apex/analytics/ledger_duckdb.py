@@ -30,7 +30,8 @@ from pyarrow import ipc
 
 from apex.analytics import rollups
 from apex.analytics.answers import AnswerStore
-from apex.analytics.ledger import Row, SqlLedger
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.ledger_core import Row
 from apex.analytics.memory_gate import MemoryGate, ResultT
 from apex.analytics.schema import ADDED_COLUMNS, COLUMN_NAMES, COLUMNS
 from apex.analytics.statement import AnyStatement, Engine, Statement, as_statement

@@ -19,7 +19,8 @@ from starlette.types import Message
 
 from apex.analytics.importers.base import FORMATS
 from apex.analytics.ingest import UsageImporter
-from apex.analytics.ledger import ALL_TIME, SqlLedger
+from apex.analytics.ledger import SqlLedger
+from apex.analytics.periods import ALL_TIME
 from apex.analytics.pricing import KINDS, TIER_RANK, normalize_provider, price_from_dict
 from apex.analytics.results import UsagePeriod
 from apex.analytics.uploads import UploadStatus
