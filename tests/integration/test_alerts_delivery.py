@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.alert_data import planted_csv
+from tests.support.alert_data import plant_over_api, planted_csv
 from tests.support.run_harness import WsClient, http, live_server, new_user
 from tests.support.webhook_receiver import Receiver, running_receiver, signature
 
@@ -37,15 +37,7 @@ async def test_webhook_is_signed_and_retried_until_it_succeeds(  # type: ignore[
             hook = await client.post("/api/webhooks", json={"url": receiver.url, "secret": SECRET})
             assert hook.status_code == 201
             assert (await client.get("/api/webhooks")).json()["items"] == [hook.json()]
-            budget = await client.post(
-                "/api/budgets", json={"name": "tiny", "amount_usd": 0.01, "period": "day"}
-            )
-            assert budget.status_code == 201
-            uploaded = await client.post(
-                "/api/usage/uploads",
-                files={"file": ("usage.csv", planted_csv(datetime.now(UTC)), "text/csv")},
-            )
-            assert uploaded.status_code == 200
+            await plant_over_api(client, datetime.now(UTC))
             await asyncio.to_thread(receiver.wait_for, 3)
             await server.app.state.monitoring.triggers.wait_idle()
             alerts = (await client.get("/api/alerts")).json()["items"]
@@ -107,13 +99,7 @@ async def test_an_attempt_that_would_reach_a_private_address_is_not_sent(  # typ
         monitoring = server.app.state.monitoring
         hook = await monitoring.webhooks.create(user_id, url=receiver.url, secret=SECRET)
         async with http(server, token) as client:
-            await client.post(
-                "/api/budgets", json={"name": "tiny", "amount_usd": 0.01, "period": "day"}
-            )
-            await client.post(
-                "/api/usage/uploads",
-                files={"file": ("usage.csv", planted_csv(datetime.now(UTC)), "text/csv")},
-            )
+            await plant_over_api(client, datetime.now(UTC))
             await monitoring.triggers.wait_idle()
             await monitoring.sender.wait_idle(30)
             alerts = (await client.get("/api/alerts")).json()["items"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import numpy as np
 
 from apex.monitoring.anomalies import (
@@ -65,6 +66,18 @@ def planted_rows(now: datetime) -> list[UsageRow]:
 
 def planted_csv(now: datetime) -> bytes:
     return usage_csv(planted_rows(now))
+
+
+async def plant_over_api(client: httpx.AsyncClient, now: datetime) -> None:
+    """Through the API: a $0.01 daily budget (its threshold alert) and the planted usage."""
+    budget = await client.post(
+        "/api/budgets", json={"name": "tiny", "amount_usd": 0.01, "period": "day"}
+    )
+    assert budget.status_code == 201, budget.text
+    uploaded = await client.post(
+        "/api/usage/uploads", files={"file": ("usage.csv", planted_csv(now), "text/csv")}
+    )
+    assert uploaded.status_code == 200, uploaded.text
 
 
 def daily_spend(rows: list[UsageRow], dimension: str) -> dict[str, dict[date, Decimal]]:

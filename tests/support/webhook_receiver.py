@@ -1,6 +1,7 @@
 """A webhook endpoint on loopback for tests of alert delivery: it records every POST and answers
 the n-th POST of one alert (told apart by its `X-Apex-Alert` header) with the n-th planned
-status, so a test can make the server retry and then succeed."""
+status, so a test can make the server retry and then succeed; it can also hold its answers,
+keeping an attempt in flight while the test changes something."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# longest a held answer waits before it is given anyway
+HOLD_S = 60.0
+
 
 @dataclass
 class Receiver:
@@ -21,7 +25,12 @@ class Receiver:
     statuses: list[int]
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    # cleared, the receiver holds every answer until it is set again (a request stays in flight)
+    answering: threading.Event = field(default_factory=threading.Event)
     port: int = 0
+
+    def __post_init__(self) -> None:
+        self.answering.set()
 
     @property
     def url(self) -> str:
@@ -56,6 +65,7 @@ def running_receiver(statuses: list[int]) -> Iterator[Receiver]:
                 status = state.statuses[min(earlier, len(state.statuses) - 1)]
                 state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 state.arrived.notify_all()
+            state.answering.wait(HOLD_S)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -7,8 +7,9 @@ and commits that land while one runs make it run once more, not once each.
 
 The schedule (budgets' periods roll over, today's spend grows, webhooks may be added) runs on
 exactly one process per round when several share Redis: each round, the process that sets the
-round's key (`SET NX` with an expiry a little shorter than the round) evaluates every user with
-a budget or recent usage; the others skip it. Without Redis the one process always does.
+round's key (`SET NX` with an expiry a little shorter than the round) sends the webhook retries
+that are due (those a stopped process left owed among them) and evaluates every user with a
+budget or recent usage; the others skip it. Without Redis the one process always does.
 """
 
 from __future__ import annotations
@@ -108,9 +109,11 @@ class AlertSchedule:
         return bool(taken)
 
     async def run_round(self) -> int:
-        """Evaluate every user, if this process has the round; returns alerts raised."""
+        """Resume due webhook retries and evaluate every user, if this process has the round;
+        returns alerts raised."""
         if not await self._my_turn():
             return 0
+        await self._resume_retries()
         raised = 0
         for user_id in await self.users():
             try:
@@ -119,7 +122,16 @@ class AlertSchedule:
                 log.warning("alerts_evaluation_failed", user_id=user_id, error=repr(exc))
         return raised
 
+    async def _resume_retries(self) -> None:
+        try:
+            await self.evaluator.webhooks.resume_due()
+        except Exception as exc:
+            log.warning("webhook_retries_not_resumed", error=repr(exc))
+
     async def _loop(self) -> None:
+        # a restarted process sends the retries already due at once, not a round later (every
+        # process may: each attempt is claimed before it is sent, so none goes out twice)
+        await self._resume_retries()
         while True:
             await asyncio.sleep(self.every_s)
             try:

@@ -15,6 +15,7 @@ from apex.realtime.notices import Deliver, Notices, open_notices
 from apex.store.database import Database
 from apex.store.repositories.alerts import AlertRepository
 from apex.store.repositories.budgets import BudgetRepository
+from apex.store.repositories.owed_deliveries import OwedDeliveryRepository
 from apex.store.repositories.webhooks import WebhookRepository
 
 # users with recent usage the schedule visits besides those with a budget
@@ -48,7 +49,7 @@ def open_monitoring(settings: Settings, db: Database, ledger: SqlLedger) -> Moni
     budgets, alerts, webhooks = BudgetRepository(db), AlertRepository(db), WebhookRepository(db)
     notices = open_notices(settings.redis_url, prefix=settings.redis_key_prefix)
     sender = WebhookSender(
-        webhooks,
+        OwedDeliveryRepository(db),
         max_attempts=settings.webhook_max_attempts,
         backoff_s=settings.webhook_backoff_s,
         timeout_s=settings.webhook_timeout_s,

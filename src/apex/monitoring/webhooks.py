@@ -7,6 +7,12 @@ delivered; anything else (another status, a timeout, a refused connection) is re
 recorded for `GET /api/webhooks/{id}/deliveries`. Redirects are not followed: the URL the
 owner registered is the only one that receives their alerts.
 
+What is still owed lives in the app database (`OwedDeliveryRepository`), not in this process:
+the first attempt goes out at once, the process that made it waits out the backoff and sends
+the next, and if it stops meanwhile, whichever process runs the alert schedule sends the
+retries once they are due (`resume_due`). Each attempt is claimed in the database before it is
+sent, so two processes never send the same one.
+
 A webhook is a request the server makes on a user's behalf, so by default it may not reach the
 server's own networks: a URL whose host is, or resolves to, a loopback, private, link-local or
 otherwise non-public address is refused when the webhook is created (when the name resolves
@@ -23,20 +29,32 @@ import hmac
 import ipaddress
 import json
 import socket
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from apex.config.logging import get_logger
 from apex.errors import BadRequest
-from apex.store.repositories.webhooks import WebhookRepository
+from apex.store.repositories.owed_deliveries import (
+    ClaimedAttempt,
+    Outcome,
+    OwedDeliveryRepository,
+    OwedKey,
+)
+from apex.store.types import utcnow
 
 log = get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Apex-Signature"
 MAX_URL_CHARS = 2048
+# beyond an attempt's timeout, how long it stays claimed by the process that sends it: time to
+# check its host and record it. A process that stops mid-attempt delays the next one this long.
+CLAIM_MARGIN_S = 30.0
+# due deliveries one round of the schedule resumes at most (the next round takes the rest)
+RESUMED_AT_ONCE = 500
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -112,81 +130,124 @@ async def allowed_url(url: str, *, allow_private: bool) -> str:
 class WebhookSender:
     def __init__(
         self,
-        webhooks: WebhookRepository,
+        owed: OwedDeliveryRepository,
         *,
         max_attempts: int,
         backoff_s: float,
         timeout_s: float,
         allow_private: bool = False,
     ) -> None:
-        self.webhooks = webhooks
+        self.owed = owed
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
         self.allow_private = allow_private
+        # how long an attempt stays claimed: past it, the next attempt falls due for any process
+        self.claim_for = timedelta(seconds=timeout_s + CLAIM_MARGIN_S)
         self._client = httpx2.AsyncClient(
             timeout=httpx2.Timeout(timeout_s), follow_redirects=False, trust_env=False
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[OwedKey, asyncio.Task[None]] = {}
 
     async def deliver(self, user_id: str, alert_id: str, alert: dict[str, Any]) -> None:
-        """Start delivering one alert to each of the owner's webhooks (in the background)."""
+        """Owe one alert to each of the owner's webhooks and send the first attempts (in the
+        background)."""
         body = json.dumps(alert, separators=(",", ":")).encode()
-        for webhook in await self.webhooks.list(user_id):
-            task = asyncio.create_task(
-                self._send(webhook.id, webhook.url, webhook.secret, alert_id, body),
-                name="apex-webhook",
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        for key in await self.owed.owe(user_id, alert_id, body, due_at=utcnow() + self.claim_for):
+            self._start(key, 1)
 
-    async def _send(
-        self, webhook_id: str, url: str, secret: str, alert_id: str, body: bytes
-    ) -> None:
+    async def resume_due(self, now: datetime | None = None) -> int:
+        """Send every owed attempt that is due and not already under way here (those a stopped
+        process left, or that another process has not claimed in time); returns how many."""
+        started = 0
+        for due in await self.owed.due(now or utcnow(), limit=RESUMED_AT_ONCE):
+            if due.key in self._running:
+                continue
+            if due.attempt > self.max_attempts:
+                await self.owed.drop(due)
+                log.warning(
+                    "webhook_gave_up", webhook_id=due.key.webhook_id, alert_id=due.key.alert_id
+                )
+                continue
+            self._start(due.key, due.attempt)
+            started += 1
+        return started
+
+    def _start(self, key: OwedKey, attempt: int) -> None:
+        task = asyncio.create_task(self._deliver_from(key, attempt), name="apex-webhook")
+        self._running[key] = task
+        task.add_done_callback(lambda _done: self._forget(key, task))
+
+    def _forget(self, key: OwedKey, task: asyncio.Task[None]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+
+    async def _deliver_from(self, key: OwedKey, attempt: int) -> None:
+        try:
+            while (wait_s := await self._attempt(key, attempt)) is not None:
+                await asyncio.sleep(wait_s)
+                attempt += 1
+        except SQLAlchemyError as exc:  # still owed: a later round of the schedule resumes it
+            log.warning("webhook_attempt_not_claimed", webhook_id=key.webhook_id, error=repr(exc))
+
+    async def _attempt(self, key: OwedKey, attempt: int) -> float | None:
+        """Claim and send attempt `attempt`, record it; the wait before the next one, or None
+        when there is none (delivered, refused, out of attempts, or not ours to send)."""
+        claimed = await self.owed.claim(key, attempt, until=utcnow() + self.claim_for)
+        if claimed is None:
+            return None
+        outcome, refused = await self._send(claimed)
+        wait_s = self.backoff_s * 2 ** (attempt - 1)
+        last = outcome.delivered or refused or attempt >= self.max_attempts
+        try:
+            kept = await self.owed.settle(
+                claimed, outcome, next_due=None if last else utcnow() + timedelta(seconds=wait_s)
+            )
+        except SQLAlchemyError as exc:
+            # the attempt happened but is not recorded; the next falls due when the claim ends
+            log.warning("webhook_attempt_not_recorded", webhook_id=key.webhook_id, error=repr(exc))
+            return None
+        if not kept:  # the webhook (or its alert) was deleted meanwhile
+            return None
+        if last and not (outcome.delivered or refused):
+            log.warning("webhook_gave_up", webhook_id=key.webhook_id, alert_id=key.alert_id)
+        return None if last else wait_s
+
+    async def _send(self, claimed: ClaimedAttempt) -> tuple[Outcome, bool]:
+        """POST the claimed attempt, unless its host now reaches a non-public address; the
+        outcome, and whether it was refused that way."""
+        url = claimed.url
+        if not self.allow_private and (address := await private_address(url)) is not None:
+            refusal = f"not sent: {private_refusal(url, address).message}"
+            return Outcome(status_code=None, error=refusal, delivered=False), True
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(secret, body),
-            "X-Apex-Alert": alert_id,
+            SIGNATURE_HEADER: sign(claimed.secret, claimed.body),
+            "X-Apex-Alert": claimed.key.alert_id,
         }
-        for attempt in range(1, self.max_attempts + 1):
-            status, error = None, None
-            address = None if self.allow_private else await private_address(url)
-            if address is not None:
-                error = f"not sent: {private_refusal(url, address).message}"
-            else:
-                try:
-                    response = await self._client.post(url, content=body, headers=headers)
-                    status = response.status_code
-                except httpx2.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-            delivered = status is not None and 200 <= status < 300
-            try:
-                await self.webhooks.record(
-                    webhook_id=webhook_id,
-                    alert_id=alert_id,
-                    attempt=attempt,
-                    status_code=status,
-                    error=error,
-                    delivered=delivered,
-                )
-            except IntegrityError:  # the webhook (or its owner) was deleted meanwhile
-                return
-            except SQLAlchemyError as exc:  # the attempt happened; only its record is lost
-                log.warning("webhook_attempt_not_recorded", webhook_id=webhook_id, error=repr(exc))
-            if delivered or address is not None:  # a refused address is not retried
-                return
-            if attempt < self.max_attempts:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-        log.warning("webhook_gave_up", webhook_id=webhook_id, alert_id=alert_id)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._client.post(url, content=claimed.body, headers=headers)
+        except httpx2.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            return Outcome(status_code=None, error=error, delivered=False), False
+        except TimeoutError:
+            error = f"TimeoutError: no answer within {self.timeout_s:g} s"
+            return Outcome(status_code=None, error=error, delivered=False), False
+        status = response.status_code
+        return Outcome(status_code=status, error=None, delivered=200 <= status < 300), False
 
     async def wait_idle(self, timeout_s: float) -> None:
-        """Until every delivery under way has finished (or `timeout_s` has passed)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        """Until every delivery under way here has finished (or `timeout_s` has passed)."""
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=timeout_s)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        """Stop sending; what is still owed stays owed, for the schedule of whichever process
+        runs next."""
+        for task in list(self._running.values()):
             task.cancel()
-        for task in list(self._tasks):
+        for task in list(self._running.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._client.aclose()

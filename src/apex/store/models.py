@@ -200,6 +200,34 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class OwedDelivery(Base):
+    """An alert still owed to one webhook: the number of its next attempt and when that is due.
+
+    Kept in the database, not in the delivering process, so that a retry survives the process:
+    whichever process runs the schedule sends what a stopped one left owed. A process claims an
+    attempt by moving `attempt` on (`UPDATE … WHERE attempt = n`); only the one whose update
+    changed the row sends attempt n, so no attempt is ever sent twice. The row goes once the
+    alert is delivered, refused, or out of attempts, and with its webhook or alert."""
+
+    __tablename__ = "webhook_owed_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_owed_deliveries_due", "due_at"),
+        Index("ix_webhook_owed_deliveries_alert", "alert_id"),
+    )
+
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[str] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+    """The exact JSON every attempt POSTs (and signs), as it was when the alert was raised."""
+    attempt: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class IngestionKey(Base):
     """A user's key for the OTLP receiver: only its SHA-256 and its first characters are kept."""
 

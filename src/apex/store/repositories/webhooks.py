@@ -1,4 +1,5 @@
-"""Webhooks and the record of every attempt to deliver an alert to one."""
+"""Webhooks and the record of every attempt to deliver an alert to one (written by
+`OwedDeliveryRepository.settle`)."""
 
 from __future__ import annotations
 
@@ -20,30 +21,6 @@ class WebhookRepository(OwnedRows[Webhook]):
         return await self._add(
             user_id, Webhook(user_id=user_id, url=url, secret=secret, created_at=utcnow())
         )
-
-    async def record(
-        self,
-        *,
-        webhook_id: str,
-        alert_id: str,
-        attempt: int,
-        status_code: int | None,
-        error: str | None,
-        delivered: bool,
-    ) -> None:
-        async with self.db.session() as session:
-            session.add(
-                WebhookDelivery(
-                    webhook_id=webhook_id,
-                    alert_id=alert_id,
-                    attempt=attempt,
-                    status_code=status_code,
-                    error=error[:500] if error else None,
-                    delivered=delivered,
-                    created_at=utcnow(),
-                )
-            )
-            await session.commit()
 
     async def deliveries(self, user_id: str, webhook_id: str) -> list[WebhookDelivery]:
         """The latest attempts to one of the owner's webhooks, newest first."""
