@@ -13,14 +13,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from alembic import command
 from sqlalchemy import inspect, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from apex.config import Settings
 from apex.monitoring.webhooks import WebhookSender
 from apex.store.database import Database, alembic_config
-from apex.store.models import OwedDelivery, WebhookDelivery
+from apex.store.models import Alert, OwedDelivery, WebhookDelivery
 from apex.store.repositories.alerts import AlertDraft, AlertRepository
 from apex.store.repositories.owed_deliveries import OwedDeliveryRepository
 from apex.store.repositories.users import UserRepository
@@ -242,3 +244,38 @@ async def test_the_owed_deliveries_migration_goes_down_and_up(database: Database
         up = await connection.run_sync(migrate, "upgrade", "head")
     assert "webhook_owed_deliveries" not in down and "webhook_deliveries" in down
     assert "webhook_owed_deliveries" in up
+
+
+async def test_an_alert_is_never_stored_without_what_its_webhooks_are_owed(
+    database: Database,
+) -> None:
+    """The alert and what each webhook is owed land in one transaction: a failure after the
+    owed rows were written leaves neither, and the next evaluation raises the alert whole."""
+    user = await UserRepository(database).create(
+        email=f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None
+    )
+    hook = await WebhookRepository(database).create(
+        user.id, url="https://example.com/hook", secret=SECRET
+    )
+    draft = AlertDraft(
+        kind="budget_threshold", cause_key="cause-1", scope={}, message="m", value_micros=1
+    )
+    owed = OwedDeliveryRepository(database)
+
+    async def owe_then_fail(session: AsyncSession, alert: Alert) -> None:
+        await owed.owe_in(session, user.id, alert.id, b"{}", due_at=utcnow())
+        raise RuntimeError("stopped between the alert and its webhooks")
+
+    with pytest.raises(RuntimeError):
+        await AlertRepository(database).raise_new(user.id, [draft], with_each=owe_then_fail)
+    async with database.session() as session:
+        assert (await session.scalars(select(Alert).where(Alert.user_id == user.id))).all() == []
+    assert await owed_rows(database) == []
+
+    async def owe(session: AsyncSession, alert: Alert) -> None:
+        await owed.owe_in(session, user.id, alert.id, b"{}", due_at=utcnow())
+
+    raised = await AlertRepository(database).raise_new(user.id, [draft], with_each=owe)
+    assert [(row.webhook_id, row.alert_id, row.attempt) for row in await owed_rows(database)] == [
+        (hook.id, raised[0].id, 1)
+    ]

@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from apex.analytics.filters import OWN_CALLS_FEATURE
 from apex.analytics.ledger import Ledger
 from apex.analytics.results import UsagePeriod
@@ -24,6 +26,7 @@ from apex.realtime.notices import Notices
 from apex.store.models import Alert
 from apex.store.repositories.alerts import AlertDraft, AlertRepository
 from apex.store.repositories.budgets import BudgetRepository
+from apex.store.repositories.owed_deliveries import OwedKey
 from apex.timestamps import format_timestamp
 
 # complete days looked back on: an upload of the past week's rows is still judged
@@ -109,9 +112,13 @@ class AlertEvaluator:
     async def evaluate(self, user_id: str, now: datetime | None = None) -> list[Alert]:
         """Raise what is new and deliver it; returns the alerts this call raised."""
         drafts = await self.findings(user_id, now or datetime.now(UTC))
-        raised = await self.alerts.raise_new(user_id, drafts)
+        owed: dict[str, list[OwedKey]] = {}
+
+        async def owe(session: AsyncSession, alert: Alert) -> None:
+            owed[alert.id] = await self.webhooks.owe_in(session, user_id, alert_view(alert))
+
+        raised = await self.alerts.raise_new(user_id, drafts, with_each=owe)
         for alert in raised:
-            view = alert_view(alert)
-            await self.notices.publish(user_id, {"type": "alert", "alert": view})
-            await self.webhooks.deliver(user_id, alert.id, view)
+            await self.notices.publish(user_id, {"type": "alert", "alert": alert_view(alert)})
+            self.webhooks.send_first(owed[alert.id])
         return raised

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from apex.config.logging import get_logger
 from apex.errors import BadRequest
@@ -149,11 +150,19 @@ class WebhookSender:
         )
         self._running: dict[OwedKey, asyncio.Task[None]] = {}
 
-    async def deliver(self, user_id: str, alert_id: str, alert: dict[str, Any]) -> None:
-        """Owe one alert to each of the owner's webhooks and send the first attempts (in the
-        background)."""
+    async def owe_in(
+        self, session: AsyncSession, user_id: str, alert: dict[str, Any]
+    ) -> list[OwedKey]:
+        """Owe one alert to each of the owner's webhooks, in the transaction that stores the
+        alert; `send_first` once it has committed."""
         body = json.dumps(alert, separators=(",", ":")).encode()
-        for key in await self.owed.owe(user_id, alert_id, body, due_at=utcnow() + self.claim_for):
+        return await self.owed.owe_in(
+            session, user_id, alert["id"], body, due_at=utcnow() + self.claim_for
+        )
+
+    def send_first(self, owed: list[OwedKey]) -> None:
+        """Send the first attempts of what was just owed (in the background)."""
+        for key in owed:
             self._start(key, 1)
 
     async def resume_due(self, now: datetime | None = None) -> int:

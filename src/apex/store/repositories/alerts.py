@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from apex.store.database import Database
 from apex.store.models import Alert
@@ -33,9 +35,17 @@ class AlertRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def raise_new(self, user_id: str, drafts: list[AlertDraft]) -> list[Alert]:
+    async def raise_new(
+        self,
+        user_id: str,
+        drafts: list[AlertDraft],
+        *,
+        with_each: Callable[[AsyncSession, Alert], Awaitable[None]] | None = None,
+    ) -> list[Alert]:
         """Store the drafts whose cause has no alert yet; returns those just raised. The unique
-        key decides a race between processes: the loser's insert fails and it raises nothing."""
+        key decides a race between processes: the loser's insert fails and it raises nothing.
+        `with_each` writes what goes with an alert (what its webhooks are owed) in the alert's
+        own transaction: an alert is never stored without it."""
         if not drafts:
             return []
         async with self.db.session() as session:
@@ -68,10 +78,13 @@ class AlertRepository:
             async with self.db.session() as session:
                 session.add(alert)
                 try:
-                    await session.commit()
+                    await session.flush()
                 except IntegrityError:
                     await session.rollback()
                     continue
+                if with_each is not None:
+                    await with_each(session, alert)
+                await session.commit()
             raised.append(alert)
         return raised
 

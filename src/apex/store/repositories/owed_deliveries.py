@@ -62,30 +62,38 @@ class OwedDeliveryRepository:
     async def owe(
         self, user_id: str, alert_id: str, body: bytes, *, due_at: datetime
     ) -> list[OwedKey]:
-        """Attempt 1 of the alert to each of the owner's webhooks, in one statement, so a
-        webhook added or deleted meanwhile is either owed the alert or not, never half."""
-        now = utcnow()
+        """Attempt 1 of the alert to each of the owner's webhooks (`owe_in`, committed)."""
         async with self.db.session() as session:
-            rows = await session.scalars(
-                insert(OwedDelivery)
-                .from_select(
-                    ["webhook_id", "alert_id", "body", "attempt", "due_at", "created_at"],
-                    select(
-                        Webhook.id,
-                        literal(alert_id),
-                        literal(body.decode()),
-                        literal(1),
-                        literal(due_at, OwedDelivery.due_at.type),
-                        literal(now, OwedDelivery.created_at.type),
-                    )
-                    .where(Webhook.user_id == user_id)
-                    .order_by(Webhook.created_at, Webhook.id),
-                )
-                .returning(OwedDelivery.webhook_id)
-            )
-            owed = [OwedKey(webhook_id, alert_id) for webhook_id in rows.all()]
+            owed = await self.owe_in(session, user_id, alert_id, body, due_at=due_at)
             await session.commit()
             return owed
+
+    @staticmethod
+    async def owe_in(
+        session: AsyncSession, user_id: str, alert_id: str, body: bytes, *, due_at: datetime
+    ) -> list[OwedKey]:
+        """Attempt 1 of the alert to each of the owner's webhooks, in one statement of the
+        caller's transaction (the alert's own), so a webhook added or deleted meanwhile is
+        either owed the alert or not, never half."""
+        now = utcnow()
+        rows = await session.scalars(
+            insert(OwedDelivery)
+            .from_select(
+                ["webhook_id", "alert_id", "body", "attempt", "due_at", "created_at"],
+                select(
+                    Webhook.id,
+                    literal(alert_id),
+                    literal(body.decode()),
+                    literal(1),
+                    literal(due_at, OwedDelivery.due_at.type),
+                    literal(now, OwedDelivery.created_at.type),
+                )
+                .where(Webhook.user_id == user_id)
+                .order_by(Webhook.created_at, Webhook.id),
+            )
+            .returning(OwedDelivery.webhook_id)
+        )
+        return [OwedKey(webhook_id, alert_id) for webhook_id in rows.all()]
 
     async def due(self, now: datetime, *, limit: int) -> list[DueDelivery]:
         """The deliveries whose next attempt is due, soonest first."""
