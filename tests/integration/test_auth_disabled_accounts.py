@@ -72,3 +72,25 @@ async def test_a_refresh_racing_the_disable_is_refused(server: LiveServer) -> No
         answer = await http.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
         assert answer.status_code == 403 and error_code(answer) == "account_disabled"
         assert set(answer.json()["error"]) == {"code", "message", "details"}
+
+
+async def test_a_login_racing_the_disable_leaves_no_sign_in(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disable lands after the login found the account enabled and before its sign-in
+    exists, so the disable does not list it: the login ends it itself and is refused."""
+    accounts = server.app.state.accounts
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        pair, login = await sign_up(http)
+        user_id = pair["user"]["id"]
+        await accounts.auth.revoke_sessions(await accounts.users.live_sign_in_ids(user_id), "test")
+        start = accounts.refresh_tokens.start
+
+        async def disabled_meanwhile(account_id: str) -> Any:
+            assert await accounts.disable(login["email"]) == 0  # nothing to end yet
+            return await start(account_id)
+
+        monkeypatch.setattr(accounts.refresh_tokens, "start", disabled_meanwhile)
+        refused = await http.post("/api/auth/login", json=login)
+        assert refused.status_code == 403 and error_code(refused) == "account_disabled"
+        assert await accounts.users.live_sign_in_ids(user_id) == []

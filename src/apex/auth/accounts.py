@@ -222,8 +222,15 @@ class AccountService:
         if user.disabled_at is not None:
             raise _disabled()
         refresh = await self.refresh_tokens.start(user.id)
+        # a disable that ran since the check listed the account's sign-ins before this one
+        # existed, so it did not end it: looked at again, the account is still enabled (then
+        # any later disable lists this sign-in), or this sign-in is ended here
+        current = await self.users.get(user.id)
+        if current is None or current.disabled_at is not None:
+            await self.auth.revoke_sessions([refresh.family_id], "disabled")
+            raise _disabled()
         access = self.access_tokens.issue(user.id, session_id=refresh.family_id)
-        return SignedIn(user=user, access=access, refresh_token=refresh.token)
+        return SignedIn(user=current, access=access, refresh_token=refresh.token)
 
 
 def _safe_name(raw: str | None) -> str | None:
