@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -15,15 +14,15 @@ from fastapi import FastAPI
 from apex.api.app import create_app
 from apex.config import Settings
 from apex.store.database import Database
+from tests.support.accounts import TEST_JWT_SECRET
 from tests.support.asgi import client_for
+from tests.support.ledgers import close_usage_ledger, open_usage_ledger
 from tests.support.llm_stubs import AnthropicStub, LlmStub, OpenAIStub
 from tests.support.oidc_provider import OidcTestProvider
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import PostgresServer, RedisServer, create_pg_database
 
 if TYPE_CHECKING:
     from tests.support.chdb_clickhouse import ChdbClickHouse
-
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="session")
@@ -38,16 +37,6 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer.start()
     yield server
     server.stop()
-
-
-async def create_pg_database(server: PostgresServer) -> str:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    connection = await asyncpg.connect(server.admin_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return server.url(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -111,17 +100,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.fspath)).parts
         for category in _CATEGORY_BY_DIR.intersection(parts):
             item.add_marker(getattr(pytest.mark, category))
-
-
-async def make_user(app: FastAPI, email: str | None = None) -> tuple[str, dict[str, str]]:
-    """A real account in the app's database and a real access token for it."""
-    from apex.store.repositories.users import UserRepository
-
-    user = await UserRepository(app.state.db).create(
-        email=email or f"{uuid.uuid4().hex[:12]}@example.com", password_hash=None, name=None
-    )
-    token = app.state.access_tokens.issue(user.id).token
-    return user.id, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")
@@ -194,25 +172,6 @@ def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClickH
     server = ChdbClickHouse(tmp_path_factory.mktemp("chdb"))
     yield server
     server.shutdown()
-
-
-def open_usage_ledger(engine: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """A fresh, empty usage ledger on `engine` (duckdb, or clickhouse through chDB)."""
-    from apex.analytics.ledger_clickhouse import ClickHouseLedger
-    from apex.analytics.ledger_duckdb import DuckDBLedger
-
-    if engine == "duckdb":
-        return DuckDBLedger(
-            tmp_path / f"ledger-{uuid.uuid4().hex[:8]}.duckdb", memory_limit_mb=256, threads=2
-        )
-    server = request.getfixturevalue("chdb_server")
-    return ClickHouseLedger(server, database=f"t_{uuid.uuid4().hex[:16]}")
-
-
-def close_usage_ledger(ledger) -> None:  # type: ignore[no-untyped-def]
-    if ledger.engine == "clickhouse":
-        ledger.drop()
-    ledger.close()
 
 
 @pytest.fixture(params=["duckdb", "clickhouse"])

@@ -42,7 +42,7 @@ def test_serve_is_ready_with_embedded_defaults(tmp_path: Path) -> None:
 def test_db_upgrade_on_postgres(tmp_path: Path, postgres_server) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from tests.conftest import create_pg_database
+    from tests.support.services import create_pg_database
 
     url = asyncio.run(create_pg_database(postgres_server))
     result = run_cli(

@@ -18,9 +18,9 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.conftest import TEST_JWT_SECRET, create_pg_database
+from tests.support.accounts import TEST_JWT_SECRET
 from tests.support.server import ServerProcess
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import PostgresServer, RedisServer, create_pg_database
 
 PASSWORD = "correct horse battery"
 CLOSE_TIMEOUT_S = 10.0

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from apex.store.database import Database
 from apex.store.models import Run
-from tests.faults.conftest import Cluster, Endpoint, get_run
+from tests.support.cluster import Endpoint
+from tests.support.fault_cluster import Cluster, get_run
 from tests.support.protocol_checks import check_run_stream
 from tests.support.run_harness import WsClient
 from tests.support.server import ServerProcess

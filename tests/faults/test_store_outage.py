@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET, create_pg_database
+from tests.support.accounts import TEST_JWT_SECRET
 from tests.support.server import ServerProcess
-from tests.support.services import PostgresServer
+from tests.support.services import PostgresServer, create_pg_database
 
 PASSWORD = "correct horse battery"
 RECOVERY_TIMEOUT_S = 30.0

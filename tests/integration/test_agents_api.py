@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.agent_harness import features_acted_on
 from tests.support.asgi import running_app
 from tests.support.llm_stubs import Failure, LlmStub, Structured, Text, ToolCalls, Usage

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from apex.store.models import RefreshFamily, RefreshToken, User
 from apex.store.types import utcnow
-from tests.conftest import TEST_JWT_SECRET, make_user
+from tests.support.accounts import TEST_JWT_SECRET, make_user
 from tests.support.asgi import client_for, running_app
 from tests.support.deployed import app, app_overrides, client, served  # noqa: F401 (fixtures)
 from tests.support.keys import write_key_files

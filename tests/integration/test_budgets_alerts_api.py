@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from apex.monitoring.budgets import MIN_ELAPSED, PROJECTION_ALERT_AFTER
 from apex.store.repositories.webhooks import WebhookRepository
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.alert_data import (
     expected_anomalies,
     midnight,

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.run_harness import wait_until_ended
 
 

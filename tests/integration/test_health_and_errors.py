@@ -75,7 +75,7 @@ async def test_ready_names_the_failed_dependency(make_settings, dependency: str)
 async def test_database_url_on_postgres_is_ready(
     make_settings, postgres_server, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import create_pg_database
+    from tests.support.services import create_pg_database
 
     url = await create_pg_database(postgres_server)
     response = await _ready(make_settings(database_url=url))

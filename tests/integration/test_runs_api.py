@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.protocol_checks import check_run_stream, event_types
 from tests.support.run_harness import http, live_server, new_user, parse_sse, wait_until_ended
 from tests.support.scripted_workflow import ScriptedWorkflow, Signal, Sleep, Think

@@ -3,7 +3,7 @@ without persistence), SSE with `Last-Event-ID` still ends with the final event."
 
 import redis.asyncio as aioredis
 
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.asgi import running_app
 from tests.support.run_harness import parse_sse, wait_until_ended
 from tests.support.services import RedisServer

@@ -19,9 +19,9 @@ from apex.store.database import Database
 from apex.store.repositories.runs import RunRepository
 from apex.store.repositories.threads import ThreadRepository
 from apex.store.repositories.users import UserRepository
-from tests.conftest import create_pg_database
 from tests.support.protocol_checks import check_run_stream, event_types
 from tests.support.scripted_workflow import Agent, Call, ScriptedWorkflow, sleeping_tool
+from tests.support.services import create_pg_database
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from apex.api.app import create_app
 from apex.config import Settings
 from apex.store import database
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.asgi import client_for
 from tests.support.run_harness import wait_until_ended
 from tests.support.scripted_workflow import Burst, ScriptedWorkflow, Think

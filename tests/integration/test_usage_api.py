@@ -15,8 +15,9 @@ import numpy
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import close_usage_ledger, make_user, open_usage_ledger
+from tests.support.accounts import make_user
 from tests.support.asgi import running_app
+from tests.support.ledgers import close_usage_ledger, open_usage_ledger
 from tests.support.usage_files import make_usage_csv
 
 

@@ -17,7 +17,7 @@ from apex.analytics.importers.base import UnreadableFile
 from apex.analytics.ingest import UsageImporter
 from apex.analytics.ledger_duckdb import DuckDBLedger
 from apex.analytics.pricing import PriceCatalog
-from tests.conftest import make_user
+from tests.support.accounts import make_user
 from tests.support.usage_files import import_bytes
 
 DEPTH = 100_000

@@ -10,7 +10,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import TEST_JWT_SECRET
+from tests.support.accounts import TEST_JWT_SECRET
 from tests.support.run_harness import LiveServer, live_server, new_user
 from tests.support.scripted_workflow import ScriptedWorkflow
 

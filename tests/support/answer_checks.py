@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from apex.analytics.ledger import SqlLedger
-from tests.conftest import close_usage_ledger, open_usage_ledger
 from tests.support.agent_harness import RunRecord
 from tests.support.answer_cases import (
     CASES,
@@ -33,6 +32,7 @@ from tests.support.answer_cases import (
     iso,
 )
 from tests.support.answer_rows import AnswerData, UsageRow, answer_data, load_answer_data
+from tests.support.ledgers import close_usage_ledger, open_usage_ledger
 
 MARKDOWN = ("**", "#", "|", "`")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")

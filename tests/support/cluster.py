@@ -14,9 +14,9 @@ import pytest
 from apex.api.app import create_app
 from apex.store.database import Database
 from apex.store.models import Run
-from tests.conftest import TEST_JWT_SECRET, create_pg_database, make_user
+from tests.support.accounts import TEST_JWT_SECRET, make_user
 from tests.support.server import ServerProcess
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import PostgresServer, RedisServer, create_pg_database
 
 
 def shared_env(postgres_server: PostgresServer, redis_server: RedisServer) -> dict[str, str]:

@@ -26,6 +26,7 @@ from apex.cli import server_options
 from apex.config import Settings
 from apex.execution.state import TERMINAL_STATES
 from apex.execution.workflow import Workflow
+from tests.support.accounts import make_user
 from tests.support.services import free_port
 
 FINAL = "final"
@@ -69,8 +70,6 @@ async def live_server(
 
 async def new_user(server: LiveServer) -> tuple[str, str]:
     """A real account and a real access token for it (through the suite's `make_user`)."""
-    from tests.conftest import make_user
-
     user_id, headers = await make_user(server.app)
     return user_id, headers["Authorization"].removeprefix("Bearer ")
 

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -354,3 +355,16 @@ class RedisServer:
     def stop(self) -> None:
         self._end()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def create_pg_database(server: PostgresServer) -> str:
+    """A new, empty database on `server`; its URL."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    connection = await asyncpg.connect(server.admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return server.url(name)
