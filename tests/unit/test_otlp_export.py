@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import zlib
 
 import pyarrow as pa
 import pytest
 from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans as encode_json
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as encode_proto
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from apex.analytics.importers.detect import read_batches
+from apex.analytics.importers.otlp import ATTRIBUTES
 from apex.analytics.importers.otlp_export import (
     JSON,
     PROTOBUF,
@@ -84,6 +88,56 @@ def test_protobuf_json_and_an_uploaded_file_give_the_same_rows() -> None:
         "overloaded",
         "msg_1",
     )
+
+
+def varied_spans(seed: int, count: int) -> list[ReadableSpan]:
+    """Spans whose mapped attributes take every kind of value the SDK sends (text, blank text,
+    whole numbers, fractions, booleans, lists), under and over the resource's, in any order."""
+    rng = random.Random(seed)
+    names = [name for names in ATTRIBUTES.values() for name in names] + ["http.method"]
+    values: list[AttributeValue] = ["gpt-4o", "", " padded ", "12", 0, 120, -3, 2**62, 0.25, 1e20]
+    values += [True, False, ["a", "b"], [], [True], [1.5, 2.5]]
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({rng.choice(names): rng.choice(values) for _ in range(3)})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests")
+    for i in range(count):
+        attributes: dict[str, AttributeValue] = {
+            rng.choice(names): rng.choice(values) for _ in range(rng.randrange(9))
+        }
+        if rng.random() < 0.8:
+            attributes["gen_ai.request.model"] = rng.choice(["gpt-4o", "o4-mini", ""])
+        with tracer.start_as_current_span(f"span {i}", attributes=attributes) as span:
+            if rng.random() < 0.3:
+                span.set_status(Status(StatusCode.ERROR, rng.choice(["", "overloaded"])))
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_varied_spans_read_the_same_from_protobuf_and_from_json(
+    seed: int,
+) -> None:
+    spans = varied_spans(seed, 300)
+    from_proto = read_export(encode_proto(spans).SerializeToString(), PROTOBUF)
+    from_json = read_export(encode_json(spans).to_json().encode(), JSON)
+    assert from_proto.table.num_rows > 100
+    assert from_proto.table.column_names == from_json.table.column_names
+    assert from_proto.table.equals(from_json.table)
+    assert (from_proto.skipped, from_proto.rejected) == (from_json.skipped, from_json.rejected)
+
+
+def test_a_span_without_an_id_has_no_request_id() -> None:
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.start_time_unix_nano = 1_765_000_000_000_000_000
+    span.attributes.add(key="gen_ai.request.model").value.string_value = "gpt-4o"
+    batch = read_export(request.SerializeToString(), PROTOBUF)
+    assert batch.table.num_rows == 1
+    assert "request_id" not in batch.table.column_names
+    assert batch.table.column("timestamp").to_pylist() == ["1765000000000000000"]
 
 
 @pytest.mark.parametrize(

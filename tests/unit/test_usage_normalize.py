@@ -370,3 +370,41 @@ def test_values_lose_surrounding_whitespace_and_blank_ones_count_as_missing(
     assert rows.column("model").to_pylist() == ["gpt-4o"] * 5
     assert sorted(rows.column("feature").to_pylist()) == ["", "", "", "search", "search"]
     assert rows.column("input_tokens").to_pylist() == [10] * 5
+
+
+# where the unit read from a number's size changes, doubles stop being exact, 64 bits end, and
+# the ledger's range (2000 to 2099, in nanoseconds) starts and ends
+_EPOCH_EDGES = (10**11, 10**14, 2**53, 10**17, 2**63, 946_684_800 * 10**9, 4_102_444_800 * 10**9)
+_WHOLE_EPOCHS = [str(edge + step) for edge in _EPOCH_EDGES for step in (-1, 0, 1)] + [
+    "0",
+    "1714557600",
+    "0001714557600",
+    "1714557600123",
+    "1714557600123456",
+    "1714557600123456789",
+    "99999999999999999999",
+]
+
+
+@pytest.mark.parametrize("whole", _WHOLE_EPOCHS)
+def test_a_whole_epoch_number_reads_as_the_same_number_with_a_fraction_does(
+    normalizer: Normalizer, whole: str
+) -> None:
+    """Whole numbers take a shorter way than numbers with a fraction (no 38-digit decimals):
+    the same instant, or the same refusal, either way; as the start and as the end."""
+    result = run(
+        normalizer,
+        [
+            {"timestamp": whole, "end_time": whole, "model": "gpt-4o"},
+            {"timestamp": f"{whole}.0", "end_time": f"{whole}.0", "model": "gpt-4o"},
+        ],
+    )
+    if result.errors:
+        assert [(e.line, e.message.split(", got")[0]) for e in result.errors] == [
+            (2, "timestamp: out of range (2000 to 2099)"),
+            (3, "timestamp: out of range (2000 to 2099)"),
+        ]
+    else:
+        stamps = result.rows.column("timestamp").to_pylist()
+        assert len(stamps) == 2 and stamps[0] == stamps[1]
+        assert result.rows.column("latency_ms").to_pylist() == [0.0, 0.0]

@@ -14,6 +14,7 @@ which only ever receive finished rows.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,8 +54,15 @@ CREATE MACRO apex_epoch_micros(n) AS CAST(floor(CASE
     WHEN abs(n) < 1e14 THEN n * 1000
     WHEN abs(n) < 1e17 THEN n
     ELSE n / 1000 END) AS BIGINT);
+CREATE MACRO apex_epoch_whole_micros(n) AS CAST(floor(CASE
+    WHEN abs(n) < 1e11 THEN CAST(n * 1000000 AS DOUBLE)
+    WHEN abs(n) < 1e14 THEN CAST(n * 1000 AS DOUBLE)
+    WHEN abs(n) < 1e17 THEN CAST(n AS DOUBLE)
+    ELSE CAST(n AS DOUBLE) / 1000.0 END) AS BIGINT);
 CREATE MACRO apex_ts(v) AS CASE
     WHEN v IS NULL THEN NULL
+    WHEN regexp_full_match(v, '[0-9]{1,19}') AND TRY_CAST(v AS BIGINT) IS NOT NULL
+        THEN make_timestamp(apex_epoch_whole_micros(TRY_CAST(v AS BIGINT)))
     WHEN regexp_full_match(v, '-?[0-9]{1,20}(\.[0-9]{1,9})?')
         THEN make_timestamp(apex_epoch_micros(CAST(v AS DECIMAL(38, 9))))
     ELSE coalesce(
@@ -353,9 +361,6 @@ WITH parsed AS (
 )
 """
 
-_RAW_PAIRS = "SELECT DISTINCT coalesce(provider, ''), coalesce(model, '') FROM raw_batch"
-_TYPED_PAIRS = "SELECT DISTINCT provider, model FROM typed_batch"
-
 
 @dataclass(slots=True)
 class RejectedRow:
@@ -412,9 +417,11 @@ class Normalizer:
 
     def normalize(self, raw: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
         """Parse and validate `raw` (text columns + `_line`), then price and key the good rows."""
-        return self._run(
-            "raw_batch", _with_all_fields(raw), _RAW_PAIRS, _PARSE_CTES, tenant_id, upload_id
+        source = _with_all_fields(raw)
+        pairs = _distinct_pairs(
+            _or_empty(source.column("provider")), _or_empty(source.column("model"))
         )
+        return self._run("raw_batch", source, pairs, _PARSE_CTES, tenant_id, upload_id)
 
     def finish_typed(self, typed: pa.Table, *, tenant_id: str, upload_id: str) -> NormalizedBatch:
         """Rows that are typed already (the demo generator): only price and key them."""
@@ -422,33 +429,39 @@ class Normalizer:
             typed = typed.append_column(
                 "cache_write_input_tokens", pa.array([0] * typed.num_rows, pa.int64())
             )
-        return self._run("typed_batch", typed, _TYPED_PAIRS, _TYPED_CTE, tenant_id, upload_id)
+        pairs = _distinct_pairs(typed.column("provider"), typed.column("model"))
+        return self._run("typed_batch", typed, pairs, _TYPED_CTE, tenant_id, upload_id)
 
     def _run(
-        self, name: str, source: pa.Table, pairs_sql: str, ctes: str, tenant_id: str, upload_id: str
+        self,
+        name: str,
+        source: pa.Table,
+        pairs: list[tuple[str, str]],
+        ctes: str,
+        tenant_id: str,
+        upload_id: str,
     ) -> NormalizedBatch:
+        resolved, whole_picodollars = self._resolution_table(pairs)
         self._db.register(name, source)
+        self._db.register("resolved", resolved)
         try:
-            pairs = self._db.execute(pairs_sql).fetchall()
-            resolved = self._resolution_table(pairs)
-            whole_picodollars = pc.sum(
-                pc.and_(resolved.column("priced"), pc.is_null(resolved.column("input_pico")))
-            ).as_py() in (0, None)
-            self._db.register("resolved", resolved)
-            try:
-                table = self._db.sql(
-                    ctes + _FINISH_SELECTS[whole_picodollars],
-                    params={"tenant_id": tenant_id, "upload_id": upload_id},
-                ).to_arrow_table()
-            finally:
-                self._db.unregister("resolved")
+            # One plan, not two: a relation (`sql()`) binds the statement for its schema and
+            # then plans it again to run it, and planning is most of a small batch's cost.
+            self._db.execute(
+                ctes + _FINISH_SELECTS[whole_picodollars],
+                {"tenant_id": tenant_id, "upload_id": upload_id},
+            )
+            _allow_arrow_copy()
+            table = self._db.to_arrow_table()
         finally:
+            self._db.unregister("resolved")
             self._db.unregister(name)
         return _split(table)
 
-    def _resolution_table(self, pairs: list[tuple[str, str]]) -> pa.Table:
+    def _resolution_table(self, pairs: list[tuple[str, str]]) -> tuple[pa.Table, bool]:
         """One row per price band of each (provider, model) of the batch: the rows join the
-        band their input size falls in (an unknown model has one band, unpriced)."""
+        band their input size falls in (an unknown model has one band, unpriced). And whether
+        every priced band has whole-picodollar prices (the batch is costed in integers)."""
         columns: dict[str, list[object]] = {
             name: []
             for name in (
@@ -500,8 +513,12 @@ class Normalizer:
                         per_token(value) if value is not None else None
                     )
                     columns[f"{name}_pico"].append(picos[name] if exact else None)
+        whole_picodollars = all(
+            pico is not None or not priced
+            for priced, pico in zip(columns["priced"], columns["input_pico"], strict=True)
+        )
         decimal = pa.decimal128(38, 18)
-        return pa.table(
+        table = pa.table(
             {
                 "provider_raw": pa.array(columns["provider_raw"], pa.string()),
                 "model": pa.array(columns["model"], pa.string()),
@@ -519,14 +536,42 @@ class Normalizer:
                 },
             }
         )
+        return table, whole_picodollars
+
+
+def _allow_arrow_copy() -> None:
+    """`Normalizer._run` reads its result as Arrow from a DB-API result, which DuckDB warns
+    copies the rows once more: a copy costs less than the second plan of the statement that a
+    relation (`sql()`) makes to give the same table. Set before each read (setting it again
+    replaces it), as a test runner restores the warning filters around each test phase."""
+    warnings.filterwarnings(
+        "ignore",
+        message="Arrow output on a DB-API result",
+        category=UserWarning,
+        module=r"apex\.analytics\.normalize",
+    )
+
+
+def _or_empty(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.fill_null(text, "") if text.null_count else text
+
+
+def _distinct_pairs(providers: pa.ChunkedArray, models: pa.ChunkedArray) -> list[tuple[str, str]]:
+    """The (provider, model) pairs of a batch, each once: grouped in Arrow, without a
+    statement to plan."""
+    groups = pa.table({"provider": providers, "model": models}).group_by(["provider", "model"])
+    keys = groups.aggregate([])
+    return list(
+        zip(keys.column("provider").to_pylist(), keys.column("model").to_pylist(), strict=True)
+    )
 
 
 def _split(table: pa.Table) -> NormalizedBatch:
     """Good rows in ledger column order; the bad ones counted and the first few described."""
-    bad_mask = pc.is_valid(table.column(ERROR))
-    rejected = pc.sum(bad_mask).as_py() or 0
+    rejected = table.num_rows - table.column(ERROR).null_count
     errors: list[RejectedRow] = []
     if rejected:
+        bad_mask = pc.is_valid(table.column(ERROR))
         bad = table.filter(bad_mask).select([LINE, ERROR]).sort_by(LINE)
         head = bad.slice(0, MAX_REPORTED_ERRORS).to_pylist()
         errors = [RejectedRow(int(row[LINE]), str(row[ERROR])) for row in head]
@@ -563,26 +608,36 @@ def _clean_edges(text: pa.StringArray) -> bool:
 def _field(text: pa.StringArray) -> pa.StringArray:
     """The text without surrounding whitespace, NULL when empty: what every importer's empty
     cell, missing key or blank value means. Values that need no trimming (almost all) are not
-    copied: the result shares their buffers with a validity bitmap of its own."""
+    copied: the result shares their buffers with a validity bitmap of its own.
+
+    The checks read the offsets and validity with numpy rather than with Arrow kernels: a
+    kernel releases the GIL and must take it back, which on a busy server (the OTLP receiver
+    decoding exports in other threads) can cost far more than the kernel itself."""
     if not _clean_edges(text):
         text = pc.utf8_trim_whitespace(text)
-    keep = pc.fill_null(pc.greater(pc.binary_length(text), 0), False)
-    if text.null_count == 0 and pc.all(keep).as_py():
+    if not len(text):
         return text
-    if not pc.any(keep).as_py():
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1]
+    keep = offsets[1:] > offsets[:-1]
+    if text.null_count:
+        bits = np.unpackbits(np.frombuffer(text.buffers()[0], np.uint8), bitorder="little")
+        keep &= bits[text.offset : text.offset + len(text)].astype(bool)
+    elif keep.all():
+        return text
+    if not keep.any():
         return pa.nulls(len(text), pa.string())
-    if keep.offset:
-        return pc.if_else(keep, text, pa.scalar(None, pa.string()))
-    offsets = text.buffers()[1].slice(text.offset * 4, (len(text) + 1) * 4)
+    validity = pa.py_buffer(np.packbits(keep, bitorder="little"))
+    offsets_buffer = text.buffers()[1].slice(text.offset * 4, (len(text) + 1) * 4)
     return pa.Array.from_buffers(
-        pa.string(), len(text), [keep.buffers()[1], offsets, text.buffers()[2]]
+        pa.string(), len(text), [validity, offsets_buffer, text.buffers()[2]]
     )
 
 
 def _with_all_fields(raw: pa.Table) -> pa.Table:
     """Every field as text without surrounding whitespace, NULL when empty or missing, so one
     statement serves every file. Arrow trims several times faster than SQL's trim()."""
-    columns = {LINE: raw.column(LINE).cast(pa.int64())}
+    line = raw.column(LINE)
+    columns = {LINE: line if line.type == pa.int64() else line.cast(pa.int64())}
     for name in RAW_FIELDS:
         if name in raw.column_names:
             column = raw.column(name)

@@ -41,7 +41,7 @@ class RawBatch:
 
 def joined(batches: Iterable[RawBatch], rows: int) -> Iterator[RawBatch]:
     """Batches of at least `rows` rows (but the last), joined without copying: the normalizer
-    pays about 40 ms of planning per batch, while readers keep their byte chunks small to bound
+    pays about 20–30 ms of planning per batch, while readers keep their byte chunks small to bound
     their own memory (a CSV or JSON Lines chunk holds 10k to 100k rows)."""
     tables: list[pa.Table] = []
     count = rejected = skipped = 0
