@@ -41,6 +41,7 @@ async def cluster(
     tmp_path: Path, postgres_server, redis_server, make_settings
 ) -> AsyncIterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
     url = await create_pg_database(postgres_server)
+    prefix = f"e2e{uuid.uuid4().hex[:12]}"  # keys of its own in the session's Redis
     started: list[ServerProcess] = []
 
     async def start(name: str, **env: str) -> ServerProcess:
@@ -49,6 +50,7 @@ async def cluster(
             env={
                 "APEX_DATABASE_URL": url,
                 "APEX_REDIS_URL": redis_server.url,
+                "APEX_REDIS_KEY_PREFIX": prefix,
                 "APEX_JWT_SECRET": TEST_JWT_SECRET,
                 **env,
             },
@@ -59,7 +61,9 @@ async def cluster(
 
     async def user() -> tuple[str, str]:
         """An account in the shared database, with a token both processes accept."""
-        app = create_app(make_settings(database_url=url, redis_url=redis_server.url))
+        app = create_app(
+            make_settings(database_url=url, redis_url=redis_server.url, redis_key_prefix=prefix)
+        )
         async with app.router.lifespan_context(app):
             user_id, headers = await make_user(app)
         return user_id, headers["Authorization"].removeprefix("Bearer ")
