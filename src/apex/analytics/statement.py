@@ -92,13 +92,12 @@ class Binder:
     """Numbered placeholders for the values of a statement written in Python: each call keeps
     a value and returns where it goes; `statement` pairs the text with the values it uses."""
 
-    def __init__(self, engine: Engine, prefix: str = "v") -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._prefix = prefix
         self._values: dict[str, Value] = {}
 
     def __call__(self, value: Value) -> str:
-        name = f"{self._prefix}{len(self._values)}"
+        name = f"v{len(self._values)}"
         self._values[name] = value
         return placeholder(self.engine, name, value)
 
