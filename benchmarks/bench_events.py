@@ -64,8 +64,8 @@ from apex.config import load_settings  # noqa: E402
 from apex.execution.workflow import WorkflowContext, WorkflowOutcome  # noqa: E402
 from apex.realtime.events import EventDraft, EventType, RunEvent  # noqa: E402
 from apex.realtime.memory import InProcessEventBus  # noqa: E402
-from tests.conftest import TEST_JWT_SECRET, create_pg_database, make_user  # noqa: E402
-from tests.support.services import free_port  # noqa: E402
+from tests.support.accounts import TEST_JWT_SECRET, make_user  # noqa: E402
+from tests.support.services import create_pg_database, free_port  # noqa: E402
 
 CONNECTIONS_PER_USER = 10
 WARM_UP_SEQ = 3

@@ -50,6 +50,9 @@ MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
 CLOSE_TIMEOUT_S = 20.0
 
+_shutting: set[asyncio.Task[None]] = set()
+"""Connections being closed from the bus side (a slow consumer, a revoked token)."""
+
 
 def _now() -> str:
     return format_timestamp(datetime.now(UTC))
@@ -152,7 +155,9 @@ class LiveConnection:
     def _begin_close(self, code: int, reason: str) -> None:
         if not self._closing:
             self._closing = True
-            asyncio.get_running_loop().create_task(self.shut(code, reason))
+            task = asyncio.get_running_loop().create_task(self.shut(code, reason))
+            _shutting.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(_shutting.discard)
 
     async def shut(self, code: int, reason: str) -> None:
         """Stop writing, send the close frame (bounded wait: the client may not be reading)."""

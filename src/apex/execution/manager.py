@@ -30,6 +30,7 @@ from prometheus_client import Counter, Gauge
 from apex.config import Settings
 from apex.config.logging import bind_context, get_logger
 from apex.errors import ApexError, BadRequest, NotFound, RateLimited, ServiceUnavailable
+from apex.execution import collector
 from apex.execution.context import UserExecutionContext
 from apex.execution.dispatcher import ToolDispatcher
 from apex.execution.emitter import RunBrackets, RunEmitter
@@ -162,6 +163,7 @@ class RunManager:
 
         A run already storing its answer is let finish: it is moments from `completed`."""
         self._closing = True
+        collector.release()
         for loop in self._loops:
             loop.cancel()
         tasks = [live.task for live in self._live.values() if live.task is not None]
@@ -211,6 +213,7 @@ class RunManager:
         """Persist the run (pending) and the user's message (and, with `new_thread_title`, the
         thread `ctx.thread_id`), schedule it, return its id."""
         self._admit(ctx.user_id)
+        collector.run_starting()
         if not await self._slots.admit(ctx.user_id, ctx.run_id, self._allowed_per_user):
             raise self._too_many_runs()
         try:
