@@ -199,9 +199,13 @@ async def test_two_processes_send_each_due_attempt_once(database_url: str) -> No
         ]
         try:
             user_id, alert_ids, hook_id = await planted_alerts(stores[0], receiver.url, 20)
-            for alert_id in alert_ids:
-                body = json.dumps({"id": alert_id}).encode()
-                await senders[0].owed.owe(user_id, alert_id, body, due_at=utcnow())
+            async with stores[0].session() as session:
+                for alert_id in alert_ids:
+                    body = json.dumps({"id": alert_id}).encode()
+                    await OwedDeliveryRepository.owe_in(
+                        session, user_id, alert_id, body, due_at=utcnow()
+                    )
+                await session.commit()
             async with asyncio.timeout(60):
                 while len(receiver.requests) < 3 * len(alert_ids):
                     await asyncio.gather(*(sender.resume_due() for sender in senders))

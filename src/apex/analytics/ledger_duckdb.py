@@ -30,6 +30,7 @@ from pyarrow import ipc
 
 from apex.analytics import rollups
 from apex.analytics.answers import AnswerStore
+from apex.analytics.duckdb_arrow import arrow_result
 from apex.analytics.ledger import SqlLedger
 from apex.analytics.ledger_core import Row
 from apex.analytics.memory_gate import MemoryGate, ResultT
@@ -109,9 +110,7 @@ class DuckDBLedger(SqlLedger):
 
     def _arrow(self, statement: Statement) -> pa.Table:
         return self._statement(
-            lambda cursor: cursor.sql(
-                statement.sql, params=statement.values("duckdb") or None
-            ).to_arrow_table()
+            lambda cursor: arrow_result(cursor, statement.sql, statement.values("duckdb"))
         )
 
     def _rows_over(self, statement: Statement, tables: dict[str, pa.Table]) -> list[Row]:

@@ -14,7 +14,6 @@ which only ever receive finished rows.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from apex.analytics.duckdb_arrow import arrow_result
 from apex.analytics.pricing import MAX_INPUT, MIN_INPUT, ModelPrice, normalize_provider
 from apex.analytics.schema import (
     COLUMN_NAMES,
@@ -445,14 +445,12 @@ class Normalizer:
         self._db.register(name, source)
         self._db.register("resolved", resolved)
         try:
-            # One plan, not two: a relation (`sql()`) binds the statement for its schema and
-            # then plans it again to run it, and planning is most of a small batch's cost.
-            self._db.execute(
+            # planned once (duckdb_arrow.py): planning is most of a small batch's cost
+            table = arrow_result(
+                self._db,
                 ctes + _FINISH_SELECTS[whole_picodollars],
                 {"tenant_id": tenant_id, "upload_id": upload_id},
             )
-            _allow_arrow_copy()
-            table = self._db.to_arrow_table()
         finally:
             self._db.unregister("resolved")
             self._db.unregister(name)
@@ -537,19 +535,6 @@ class Normalizer:
             }
         )
         return table, whole_picodollars
-
-
-def _allow_arrow_copy() -> None:
-    """`Normalizer._run` reads its result as Arrow from a DB-API result, which DuckDB warns
-    copies the rows once more: a copy costs less than the second plan of the statement that a
-    relation (`sql()`) makes to give the same table. Set before each read (setting it again
-    replaces it), as a test runner restores the warning filters around each test phase."""
-    warnings.filterwarnings(
-        "ignore",
-        message="Arrow output on a DB-API result",
-        category=UserWarning,
-        module=r"apex\.analytics\.normalize",
-    )
 
 
 def _or_empty(text: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -112,13 +112,15 @@ class AlertEvaluator:
     async def evaluate(self, user_id: str, now: datetime | None = None) -> list[Alert]:
         """Raise what is new and deliver it; returns the alerts this call raised."""
         drafts = await self.findings(user_id, now or datetime.now(UTC))
+        views: dict[str, dict[str, Any]] = {}
         owed: dict[str, list[OwedKey]] = {}
 
         async def owe(session: AsyncSession, alert: Alert) -> None:
-            owed[alert.id] = await self.webhooks.owe_in(session, user_id, alert_view(alert))
+            views[alert.id] = alert_view(alert)
+            owed[alert.id] = await self.webhooks.owe_in(session, user_id, views[alert.id])
 
         raised = await self.alerts.raise_new(user_id, drafts, with_each=owe)
         for alert in raised:
-            await self.notices.publish(user_id, {"type": "alert", "alert": alert_view(alert)})
+            await self.notices.publish(user_id, {"type": "alert", "alert": views[alert.id]})
             self.webhooks.send_first(owed[alert.id])
         return raised

@@ -59,15 +59,6 @@ class OwedDeliveryRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def owe(
-        self, user_id: str, alert_id: str, body: bytes, *, due_at: datetime
-    ) -> list[OwedKey]:
-        """Attempt 1 of the alert to each of the owner's webhooks (`owe_in`, committed)."""
-        async with self.db.session() as session:
-            owed = await self.owe_in(session, user_id, alert_id, body, due_at=due_at)
-            await session.commit()
-            return owed
-
     @staticmethod
     async def owe_in(
         session: AsyncSession, user_id: str, alert_id: str, body: bytes, *, due_at: datetime
