@@ -9,7 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from apex.store.database import Database
 from tests.support.accounts import TEST_JWT_SECRET
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresServer, create_pg_database
@@ -93,3 +95,26 @@ def test_a_stopped_database_is_a_503_with_retry_after_and_recovery_is_automatic(
         "start run": 202,
     }
     assert "Traceback" not in Path(served.log_path).read_text()
+
+
+async def test_pooled_connections_a_restart_closed_are_replaced_before_use(
+    fault_postgres: PostgresServer,
+) -> None:
+    database = Database(await create_pg_database(fault_postgres))
+    try:
+        await database.upgrade()
+
+        async def one_session() -> int:
+            async with database.session() as session:
+                value = await session.scalar(text("SELECT 1"))
+                await asyncio.sleep(0.05)  # the sessions overlap: the pool keeps several
+                return int(value)
+
+        assert await asyncio.gather(*(one_session() for _ in range(5))) == [1] * 5
+        assert database.engine.pool.checkedin() == 5
+        fault_postgres.halt()
+        fault_postgres.resume()
+        await asyncio.sleep(0.2)  # the driver reads each connection's close
+        assert await asyncio.gather(*(one_session() for _ in range(5))) == [1] * 5
+    finally:
+        await database.dispose()

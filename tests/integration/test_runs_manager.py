@@ -43,6 +43,7 @@ class Harness:
     bus: EventBus
     db: Database
     events: dict[str, list[RunEvent]] = field(default_factory=dict)
+    arrivals: list[RunEvent] = field(default_factory=list)  # every user's, in order
 
     async def user(self) -> str:
         user = await UserRepository(self.db).create(
@@ -51,6 +52,7 @@ class Harness:
 
         def record(event: RunEvent) -> None:
             self.events.setdefault(event.run_id, []).append(event)
+            self.arrivals.append(event)
 
         await self.bus.subscribe(user.id, record)
         return user.id
@@ -400,3 +402,91 @@ async def test_runs_stopped_before_their_task_began_still_end(harness) -> None: 
     for run_id in shut:
         check_run_stream(await h.final(run_id), run_id=run_id, user_id=user_id, state="failed")
         assert await h.state(user_id, run_id) == "failed"
+
+
+async def test_runs_created_together_are_each_stored_and_a_foreign_thread_fails_alone(
+    harness, database
+) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([]))
+    owner, stranger = await h.user(), await h.user()
+    kept = await ThreadRepository(database).create(owner, "kept")
+    foreign = await ThreadRepository(database).create(stranger, "theirs")
+    runs = RunRepository(database)
+
+    def create(user_id: str, thread_id: str, title: str | None) -> Any:
+        return runs.create(
+            run_id=new_id(),
+            user_id=user_id,
+            thread_id=thread_id,
+            text=f"question in {title or thread_id}",
+            worker_id="w",
+            new_thread_title=title,
+        )
+
+    new_threads = [new_id() for _ in range(5)]
+    results = await asyncio.gather(
+        *(create(owner, thread_id, f"new {i}") for i, thread_id in enumerate(new_threads)),
+        create(owner, kept.id, None),
+        create(owner, kept.id, None),
+        create(owner, foreign.id, None),
+        return_exceptions=True,
+    )
+    assert results[:7] == [None] * 7
+    assert isinstance(results[7], NotFound) and results[7].code == "thread_not_found"
+    for i, thread_id in enumerate(new_threads):
+        thread = await ThreadRepository(database).get(owner, thread_id)
+        assert (thread.title, thread.message_count) == (f"new {i}", 1)
+        messages = (await h.manager.messages.list(owner, thread_id, limit=10)).items
+        assert [(m.role, m.text) for m in messages] == [("user", f"question in new {i}")]
+    assert (await ThreadRepository(database).get(owner, kept.id)).message_count == 2
+    assert (await ThreadRepository(database).get(stranger, foreign.id)).message_count == 0
+    assert len((await h.manager.messages.list(stranger, foreign.id, limit=10)).items) == 0
+
+
+async def test_a_started_run_goes_on_once_no_run_is_starting_or_its_wait_ends(harness) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([Think("working")]))
+    first_user, second_user = await h.user(), await h.user()
+    h.manager.starts.max_wait_s = 30.0
+    stored = asyncio.Event()
+    create = h.manager.runs.create
+
+    async def slow_create(**values: Any) -> None:
+        if values["user_id"] == second_user:
+            await stored.wait()
+        await create(**values)
+
+    h.manager.runs.create = slow_create  # type: ignore[method-assign]
+    first = await h.submit(first_user)
+    second = asyncio.create_task(h.submit(second_user))
+    await asyncio.sleep(0.5)
+    assert [event.seq for event in h.events[first]] == [1]  # waits while the second starts
+    stored.set()
+    second_id = await second
+    await h.final(first)
+    await h.final(second_id)
+    seen = [(event.run_id, event.seq) for event in h.arrivals]
+    assert seen.index((second_id, 1)) < seen.index((first, 2))
+
+    h.manager.starts.max_wait_s = 0.2
+    stored.clear()
+    third = await h.submit(first_user)
+    stuck = asyncio.create_task(h.submit(second_user))
+    await h.final(third)  # the wait ends on its own
+    assert not stuck.done()
+    stored.set()
+    await h.final(await stuck)
+
+
+async def test_a_run_queued_behind_its_users_limit_does_not_hold_up_other_runs(harness) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([Sleep(1.0)]), max_runs_per_user=1)
+    h.manager.starts.max_wait_s = 30.0
+    busy, other = await h.user(), await h.user()
+    running = await h.submit(busy)
+    queued = await h.submit(busy)
+    await asyncio.sleep(0.2)
+    assert [event.seq for event in h.events[running]] == [1]
+    assert queued not in h.events  # waits for its user's slot
+    started = asyncio.get_running_loop().time()
+    await h.final(await h.submit(other), timeout=5.0)
+    assert asyncio.get_running_loop().time() - started < 2.5
+    await h.final(queued)

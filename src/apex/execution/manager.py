@@ -35,6 +35,7 @@ from apex.execution.context import UserExecutionContext
 from apex.execution.dispatcher import ToolDispatcher
 from apex.execution.emitter import RunBrackets, RunEmitter
 from apex.execution.slots import RunSlots
+from apex.execution.start_priority import StartPriority
 from apex.execution.state import LIVE_STATES, IllegalRunTransition, RunState, RunTracker
 from apex.execution.store_retry import retry_store
 from apex.execution.workflow import ThreadMessage, Workflow, WorkflowContext, WorkflowOutcome
@@ -140,6 +141,8 @@ class RunManager:
         )
         self._live: dict[str, _LiveRun] = {}
         self._per_user: Tally[str] = Tally()
+        self.starts = StartPriority()
+        """Runs that have shown their first event let the runs still starting go first."""
         self._loops: list[asyncio.Task[None]] = []
         self._recording: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -214,19 +217,24 @@ class RunManager:
         thread `ctx.thread_id`), schedule it, return its id."""
         self._admit(ctx.user_id)
         collector.run_starting()
-        if not await self._slots.admit(ctx.user_id, ctx.run_id, self._allowed_per_user):
-            raise self._too_many_runs()
+        self.starts.starting(ctx.run_id)
         try:
-            await self.runs.create(
-                run_id=ctx.run_id,
-                user_id=ctx.user_id,
-                thread_id=ctx.thread_id,
-                text=text,
-                worker_id=self.worker_id,
-                new_thread_title=new_thread_title,
-            )
+            if not await self._slots.admit(ctx.user_id, ctx.run_id, self._allowed_per_user):
+                raise self._too_many_runs()
+            try:
+                await self.runs.create(
+                    run_id=ctx.run_id,
+                    user_id=ctx.user_id,
+                    thread_id=ctx.thread_id,
+                    text=text,
+                    worker_id=self.worker_id,
+                    new_thread_title=new_thread_title,
+                )
+            except BaseException:
+                await self._slots.dismiss(ctx.run_id)
+                raise
         except BaseException:
-            await self._slots.dismiss(ctx.run_id)
+            self.starts.started(ctx.run_id)
             raise
         live = _LiveRun(ctx, text, RunEmitter(ctx, self.bus, task=text))
         live.emitter.before_final = lambda: self._release(live)
@@ -304,8 +312,12 @@ class RunManager:
         try:
             if live.stop_reason:
                 raise asyncio.CancelledError
+            if not self._slots.opens_at_once(ctx.user_id):
+                self.starts.started(ctx.run_id)  # queued: its own user's runs go first
             # the first event goes out before the state writes: a client waits for nothing
             async with self._slots.hold(ctx.user_id, ctx.run_id, live.emitter.start_supervisor):
+                self.starts.started(ctx.run_id)
+                await self.starts.after_starts()
                 await self._advance(live, RunState.STARTING)
                 await self._advance(live, RunState.RUNNING)
                 outcome = await self._run_workflow(live)
@@ -476,6 +488,7 @@ class RunManager:
         await self._record_final(emitter.ctx, final)
 
     def _forget(self, live: _LiveRun) -> None:
+        self.starts.started(live.ctx.run_id)
         if self._live.pop(live.ctx.run_id, None) is not None:
             RUNS_LIVE.dec()
             self._uncount(live)

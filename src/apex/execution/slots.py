@@ -70,6 +70,12 @@ class RunSlots:
         with contextlib.suppress(Exception):  # an unreleased admission expires with its lease
             await self._bus.dismiss_run(user_id, run_id)
 
+    def opens_at_once(self, user_id: str) -> bool:
+        """Would a run of `user_id` entering `hold` now open without waiting for this process's
+        slots? (A shared slot held by another process can still make it wait.)"""
+        entry = self._users.get(user_id)
+        return not self._total.locked() and (entry is None or not entry.semaphore.locked())
+
     @asynccontextmanager
     async def hold(self, user_id: str, run_id: str, opening: Opening) -> AsyncIterator[None]:
         """Wait for the run's slots, take its first step (`opening`, its first event) and hold

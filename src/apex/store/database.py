@@ -13,7 +13,7 @@ from typing import TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import AdaptedConnection, Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -81,6 +81,18 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def _refuse_closed_connection(
+    dbapi_connection: AdaptedConnection, _record: object, _proxy: object
+) -> None:
+    """A pooled connection the server has closed (it restarted, or ended the session) is
+    replaced before use. The driver learns of the close as it happens, so this asks it instead
+    of the server: SQLAlchemy's own pre-ping costs three round trips on asyncpg (begin, ping,
+    roll back) for every session, and took a one-statement session from 0.95 to 1.6 ms. A close
+    not seen yet fails the statement, which invalidates the pool and answers like an outage."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")
+
+
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -106,10 +118,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
-        kwargs: dict[str, object] = {"pool_pre_ping": True}
+        kwargs: dict[str, object] = {}
         if self.dialect == "postgresql":
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "postgresql":
+            event.listen(self.engine.sync_engine, "checkout", _refuse_closed_connection)
         self._turns: asyncio.Lock | None = None
         self._holding: contextvars.ContextVar[bool] = contextvars.ContextVar(
             f"apex-db-turn-{id(self)}", default=False

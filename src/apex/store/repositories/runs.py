@@ -8,17 +8,20 @@ The rules of which change is legal live in apex.execution.state; this module onl
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
+from apex.ids import new_id
 from apex.store.database import Database
-from apex.store.models import Run, Thread
+from apex.store.models import Message, Run, Thread
 from apex.store.repositories.messages import stage_message
-from apex.store.repositories.threads import normalize_title, owned_thread
+from apex.store.repositories.threads import no_such_thread, normalize_title
+from apex.store.types import utcnow
 from apex.tasks import complete_despite_cancel
 
 
@@ -35,7 +38,7 @@ class NewRun:
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._waiting: list[tuple[NewRun, asyncio.Future[Run]]] = []
+        self._waiting: list[tuple[NewRun, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def create(
@@ -47,7 +50,7 @@ class RunRepository:
         text: str,
         worker_id: str,
         new_thread_title: str | None = None,
-    ) -> Run:
+    ) -> None:
         """The run (pending) and the user's message, in one transaction; 404 for a foreign thread.
 
         With `new_thread_title`, thread `thread_id` is created in the same transaction. Runs
@@ -55,64 +58,107 @@ class RunRepository:
         transaction (a group commit): a crowd starting runs at once waits for a few writes, not
         for one write each, before its runs can start."""
         new = NewRun(run_id, user_id, thread_id, text, worker_id, new_thread_title)
-        future: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((new, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_waiting(), name="apex-run-creations")
-        return await complete_despite_cancel(future)
+        await complete_despite_cancel(future)
 
     async def _write_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                for (_new, future), run in zip(
-                    batch, await self._create([new for new, _future in batch]), strict=True
-                ):
-                    future.set_result(run)
-                continue
+                await self._create([new for new, _future in batch])
             except Exception as exc:
                 if len(batch) == 1:
                     batch[0][1].set_exception(exc)
                     continue
+            else:
+                for _new, future in batch:
+                    future.set_result(None)
+                continue
             for new, future in batch:  # one bad request must not fail the others: each alone
                 try:
-                    future.set_result((await self._create([new]))[0])
+                    await self._create([new])
                 except Exception as exc:
                     future.set_exception(exc)
-
-    async def _create(self, batch: list[NewRun]) -> list[Run]:
-        async with self.db.session() as session:
-            threads: list[Thread] = []
-            for new in batch:
-                if new.new_thread_title is None:
-                    threads.append(await owned_thread(session, new.user_id, new.thread_id))
                 else:
-                    threads.append(
-                        Thread(
-                            id=new.thread_id,
-                            user_id=new.user_id,
-                            title=normalize_title(new.new_thread_title),
-                            message_count=0,
-                        )
-                    )
-                    session.add(threads[-1])
-            await session.flush()  # new threads before the rows that refer to them
-            runs: list[Run] = []
-            for new, thread in zip(batch, threads, strict=True):
-                runs.append(
-                    Run(
-                        id=new.run_id,
-                        user_id=new.user_id,
-                        thread_id=thread.id,
-                        text=new.text,
-                        state="pending",
-                        worker_id=new.worker_id,
+                    future.set_result(None)
+
+    async def _create(self, batch: list[NewRun]) -> None:
+        """Insert the batch's rows with one statement per table (not one per object): the
+        writes of a crowd's runs are what its first events wait for."""
+        now = utcnow()
+        new_threads = [
+            (new, new.new_thread_title) for new in batch if new.new_thread_title is not None
+        ]
+        added_to = Counter(new.thread_id for new in batch if new.new_thread_title is None)
+        async with self.db.session() as session:
+            if added_to:
+                rows = await session.execute(
+                    select(Thread.id, Thread.user_id).where(
+                        Thread.id.in_(list(added_to)), Thread.deleted_at.is_(None)
                     )
                 )
-                session.add(runs[-1])
-                stage_message(session, thread, role="user", text=new.text, run_id=new.run_id)
+                owned = {(thread_id, user_id) for thread_id, user_id in rows}
+                if any(
+                    (new.thread_id, new.user_id) not in owned
+                    for new in batch
+                    if new.new_thread_title is None
+                ):
+                    raise no_such_thread()
+            if new_threads:
+                await session.execute(
+                    insert(Thread),
+                    [
+                        {
+                            "id": new.thread_id,
+                            "user_id": new.user_id,
+                            "title": normalize_title(title),
+                            "message_count": 1,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for new, title in new_threads
+                    ],
+                )
+            for thread_id, added in added_to.items():
+                await session.execute(
+                    update(Thread)
+                    .where(Thread.id == thread_id)
+                    .values(message_count=Thread.message_count + added, updated_at=now)
+                )
+            await session.execute(
+                insert(Run),
+                [
+                    {
+                        "id": new.run_id,
+                        "user_id": new.user_id,
+                        "thread_id": new.thread_id,
+                        "text": new.text,
+                        "state": "pending",
+                        "worker_id": new.worker_id,
+                        "created_at": now,
+                    }
+                    for new in batch
+                ],
+            )
+            await session.execute(
+                insert(Message),
+                [
+                    {
+                        "id": new_id(),
+                        "thread_id": new.thread_id,
+                        "user_id": new.user_id,
+                        "role": "user",
+                        "text": new.text,
+                        "run_id": new.run_id,
+                        "created_at": now,
+                    }
+                    for new in batch
+                ],
+            )
             await session.commit()
-            return runs
 
     async def get(self, user_id: str, run_id: str) -> Run | None:
         async with self.db.session() as session:

@@ -37,8 +37,12 @@ async def owned_thread(session: AsyncSession, user_id: str, thread_id: str) -> T
         )
     )
     if thread is None:
-        raise NotFound("No such thread.", code="thread_not_found")
+        raise no_such_thread()
     return thread
+
+
+def no_such_thread() -> NotFound:
+    return NotFound("No such thread.", code="thread_not_found")
 
 
 class ThreadRepository:
