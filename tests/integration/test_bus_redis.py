@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from apex.realtime.events import EventDraft, EventType, RunEvent
+from apex.realtime.redis_batch import ScriptBatch
 from apex.realtime.redis_streams import RedisEventBus
 from tests.support.services import RedisServer, free_port
 
@@ -106,3 +107,34 @@ async def test_a_bus_starts_while_redis_is_down(make_bus) -> None:  # type: igno
     )
     await bus.start()
     await bus.close()
+
+
+async def test_lua_calls_made_together_go_in_one_pipeline(redis_server: RedisServer) -> None:
+    client = aioredis.Redis.from_url(redis_server.url)
+    pipelines: list[int] = []
+    pipeline = client.pipeline
+
+    def counted(*args: object, **kwargs: object) -> object:
+        pipelines.append(1)
+        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    client.pipeline = counted  # type: ignore[method-assign]
+    batch = ScriptBatch(client)
+    try:
+        echo = "return ARGV[1]"
+        replies = await asyncio.gather(
+            *(batch.call(echo, [], [str(i)]) for i in range(20)),
+            batch.call("return redis.error_reply('refused')", [], []),
+            return_exceptions=True,
+        )
+        assert replies[:20] == [str(i).encode() for i in range(20)]
+        assert "refused" in str(replies[20])
+        assert len(pipelines) == 1
+        first = asyncio.create_task(batch.call(echo, [], ["a"]))
+        await asyncio.sleep(0.01)
+        later = await asyncio.gather(*(batch.call(echo, [], [str(i)]) for i in range(5)))
+        assert (await first, later) == (b"a", [str(i).encode() for i in range(5)])
+        assert len(pipelines) == 3
+    finally:
+        await batch.close()
+        await client.aclose()
