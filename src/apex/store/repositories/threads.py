@@ -42,6 +42,7 @@ async def owned_thread(session: AsyncSession, user_id: str, thread_id: str) -> T
 
 
 def no_such_thread() -> NotFound:
+    """Missing and foreign threads get the same answer: a thread id never reveals that it exists."""
     return NotFound("No such thread.", code="thread_not_found")
 
 
