@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_unawaited: set[asyncio.Task[Any]] = set()
+
+
+def in_background(operation: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Run `operation` on the running loop with nobody awaiting it, referenced until it ends:
+    the loop keeps only a weak reference to a task, so one nobody holds can vanish mid-way."""
+    task = asyncio.get_running_loop().create_task(operation)
+    _unawaited.add(task)
+    task.add_done_callback(_unawaited.discard)
+    return task
 
 
 async def complete_despite_cancel(operation: Awaitable[T]) -> T:

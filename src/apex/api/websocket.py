@@ -41,6 +41,7 @@ from apex.ids import new_id
 from apex.realtime.bus import EventBus, Subscription
 from apex.realtime.delivery import OrderedFeed
 from apex.realtime.events import RunEvent, dumps
+from apex.tasks import in_background
 from apex.timestamps import format_timestamp
 
 log = get_logger(__name__)
@@ -49,9 +50,6 @@ router = APIRouter()
 MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
 CLOSE_TIMEOUT_S = 20.0
-
-_shutting: set[asyncio.Task[None]] = set()
-"""Connections being closed from the bus side (a slow consumer, a revoked token)."""
 
 
 def _now() -> str:
@@ -155,9 +153,7 @@ class LiveConnection:
     def _begin_close(self, code: int, reason: str) -> None:
         if not self._closing:
             self._closing = True
-            task = asyncio.get_running_loop().create_task(self.shut(code, reason))
-            _shutting.add(task)  # the loop keeps only a weak reference
-            task.add_done_callback(_shutting.discard)
+            in_background(self.shut(code, reason))
 
     async def shut(self, code: int, reason: str) -> None:
         """Stop writing, send the close frame (bounded wait: the client may not be reading)."""

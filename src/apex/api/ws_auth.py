@@ -8,7 +8,6 @@ accepted first so the client sees the close code rather than a bare HTTP 403.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -18,6 +17,7 @@ from apex.auth.principal import Principal
 from apex.auth.service import AuthService
 from apex.config.logging import get_logger
 from apex.errors import ApexError
+from apex.tasks import in_background
 
 log = get_logger(__name__)
 
@@ -82,17 +82,10 @@ class AuthenticatedSocket(Protocol):
     async def shut(self, code: int, reason: str) -> None: ...
 
 
-_closing: set[asyncio.Task[None]] = set()
-
-
 def close_revoked(sockets: Iterable[AuthenticatedSocket], auth: AuthService) -> None:
     """Close with 1008 every socket whose token, sign-in or account is now revoked: a revoked
     credential stops working on an open connection as at once as on the next request. Runs
     whenever this process learns of a revocation (its own, or another process's)."""
     for socket in sockets:
         if auth.is_revoked(socket.principal):
-            task = asyncio.get_running_loop().create_task(
-                socket.shut(POLICY_VIOLATION, TOKEN_REVOKED)
-            )
-            _closing.add(task)
-            task.add_done_callback(_closing.discard)
+            in_background(socket.shut(POLICY_VIOLATION, TOKEN_REVOKED))
