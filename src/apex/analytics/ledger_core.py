@@ -167,14 +167,14 @@ class LedgerCore:
         )
 
     def _rollup_requests(self, tenant_id: str) -> int:
-        """The tenant's row count, asked by every read with percentiles: kept in the answer
-        store until the tenant's rows change."""
-        statement = Statement.of(
-            "SELECT sum(requests) FROM usage_hourly WHERE tenant_id = $tenant_id",
-            {"tenant_id": tenant_id},
+        return as_int(
+            self._rows(
+                Statement.of(
+                    "SELECT sum(requests) FROM usage_hourly WHERE tenant_id = $tenant_id",
+                    {"tenant_id": tenant_id},
+                )
+            )[0][0]
         )
-        rows = self._stored(tenant_id, statement, lambda: self._rows(statement), False)
-        return as_int(rows[0][0])
 
     def _rollup_query(
         self, query: q.LedgerQuery, tenant_id: str, period: UsagePeriod | None, where: UsageFilter
