@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from apex.realtime.bus import NoFreeSlot
+from apex.realtime.bus import Admission, NoFreeSlot
 from apex.realtime.events import EventDraft, EventType, RunEvent
 from apex.realtime.redis_streams import RedisEventBus
 from tests.support.services import RedisServer
@@ -198,3 +198,49 @@ async def test_admissions_are_counted_across_processes_and_dismissed(make_bus) -
     assert not await process_a.admit_run(user_id, "r3", 2)
     await process_b.dismiss_run(user_id, "r2")
     assert await process_a.admit_run(user_id, "r3", 2)
+
+
+async def test_an_admission_takes_a_free_run_slot_in_the_same_call(make_bus) -> None:  # type: ignore[no-untyped-def]
+    process_a, process_b = make_bus(), make_bus()
+    await process_a.start()
+    await process_b.start()
+    user_id = uuid.uuid4().hex
+    assert await process_a.admit_run(user_id, "r1", 3, slot_limit=1) is Admission.HOLDS_SLOT
+    assert not await process_b.claim_run_slot(user_id, "r2", 1), "r1 holds the one slot"
+    assert await process_b.admit_run(user_id, "r2", 3, slot_limit=1) is Admission.ADMITTED
+    assert await process_b.admit_run(user_id, "r3", 3) is Admission.ADMITTED
+    assert await process_a.admit_run(user_id, "r4", 3, slot_limit=1) is Admission.REFUSED
+    assert await process_b.claim_run_slot(user_id, "r5", 2), "a refused run takes no slot"
+    await process_a.release_run_slot(user_id, "r1")
+    assert await process_b.claim_run_slot(user_id, "r2", 2)
+    assert not await process_b.claim_run_slot(user_id, "r3", 2)
+
+
+async def test_a_runs_first_event_reaches_this_processes_subscribers_before_redis_answers(
+    make_bus, own_redis: RedisServer
+) -> None:  # type: ignore[no-untyped-def]
+    """It can only be numbered 1; any later event waits for Redis to number it."""
+    bus = make_bus()
+    await bus.start()
+    user_id = uuid.uuid4().hex
+    seen: list[RunEvent] = []
+    await bus.subscribe(user_id, seen.append)
+    admin = aioredis.Redis.from_url(own_redis.url)
+    try:
+        await admin.execute_command("CLIENT", "PAUSE", 8_000, "WRITE")  # scripts wait
+        first = asyncio.create_task(bus.publish(draft("r1", user_id, 0), first=True))
+        later = asyncio.create_task(bus.publish(draft("r2", user_id, 0)))
+        async with asyncio.timeout(2):
+            while not seen:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert [(e.run_id, e.seq) for e in seen] == [("r1", 1)]
+        assert not first.done() and not later.done()
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+    assert (await first).seq == 1 and (await later).seq == 1
+    assert [e.event_id for e in await bus.replay("r1")] == [seen[0].event_id]
+    await until(lambda: len(seen) == 2)
+    await asyncio.sleep(0.2)
+    assert [(e.run_id, e.seq) for e in seen] == [("r1", 1), ("r2", 1)], "no echo delivered twice"

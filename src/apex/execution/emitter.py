@@ -147,7 +147,9 @@ class RunEmitter:
             before = self.brackets.started
             self.brackets.observe(kind, agent_name, payload, time.time())
             try:
-                event = await self.bus.publish(draft, floor=self.last_seq, slot_limit=slot_limit)
+                event = await self.bus.publish(
+                    draft, floor=self.last_seq, slot_limit=slot_limit, first=not before
+                )
             except NoFreeSlot:
                 self.brackets.started = before
                 raise

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from apex.config.logging import get_logger
-from apex.realtime.bus import EventBus, NoFreeSlot
+from apex.realtime.bus import Admission, EventBus, NoFreeSlot
 
 log = get_logger(__name__)
 
@@ -50,20 +50,34 @@ class RunSlots:
     async def admit(self, user_id: str, run_id: str, allowed: int) -> bool:
         """Count a new run among its user's `allowed` runs in progress or waiting, across the
         processes sharing the bus (the caller has checked this process's own count); False
-        when the user has that many already. A bus that does not answer admits it."""
+        when the user has that many already. A bus that does not answer admits it.
+
+        A run that would open at once here also takes its user's shared slot in the same
+        round trip when one is free: its first event then has nothing left to claim, so this
+        process's sockets get it without waiting for Redis."""
         if self._bus is None:
             return True
         try:
-            if not await self._bus.admit_run(user_id, run_id, allowed):
-                return False
+            admission = await self._bus.admit_run(
+                user_id,
+                run_id,
+                allowed,
+                slot_limit=self.per_user if self.opens_at_once(user_id) else None,
+            )
         except Exception as exc:
             log.warning("run_admission_unshared", run_id=run_id, error=repr(exc))
             return True
+        if admission is Admission.REFUSED:
+            return False
         self.admitted[run_id] = user_id
+        if admission is Admission.HOLDS_SLOT:
+            self.claimed[run_id] = user_id
         return True
 
     async def dismiss(self, run_id: str) -> None:
-        """The run has ended (or was never created): it no longer counts for its user."""
+        """The run has ended (or was never created): it no longer counts for its user, nor
+        holds a shared slot."""
+        await self._release(run_id)
         user_id = self.admitted.pop(run_id, None)
         if user_id is None or self._bus is None:
             return
@@ -79,9 +93,10 @@ class RunSlots:
     @asynccontextmanager
     async def hold(self, user_id: str, run_id: str, opening: Opening) -> AsyncIterator[None]:
         """Wait for the run's slots, take its first step (`opening`, its first event) and hold
-        them while the body executes. On a shared bus the first event normally carries the
-        claim of the user's shared slot (one round trip for both); when none is free, or this
-        process has no global slot free, the run waits as described above and then opens."""
+        them while the body executes. On a shared bus the user's shared slot normally came
+        with the run's admission, or else is claimed by its first event (one round trip for
+        both); when none is free, or this process has no global slot free, the run waits as
+        described above and then opens."""
         entry = self._users.get(user_id)
         if entry is None:
             entry = self._users[user_id] = _UserSlots(asyncio.Semaphore(self.per_user))
@@ -104,7 +119,7 @@ class RunSlots:
     async def _open(self, user_id: str, run_id: str, opening: Opening) -> None:
         """Take a global slot (and the shared one) and run `opening`; on return the global slot
         is held, on an exception it is not."""
-        if self._bus is not None and not self._total.locked():
+        if run_id not in self.claimed and self._bus is not None and not self._total.locked():
             await self._total.acquire()  # free: taken without waiting
             try:
                 await opening(self.per_user)
@@ -117,7 +132,8 @@ class RunSlots:
             else:
                 self.claimed[run_id] = user_id
                 return
-        await self._claim(user_id, run_id)
+        if run_id not in self.claimed:  # else its shared slot came with its admission
+            await self._claim(user_id, run_id)
         await self._total.acquire()
         try:
             await opening(None)

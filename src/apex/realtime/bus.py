@@ -9,6 +9,7 @@ Events are routed by user: a subscriber only ever receives its own user's events
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from enum import IntEnum
 from typing import Protocol
 
 from apex.config.logging import get_logger
@@ -38,6 +39,15 @@ class NoFreeSlot(Exception):
     """A run's first event was not published: all of its user's run slots are taken."""
 
 
+class Admission(IntEnum):
+    """What counting a new run among its user's admitted runs gave (true when admitted)."""
+
+    REFUSED = 0
+    ADMITTED = 1
+    HOLDS_SLOT = 2
+    """Admitted, and one of the user's run slots was free and is now the run's."""
+
+
 class Subscription:
     """A live subscription; `close()` stops delivery and is safe to call twice."""
 
@@ -62,7 +72,12 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
     async def publish(
-        self, draft: EventDraft, *, floor: int = 0, slot_limit: int | None = None
+        self,
+        draft: EventDraft,
+        *,
+        floor: int = 0,
+        slot_limit: int | None = None,
+        first: bool = False,
     ) -> RunEvent:
         """Number, store and fan out one event; RunEndedError after the run's final event.
 
@@ -70,7 +85,8 @@ class EventBus(Protocol):
         above it even if the bus lost the run's state (a Redis restart without persistence).
         With `slot_limit` (a shared bus, the run's first event), the event goes out only if
         fewer than `slot_limit` runs of the user hold a slot, and the run then holds one: the
-        claim and the first event take one round trip. NoFreeSlot when none was free."""
+        claim and the first event take one round trip. NoFreeSlot when none was free.
+        `first` says the event is the run's first."""
         ...
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
@@ -112,10 +128,14 @@ class EventBus(Protocol):
         """Keep the slots of this process's executing runs (`run_id → user_id`) alive."""
         ...
 
-    async def admit_run(self, user_id: str, run_id: str, limit: int) -> bool:
+    async def admit_run(
+        self, user_id: str, run_id: str, limit: int, *, slot_limit: int | None = None
+    ) -> Admission:
         """Count the run among the user's `limit` admitted runs (executing or waiting) across
-        every process sharing the bus; False when there are `limit` already (True when not
-        shared: the process's own count is then the only one)."""
+        every process sharing the bus; REFUSED when there are `limit` already (ADMITTED when
+        not shared: the process's own count is then the only one). With `slot_limit`, an
+        admitted run also takes one of the user's `slot_limit` run slots if one is free, in the
+        same round trip (HOLDS_SLOT)."""
         ...
 
     async def dismiss_run(self, user_id: str, run_id: str) -> None: ...

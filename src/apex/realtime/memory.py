@@ -16,6 +16,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from apex.realtime.bus import (
+    Admission,
     CancelHandler,
     EventSink,
     Fanout,
@@ -57,9 +58,15 @@ class InProcessEventBus:
         return self._live.get(run_id) or self._ended.get(run_id)
 
     async def publish(
-        self, draft: EventDraft, *, floor: int = 0, slot_limit: int | None = None
+        self,
+        draft: EventDraft,
+        *,
+        floor: int = 0,
+        slot_limit: int | None = None,
+        first: bool = False,
     ) -> RunEvent:
-        """`slot_limit` is not checked: this bus is one process's, whose own limit applies."""
+        """`slot_limit` is not checked: this bus is one process's, whose own limit applies.
+        Every event reaches the subscribers before this returns, the first as the others."""
         run_id = draft.run_id
         run_log = self._live.get(run_id)
         if run_log is None:
@@ -127,8 +134,10 @@ class InProcessEventBus:
     async def renew_run_slots(self, held: dict[str, str]) -> None:
         return None
 
-    async def admit_run(self, user_id: str, run_id: str, limit: int) -> bool:
-        return True
+    async def admit_run(
+        self, user_id: str, run_id: str, limit: int, *, slot_limit: int | None = None
+    ) -> Admission:
+        return Admission.ADMITTED
 
     async def dismiss_run(self, user_id: str, run_id: str) -> None:
         return None

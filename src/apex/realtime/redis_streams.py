@@ -10,7 +10,9 @@ a sorted set, timed by the Redis clock so hosts need not agree on the time.
 
 The process that publishes an event hands it to its own subscribers at once (as the in-process
 bus does) and skips its echo from pub/sub: the run's own sockets never wait behind the shared
-listener, which matters when one process carries many busy runs.
+listener, which matters when one process carries many busy runs. A run's first event, whose
+user's run slot came with its admission, can only be numbered 1: those subscribers get it
+before Redis has even answered.
 
 Faults. Pub/sub is lossy: when Redis drops the subscriber (a restart, or its output-buffer limit
 when this process reads too slowly) the connection re-subscribes and then backfills every run it
@@ -38,6 +40,7 @@ from redis.exceptions import RedisError
 
 from apex.config.logging import get_logger
 from apex.realtime.bus import (
+    Admission,
     CancelHandler,
     EventSink,
     Fanout,
@@ -63,19 +66,30 @@ FOLLOWED_MAX = 100_000
 SLOTS_FULL = -2
 OUTAGES = (RedisError, OSError)
 
+# A user's run slots and admitted runs are sorted sets of run ids scored by the end of their
+# lease (Redis clock), so the places of a process that died free themselves. `take_place` keeps
+# `member` among at most `limit` places of `key` (false when all are taken by others).
+_TAKE_PLACE = """
+local function take_place(key, member, limit, lease, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if not redis.call('ZSCORE', key, member) and redis.call('ZCARD', key) >= limit then
+    return false
+  end
+  redis.call('ZADD', key, now + lease, member)
+  redis.call('EXPIRE', key, 2 * lease)
+  return true
+end
+"""
+
 # KEYS: stream, meta[, the user's run slots]. ARGV: head, tail, maxlen, ttl, is_final, channel,
 # floor[, run id, slot limit, slot lease (s)]. With the slots key, the event is the run's first
 # and goes out only if one of its user's run slots is free, taken in the same call (-2: none free).
-_PUBLISH = """
+_PUBLISH = (
+    _TAKE_PLACE
+    + """
 if redis.call('HGET', KEYS[2], 'final') == '1' then return -1 end
-if KEYS[3] then
-  local now = tonumber(redis.call('TIME')[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if not redis.call('ZSCORE', KEYS[3], ARGV[8])
-      and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[9]) then return -2 end
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[10]), ARGV[8])
-  redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[10]))
-end
+if KEYS[3] and not take_place(KEYS[3], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]),
+    tonumber(redis.call('TIME')[1])) then return -2 end
 local seq = math.max(tonumber(redis.call('HGET', KEYS[2], 'seq') or '0'), tonumber(ARGV[7])) + 1
 redis.call('HSET', KEYS[2], 'seq', seq)
 if ARGV[5] == '1' then redis.call('HSET', KEYS[2], 'final', '1') end
@@ -86,6 +100,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[6], wire)
 return seq
 """
+)
 
 # An event numbered while Redis was away. KEYS: stream, meta. ARGV: wire, seq, maxlen, ttl,
 # is_final, channel. 0 = already stored (its first attempt did land), -1 = the run has ended.
@@ -123,18 +138,29 @@ if now - since < tonumber(ARGV[1]) then return false end
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
 """
 
-# KEYS: a user's run slots (or admitted runs). ARGV: run id, limit, lease (s). Scores are lease
-# ends (Redis clock), so the slots of a process that died free themselves.
-_CLAIM_SLOT = """
+# KEYS: a user's run slots. ARGV: run id, limit, lease (s). 1 = taken (or held already), 0 = none.
+_CLAIM_SLOT = (
+    _TAKE_PLACE
+    + """
 local now = tonumber(redis.call('TIME')[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-  redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
-  return 1
-end
-return 0
+return take_place(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), now) and 1 or 0
 """
+)
+
+# KEYS: a user's admitted runs[, their run slots]. ARGV: run id, admitted limit, lease (s)[, slot
+# limit]. 0 = refused; 1 = admitted; 2 = admitted and holding one of the user's run slots, taken
+# in the same call when one is free (so the run's first event need not claim it).
+_ADMIT = (
+    _TAKE_PLACE
+    + """
+local now = tonumber(redis.call('TIME')[1])
+if not take_place(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), now) then return 0 end
+if KEYS[2] and take_place(KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[3]), now) then
+  return 2
+end
+return 1
+"""
+)
 
 # KEYS: a user's run slots (or admitted runs). ARGV: run id, lease (s).
 _RENEW_SLOT = """
@@ -259,14 +285,28 @@ class RedisEventBus:
         await self._liveness.aclose()
 
     async def publish(
-        self, draft: EventDraft, *, floor: int = 0, slot_limit: int | None = None
+        self,
+        draft: EventDraft,
+        *,
+        floor: int = 0,
+        slot_limit: int | None = None,
+        first: bool = False,
     ) -> RunEvent:
         """Completes even if the caller is cancelled meanwhile (the cancellation is re-raised
         after): an event is never half-sent, and the next one cannot overtake it. When Redis does
         not answer, the event is numbered here and waits in the outbox (and a slot asked for is
-        not taken: the process's own limit applies)."""
+        not taken: the process's own limit applies).
+
+        A run's first event with no slot to claim can only be numbered 1, so this process's own
+        subscribers get it before the write's round trip: under a crowd of runs starting at once
+        that round trip waits behind everyone else's work on the event loop."""
         parts = draft.wire_parts()
         self._expect_echo(draft)
+        early = (
+            self._deliver_here(draft.numbered(1, parts))
+            if first and floor == 0 and slot_limit is None
+            else None
+        )
         if not self._outbox.holds(draft.run_id):
             keys = [self._stream_key(draft.run_id), self._meta_key(draft.run_id)]
             args: list[object] = [
@@ -292,12 +332,17 @@ class RedisEventBus:
                     raise NoFreeSlot(draft.run_id)
                 if seq < 0:
                     raise RunEndedError(f"Run {draft.run_id} has already ended.")
+                if early is not None and early.seq == seq:
+                    return early
                 return self._deliver_here(draft.numbered(seq, parts))
         seq = max(floor, self._outbox.last_seq(draft.run_id)) + 1
-        event = draft.numbered(seq, parts)
+        if early is not None and early.seq == seq:
+            event = early
+        else:
+            event = self._deliver_here(draft.numbered(seq, parts))
         self._outbox.put(event)
         self._outbox_ready.set()
-        return self._deliver_here(event)
+        return event
 
     def _expect_echo(self, draft: EventDraft) -> None:
         """Mark the event as delivered here, so its echo from pub/sub is skipped."""
@@ -535,12 +580,14 @@ class RedisEventBus:
     async def renew_run_slots(self, held: dict[str, str]) -> None:
         await self._renew(self._slots_key, held)
 
-    async def admit_run(self, user_id: str, run_id: str, limit: int) -> bool:
-        return bool(
-            await self._batch.call(
-                _CLAIM_SLOT, [self._admitted_key(user_id)], [run_id, limit, self._slot_lease_s]
-            )
-        )
+    async def admit_run(
+        self, user_id: str, run_id: str, limit: int, *, slot_limit: int | None = None
+    ) -> Admission:
+        keys, args = [self._admitted_key(user_id)], [run_id, limit, self._slot_lease_s]
+        if slot_limit is not None:
+            keys.append(self._slots_key(user_id))
+            args.append(slot_limit)
+        return Admission(int(await self._batch.call(_ADMIT, keys, args)))
 
     async def dismiss_run(self, user_id: str, run_id: str) -> None:
         await self._redis.zrem(self._admitted_key(user_id), run_id)
