@@ -76,8 +76,10 @@ class RunSlots:
 
     async def dismiss(self, run_id: str) -> None:
         """The run has ended (or was never created): it no longer counts for its user, nor
-        holds a shared slot."""
-        await self._release(run_id)
+        holds a shared slot (both let go at once: a run's final event waits for this)."""
+        await asyncio.gather(self._release(run_id), self._unadmit(run_id))
+
+    async def _unadmit(self, run_id: str) -> None:
         user_id = self.admitted.pop(run_id, None)
         if user_id is None or self._bus is None:
             return

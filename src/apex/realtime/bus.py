@@ -86,7 +86,9 @@ class EventBus(Protocol):
         With `slot_limit` (a shared bus, the run's first event), the event goes out only if
         fewer than `slot_limit` runs of the user hold a slot, and the run then holds one: the
         claim and the first event take one round trip. NoFreeSlot when none was free.
-        `first` says the event is the run's first."""
+        `first` says the event is the run's first: with no slot to claim it can only be
+        numbered 1, so a shared bus may hand it to this process's subscribers before its
+        write returns."""
         ...
 
     async def replay(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
