@@ -443,6 +443,37 @@ async def test_runs_created_together_are_each_stored_and_a_foreign_thread_fails_
     assert len((await h.manager.messages.list(stranger, foreign.id, limit=10)).items) == 0
 
 
+async def test_answers_stored_at_once_on_one_thread_are_all_counted(harness, database) -> None:  # type: ignore[no-untyped-def]
+    h = await harness(ScriptedWorkflow([]))
+    owner = await h.user()
+    thread = await ThreadRepository(database).create(owner, "busy")
+    runs = RunRepository(database)
+    run_ids = [new_id() for _ in range(4)]
+    for run_id in run_ids:
+        await runs.create(
+            run_id=run_id, user_id=owner, thread_id=thread.id, text="q", worker_id="w"
+        )
+    stored = await asyncio.gather(
+        *(
+            runs.compare_and_set(
+                user_id=owner,
+                run_id=run_id,
+                expected="pending",
+                target="completed",
+                values={},
+                reply=f"answer {run_id}",
+            )
+            for run_id in run_ids
+        )
+    )
+    assert stored == [True] * 4
+    assert (await ThreadRepository(database).get(owner, thread.id)).message_count == 8
+    messages = (await h.manager.messages.list(owner, thread.id, limit=20)).items
+    assert sorted(m.text for m in messages if m.role == "assistant") == sorted(
+        f"answer {run_id}" for run_id in run_ids
+    )
+
+
 async def test_a_started_run_goes_on_once_no_run_is_starting_or_its_wait_ends(harness) -> None:  # type: ignore[no-untyped-def]
     h = await harness(ScriptedWorkflow([Think("working")]))
     first_user, second_user = await h.user(), await h.user()

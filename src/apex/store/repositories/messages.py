@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from apex.ids import new_id
 from apex.store.database import Database
 from apex.store.models import Message, Thread
 from apex.store.pagination import Page, decode_cursor, encode_cursor
@@ -15,30 +18,67 @@ from apex.store.repositories.threads import owned_thread
 from apex.store.types import utcnow
 
 
-def stage_message(
-    session: AsyncSession,
-    thread: Thread,
+def message_row(
     *,
+    thread_id: str,
+    user_id: str,
+    role: str,
+    text: str,
+    run_id: str | None,
+    at: datetime,
+    report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message's row for an INSERT; `count_messages` then accounts for it on its thread."""
+    return {
+        "id": new_id(),
+        "thread_id": thread_id,
+        "user_id": user_id,
+        "role": role,
+        "text": text,
+        "run_id": run_id,
+        "report": report,
+        "created_at": at,
+    }
+
+
+async def count_messages(session: AsyncSession, added: Mapping[str, int], at: datetime) -> None:
+    """Account for messages added to existing threads (same transaction): each count grows in
+    the database, not from a value read before, so two runs ending on one thread at once both
+    count; and the thread moves to the top of its list."""
+    for thread_id, count in added.items():
+        await session.execute(
+            update(Thread)
+            .where(Thread.id == thread_id)
+            .values(message_count=Thread.message_count + count, updated_at=at)
+        )
+
+
+async def add_message(
+    session: AsyncSession,
+    *,
+    thread_id: str,
+    user_id: str,
     role: str,
     text: str,
     run_id: str | None,
     report: dict[str, Any] | None = None,
-) -> Message:
-    """Add a message to the session and account for it on the thread (same transaction)."""
+) -> None:
+    """Add one message to an existing thread and account for it (same transaction)."""
     now = utcnow()
-    message = Message(
-        thread_id=thread.id,
-        user_id=thread.user_id,
-        role=role,
-        text=text,
-        run_id=run_id,
-        report=report,
-        created_at=now,
+    await session.execute(
+        insert(Message).values(
+            message_row(
+                thread_id=thread_id,
+                user_id=user_id,
+                role=role,
+                text=text,
+                run_id=run_id,
+                at=now,
+                report=report,
+            )
+        )
     )
-    session.add(message)
-    thread.message_count = (thread.message_count or 0) + 1
-    thread.updated_at = now
-    return message
+    await count_messages(session, {thread_id: 1}, now)
 
 
 class MessageRepository:

@@ -16,10 +16,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from apex.ids import new_id
 from apex.store.database import Database
 from apex.store.models import Message, Run, Thread
-from apex.store.repositories.messages import stage_message
+from apex.store.repositories.messages import add_message, count_messages, message_row
 from apex.store.repositories.threads import no_such_thread, normalize_title
 from apex.store.types import utcnow
 from apex.tasks import complete_despite_cancel
@@ -122,12 +121,7 @@ class RunRepository:
                         for new, title in new_threads
                     ],
                 )
-            for thread_id, added in added_to.items():
-                await session.execute(
-                    update(Thread)
-                    .where(Thread.id == thread_id)
-                    .values(message_count=Thread.message_count + added, updated_at=now)
-                )
+            await count_messages(session, added_to, now)
             await session.execute(
                 insert(Run),
                 [
@@ -146,15 +140,14 @@ class RunRepository:
             await session.execute(
                 insert(Message),
                 [
-                    {
-                        "id": new_id(),
-                        "thread_id": new.thread_id,
-                        "user_id": new.user_id,
-                        "role": "user",
-                        "text": new.text,
-                        "run_id": new.run_id,
-                        "created_at": now,
-                    }
+                    message_row(
+                        thread_id=new.thread_id,
+                        user_id=new.user_id,
+                        role="user",
+                        text=new.text,
+                        run_id=new.run_id,
+                        at=now,
+                    )
                     for new in batch
                 ],
             )
@@ -208,10 +201,14 @@ class RunRepository:
                 await session.rollback()
                 return False
             if reply is not None:
-                thread = await session.get(Thread, thread_id)
-                assert thread is not None, "runs reference their thread"
-                stage_message(
-                    session, thread, role="assistant", text=reply, run_id=run_id, report=report
+                await add_message(
+                    session,
+                    thread_id=thread_id,
+                    user_id=user_id,
+                    role="assistant",
+                    text=reply,
+                    run_id=run_id,
+                    report=report,
                 )
             await session.commit()
             return True
