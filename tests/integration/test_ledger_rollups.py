@@ -24,12 +24,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apex.analytics import rollups
 from apex.analytics.filters import EVERY_ROW, UsageFilter
 from apex.analytics.ledger import SqlLedger
 from apex.analytics.ledger_duckdb import DuckDBLedger
 from apex.analytics.pricing import PriceCatalog, price_from_dict
 from apex.analytics.results import UsagePeriod
-from apex.analytics.rollups import ROLLUP_TABLES
+from apex.analytics.rollups import HOUR, ROLLUP_TABLES
 from apex.analytics.schema import ARROW_SCHEMA
 from apex.analytics.statement import Statement
 
@@ -89,7 +90,7 @@ def _table(tenant: str, upload: str, rows: list[dict[str, Any]]) -> pa.Table:
         values = {
             "tenant_id": tenant,
             "upload_id": upload,
-            "row_key": next(_keys),
+            "row_key": row.setdefault("key", next(_keys)),
             "timestamp": (START + timedelta(minutes=row["minute"], seconds=row["second"])).replace(
                 tzinfo=None
             ),
@@ -122,14 +123,19 @@ def _table(tenant: str, upload: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns, schema=ARROW_SCHEMA)
 
 
-def _load(ledger: SqlLedger, tenant: str, rows: list[dict[str, Any]]) -> None:
-    """Each row into one of three uploads, committed one after another (they share hours)."""
+def _load(ledger: SqlLedger, tenant: str, rows: list[dict[str, Any]], live: bool = False) -> None:
+    """Each row into one of three uploads, committed one after another (they share hours).
+    `live`: the last upload's rows are committed a few at a time, as live usage is, each
+    commit into hours that mostly hold more rows than it brings (its figures are merged into
+    theirs), and the first of them twice (the second time it is a duplicate)."""
     for upload in range(3):
         batch = [row for row in rows if row["upload"] == upload]
-        if batch:
-            writer = ledger.open_upload(tenant, f"up-{upload}")
-            writer.stage(_table(tenant, f"up-{upload}", batch))
-            writer.commit()
+        commits = [batch[:1], *(batch[i : i + 2] for i in range(0, len(batch), 2))]
+        for part in commits if live and upload == 2 else [batch]:
+            if part:
+                writer = ledger.open_upload(tenant, f"up-{upload}")
+                writer.stage(_table(tenant, f"up-{upload}", part))
+                writer.commit()
 
 
 def _answers(
@@ -220,6 +226,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     house_price=st.sampled_from((None, "0.40", "3.00")),
     erase=st.sampled_from((None, "tenant", "upload")),
     narrowed=st.booleans(),
+    live=st.booleans(),
 )
 def test_rollups_answer_as_the_rows_do(
     ledger: DuckDBLedger,
@@ -228,9 +235,10 @@ def test_rollups_answer_as_the_rows_do(
     house_price: str | None,
     erase: str | None,
     narrowed: bool,
+    live: bool,
 ) -> None:
     tenant = f"t{next(_tenants)}"
-    _load(ledger, tenant, rows)
+    _load(ledger, tenant, rows, live)
     _load(ledger, f"{tenant}-neighbour", rows[:3])
     if house_price is not None:
         override = price_from_dict(
@@ -252,6 +260,61 @@ def test_rollups_answer_as_the_rows_do(
     for scope in (None, period):
         assert_rollups_answer_as_the_rows(ledger, tenant, scope, where)
     assert_rollups_answer_as_the_rows(ledger, f"{tenant}-neighbour", None)
+
+
+def test_live_commits_into_a_busy_hour_merge_their_figures_exactly(
+    ledger: DuckDBLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merges: list[int] = []
+    real = rollups.merge_statements
+
+    def counted(*args: Any, **kwargs: Any) -> list[Statement]:
+        merges.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rollups, "merge_statements", counted)
+    tenant = f"t{next(_tenants)}"
+    base = {
+        "route": ROUTES[0],
+        "feature": "chat",
+        "error": "",
+        "input": 1_000,
+        "output": 100,
+        "cost": Decimal("0.004"),
+        "latency": 850.0,
+        "ttft": 120.0,
+        "prompt": "p1",
+        "tags": (),
+        "end_user": "",
+        "upload": 0,
+    }
+    busy = [
+        {**base, "minute": 60 + i % 50, "second": i % 60, "route": ROUTES[i % 3], "output": i}
+        for i in range(80)
+    ]
+    _load(ledger, tenant, busy)
+    later = [
+        {
+            **base,
+            "minute": 60 + i % 50,
+            "second": i % 60,
+            "error": "timeout" if i % 4 else "",
+            "latency": float(10 * i),
+            "cost": None if i % 5 == 0 else Decimal("0.25"),
+            "feature": FEATURES[i % 4],
+            "input": 300_000 - i,
+        }
+        for i in range(30)
+    ]
+    for i in range(0, 30, 3):
+        part = later[i : i + 3] + busy[i : i + 1]  # a row the tenant has: not counted again
+        writer = ledger.open_upload(tenant, "otlp_live")
+        writer.stage(_table(tenant, "otlp_live", part))
+        assert writer.commit() == (3, 1)
+    assert len(merges) == 10
+    assert_rollups_answer_as_the_rows(ledger, tenant, None)
+    period = UsagePeriod(start=START + timedelta(minutes=75, seconds=9), end=START + HOUR * 3)
+    assert_rollups_answer_as_the_rows(ledger, tenant, period)
 
 
 def test_erasing_a_tenant_removes_its_rollups(ledger: DuckDBLedger) -> None:

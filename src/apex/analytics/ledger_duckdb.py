@@ -4,7 +4,8 @@ Every call opens its own cursor (DuckDB connections are not shared across thread
 waits for the calls in flight: DuckDB refuses to close a connection one of its cursors is using,
 and an upload running in a worker thread can be mid-statement when the server stops. An upload
 stages its finished rows in an LZ4-compressed Arrow file of its own beside the ledger file, and
-the commit moves them into `usage` in one statement, minus the row keys the tenant already has.
+the commit moves them into `usage` in one transaction with their rollups, minus the row keys the
+tenant already has (looked for only among its rows of the staged rows' times).
 Only one process opens the file, so an upload still `processing` when it opens was cut short by
 a stop and is settled then (its staging file is gone with the rest of the staging dir).
 Staging on disk rather than in a DuckDB temporary table keeps the ledger's buffer pool free
@@ -187,6 +188,10 @@ def in_transaction(cursor: duckdb.DuckDBPyConnection, work: Callable[[], ResultT
     return result
 
 
+# the most staged rows a commit merges into their hours' rollups rather than recompute them
+MERGED_ROWS_AT_MOST = 250_000
+
+
 class LedgerClosed(RuntimeError):
     """A call reached the ledger after `close` began (a worker outliving the server's stop)."""
 
@@ -208,8 +213,10 @@ class DuckDBUploadWriter:
         self._schema: pa.Schema | None = None
         self._names = ", ".join(f'"{name}"' for name in COLUMN_NAMES)
         self.staged = 0
-        # the hours the staged rows fall in: the rollup hours the commit recomputes
+        # the hours the staged rows fall in: the rollup hours the commit brings up to date
         self._hours: set[datetime] = set()
+        # their earliest and latest timestamp
+        self._span: tuple[datetime, datetime] | None = None
 
     def stage(self, rows: pa.Table) -> None:
         if not rows.num_rows:
@@ -220,9 +227,12 @@ class DuckDBUploadWriter:
             self._writer = ipc.new_file(self._path, self._schema, options=self._OPTIONS)
         self._writer.write_table(rows.cast(self._schema))
         self.staged += rows.num_rows
-        self._hours.update(
-            pc.unique(pc.floor_temporal(rows.column("timestamp"), unit="hour")).to_pylist()
-        )
+        stamps = rows.column("timestamp")
+        self._hours.update(pc.unique(pc.floor_temporal(stamps, unit="hour")).to_pylist())
+        earliest, latest = (value.as_py() for value in pc.min_max(stamps).values())
+        if self._span is not None:
+            earliest, latest = min(earliest, self._span[0]), max(latest, self._span[1])
+        self._span = (earliest, latest)
 
     def commit(self) -> tuple[int, int]:
         if self._writer is None:
@@ -259,24 +269,65 @@ class DuckDBUploadWriter:
                 "timestamp >= $first AND timestamp < $last AND date_trunc('hour', timestamp) "
                 "IN (SELECT hour_start FROM touched_hours)"
             )
-            refresh = self._ledger._rollup_refresh(
-                self._tenant_id,
-                "hour_start IN (SELECT hour_start FROM touched_hours)",
-                within,
-                "{day} IN (SELECT date_trunc('day', hour_start) FROM touched_hours)",
-                {"first": min(self._hours), "last": max(self._hours) + rollups.HOUR},
+            bounds = {"first": min(self._hours), "last": max(self._hours) + rollups.HOUR}
+            hours = "hour_start IN (SELECT hour_start FROM touched_hours)"
+            days = "{day} IN (SELECT date_trunc('day', hour_start) FROM touched_hours)"
+            tenant = {"tenant_id": self._tenant_id}
+            # a row key hashes the row's timestamp: a row the tenant has already has a
+            # timestamp among the staged rows', so only the rows between their earliest and
+            # latest are looked at, however many the tenant has at other times
+            assert self._span is not None
+            new_rows = (
+                f"SELECT {self._names} FROM staged WHERE row_key NOT IN "
+                "(SELECT row_key FROM usage WHERE tenant_id = $tenant_id "
+                "AND timestamp BETWEEN $earliest AND $latest)"
             )
-            moved = Statement.of(
-                f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM staged "
-                "WHERE row_key NOT IN (SELECT row_key FROM usage WHERE tenant_id = $tenant_id)",
-                {"tenant_id": self._tenant_id},
+            span = {"earliest": self._span[0], "latest": self._span[1]}
+            held = Statement.of(
+                f"SELECT coalesce(sum(requests), 0) FROM usage_hourly WHERE tenant_id = "
+                f"$tenant_id AND {hours}",
+                tenant,
             )
 
-            def insert() -> tuple[Any, ...] | None:
+            def refreshed() -> tuple[Any, ...] | None:
+                """The rows, then their hours' rollups recomputed from every row they hold."""
+                moved = Statement.of(
+                    f"INSERT INTO usage ({self._names}) {new_rows}", {**tenant, **span}
+                )
                 inserted = execute(cursor, moved).fetchone()
-                for statement in refresh:
+                for statement in self._ledger._rollup_refresh(
+                    self._tenant_id, hours, within, days, bounds
+                ):
                     execute(cursor, statement)
                 return inserted
+
+            def merged() -> tuple[Any, ...] | None:
+                """The rows, then their own figures added to their hours' rollups."""
+                execute(
+                    cursor,
+                    Statement.of(
+                        f"CREATE OR REPLACE TEMP TABLE apex_fresh AS {new_rows}",
+                        {**tenant, **span},
+                    ),
+                )
+                inserted = cursor.execute(
+                    f"INSERT INTO usage ({self._names}) SELECT {self._names} FROM apex_fresh"
+                ).fetchone()
+                for statement in rollups.merge_statements(
+                    self._tenant_id, "apex_fresh", hours, days
+                ):
+                    execute(cursor, statement)
+                cursor.execute("DROP TABLE apex_fresh")
+                return inserted
+
+            def insert() -> tuple[Any, ...] | None:
+                # merging costs the staged rows (held in memory a moment), recomputing costs
+                # every row of their hours
+                if self.staged <= MERGED_ROWS_AT_MOST:
+                    hour_rows = execute(cursor, held).fetchone()
+                    if hour_rows is not None and int(hour_rows[0]) > self.staged:
+                        return merged()
+                return refreshed()
 
             return in_transaction(cursor, insert)
 

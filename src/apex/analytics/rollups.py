@@ -10,9 +10,12 @@ edges the same way on the fly (`edge_statements`, shared by the statements of on
 every sum, count, bound and name is exact (costs stay DECIMAL); only percentiles read from the
 sketch are approximate, within sketch.RELATIVE_ERROR.
 
-Upkeep recomputes whole rollup hours from the rows, never adds deltas: an upload refreshes the
-hours its rows fall in, a re-pricing the rows of the models it re-priced, an erasure removes
-the tenant's; each in the transaction that changes the rows, so a crash leaves both agreeing.
+Upkeep recomputes whole rollup hours from the rows: an upload refreshes the hours its rows fall
+in, a re-pricing the rows of the models it re-priced, an erasure removes the tenant's; each in
+the transaction that changes the rows, so a crash leaves both agreeing. A commit of fewer rows
+than its hours hold already (live usage arriving into the current hour) merges the figures of
+its own rows into those hours instead (`merge_statements`): every rollup column is a sum, a
+count, a minimum or a maximum, so the merge is exact, and it costs the new rows, not the hour.
 A ledger file from before the rollups gets them built tenant by tenant in the background
 (`usage_rollup_state` records that every tenant was built); until then reads of the tenants not
 yet built use the rows.
@@ -74,7 +77,7 @@ def _named(names: tuple[str, ...]) -> str:
     return ", ".join(f"any_value({name}) AS {name}" for name in names)
 
 
-def _sums_select(where: str, tenant: str = "any_value(tenant_id)") -> str:
+def _sums_select(where: str, tenant: str = "any_value(tenant_id)", source: str = "usage") -> str:
     """Rollup rows aggregated from the usage rows matching `where` (the build, the refresh and
     the edges of a read all use this one statement; `tenant`: the tenant's placeholder where
     `where` names one).
@@ -104,7 +107,7 @@ def _sums_select(where: str, tenant: str = "any_value(tenant_id)") -> str:
        sum(output_tokens) FILTER (WHERE tagged OR off_hours) AS batchable_output_tokens,
        count(*) FILTER (WHERE tagged) AS tagged_requests,
        count(*) FILTER (WHERE off_hours) AS off_hours_requests
-FROM (SELECT *, {q.TAGS_KEYWORD} AS tagged, {q.OFF_HOURS} AS off_hours FROM usage
+FROM (SELECT *, {q.TAGS_KEYWORD} AS tagged, {q.OFF_HOURS} AS off_hours FROM {source}
       WHERE {where}) AS flagged
 GROUP BY hash({", ".join(_DIMENSIONS)}), hour_start"""
 
@@ -116,7 +119,7 @@ GROUP BY hash({", ".join(_DIMENSIONS)}), hour_start"""
 GROUP_KEY = f"hash({', '.join(_SKETCH_DIMENSIONS)})"
 
 
-def _sketch_select(where: str, tenant: str = "tenant_id") -> str:
+def _sketch_select(where: str, tenant: str = "tenant_id", source: str = "usage") -> str:
     """Latency (metric 0) and time-to-first-token (metric 1, of the rows with a latency, as
     the latency report reads it) bucket counts per hour and group of the usage rows matching
     `where` (`tenant`: the tenant's placeholder, a constant where `where` names one)."""
@@ -124,7 +127,7 @@ def _sketch_select(where: str, tenant: str = "tenant_id") -> str:
         f"""(SELECT {tenant} AS tenant_id, {_HOUR} AS hour_start,
        {GROUP_KEY} AS group_key, CAST({metric} AS UTINYINT) AS metric,
        {bucket_sql(column)} AS bucket, count(*) AS requests
-FROM usage WHERE ({where}) AND latency_ms IS NOT NULL AND {column} IS NOT NULL
+FROM {source} WHERE ({where}) AND latency_ms IS NOT NULL AND {column} IS NOT NULL
 GROUP BY ALL)"""
         for metric, column in ((0, "latency_ms"), (1, "ttft_ms"))
     )
@@ -165,13 +168,64 @@ def refresh_statements(
         statements += [
             f"DELETE FROM usage_latency_hourly WHERE {rollup_scope}",
             f"INSERT INTO usage_latency_hourly {_sketch_select(raw_scope, tenant)}",
-            f"DELETE FROM usage_latency_daily WHERE tenant_id = {tenant} AND "
-            f"({day_rows.format(day='day_start')})",
-            "INSERT INTO usage_latency_daily "
-            + _daily_select(f"tenant_id = {tenant} AND ({day_rows.format(day=_DAY_OF_HOUR)})"),
+            *_daily_refresh(tenant, day_rows),
         ]
     bound = {**(values or {}), "tenant_id": tenant_id}
     return [Statement.of(sql, bound) for sql in statements]
+
+
+# how a rollup column of two sets of rows is had from theirs (the others are summed)
+_MERGED = {
+    **{name: "any_value" for name in ("tenant_id", *_DIMENSIONS)},
+    "max_latency_ms": "max",
+    "first_timestamp": "min",
+    "last_timestamp": "max",
+}
+
+
+def merge_statements(
+    tenant_id: str, fresh: str, rollup_rows: str, day_rows: str
+) -> list[Statement]:
+    """Statements that add the rows of table `fresh` (rows just added to the tenant's usage,
+    all in the hours matching `rollup_rows`) to the tenant's rollups of those hours, then
+    recompute the daily sketch of the days matching `day_rows` (as in refresh_statements)."""
+    tenant = "$tenant_id"
+    scope = f"tenant_id = {tenant} AND ({rollup_rows})"
+    merged = ", ".join(
+        f"{_MERGED.get(name, 'sum')}({name}) AS {name}"
+        for name, _kind in _HOURLY_COLUMNS
+        if name != "hour_start"
+    )
+    statements = [
+        "CREATE OR REPLACE TEMP TABLE apex_merged_hourly AS "
+        f"SELECT hour_start, {merged} FROM (SELECT * FROM usage_hourly WHERE {scope} "
+        f"UNION ALL BY NAME {_sums_select('TRUE', tenant, fresh)}) AS both_sets "
+        f"GROUP BY hash({', '.join(_DIMENSIONS)}), hour_start",
+        "CREATE OR REPLACE TEMP TABLE apex_merged_sketch AS "
+        "SELECT tenant_id, hour_start, group_key, metric, bucket, sum(requests) AS requests "
+        f"FROM (SELECT * FROM usage_latency_hourly WHERE {scope} "
+        f"UNION ALL BY NAME SELECT * FROM ({_sketch_select('TRUE', tenant, fresh)}) AS fresh_sketch"
+        ") AS both_sets GROUP BY ALL",
+        f"DELETE FROM usage_hourly WHERE {scope}",
+        "INSERT INTO usage_hourly BY NAME SELECT * FROM apex_merged_hourly",
+        f"DELETE FROM usage_latency_hourly WHERE {scope}",
+        "INSERT INTO usage_latency_hourly BY NAME SELECT * FROM apex_merged_sketch",
+        *_daily_refresh(tenant, day_rows),
+        "DROP TABLE apex_merged_hourly",
+        "DROP TABLE apex_merged_sketch",
+    ]
+    return [Statement.of(sql, {"tenant_id": tenant_id}) for sql in statements]
+
+
+def _daily_refresh(tenant: str, day_rows: str) -> list[str]:
+    """The daily sketch of the days matching `day_rows` (a condition on `{day}`), again from
+    the hourly one."""
+    return [
+        f"DELETE FROM usage_latency_daily WHERE tenant_id = {tenant} AND "
+        f"({day_rows.format(day='day_start')})",
+        "INSERT INTO usage_latency_daily "
+        + _daily_select(f"tenant_id = {tenant} AND ({day_rows.format(day=_DAY_OF_HOUR)})"),
+    ]
 
 
 def erase_statements(tenant_id: str) -> list[Statement]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from apex.analytics.importers.base import TOO_DEEP, RawBatch, UnreadableFile, too_deep
-from apex.analytics.importers.records import RecordBatcher, json_lines
+from apex.analytics.importers.records import RecordBatcher, as_text, json_lines
 
 MAX_DOCUMENT_BYTES = 64 * 1_048_576
 STATUS_ERROR = (2, "STATUS_CODE_ERROR")
@@ -53,6 +53,9 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 _FIELD_OF = {
     name: (field, rank) for field, names in ATTRIBUTES.items() for rank, name in enumerate(names)
 }
+_UNRANKED = len(_FIELD_OF)
+# the attributes the mapping reads: the values of the others are never converted
+MAPPED = frozenset(_FIELD_OF)
 
 
 def any_value(value: Any) -> Any:
@@ -82,51 +85,60 @@ def attributes(items: Any) -> dict[str, Any]:
     }
 
 
-def span_fields(span: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any] | None:
-    """Ledger fields of one span, or None when it is not a GenAI call."""
+def span_row(span: dict[str, Any], resource: dict[str, Any]) -> dict[str, str] | None:
+    """The text row of one span, or None when it is not a GenAI call."""
     status = _member(span, "status", dict)
-    return genai_fields(
-        {**resource, **attributes(span.get("attributes"))},
-        start=span.get("startTimeUnixNano"),
-        end=span.get("endTimeUnixNano"),
+    found = {
+        name: as_text(value)
+        for name, value in {**resource, **attributes(span.get("attributes"))}.items()
+        if name in MAPPED
+    }
+    return genai_row(
+        found,
+        start=as_text(span.get("startTimeUnixNano")),
+        end=as_text(span.get("endTimeUnixNano")),
         failed=status.get("code") in STATUS_ERROR,
-        status_message=status.get("message"),
-        span_id=span.get("spanId"),
+        status_message=as_text(status.get("message")),
+        span_id=as_text(span.get("spanId")),
     )
 
 
-def genai_fields(
-    found: dict[str, Any],
+def genai_row(
+    found: dict[str, str | None],
     *,
-    start: Any,
-    end: Any,
+    start: str | None,
+    end: str | None,
     failed: bool,
     status_message: str | None,
     span_id: str | None,
-) -> dict[str, Any] | None:
-    """Ledger fields of a span given its attributes (resource's under the span's), or None
-    when it is not a GenAI call: the one mapping of OTLP/JSON files and of protobuf spans
-    received live."""
-    chosen: dict[str, tuple[int, Any]] = {}
+) -> dict[str, str] | None:
+    """The text row of a span given its attributes as text (resource's under the span's), or
+    None when it is not a GenAI call: the one mapping of OTLP/JSON files and of protobuf spans
+    received live. Of the names of one field, the first in ATTRIBUTES that has a value wins."""
+    row: dict[str, str] = {}
+    ranks: dict[str, int] = {}
     for name, value in found.items():
         mapped = _FIELD_OF.get(name)
-        if mapped is None or value is None or value == "":
+        if mapped is None or not value:
             continue
         field, rank = mapped
-        if field not in chosen or rank < chosen[field][0]:
-            chosen[field] = (rank, value)
-    if "model" not in chosen:
+        if ranks.get(field, _UNRANKED) > rank:
+            ranks[field] = rank
+            row[field] = value
+    if "model" not in row:
         return None
-    fields = {field: value for field, (_rank, value) in chosen.items()}
-    fields["timestamp"] = start
-    fields["end_time"] = end
+    if start is not None:
+        row["timestamp"] = start
+    if end is not None:
+        row["end_time"] = end
     if failed:
-        fields["status"] = "error"
-        fields.setdefault("error_type", status_message or "error")
+        row["status"] = "error"
+        row.setdefault("error_type", status_message or "error")
     else:
-        fields["status"] = "ok"
-    fields.setdefault("request_id", span_id)
-    return fields
+        row["status"] = "ok"
+    if span_id:
+        row.setdefault("request_id", span_id)
+    return row
 
 
 def _member(parent: dict[str, Any], key: str, kind: type) -> Any:
@@ -153,11 +165,11 @@ def add_request(batcher: RecordBatcher, line: int, request: Any) -> None:
                 if not isinstance(span, dict):
                     batcher.reject(line, "span is not an object")
                     continue
-                fields = span_fields(span, resource)
-                if fields is None:
+                row = span_row(span, resource)
+                if row is None:
                     batcher.skipped += 1
                 else:
-                    batcher.add_fields(line, fields)
+                    batcher.add_row(line, row)
 
 
 def _add_bounded(batcher: RecordBatcher, line: int, request: Any) -> None:

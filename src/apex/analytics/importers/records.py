@@ -7,7 +7,7 @@ their keys to ledger fields (through the same aliases as CSV headers) and builds
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from apex.analytics.importers.base import TOO_DEEP, RawBatch, text_table
@@ -55,7 +55,7 @@ class RecordBatcher:
     def __init__(self, batch_rows: int) -> None:
         self._batch_rows = batch_rows
         self._lines: list[int] = []
-        self._rows: list[dict[str, str | None]] = []
+        self._rows: list[Mapping[str, str | None]] = []
         self._mappings: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
         self.rejected = 0
         self.skipped = 0
@@ -66,13 +66,8 @@ class RecordBatcher:
         if len(self.errors) < MAX_BATCH_ERRORS:
             self.errors.append(RejectedRow(line, message))
 
-    def add_fields(self, line: int, fields: dict[str, Any]) -> None:
-        """A record whose keys are ledger field names already."""
-        try:
-            row = {name: as_text(value) for name, value in fields.items() if value is not None}
-        except RecursionError:
-            self.reject(line, TOO_DEEP)
-            return
+    def add_row(self, line: int, row: Mapping[str, str | None]) -> None:
+        """A record already mapped to ledger fields, as text."""
         self._lines.append(line)
         self._rows.append(row)
 
