@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import ipc
@@ -217,17 +218,28 @@ class DuckDBUploadWriter:
         self._hours: set[datetime] = set()
         # their earliest and latest timestamp
         self._span: tuple[datetime, datetime] | None = None
+        # (day, index) of each record batch of the staging file
+        self._days: list[tuple[int, int]] = []
 
     def stage(self, rows: pa.Table) -> None:
+        """The rows into the staging file in time order, one record batch per day: the commit
+        inserts them day after day, so `usage` is stored by time whatever the file's order
+        (each row group then holds rows of a day or two, and a read of a few hours skips the
+        others by their timestamp bounds)."""
         if not rows.num_rows:
             return
-        rows = rows.select(list(COLUMN_NAMES))
+        rows = rows.select(list(COLUMN_NAMES)).sort_by("timestamp")
         if self._writer is None:
             self._schema = rows.schema
             self._writer = ipc.new_file(self._path, self._schema, options=self._OPTIONS)
-        self._writer.write_table(rows.cast(self._schema))
-        self.staged += rows.num_rows
         stamps = rows.column("timestamp")
+        days = pc.floor_temporal(stamps, unit="day").cast(pa.int64()).to_numpy()
+        starts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()]
+        for start, end in zip(starts, [*starts[1:], len(days)], strict=True):
+            for batch in rows.slice(start, end - start).cast(self._schema).to_batches():
+                self._writer.write_batch(batch)
+                self._days.append((int(days[start]), len(self._days)))
+        self.staged += rows.num_rows
         self._hours.update(pc.unique(pc.floor_temporal(stamps, unit="hour")).to_pylist())
         earliest, latest = (value.as_py() for value in pc.min_max(stamps).values())
         if self._span is not None:
@@ -253,12 +265,13 @@ class DuckDBUploadWriter:
         on each attempt, so the statement can run again)."""
         with pa.OSFile(str(self._path)) as source:
             staged = ipc.open_file(source)
-            # one batch at a time: the commit's memory does not grow with the file
+            # one batch at a time (the commit's memory does not grow with the file), day after
+            # day
             cursor.register(
                 "staged",
                 pa.RecordBatchReader.from_batches(
                     staged.schema,
-                    (staged.get_batch(index) for index in range(staged.num_record_batches)),
+                    (staged.get_batch(index) for _day, index in sorted(self._days)),
                 ),
             )
             cursor.register(
