@@ -174,7 +174,7 @@ def refresh_statements(
     return [Statement.of(sql, bound) for sql in statements]
 
 
-# how a rollup column of two sets of rows is had from theirs (the others are summed)
+# how each rollup column of two sets of rows combines into the column of both (the others add)
 _MERGED = {
     **{name: "any_value" for name in ("tenant_id", *_DIMENSIONS)},
     "max_latency_ms": "max",
