@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
@@ -65,6 +67,51 @@ async def test_totals_are_exact_to_the_cent_against_an_independent_sum(
     assert sum((m.cost_usd for m in by_model), Decimal(0)) == usage.cost
     by_day = await usage_ledger.by_day("tenant-a")
     assert sum(d.requests for d in by_day) == usage.good_rows
+
+
+async def test_token_percentiles_and_outliers_match_an_independent_count(
+    usage_ledger: SqlLedger,
+) -> None:
+    """Group sizes that make every percentile fall between two calls, repeated token counts,
+    and a few calls far above the rest: the percentiles are numpy's (the interpolation
+    quantile_cont uses), the outliers those above the p95 rounded up, all counted here."""
+    rng = np.random.default_rng(3)
+    lines = ["timestamp,provider,model,feature,input_tokens,output_tokens,cost_usd"]
+    calls: dict[str, list[tuple[int, int, Decimal]]] = {}
+    for feature, size in (("tiny", 7), ("odd", 237), ("large", 1_001)):
+        for index in range(size):
+            tokens = (int(rng.integers(0, 400)), int(rng.integers(0, 60)))
+            if index % 97 == 5:
+                tokens = (tokens[0] * 40, tokens[1] * 40)
+            cost = Decimal(int(rng.integers(0, 10**6))) / 10**6
+            calls.setdefault(feature, []).append((*tokens, cost))
+            stamp = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=len(lines))
+            lines.append(
+                f"{stamp.isoformat()},openai,gpt-4o,{feature},{tokens[0]},{tokens[1]},{cost}"
+            )
+    import_bytes(importer_for(usage_ledger), "tenant-a", "\n".join(lines).encode())
+    for position, kind in enumerate(("input", "output")):
+        groups = await usage_ledger.token_outliers("tenant-a", None, kind, 10)
+        assert {g.feature for g in groups} == {"odd", "large"}  # "tiny" has too few calls
+        for group in groups:
+            rows = calls[group.feature]
+            values = np.array([row[position] for row in rows])
+            levels = np.percentile(values, [50, 95, 99], method="linear")
+            threshold = math.ceil(round(float(levels[1]), 6))
+            above = [row for row in rows if row[position] > threshold]
+            assert (group.requests, group.max_tokens, group.threshold) == (
+                len(rows),
+                int(values.max()),
+                threshold,
+            )
+            found = (group.p50_tokens, group.p95_tokens, group.p99_tokens)
+            for value, expected in zip(found, levels, strict=True):
+                assert value == pytest.approx(float(expected), rel=1e-12, abs=1e-9)
+            assert (group.outlier_requests, group.outlier_tokens, group.outlier_cost_usd) == (
+                len(above),
+                sum(row[position] for row in above),
+                sum((row[2] for row in above), Decimal(0)),
+            )
 
 
 async def _every_answer(

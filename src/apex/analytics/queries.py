@@ -499,42 +499,83 @@ ORDER BY repeated_prefix_tokens DESC, requests DESC, provider, model
 """,
 )
 
+_TOKEN_LEVELS = (0.5, 0.95, 0.99)
+
+
+def _order_statistic(level: float, edge: str) -> str:
+    """The value at the `edge` ('floor' or 'ceil') of the 0-based rank `level` * (n - 1) of a
+    group's sorted values, read from its histogram (`upto`: values at most this one)."""
+    return f"min(tokens) FILTER (WHERE upto > {edge}((total - 1) * CAST({level} AS DOUBLE)))"
+
+
+def _interpolated(level: float) -> str:
+    """quantile_cont's value at `level`: between the two order statistics around the rank,
+    in doubles, as quantile_cont computes it."""
+    rank = f"(any_value(total) - 1) * CAST({level} AS DOUBLE)"
+    low = f"CAST({_order_statistic(level, 'floor')} AS DOUBLE)"
+    high = f"CAST({_order_statistic(level, 'ceil')} AS DOUBLE)"
+    return f"{low} + ({rank} - floor({rank})) * ({high} - {low})"
+
+
+# Token percentiles and the calls above each group's p95, from one pass over the rows: a
+# histogram of each group's token counts (far fewer distinct counts than rows), its running
+# totals, then the order statistics and the outliers' sums from it. quantile_cont over the
+# rows and a second pass joining them to the thresholds cost twice as much at 10M rows.
 TOKEN_OUTLIERS = {
     kind: LedgerQuery(
         f"{kind}_token_outliers",
         f"""
-WITH quantiles AS (
+WITH histogram AS (
   SELECT {_group_key("provider", "model", "feature")} AS group_key,
-         {_named("provider", "model", "feature")},
-         count(*) AS requests,
-         quantile_cont({kind}_tokens, [0.5, 0.95, 0.99]) AS token_quantiles,
-         max({kind}_tokens) AS max_tokens
+         {kind}_tokens AS tokens,
+         count(*) AS calls,
+         coalesce(sum(cost_usd), 0) AS cost_usd
+  FROM usage WHERE {_SCOPE}
+  GROUP BY group_key, tokens
+),
+running AS (
+  SELECT *,
+         sum(calls) OVER (PARTITION BY group_key ORDER BY tokens
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+         sum(calls) OVER (PARTITION BY group_key) AS total
+  FROM histogram
+),
+names AS (
+  SELECT {_group_key("provider", "model", "feature")} AS group_key,
+         {_named("provider", "model", "feature")}
   FROM usage WHERE {_SCOPE}
   GROUP BY group_key
-  HAVING count(*) >= :min_requests
 ),
 stats AS (
-  SELECT *, CAST(ceil(round(token_quantiles[2], 6)) AS BIGINT) AS threshold FROM quantiles
+  SELECT group_key, any_value(total) AS requests,
+         [{", ".join(_interpolated(level) for level in _TOKEN_LEVELS)}] AS token_quantiles,
+         max(tokens) AS max_tokens
+  FROM running
+  GROUP BY group_key
+  HAVING any_value(total) >= :min_requests
+),
+thresholds AS (
+  SELECT s.*, n.provider, n.model, n.feature,
+         CAST(ceil(round(s.token_quantiles[2], 6)) AS BIGINT) AS threshold
+  FROM stats AS s JOIN names AS n USING (group_key)
 ),
 outliers AS (
-  SELECT s.group_key AS group_key,
-         count(*) AS outlier_requests,
-         sum(u.{kind}_tokens) AS outlier_tokens,
-         coalesce(sum(u.cost_usd), 0) AS outlier_cost_usd
-  FROM usage AS u
-  JOIN stats AS s ON {_group_key("u.provider", "u.model", "u.feature")} = s.group_key
-  WHERE {_scope("u")}
-    AND u.{kind}_tokens > s.threshold
-  GROUP BY s.group_key
+  SELECT t.group_key AS group_key,
+         sum(r.calls) AS outlier_requests,
+         sum(r.calls * r.tokens) AS outlier_tokens,
+         sum(r.cost_usd) AS outlier_cost_usd
+  FROM running AS r JOIN thresholds AS t ON r.group_key = t.group_key
+  WHERE r.tokens > t.threshold
+  GROUP BY t.group_key
 )
-SELECT s.provider, s.model, s.feature, s.requests, s.token_quantiles, s.max_tokens,
-       s.threshold,
+SELECT t.provider, t.model, t.feature, t.requests, t.token_quantiles, t.max_tokens,
+       t.threshold,
        coalesce(o.outlier_requests, 0) AS outlier_requests,
        coalesce(o.outlier_tokens, 0) AS outlier_tokens,
        coalesce(o.outlier_cost_usd, 0) AS outlier_cost_usd
-FROM stats AS s
-LEFT JOIN outliers AS o ON s.group_key = o.group_key
-ORDER BY outlier_cost_usd DESC, outlier_requests DESC, s.provider, s.model, s.feature
+FROM thresholds AS t
+LEFT JOIN outliers AS o ON t.group_key = o.group_key
+ORDER BY outlier_cost_usd DESC, outlier_requests DESC, t.provider, t.model, t.feature
 """,
     )
     for kind in ("input", "output")
