@@ -49,6 +49,13 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class _Server(ThreadingHTTPServer):
+    # many senders post at once: with the default accept queue of 5, a busy machine drops
+    # their connection attempts until the client's timeout, and an attempt that never
+    # arrives counts as a failed one
+    request_queue_size = 128
+
+
 @contextmanager
 def running_receiver(statuses: list[int]) -> Iterator[Receiver]:
     """A receiver serving on a free loopback port until the block ends."""
@@ -73,7 +80,7 @@ def running_receiver(statuses: list[int]) -> Iterator[Receiver]:
         def log_message(self, *_args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
