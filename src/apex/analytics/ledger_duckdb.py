@@ -189,12 +189,12 @@ def in_transaction(cursor: duckdb.DuckDBPyConnection, work: Callable[[], ResultT
     return result
 
 
-# the most staged rows a commit merges into their hours' rollups rather than recompute them
-MERGED_ROWS_AT_MOST = 250_000
-
-
 class LedgerClosed(RuntimeError):
     """A call reached the ledger after `close` began (a worker outliving the server's stop)."""
+
+
+# the most staged rows a commit merges into their hours' rollups rather than recompute them
+MERGED_ROWS_AT_MOST = 250_000
 
 
 class DuckDBUploadWriter:
@@ -232,11 +232,12 @@ class DuckDBUploadWriter:
         if self._writer is None:
             self._schema = rows.schema
             self._writer = ipc.new_file(self._path, self._schema, options=self._OPTIONS)
+        rows = rows.cast(self._schema)
         stamps = rows.column("timestamp")
         days = pc.floor_temporal(stamps, unit="day").cast(pa.int64()).to_numpy()
         starts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()]
         for start, end in zip(starts, [*starts[1:], len(days)], strict=True):
-            for batch in rows.slice(start, end - start).cast(self._schema).to_batches():
+            for batch in rows.slice(start, end - start).to_batches():
                 self._writer.write_batch(batch)
                 self._days.append((int(days[start]), len(self._days)))
         self.staged += rows.num_rows

@@ -5,9 +5,9 @@ read with the `opentelemetry-proto` classes and their attributes handed over as 
 JSON encoding carries once read (ids in hex, as OTLP/JSON writes them, so a span sent either
 way, or uploaded in a file, is the same row). Walking the parsed message directly, turning
 each value the mapping reads into text once, costs about 12 µs a span of seven attributes
-(`json_format` costs fifty); touching the attributes alone costs about seven. Every row is on line 1 (the
-receiver numbers rows across the exports it normalizes together); spans that are not GenAI
-calls are counted as skipped.
+(`json_format` costs fifty); touching the attributes alone costs about seven. Every row is on
+line 1 (the receiver numbers rows across the exports it normalizes together); spans that are
+not GenAI calls are counted as skipped.
 """
 
 from __future__ import annotations
