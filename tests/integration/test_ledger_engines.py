@@ -112,6 +112,16 @@ async def test_token_percentiles_and_outliers_match_an_independent_count(
                 sum(row[position] for row in above),
                 sum((row[2] for row in above), Decimal(0)),
             )
+    mix = {group.feature: group for group in await usage_ledger.by_model_feature("tenant-a")}
+    assert mix.keys() == calls.keys()
+    for feature, rows in calls.items():
+        inputs = np.array([row[0] for row in rows])
+        outputs = np.array([row[1] for row in rows])
+        found = (mix[feature].p50_input_tokens, mix[feature].p50_output_tokens)
+        found += (mix[feature].p95_output_tokens,)
+        expected = (np.percentile(inputs, 50), *np.percentile(outputs, [50, 95]))
+        for value, wanted in zip(found, expected, strict=True):
+            assert value == pytest.approx(float(wanted), rel=1e-12, abs=1e-9), feature
 
 
 async def _every_answer(

@@ -145,6 +145,7 @@ def _answers(
         "summary": ledger._summary(tenant, period, where).model_dump(),
         "latency": ledger._latency_percentiles(tenant, period, True, where).model_dump(),
         "errors": ledger._error_retry_waste(tenant, period, where).model_dump()["errors"],
+        "mix": [m.model_dump() for m in ledger._by_model_feature(tenant, period, where)],
         "coverage": ledger._coverage(tenant, period, where).model_dump(),
         "bounds": ledger._period_bounds(tenant, where).model_dump(),
         "names": [n.model_dump() for n in ledger._names(tenant)],

@@ -165,6 +165,10 @@ class LedgerReads(LedgerCore):
     def _by_model_feature(
         self, tenant_id: str, period: UsagePeriod | None, where: UsageFilter = EVERY_ROW
     ) -> list[ModelFeatureUsage]:
+        tokens = {
+            (r[0], r[1]): levels_of(r[2], len(q.MIX_TOKEN_LEVELS))
+            for r in self._query(q.MODEL_FEATURE_TOKENS, tenant_id, period, where)
+        }
         return [
             ModelFeatureUsage(
                 provider=r[0],
@@ -178,10 +182,10 @@ class LedgerReads(LedgerCore):
                 cached_input_tokens=as_int(r[8]),
                 reasoning_tokens=as_int(r[9]),
                 errors=as_int(r[10]),
-                p50_input_tokens=levels_of(r[11], 1)[0],
-                p50_output_tokens=levels_of(r[12], 2)[0],
-                p95_output_tokens=levels_of(r[12], 2)[1],
-                unpriced_requests=as_int(r[13]),
+                p50_input_tokens=tokens[r[12], "input"][0],
+                p50_output_tokens=tokens[r[12], "output"][0],
+                p95_output_tokens=tokens[r[12], "output"][1],
+                unpriced_requests=as_int(r[11]),
             )
             for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period, where)
         ]

@@ -345,20 +345,22 @@ ORDER BY day, spend DESC, requests DESC, {_by_names("provider", "model")}
 """,
 )
 
+_MIX_GROUP = ("provider", "model", "feature", "operation")
+
+# The sums of each model-and-feature group (served from the rollups where the engine keeps
+# them) and its group key, which MODEL_FEATURE_TOKENS keys its token percentiles on.
 BY_MODEL_FEATURE = LedgerQuery(
     "by_model_feature",
     f"""
-SELECT {_named("provider", "model", "feature", "operation")},
+SELECT {_named(*_MIX_GROUP)},
        {_USAGE_SUMS}
-       quantile_cont(input_tokens, [0.5]) AS input_quantiles,
-       quantile_cont(output_tokens, [0.5, 0.95]) AS output_quantiles,
-       {_UNPRICED}
+       {_UNPRICED},
+       {_group_key(*_MIX_GROUP)} AS group_key
 FROM usage WHERE {_SCOPE}
-GROUP BY {_group_key("provider", "model", "feature", "operation")}
-ORDER BY spend DESC, requests DESC, {_by_names("provider", "model", "feature", "operation")}
+GROUP BY {_group_key(*_MIX_GROUP)}
+ORDER BY spend DESC, requests DESC, {_by_names(*_MIX_GROUP)}
 """,
 )
-
 _LATENCY_STATS = """count(latency_ms) AS requests,
        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles,
        max(latency_ms) AS max_latency_ms,
@@ -581,6 +583,39 @@ ORDER BY outlier_cost_usd DESC, outlier_requests DESC, t.provider, t.model, t.fe
     for kind in ("input", "output")
 }
 
+# The input and output token p50 and p95 of each model-and-feature group (BY_MODEL_FEATURE's
+# group key), exact, from histograms of the two counts as TOKEN_OUTLIERS reads them: each
+# histogram costs a pass over the rows, but quantile_cont over the rows costs more than both.
+MIX_TOKEN_LEVELS = (0.5, 0.95)
+MODEL_FEATURE_TOKENS = LedgerQuery(
+    "model_feature_tokens",
+    f"""
+WITH histogram AS (
+  SELECT 'input' AS kind, group_key, tokens, count(*) AS calls
+  FROM (SELECT {_group_key(*_MIX_GROUP)} AS group_key, input_tokens AS tokens
+        FROM usage WHERE {_SCOPE}) AS counts
+  GROUP BY group_key, tokens
+  UNION ALL
+  SELECT 'output' AS kind, group_key, tokens, count(*) AS calls
+  FROM (SELECT {_group_key(*_MIX_GROUP)} AS group_key, output_tokens AS tokens
+        FROM usage WHERE {_SCOPE}) AS counts
+  GROUP BY group_key, tokens
+),
+running AS (
+  SELECT *,
+         sum(calls) OVER (PARTITION BY kind, group_key ORDER BY tokens
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+         sum(calls) OVER (PARTITION BY kind, group_key) AS total
+  FROM histogram
+)
+SELECT group_key, kind,
+       [{", ".join(_interpolated(level) for level in MIX_TOKEN_LEVELS)}] AS token_quantiles
+FROM running
+GROUP BY group_key, kind
+ORDER BY group_key, kind
+""",
+)
+
 HOURLY = LedgerQuery(
     "hourly",
     f"""
@@ -653,6 +688,7 @@ ALL_QUERIES: tuple[LedgerQuery, ...] = (
     BY_DAY,
     BY_DAY_MODEL,
     BY_MODEL_FEATURE,
+    MODEL_FEATURE_TOKENS,
     LATENCY,
     LATENCY_OVERALL,
     ERRORS,

@@ -461,6 +461,13 @@ FROM hourly GROUP BY day ORDER BY day"""),
        sum(requests) AS requests, {_SPEND}, sum(unpriced_requests)
 FROM hourly GROUP BY day, provider, model
 ORDER BY day, spend DESC, requests DESC, provider, model"""),
+    q.BY_MODEL_FEATURE.name: RollupRead(
+        f"""SELECT provider, model, feature, operation, sum(requests) AS requests, {_SPEND},
+       sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),
+       {_ERRORS}, sum(unpriced_requests), hash(provider, model, feature, operation)
+FROM hourly GROUP BY provider, model, feature, operation
+ORDER BY spend DESC, requests DESC, provider, model, feature, operation"""
+    ),
     q.LATENCY.name: RollupRead(
         f"""SELECT provider, model, feature, {_LATENCY_STATS}
 FROM hourly GROUP BY provider, model, feature HAVING sum(latency_rows) > 0""",
