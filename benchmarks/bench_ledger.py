@@ -266,10 +266,11 @@ def query_figures(
     )
 
     if import_s is not None:
-        # a commit recomputes the rollups of every hour its rows fall in: for this upload, every
-        # hour of the tenant, which is what this refresh does
+        # a commit recomputes the rollups of every hour its rows fall in and keeps the keys of
+        # every prompt it adds: for this upload, every hour and prompt of the tenant, which is
+        # what this rebuild does
         started = time.perf_counter()
-        ledger._write(ledger._rollup_refresh(TENANT))
+        ledger._write(ledger._rollup_rebuild(TENANT))
         upkeep = time.perf_counter() - started
         figures.target(
             "rollup upkeep, share of the import",

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,7 @@ def _answers(
         "latency": ledger._latency_percentiles(tenant, period, True, where).model_dump(),
         "errors": ledger._error_retry_waste(tenant, period, where).model_dump()["errors"],
         "mix": [m.model_dump() for m in ledger._by_model_feature(tenant, period, where)],
+        "duplicates": ledger._duplicate_prompts(tenant, period, 3, where).model_dump(),
         "coverage": ledger._coverage(tenant, period, where).model_dump(),
         "bounds": ledger._period_bounds(tenant, where).model_dump(),
         "names": [n.model_dump() for n in ledger._names(tenant)],
@@ -204,6 +206,32 @@ def assert_rollups_answer_as_the_rows(
             )
 
 
+def assert_repeats_are_the_prompts_answered_twice(
+    ledger: SqlLedger, tenant: str, rows: list[dict[str, Any]]
+) -> None:
+    """The tenant's repeated prompt keys are those of the prompts of `rows` (the tenant's rows
+    now) answered more than once, no more and no fewer, and their answered calls are copied,
+    each once."""
+    answered = Counter(row["prompt"] for row in rows if row["prompt"] and not row["error"])
+
+    def keys(sql: str, **values: str) -> set[int]:
+        return {row[0] for row in ledger._rows(Statement.of(sql, values))}
+
+    expected = set().union(
+        *(keys("SELECT hash($p)", p=prompt) for prompt, calls in answered.items() if calls > 1)
+    )
+    kept = keys("SELECT prompt_key FROM usage_prompt_repeats WHERE tenant_id = $t", t=tenant)
+    assert kept == expected
+    copied = ledger._rows(
+        Statement.of(
+            "SELECT prompt_hash, count(*) FROM usage_repeated_calls WHERE tenant_id = $t "
+            "GROUP BY prompt_hash",
+            {"t": tenant},
+        )
+    )
+    assert dict(copied) == {prompt: calls for prompt, calls in answered.items() if calls > 1}
+
+
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     opened = DuckDBLedger(tmp_path_factory.mktemp("rollups") / "ledger.duckdb")
@@ -260,6 +288,8 @@ def test_rollups_answer_as_the_rows_do(
     )
     for scope in (None, period):
         assert_rollups_answer_as_the_rows(ledger, tenant, scope, where)
+    kept = [row for row in rows if erase != "upload" or row["upload"] == 1]
+    assert_repeats_are_the_prompts_answered_twice(ledger, tenant, kept)
     assert_rollups_answer_as_the_rows(ledger, f"{tenant}-neighbour", None)
 
 
@@ -316,6 +346,47 @@ def test_live_commits_into_a_busy_hour_merge_their_figures_exactly(
     assert_rollups_answer_as_the_rows(ledger, tenant, None)
     period = UsagePeriod(start=START + timedelta(minutes=75, seconds=9), end=START + HOUR * 3)
     assert_rollups_answer_as_the_rows(ledger, tenant, period)
+
+
+def test_prompt_repeats_hold_each_prompt_answered_twice_and_no_other(
+    ledger: DuckDBLedger,
+) -> None:
+    """Twice in one commit, once in each of two commits, answered once and failed once, and one
+    call committed twice (a duplicate row, counted once): only the first two are repeats; and
+    replacing an upload with the same rows keeps them as they were (the replaced rows' prompts
+    are not repeats of the rows replacing them)."""
+    tenant = f"t{next(_tenants)}"
+
+    def call(minute: int, prompt: str, upload: int, error: str = "") -> dict[str, Any]:
+        return {
+            **_row(minute),
+            "route": ROUTES[0],
+            "prompt": prompt,
+            "upload": upload,
+            "error": error,
+        }
+
+    first = [call(1, "twice-at-once", 0), call(2, "twice-at-once", 0), call(3, "apart", 0)]
+    first += [call(4, "failed-once", 0), call(5, "sent-again", 0)]
+    second = [call(61, "apart", 1), call(62, "failed-once", 1, error="timeout")]
+    second += [call(63, "replaced", 1), first[-1]]
+    for upload, part in enumerate((first, second)):
+        writer = ledger.open_upload(tenant, f"up-{upload}")
+        writer.stage(_table(tenant, f"up-{upload}", part))
+        writer.commit()
+    rows = first + second[:3]
+    assert_repeats_are_the_prompts_answered_twice(ledger, tenant, rows)
+    assert {"twice-at-once", "apart"} == {
+        p.prompt_hash for p in ledger._duplicate_prompts(tenant, None, 5).top_prompts
+    }
+    assert_rollups_answer_as_the_rows(ledger, tenant, None)
+    again = [{**row, "key": next(_keys)} for row in second[:3]]
+    writer = ledger.open_upload(tenant, "up-1-again")
+    writer.stage(_table(tenant, "up-1-again", again))
+    writer.commit()
+    ledger.delete_uploads_like(tenant, "up-1", keep="up-1-again")
+    assert_repeats_are_the_prompts_answered_twice(ledger, tenant, first + again)
+    assert_rollups_answer_as_the_rows(ledger, tenant, None)
 
 
 def test_erasing_a_tenant_removes_its_rollups(ledger: DuckDBLedger) -> None:

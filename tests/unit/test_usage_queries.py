@@ -8,11 +8,16 @@ from datetime import datetime
 import pytest
 import sqlglot
 
+from apex.analytics import prompt_repeats
 from apex.analytics import queries as q
 from apex.analytics.filters import UsageFilter
 from apex.analytics.statement import Binder, Engine, Statement
 
 START, END = datetime(2024, 1, 1), datetime(2024, 2, 1)
+# the statements over the rows: the ledger's, and the one reading the kept prompt repeats
+EVERY_QUERY = (*q.ALL_QUERIES, prompt_repeats.DUPLICATES)
+# the rows, and the copy of some of them a statement may read instead
+ROW_TABLES = {"usage", prompt_repeats.CALLS_TABLE}
 
 
 def _scanned(select: sqlglot.exp.Select) -> sqlglot.exp.Table | None:
@@ -47,12 +52,12 @@ def test_every_query_renders_with_the_tenant_bound(query: q.LedgerQuery, engine:
         assert "apex.usage" in statement.sql
 
 
-@pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
+@pytest.mark.parametrize("query", EVERY_QUERY, ids=lambda query: query.name)
 def test_every_statement_on_usage_filters_by_tenant(query: q.LedgerQuery) -> None:
     scans = 0
     for select in query.tree.find_all(sqlglot.exp.Select):
         table = _scanned(select)
-        if table is not None and table.name == "usage":
+        if table is not None and table.name in ROW_TABLES:
             assert "tenant_id" in select.args["where"].sql()
             scans += 1
     assert scans
@@ -100,7 +105,7 @@ SCOPED = UsageFilter(
 )
 
 
-@pytest.mark.parametrize("query", q.ALL_QUERIES, ids=lambda query: query.name)
+@pytest.mark.parametrize("query", EVERY_QUERY, ids=lambda query: query.name)
 def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
     statement = q.render(
         query.narrowed(SCOPED),
@@ -117,7 +122,7 @@ def test_a_scope_narrows_every_scan_of_the_rows(query: q.LedgerQuery) -> None:
     scans = 0
     for select in sqlglot.parse_one(statement.sql, read="duckdb").find_all(sqlglot.exp.Select):
         table = _scanned(select)
-        if table is not None and table.name == "usage":
+        if table is not None and table.name in ROW_TABLES:
             where = select.args["where"].sql(dialect="duckdb")
             assert all(f"${name}" in where for name in named)
             assert not any(value in where for value in named.values())

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from apex.analytics import prompt_repeats, rollups
 from apex.analytics import queries as q
-from apex.analytics import rollups
 from apex.analytics.answers import AnswerStore
 from apex.analytics.commit_lock import SharedCommitLock
 from apex.analytics.filters import EVERY_ROW, OWN_CALLS_FEATURE, UsageFilter
@@ -157,13 +157,21 @@ class LedgerCore:
     def _rollups_serve(self, query: q.LedgerQuery, tenant_id: str) -> bool:
         """Whether the rollups answer `query` for the tenant: they hold its figures, are built
         for the tenant, and any percentile in it may be approximate (a large tenant)."""
-        if not (self.keeps_rollups and self.serve_from_rollups and query.name in rollups.READS):
-            return False
-        if not (self._rollups_built or tenant_id in self._built_tenants):
+        if query.name not in rollups.READS or not self._rollups_ready(tenant_id):
             return False
         return (
             query.name not in rollups.WITH_PERCENTILES
             or self._rollup_requests(tenant_id) > self.exact_percentiles_up_to
+        )
+
+    def _rollups_ready(self, tenant_id: str) -> bool:
+        """Whether reads of the tenant may use what is kept at commit (the rollups and the
+        prompt repeats): the engine keeps them, they are built for the tenant, and serving
+        from them is on."""
+        return (
+            self.keeps_rollups
+            and self.serve_from_rollups
+            and (self._rollups_built or tenant_id in self._built_tenants)
         )
 
     def _rollup_requests(self, tenant_id: str) -> int:
@@ -264,6 +272,22 @@ class LedgerCore:
             return []
         return rollups.refresh_statements(tenant_id, rollup_rows, raw_rows, day_rows, values)
 
+    def _rollup_rebuild(self, tenant_id: str) -> list[Statement]:
+        """The statements that build everything kept at commit for the tenant (its rollups,
+        its prompt repeats) from its rows as they are now (none on an engine without)."""
+        if not self.keeps_rollups:
+            return []
+        return [*self._rollup_refresh(tenant_id), *prompt_repeats.rebuilt_statements(tenant_id)]
+
+    def _repeated_calls_refresh(
+        self, tenant_id: str, rows: str, values: Mapping[str, Value]
+    ) -> list[Statement]:
+        """The statements that copy the tenant's repeated calls matching `rows` again (their
+        cost changed: prompt_repeats.py), none on an engine that keeps no copy."""
+        if not self.keeps_rollups:
+            return []
+        return prompt_repeats.repriced_statements(tenant_id, rows, values)
+
     def _rollup_erase(self, tenant_id: str) -> list[Statement]:
         return rollups.erase_statements(tenant_id) if self.keeps_rollups else []
 
@@ -303,7 +327,7 @@ class LedgerCore:
                     if self._closing.is_set():
                         return
                     with self.commit_lock:
-                        self._write(self._rollup_refresh(tenant_id))
+                        self._write(self._rollup_rebuild(tenant_id))
                         self._built_tenants.add(tenant_id)
         except Exception as exc:
             log.warning("ledger.rollups_build_failed", error=str(exc))

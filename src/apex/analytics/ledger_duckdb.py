@@ -4,8 +4,8 @@ Every call opens its own cursor (DuckDB connections are not shared across thread
 waits for the calls in flight: DuckDB refuses to close a connection one of its cursors is using,
 and an upload running in a worker thread can be mid-statement when the server stops. An upload
 stages its finished rows in an LZ4-compressed Arrow file of its own beside the ledger file, and
-the commit moves them into `usage` in one transaction with their rollups, minus the row keys the
-tenant already has (looked for only among its rows of the staged rows' times).
+the commit moves them into `usage` in one transaction with their rollups and prompt keys, minus
+the row keys the tenant already has (looked for only among its rows of the staged rows' times).
 Only one process opens the file, so an upload still `processing` when it opens was cut short by
 a stop and is settled then (its staging file is gone with the rest of the staging dir).
 Staging on disk rather than in a DuckDB temporary table keeps the ledger's buffer pool free
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import ipc
 
-from apex.analytics import rollups
+from apex.analytics import prompt_repeats, rollups
 from apex.analytics.answers import AnswerStore
 from apex.analytics.duckdb_arrow import arrow_result
 from apex.analytics.ledger import SqlLedger
@@ -337,11 +337,18 @@ class DuckDBUploadWriter:
             def insert() -> tuple[Any, ...] | None:
                 # merging costs the staged rows (held in memory a moment), recomputing costs
                 # every row of their hours
+                last = cursor.execute("SELECT coalesce(max(rowid), -1) FROM usage").fetchall()
+                merging = False
                 if self.staged <= MERGED_ROWS_AT_MOST:
                     hour_rows = execute(cursor, held).fetchone()
-                    if hour_rows is not None and int(hour_rows[0]) > self.staged:
-                        return merged()
-                return refreshed()
+                    merging = hour_rows is not None and int(hour_rows[0]) > self.staged
+                inserted = merged() if merging else refreshed()
+                # the rows this transaction added are those past the table's last row id
+                for statement in prompt_repeats.added_statements(
+                    self._tenant_id, "rowid > $last", {"last": last[0][0]}
+                ):
+                    execute(cursor, statement)
+                return inserted
 
             return in_transaction(cursor, insert)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from apex.analytics import prompt_repeats
 from apex.analytics import queries as q
 from apex.analytics.filters import ANALYSED_ROWS, EVERY_ROW, UsageFilter
 from apex.analytics.ledger_core import LedgerCore
@@ -282,22 +283,26 @@ class LedgerReads(LedgerCore):
     def _duplicate_prompts(
         self, tenant_id: str, period: UsagePeriod | None, top: int, where: UsageFilter = EVERY_ROW
     ) -> DuplicatePrompts:
-        rows = self._query(q.DUPLICATES, tenant_id, period, where, limit=max(1, top))
-        groups = sorted(
-            (
+        query = prompt_repeats.DUPLICATES if self._rollups_ready(tenant_id) else q.DUPLICATES
+        rows = self._query(query, tenant_id, period, where, limit=max(1, top))
+        repeats = {(r[1], r[2]): r for r in rows if r[0] == "model"}
+        groups = []
+        for provider, model, answered in self._query(q.ANSWERED_PROMPTS, tenant_id, period, where):
+            repeated = repeats.get((provider, model), ("model", provider, model, "", 0, 0, 0))
+            duplicates = as_int(repeated[5])
+            groups.append(
                 DuplicateGroup(
-                    provider=r[1],
-                    model=r[2],
-                    hashed_requests=as_int(r[4]),
-                    distinct_prompts=as_int(r[5]),
-                    repeated_prompts=as_int(r[6]),
-                    duplicate_requests=as_int(r[7]),
-                    duplicate_cost_usd=as_decimal(r[8]),
+                    provider=provider,
+                    model=model,
+                    hashed_requests=as_int(answered),
+                    distinct_prompts=as_int(answered) - duplicates,
+                    repeated_prompts=as_int(repeated[4]),
+                    duplicate_requests=duplicates,
+                    duplicate_cost_usd=as_decimal(repeated[6]),
                 )
-                for r in rows
-                if r[0] == "model"
-            ),
-            key=lambda g: (-g.duplicate_cost_usd, -g.duplicate_requests, g.provider, g.model),
+            )
+        groups.sort(
+            key=lambda g: (-g.duplicate_cost_usd, -g.duplicate_requests, g.provider, g.model)
         )
         top_prompts = sorted(
             (
@@ -306,7 +311,7 @@ class LedgerReads(LedgerCore):
                     provider=r[1],
                     model=r[2],
                     calls=as_int(r[4]),
-                    cost_usd=as_decimal(r[8]),
+                    cost_usd=as_decimal(r[6]),
                 )
                 for r in rows
                 if r[0] == "prompt" and top > 0

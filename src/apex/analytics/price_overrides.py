@@ -160,6 +160,7 @@ class PriceOverrides(LedgerCore):
                     [
                         bind.statement(self._update_statement("usage", assignments, where)),
                         *self._rollup_refresh(tenant_id, model_rows, model_rows, None, bind.values),
+                        *self._repeated_calls_refresh(tenant_id, model_rows, bind.values),
                     ]
                 )
                 changed += count

@@ -424,53 +424,69 @@ ORDER BY spend DESC, retries DESC, provider, model
 """,
 )
 
-# Most prompts are unique: a first pass keeps only the 64-bit hashes of prompts sent more than
-# once (cheap to group), a second pass groups just those calls, and the per-model answer
-# (kind 'model') and the most repeated prompts (kind 'prompt') come from the same groups.
-_OK_HASHED = f"{_SCOPE} AND prompt_hash <> '' AND status = 'ok'"
+# an answered call of a known prompt: those a duplicate could have been served from a cache
+ANSWERED_PROMPT = "prompt_hash <> '' AND status = 'ok'"
+# a prompt's 64-bit key, cheaper to group and join on than its hash's text
+PROMPT_KEY = "hash(prompt_hash)"
+# the tenant and period condition of a scan of the rows (or of a table with their columns)
+SCOPE = _SCOPE
+_OK_HASHED = f"{_SCOPE} AND {ANSWERED_PROMPT}"
 
-DUPLICATES = LedgerQuery(
-    "duplicates",
-    f"""
-WITH repeated AS (
-  SELECT hash(prompt_hash) AS prompt_key FROM usage WHERE {_OK_HASHED}
-  GROUP BY prompt_key HAVING count(*) > 1
-),
-prompts AS MATERIALIZED (
-  SELECT hash(prompt_hash) AS prompt_key, min(prompt_hash) AS prompt_hash, provider, model,
+
+def duplicates(name: str, calls: str) -> LedgerQuery:
+    """The duplicate-prompts statement over `calls`: a statement of the period's answered calls
+    of (at least) every prompt answered more than once in it, as (prompt_key, prompt_hash,
+    provider, model, cost_usd). Most prompts are unique, so only those calls are grouped; the
+    per-model figures (kind 'model') and the most repeated prompts (kind 'prompt') come from
+    the same groups (ANSWERED_PROMPTS counts the calls they are out of)."""
+    return LedgerQuery(
+        name,
+        f"""
+WITH prompts AS MATERIALIZED (
+  SELECT prompt_key, min(prompt_hash) AS prompt_hash, provider, model,
          count(*) AS calls,
          coalesce(sum(cost_usd), 0) AS spend,
          coalesce(max(cost_usd), 0) AS kept_cost
-  FROM usage WHERE {_OK_HASHED} AND hash(prompt_hash) IN (SELECT prompt_key FROM repeated)
+  FROM ({calls}) AS candidates
   GROUP BY prompt_key, provider, model
-),
-hashed AS (
-  SELECT {_named("provider", "model")}, count(*) AS calls FROM usage WHERE {_OK_HASHED}
-  GROUP BY {_group_key("provider", "model")}
-),
-per_model AS (
-  SELECT provider, model,
-         sum(CASE WHEN calls > 1 THEN 1 ELSE 0 END) AS repeated_prompts,
-         sum(calls - 1) AS duplicate_requests,
-         sum(CASE WHEN calls > 1 THEN spend - kept_cost ELSE 0 END) AS amount
-  FROM prompts GROUP BY provider, model
 )
-SELECT 'model' AS kind, h.provider AS provider, h.model AS model, '' AS prompt_hash,
-       h.calls AS calls,
-       h.calls - coalesce(m.duplicate_requests, 0) AS distinct_prompts,
-       coalesce(m.repeated_prompts, 0) AS repeated_prompts,
-       coalesce(m.duplicate_requests, 0) AS duplicate_requests,
-       coalesce(m.amount, 0) AS amount
-FROM hashed AS h LEFT JOIN per_model AS m ON h.provider = m.provider AND h.model = m.model
+SELECT 'model' AS kind, provider, model, '' AS prompt_hash,
+       sum(CASE WHEN calls > 1 THEN 1 ELSE 0 END) AS repeated_prompts,
+       sum(calls - 1) AS duplicate_requests,
+       sum(CASE WHEN calls > 1 THEN spend - kept_cost ELSE 0 END) AS amount
+FROM prompts GROUP BY provider, model
 UNION ALL
 SELECT * FROM (
-  SELECT 'prompt' AS kind, provider, model, prompt_hash, calls, 1 AS distinct_prompts,
-         1 AS repeated_prompts, calls - 1 AS duplicate_requests, spend AS amount
+  SELECT 'prompt' AS kind, provider, model, prompt_hash, calls, calls - 1 AS duplicate_requests,
+         spend AS amount
   FROM prompts
   WHERE calls > 1
   ORDER BY calls DESC, spend DESC, prompt_hash, provider, model
   LIMIT :limit
 ) AS top_prompts
+""",
+    )
+
+
+# the calls of the prompts answered more than once, found by grouping the period's calls (on
+# an engine that keeps no copy of them, or before it is built: prompt_repeats.py)
+DUPLICATES = duplicates(
+    "duplicates",
+    f"""SELECT {PROMPT_KEY} AS prompt_key, prompt_hash, provider, model, cost_usd
+  FROM usage WHERE {_OK_HASHED} AND {PROMPT_KEY} IN (
+    SELECT {PROMPT_KEY} AS repeated_key FROM usage WHERE {_OK_HASHED}
+    GROUP BY repeated_key HAVING count(*) > 1
+  )""",
+)
+
+# the answered calls of known prompts per model: what duplicates are counted out of
+ANSWERED_PROMPTS = LedgerQuery(
+    "answered_prompts",
+    f"""
+SELECT {_named("provider", "model")}, count(*) AS calls
+FROM usage WHERE {_OK_HASHED}
+GROUP BY {_group_key("provider", "model")}
+ORDER BY {_by_names("provider", "model")}
 """,
 )
 
@@ -694,6 +710,7 @@ ALL_QUERIES: tuple[LedgerQuery, ...] = (
     ERRORS,
     RETRIES,
     DUPLICATES,
+    ANSWERED_PROMPTS,
     PREFIXES,
     *TOKEN_OUTLIERS.values(),
     HOURLY,

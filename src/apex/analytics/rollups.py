@@ -31,6 +31,7 @@ from typing import Any
 
 import duckdb
 
+from apex.analytics import prompt_repeats
 from apex.analytics import queries as q
 from apex.analytics.filters import UsageFilter
 from apex.analytics.sketch import bucket_sql, quantiles
@@ -38,10 +39,15 @@ from apex.analytics.statement import Statement, Value
 
 # changed with the rollup tables, and with DuckDB's version (the sketch keys groups on DuckDB's
 # `hash`): a file whose rollups were built with another version gets them built again
-ROLLUP_VERSION = f"3 duckdb {duckdb.__version__}"
+ROLLUP_VERSION = f"5 duckdb {duckdb.__version__}"
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-ROLLUP_TABLES = ("usage_hourly", "usage_latency_hourly", "usage_latency_daily")
+ROLLUP_TABLES = (
+    "usage_hourly",
+    "usage_latency_hourly",
+    "usage_latency_daily",
+    *prompt_repeats.TABLES,
+)
 
 _DIMENSIONS = ("provider", "model", "feature", "operation", "status", "error_type")
 _SKETCH_DIMENSIONS = ("provider", "model", "feature")
@@ -66,6 +72,7 @@ TABLES_SQL = (
     bucket INTEGER NOT NULL, requests BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS usage_rollup_state (name VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL)""",
+    *prompt_repeats.TABLES_SQL,
 )
 
 _HOUR = "date_trunc('hour', timestamp)"
@@ -486,6 +493,9 @@ FROM hourly GROUP BY provider, model, feature HAVING sum(latency_rows) > 0""",
        coalesce(sum(cost_usd), 0) AS spend, sum(input_tokens), sum(output_tokens)
 FROM hourly WHERE status = 'error' GROUP BY provider, model, error_type
 ORDER BY spend DESC, requests DESC, provider, model, error_type"""),
+    q.ANSWERED_PROMPTS.name: RollupRead("""SELECT provider, model, sum(prompt_hash_rows)
+FROM hourly WHERE status = 'ok' GROUP BY provider, model HAVING sum(prompt_hash_rows) > 0
+ORDER BY provider, model"""),
     q.BATCHABLE.name: RollupRead(f"""SELECT provider, model, feature,
        sum(CASE WHEN {q.FEATURE_KEYWORD} THEN requests ELSE batchable_requests END) AS requests,
        coalesce(sum(CASE WHEN {q.FEATURE_KEYWORD} THEN cost_usd ELSE batchable_cost_usd END), 0)

@@ -89,7 +89,7 @@ class UploadRecords(LedgerCore):
                         bind.statement(self._delete_statement(table, where))
                         for table in ("usage", "uploads")
                     ),
-                    *self._rollup_refresh(tenant_id),
+                    *self._rollup_rebuild(tenant_id),
                 ]
             )
             self.rows_changed(tenant_id)
