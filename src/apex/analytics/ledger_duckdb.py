@@ -335,9 +335,9 @@ class DuckDBUploadWriter:
                 return inserted
 
             def insert() -> tuple[Any, ...] | None:
+                last = cursor.execute("SELECT coalesce(max(rowid), -1) FROM usage").fetchall()
                 # merging costs the staged rows (held in memory a moment), recomputing costs
                 # every row of their hours
-                last = cursor.execute("SELECT coalesce(max(rowid), -1) FROM usage").fetchall()
                 merging = False
                 if self.staged <= MERGED_ROWS_AT_MOST:
                     hour_rows = execute(cursor, held).fetchone()

@@ -170,6 +170,9 @@ class LedgerReads(LedgerCore):
             (r[0], r[1]): levels_of(r[2], len(q.MIX_TOKEN_LEVELS))
             for r in self._query(q.MODEL_FEATURE_TOKENS, tenant_id, period, where)
         }
+        # a group whose first rows were committed between the two statements has no
+        # percentiles yet
+        unknown: list[float | None] = [None] * len(q.MIX_TOKEN_LEVELS)
         return [
             ModelFeatureUsage(
                 provider=r[0],
@@ -183,9 +186,9 @@ class LedgerReads(LedgerCore):
                 cached_input_tokens=as_int(r[8]),
                 reasoning_tokens=as_int(r[9]),
                 errors=as_int(r[10]),
-                p50_input_tokens=tokens[r[12], "input"][0],
-                p50_output_tokens=tokens[r[12], "output"][0],
-                p95_output_tokens=tokens[r[12], "output"][1],
+                p50_input_tokens=tokens.get((r[12], "input"), unknown)[0],
+                p50_output_tokens=tokens.get((r[12], "output"), unknown)[0],
+                p95_output_tokens=tokens.get((r[12], "output"), unknown)[1],
                 unpriced_requests=as_int(r[11]),
             )
             for r in self._query(q.BY_MODEL_FEATURE, tenant_id, period, where)

@@ -16,6 +16,7 @@ the transaction that changes the rows, so a crash leaves both agreeing. A commit
 than its hours hold already (live usage arriving into the current hour) merges the figures of
 its own rows into those hours instead (`merge_statements`): every rollup column is a sum, a
 count, a minimum or a maximum, so the merge is exact, and it costs the new rows, not the hour.
+The prompt repeats (prompt_repeats.py) are kept, erased and built with the rollups.
 A ledger file from before the rollups gets them built tenant by tenant in the background
 (`usage_rollup_state` records that every tenant was built); until then reads of the tenants not
 yet built use the rows.
