@@ -11,7 +11,8 @@ missed), then measures every read of the usage summary (several periods and a sc
 every read a chat run makes, cold: once each on the ledger just opened again (right after a
 restart) and `--repeat` times each with the answer store emptied before each run (as it is
 right after an upload commits), each against p95 <= 300 ms; the ledger's start-up (<= 2 s);
-the share of the import its rollup upkeep takes (<= 15%); and a chat run's reads at once.
+the share of the import its rollup upkeep takes (<= 15%); a chat run's reads at once; and
+what a live commit (as the OTLP receiver makes) costs in the tenant's newest hour.
 `--skip-import` measures the reads of the ledger an earlier run left in `--dir`:
 
     python benchmarks/bench_ledger.py --ten-million --dir /tmp/b --reuse --skip-jsonl
@@ -39,7 +40,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
+import pyarrow as pa
 
 sys.path[:0] = [
     str(Path(__file__).resolve().parents[1] / "src"),
@@ -55,6 +58,8 @@ from apex.analytics.ingest import UsageImporter  # noqa: E402
 from apex.analytics.ledger_duckdb import DuckDBLedger  # noqa: E402
 from apex.analytics.pricing import PriceCatalog  # noqa: E402
 from apex.analytics.results import UsagePeriod  # noqa: E402
+from apex.analytics.schema import ARROW_SCHEMA  # noqa: E402
+from apex.analytics.statement import Statement  # noqa: E402
 
 TENANT = "bench-tenant"
 INGEST_ROWS_PER_S_TARGET = {"csv": 400_000, "jsonl": 250_000}
@@ -64,6 +69,9 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 READ_P95_TARGET_MS = 300.0
 START_UP_TARGET_MS = 2000.0
 UPKEEP_SHARE_TARGET_PCT = 15.0
+LIVE_BATCH = 512
+LIVE_COMMITS = 10
+LIVE_UPLOADS = "bench-live-"
 
 
 class PeakRss:
@@ -279,7 +287,58 @@ def query_figures(
             at_most=UPKEEP_SHARE_TARGET_PCT,
             context=f"{upkeep:.2f} s of {import_s:.2f} s",
         )
+    live = live_commits_ms(ledger)
+    figures.note(
+        f"live commit of {LIVE_BATCH} rows into the newest hour, median",
+        statistics.median(live),
+        "ms",
+        context=f"{LIVE_COMMITS} commits, worst {max(live):.0f} ms",
+    )
     ledger.close()
+
+
+def live_commits_ms(ledger: DuckDBLedger) -> list[float]:
+    """LIVE_COMMITS commits of LIVE_BATCH rows each into the tenant's newest hour, as the OTLP
+    receiver makes them (each merged into that hour's rollups, its prompts' keys looked up
+    among all the tenant's): milliseconds each. The rows are copies of the newest ones with
+    keys and times of their own, half of them with new prompts; they are erased afterwards."""
+    newest = ledger._arrow(
+        Statement.of(
+            "SELECT * FROM usage WHERE tenant_id = $t ORDER BY timestamp DESC LIMIT $n",
+            {"t": TENANT, "n": LIVE_BATCH},
+        )
+    )
+    sample = newest.select(ARROW_SCHEMA.names).cast(ARROW_SCHEMA)
+    rng = np.random.default_rng(7)
+    timings = []
+    for index in range(LIVE_COMMITS):
+        upload = f"{LIVE_UPLOADS}{index}"
+        prompts = sample.column("prompt_hash").to_pylist()
+        fresh = [f"live-{index}-{i}" if i % 2 else p for i, p in enumerate(prompts)]
+        rows = (
+            sample.set_column(
+                ARROW_SCHEMA.get_field_index("row_key"),
+                ARROW_SCHEMA.field("row_key"),
+                pa.array(rng.integers(1, 2**63, LIVE_BATCH, dtype=np.uint64), pa.uint64()),
+            )
+            .set_column(
+                ARROW_SCHEMA.get_field_index("upload_id"),
+                ARROW_SCHEMA.field("upload_id"),
+                pa.array([upload] * LIVE_BATCH, pa.string()),
+            )
+            .set_column(
+                ARROW_SCHEMA.get_field_index("prompt_hash"),
+                ARROW_SCHEMA.field("prompt_hash"),
+                pa.array(fresh, pa.string()),
+            )
+        )
+        writer = ledger.open_upload(TENANT, upload)
+        writer.stage(rows)
+        started = time.perf_counter()
+        writer.commit()
+        timings.append((time.perf_counter() - started) * 1000)
+    ledger.delete_uploads_like(TENANT, LIVE_UPLOADS, keep=f"{LIVE_UPLOADS}none")
+    return timings
 
 
 async def time_reads_at_once(

@@ -75,24 +75,23 @@ def added_statements(
     """Statements that add the tenant's usage rows matching `added` (the rows a transaction has
     just added; `values`: its placeholders'): a key already kept, or answered twice among the
     added rows, becomes a repeated one, and the calls of repeated prompts are copied (the
-    added ones, and the earlier ones of the prompts repeated now). Anti and semi joins rather
-    than `IN` against the kept keys: DuckDB then hashes the smaller side, a live commit's few
-    keys rather than the millions kept."""
+    added ones, and the earlier ones of the prompts repeated now). The kept keys are read once,
+    in a join rather than `IN`: DuckDB then hashes the smaller side, a live commit's few keys
+    rather than the millions kept."""
     statements = [
         f"CREATE OR REPLACE TEMP TABLE {_ADDED} AS "
+        "SELECT added.prompt_key, added.calls, kept.prompt_key IS NOT NULL AS known FROM ("
         f"SELECT {q.PROMPT_KEY} AS prompt_key, count(*) AS calls FROM usage "
-        f"WHERE tenant_id = {_TENANT} AND ({added}) AND {q.ANSWERED_PROMPT} GROUP BY prompt_key",
-        f"CREATE OR REPLACE TEMP TABLE {_NEW} AS SELECT repeated.prompt_key FROM ("
-        f"SELECT prompt_key FROM {_ADDED} WHERE calls > 1 UNION "
-        f"SELECT added.prompt_key FROM {_ADDED} AS added SEMI JOIN {_of_tenant(KEYS_TABLE)} "
-        "AS kept ON added.prompt_key = kept.prompt_key"
-        f") AS repeated ANTI JOIN {_of_tenant(REPEATS_TABLE)} AS kept "
-        "ON repeated.prompt_key = kept.prompt_key",
+        f"WHERE tenant_id = {_TENANT} AND ({added}) AND {q.ANSWERED_PROMPT} GROUP BY prompt_key"
+        f") AS added LEFT JOIN {_of_tenant(KEYS_TABLE)} AS kept "
+        "ON added.prompt_key = kept.prompt_key",
+        f"CREATE OR REPLACE TEMP TABLE {_NEW} AS SELECT added.prompt_key FROM {_ADDED} AS added "
+        f"ANTI JOIN {_of_tenant(REPEATS_TABLE)} AS kept ON added.prompt_key = kept.prompt_key "
+        "WHERE added.calls > 1 OR added.known",
         f"INSERT INTO {REPEATS_TABLE} SELECT {_TENANT}, prompt_key FROM {_NEW}",
         _copied(f"({added}) AND {q.PROMPT_KEY} IN {_of_tenant(REPEATS_TABLE)}"),
         _copied(f"NOT ({added}) AND {q.PROMPT_KEY} IN (SELECT prompt_key FROM {_NEW})"),
-        f"INSERT INTO {KEYS_TABLE} SELECT {_TENANT}, added.prompt_key FROM {_ADDED} AS added "
-        f"ANTI JOIN {_of_tenant(KEYS_TABLE)} AS kept ON added.prompt_key = kept.prompt_key",
+        f"INSERT INTO {KEYS_TABLE} SELECT {_TENANT}, prompt_key FROM {_ADDED} WHERE NOT known",
         f"DROP TABLE {_ADDED}",
         f"DROP TABLE {_NEW}",
     ]
