@@ -300,8 +300,9 @@ def query_figures(
 def live_commits_ms(ledger: DuckDBLedger) -> list[float]:
     """LIVE_COMMITS commits of LIVE_BATCH rows each into the tenant's newest hour, as the OTLP
     receiver makes them (each merged into that hour's rollups, its prompts' keys looked up
-    among all the tenant's): milliseconds each. The rows are copies of the newest ones with
-    keys and times of their own, half of them with new prompts; they are erased afterwards."""
+    among all the tenant's): milliseconds each. The rows are copies of the newest ones (so
+    they fall in the newest hour) with row keys of their own, every other one with a new
+    prompt; they are erased afterwards (which rebuilds the tenant's rollups)."""
     newest = ledger._arrow(
         Statement.of(
             "SELECT * FROM usage WHERE tenant_id = $t ORDER BY timestamp DESC LIMIT $n",
