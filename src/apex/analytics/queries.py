@@ -361,6 +361,7 @@ GROUP BY {_group_key(*_MIX_GROUP)}
 ORDER BY spend DESC, requests DESC, {_by_names(*_MIX_GROUP)}
 """,
 )
+
 _LATENCY_STATS = """count(latency_ms) AS requests,
        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency_quantiles,
        max(latency_ms) AS max_latency_ms,
