@@ -311,10 +311,10 @@ def live_commits_ms(ledger: DuckDBLedger) -> list[float]:
     )
     sample = newest.select(ARROW_SCHEMA.names).cast(ARROW_SCHEMA)
     rng = np.random.default_rng(7)
+    prompts = sample.column("prompt_hash").to_pylist()
     timings = []
     for index in range(LIVE_COMMITS):
         upload = f"{LIVE_UPLOADS}{index}"
-        prompts = sample.column("prompt_hash").to_pylist()
         fresh = [f"live-{index}-{i}" if i % 2 else p for i, p in enumerate(prompts)]
         rows = (
             sample.set_column(

@@ -288,20 +288,20 @@ class LedgerReads(LedgerCore):
     ) -> DuplicatePrompts:
         query = prompt_repeats.DUPLICATES if self._rollups_ready(tenant_id) else q.DUPLICATES
         rows = self._query(query, tenant_id, period, where, limit=max(1, top))
-        repeats = {(r[1], r[2]): r for r in rows if r[0] == "model"}
+        # (repeated prompts, duplicate requests, their cost) per model with repeats
+        repeats = {(r[1], r[2]): r[4:7] for r in rows if r[0] == "model"}
         groups = []
         for provider, model, answered in self._query(q.ANSWERED_PROMPTS, tenant_id, period, where):
-            repeated = repeats.get((provider, model), ("model", provider, model, "", 0, 0, 0))
-            duplicates = as_int(repeated[5])
+            repeated, duplicates, cost = repeats.get((provider, model), (0, 0, 0))
             groups.append(
                 DuplicateGroup(
                     provider=provider,
                     model=model,
                     hashed_requests=as_int(answered),
-                    distinct_prompts=as_int(answered) - duplicates,
-                    repeated_prompts=as_int(repeated[4]),
-                    duplicate_requests=duplicates,
-                    duplicate_cost_usd=as_decimal(repeated[6]),
+                    distinct_prompts=as_int(answered) - as_int(duplicates),
+                    repeated_prompts=as_int(repeated),
+                    duplicate_requests=as_int(duplicates),
+                    duplicate_cost_usd=as_decimal(cost),
                 )
             )
         groups.sort(

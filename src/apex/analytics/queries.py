@@ -346,6 +346,9 @@ ORDER BY day, spend DESC, requests DESC, {_by_names("provider", "model")}
 )
 
 _MIX_GROUP = ("provider", "model", "feature", "operation")
+# the key of a model-and-feature group: the mix's sums (from the rows or the rollups) and its
+# token percentiles are joined on it
+MIX_GROUP_KEY = _group_key(*_MIX_GROUP)
 
 # The sums of each model-and-feature group (served from the rollups where the engine keeps
 # them) and its group key, which MODEL_FEATURE_TOKENS keys its token percentiles on.
@@ -355,9 +358,9 @@ BY_MODEL_FEATURE = LedgerQuery(
 SELECT {_named(*_MIX_GROUP)},
        {_USAGE_SUMS}
        {_UNPRICED},
-       {_group_key(*_MIX_GROUP)} AS group_key
+       {MIX_GROUP_KEY} AS group_key
 FROM usage WHERE {_SCOPE}
-GROUP BY {_group_key(*_MIX_GROUP)}
+GROUP BY {MIX_GROUP_KEY}
 ORDER BY spend DESC, requests DESC, {_by_names(*_MIX_GROUP)}
 """,
 )
@@ -609,12 +612,12 @@ MODEL_FEATURE_TOKENS = LedgerQuery(
     f"""
 WITH histogram AS (
   SELECT 'input' AS kind, group_key, tokens, count(*) AS calls
-  FROM (SELECT {_group_key(*_MIX_GROUP)} AS group_key, input_tokens AS tokens
+  FROM (SELECT {MIX_GROUP_KEY} AS group_key, input_tokens AS tokens
         FROM usage WHERE {_SCOPE}) AS counts
   GROUP BY group_key, tokens
   UNION ALL
   SELECT 'output' AS kind, group_key, tokens, count(*) AS calls
-  FROM (SELECT {_group_key(*_MIX_GROUP)} AS group_key, output_tokens AS tokens
+  FROM (SELECT {MIX_GROUP_KEY} AS group_key, output_tokens AS tokens
         FROM usage WHERE {_SCOPE}) AS counts
   GROUP BY group_key, tokens
 ),

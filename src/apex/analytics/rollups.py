@@ -472,7 +472,7 @@ ORDER BY day, spend DESC, requests DESC, provider, model"""),
     q.BY_MODEL_FEATURE.name: RollupRead(
         f"""SELECT provider, model, feature, operation, sum(requests) AS requests, {_SPEND},
        sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),
-       {_ERRORS}, sum(unpriced_requests), hash(provider, model, feature, operation)
+       {_ERRORS}, sum(unpriced_requests), {q.MIX_GROUP_KEY}
 FROM hourly GROUP BY provider, model, feature, operation
 ORDER BY spend DESC, requests DESC, provider, model, feature, operation"""
     ),
